@@ -1,0 +1,66 @@
+"""Shared pieces of the CLI: error handling, consoles, option types."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from composer.errors import ComposerError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error on stderr and return the ``typer.Exit`` to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn library errors into one-line messages and exit codes.
+
+    ``ComposerError`` exits with its own code (2 for bad input); a full disk or a
+    denied write exits 2; Ctrl+C exits 130.  Set ``COMPOSER_DEBUG=1`` to see
+    tracebacks of unexpected errors.
+    """
+    try:
+        yield
+    except ComposerError as exc:
+        raise fail(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    except OSError as exc:
+        if os.environ.get("COMPOSER_DEBUG"):
+            raise
+        code = 2 if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.ENOENT) else 1
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise fail(f"{exc.strerror or exc}{where}", code) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:  # last resort: never show a traceback to a user
+        if os.environ.get("COMPOSER_DEBUG"):
+            raise
+        raise fail(f"internal error: {type(exc).__name__}: {exc}", 1) from None
+
+
+def existing_file(path: Path, what: str = "file") -> Path:
+    """Return ``path`` if it is a readable file, else exit 2 with a message."""
+    if not path.exists():
+        raise fail(f"{what} not found: {path}")
+    if not path.is_file():
+        raise fail(f"{what} is not a file: {path}")
+    return path
+
+
+def is_tty() -> bool:
+    """Whether stderr is an interactive terminal (progress bars only then)."""
+    return sys.stderr.isatty()

@@ -1,0 +1,149 @@
+"""CLI commands: ``composer corpus build | list | stats``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from composer.cli._common import console, err_console, fail, handle_errors
+
+corpus_app = typer.Typer(help="Build and inspect training corpora.", no_args_is_help=True)
+
+CacheDir = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Folder holding built corpora (default: the user cache)."),
+]
+
+
+@corpus_app.command("build")
+def build(
+    name: Annotated[
+        str | None, typer.Argument(help="Bundled recipe name or a recipe .toml file.")
+    ] = None,
+    from_dir: Annotated[
+        Path | None, typer.Option("--from-dir", help="Build from a folder of MIDI files (recursive).")
+    ] = None,
+    corpus_name: Annotated[
+        str | None, typer.Option("--name", help="Corpus name for --from-dir (default: folder name).")
+    ] = None,
+    tokenizer: Annotated[
+        str, typer.Option("--tokenizer", help="REMI, TSD or MIDILike (with --from-dir).")
+    ] = "REMI",
+    cache_dir: CacheDir = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N pieces.")] = None,
+) -> None:
+    """Convert a corpus to MIDI and tokens (parallel, resumable) and write its manifest."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from composer.corpus import build_corpus
+    from composer.recipes import dir_recipe, load_recipe
+
+    with handle_errors():
+        if (name is None) == (from_dir is None):
+            raise fail("give a recipe NAME or --from-dir PATH (one of them)")
+        if jobs is not None and jobs < 1:
+            raise fail(f"--jobs must be >= 1, got {jobs}")
+        if tokenizer not in ("REMI", "TSD", "MIDILike"):
+            raise fail(f"--tokenizer must be REMI, TSD or MIDILike, got {tokenizer!r}")
+        recipe = dir_recipe(from_dir, corpus_name, tokenizer) if from_dir else load_recipe(str(name))
+        start = time.monotonic()
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"building {recipe.name}", total=None)
+            manifest = build_corpus(
+                recipe,
+                root=cache_dir,
+                jobs=jobs,
+                limit=limit,
+                progress=lambda d, n: bar.update(task, completed=d, total=n),
+            )
+        t = manifest["totals"]
+        console.print(
+            f"[bold]{recipe.name}[/]: {t['pieces']} pieces, {t['tokens']:,} tokens, "
+            f"{t['notes']:,} notes; skipped {t['skipped']}; splits {manifest['splits']}; "
+            f"{time.monotonic() - start:.1f} s"
+        )
+        if manifest["skipped"]:
+            reasons = ", ".join(f"{k}: {v}" for k, v in manifest["skip_reasons"].items())
+            err_console.print(f"[yellow]warning:[/] skipped {t['skipped']} file(s) ({reasons})")
+
+
+@corpus_app.command("list")
+def list_(cache_dir: CacheDir = None) -> None:
+    """List bundled recipes and the corpora built in the cache."""
+    from rich.table import Table
+
+    from composer.corpus import built_corpora, load_corpus
+    from composer.recipes import list_recipes, load_recipe
+
+    with handle_errors():
+        built = set(built_corpora(cache_dir))
+        table = Table("corpus", "recipe", "built", "pieces", "tokens", "description")
+        for name in sorted(set(list_recipes()) | built):
+            recipe = load_recipe(name) if name in list_recipes() else None
+            row: list[Any] = [name, "bundled" if recipe else "-", "yes" if name in built else "no"]
+            if name in built:
+                m = load_corpus(name, cache_dir).manifest
+                row += [str(m["totals"]["pieces"]), f"{m['totals']['tokens']:,}"]
+            else:
+                row += ["", ""]
+            row.append(recipe.description if recipe else "")
+            table.add_row(*row)
+        console.print(table)
+
+
+@corpus_app.command("stats")
+def stats(
+    name: Annotated[str, typer.Argument(help="Built corpus name or folder.")],
+    cache_dir: CacheDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Pieces, tokens, notes, duration, pitch range, keys and a length histogram."""
+    from rich.table import Table
+
+    from composer.corpus import corpus_stats, load_corpus
+
+    with handle_errors():
+        s = corpus_stats(load_corpus(name, cache_dir))
+        if as_json:
+            typer.echo(json.dumps(s, indent=1))
+            return
+        table = Table(title=f"corpus {s['name']}", show_header=False)
+        for label, value in (
+            ("pieces", f"{s['pieces']} (train {s['splits']['train']}, valid {s['splits']['valid']}, "
+             f"test {s['splits']['test']})"),
+            ("skipped", f"{s['skipped']} {s['skip_reasons'] or ''}"),
+            ("tokens", f"{s['tokens']:,} (vocabulary {s['vocab_size']})"),
+            ("notes", f"{s['notes']:,}"),
+            ("duration", f"{s['beats']:,.0f} beats, {s['minutes']:,.1f} minutes at the pieces' tempos"),
+            ("pitch range", f"{s['pitch_min']}..{s['pitch_max']}"),
+            ("time signatures", ", ".join(f"{k} {v}" for k, v in list(s["time_signatures"].items())[:8])),
+            ("tokenizer hash", s["tokenizer_hash"]),
+        ):
+            table.add_row(label, value)
+        console.print(table)
+        keys = Table("key", "pieces", title="key distribution")
+        for k, v in s["keys"].items():
+            keys.add_row(k, str(v))
+        console.print(keys)
+        hist = Table("tokens per piece", "pieces", "", title="length histogram")
+        top = max(s["length_histogram"].values()) or 1
+        for k, v in s["length_histogram"].items():
+            hist.add_row(k, str(v), "#" * round(30 * v / top))
+        console.print(hist)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``corpus`` command group to ``app``."""
+    app.add_typer(corpus_app, name="corpus")

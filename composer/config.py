@@ -1,0 +1,85 @@
+"""Configuration as data: frozen dataclasses with JSON-native fields."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """How tokens are drawn from the model.
+
+    Every field is JSON-native so the options can be logged and saved.
+    """
+
+    temperature: float = 1.0  # > 0; below 1 sharpens, above 1 flattens the distribution
+    top_k: int = 0  # 0 = off; else keep the k most likely tokens
+    top_p: float = 1.0  # in (0, 1]; nucleus mass kept
+    seed: int | None = None  # same seed + options -> the same piece
+    key: str | None = None  # e.g. "D minor"; restricts pitches to that key's scale
+    pitch_min: int = 0  # lowest MIDI pitch allowed
+    pitch_max: int = 127  # highest MIDI pitch allowed
+    max_polyphony: int = 0  # 0 = off; else the most notes sounding at once
+    style: str | None = None  # control token, e.g. "bach-chorales"; None = checkpoint default
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not 0 <= self.pitch_min <= self.pitch_max <= 127:
+            raise ValueError(
+                f"pitch range must satisfy 0 <= min <= max <= 127, got {self.pitch_min}..{self.pitch_max}"
+            )
+        if self.max_polyphony < 0:
+            raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-native copy of the options."""
+        return asdict(self)
+
+
+def _default_beat_res() -> dict[str, int]:
+    return {"0_4": 8, "4_12": 4}
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """The MidiTok tokenizer of a corpus; saved with the corpus and each checkpoint."""
+
+    kind: str = "REMI"  # REMI | TSD | MIDILike
+    beat_res: dict[str, int] = field(default_factory=_default_beat_res)  # "lo_hi" beats -> steps/beat
+    pitch_range: tuple[int, int] = (21, 109)  # MIDI pitches, [lo, hi)
+    use_velocities: bool = False  # velocity tokens (off for corpora with flat dynamics)
+    num_velocities: int = 8  # velocity bins when use_velocities
+    use_tempos: bool = False  # tempo tokens
+    num_tempos: int = 16  # tempo bins when use_tempos
+    use_time_signatures: bool = True  # time-signature tokens
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("REMI", "TSD", "MIDILike"):
+            raise ValueError(f"tokenizer kind must be REMI, TSD or MIDILike, got {self.kind!r}")
+        lo, hi = self.pitch_range
+        if not 0 <= lo < hi <= 128:
+            raise ValueError(f"pitch_range must be within 0..128, got {self.pitch_range}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-native copy (tuples become lists)."""
+        d = asdict(self)
+        d["pitch_range"] = list(self.pitch_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TokenizerSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are a ``ValueError``."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown tokenizer option(s): {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if "pitch_range" in d:
+            d["pitch_range"] = tuple(d["pitch_range"])
+        return cls(**d)

@@ -1,0 +1,337 @@
+"""Build corpora: sources -> MIDI -> token arrays + a manifest (cached, resumable).
+
+Layout of a built corpus ``<cache>/corpora/NAME/``::
+
+    recipe.json          the recipe it was built from
+    tokenizer.json       the codec (spec + styles + hash)
+    pieces/ID.json       one record per piece (meta, or the reason it was skipped)
+    midi/ID.mid          the MIDI rendering of a music21 source
+    tokens/ID.npy        (T,) int32 MidiTok ids, no control tokens
+    manifest.json        everything above summed up (written last)
+
+A piece whose record exists is not converted again, so a killed build resumes
+where it stopped, and the manifest comes out the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from composer.errors import CorpusError, MidiError
+from composer.keys import KEY_NAMES, find_key
+from composer.midifile import load_score, pitched_notes, write_bytes_atomic
+from composer.paths import cache_dir
+from composer.recipes import Recipe, piece_refs, split_of
+from composer.tokenizer import Codec
+
+MANIFEST_VERSION = 1
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def corpus_root(name: str, root: str | Path | None = None) -> Path:
+    """Folder of the built corpus ``name`` under ``root`` (default: the user cache)."""
+    return Path(root or cache_dir() / "corpora") / name
+
+
+def _write_json(path: Path, data: Any) -> None:
+    write_bytes_atomic(json.dumps(data, indent=1, sort_keys=True).encode(), path, force=True)
+
+
+# ---- worker side -------------------------------------------------------------------------------
+_CODEC: Codec | None = None
+
+
+def _init_worker(codec_dict: dict[str, Any]) -> None:
+    global _CODEC
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _CODEC = Codec.from_dict(codec_dict)
+
+
+def _music21_midi(ref: dict[str, Any]) -> bytes:
+    """Parse a music21 source and render it to MIDI bytes, pickups aligned to the bar."""
+    from music21 import converter, midi
+
+    if ref["kind"] == "music21-abc":
+        stream = converter.parse(ref["text"], format="abc")
+    else:
+        if not ref.get("path"):
+            raise CorpusError("not in music21's corpus")
+        stream = converter.parse(ref["path"])
+    if hasattr(stream, "scores") and len(getattr(stream, "scores", [])) > 0:
+        stream = stream.scores[0]  # an Opus: take its first score
+    # A pickup bar (anacrusis) is shifted so that bar lines fall where MIDI expects them.
+    pad = 0.0
+    measures = stream.recurse().getElementsByClass("Measure")
+    if measures:
+        first = measures[0]
+        pad = float(first.paddingLeft or 0.0)
+    mf = midi.translate.streamToMidiFile(stream)
+    data = mf.writestr()
+    if pad:
+        data = _shift_midi(data, pad)
+    return data
+
+
+def _shift_midi(data: bytes, beats: float) -> bytes:
+    from symusic import Score
+
+    score = Score.from_midi(data)
+    ticks = round(beats * score.tpq)
+    for track in score.tracks:
+        for note in track.notes:
+            note.time += ticks
+    return bytes(score.dumps_midi())
+
+
+def convert_piece(ref: dict[str, Any], root: str, style: str) -> dict[str, Any]:
+    """Convert one piece: MIDI file, token array and a record. Never raises.
+
+    Returns
+    -------
+    dict
+        The piece record: ``{"id", "skipped": reason}`` or its statistics.
+    """
+    if _CODEC is None:
+        raise RuntimeError("convert_piece called outside an initialised worker")
+    out = Path(root)
+    pid = ref["id"]
+    record: dict[str, Any] = {"id": pid, "source": ref.get("path", "")}
+    try:
+        if ref["kind"] == "dir":
+            midi_path = Path(ref["path"])
+        else:
+            midi_path = out / "midi" / f"{pid}.mid"
+            write_bytes_atomic(_music21_midi(ref), midi_path, force=True)
+        score = load_score(midi_path)
+        notes = pitched_notes(score)
+        if not notes:
+            has_drums = any(t.is_drum and len(t.notes) for t in score.tracks)
+            raise MidiError("drum-only file" if has_drums else "no notes")
+        ids = _CODEC.encode_score(score)
+        if len(ids) == 0:
+            raise MidiError("no tokens after tokenization")
+    except Exception as exc:  # one bad piece never stops the build
+        reason = str(exc).replace(str(ref.get("path", "")) + ": ", "") or type(exc).__name__
+        record["skipped"] = reason.splitlines()[0][:200]
+        return record
+    np.save(out / "tokens" / f"{pid}.npy", ids)
+    key, corr = find_key(notes)
+    tempo = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
+    ts = score.time_signatures
+    record.update(
+        tokens=int(len(ids)),
+        notes=len(notes),
+        beats=round(max(n.end for n in notes), 3),
+        pitch_min=min(n.pitch for n in notes),
+        pitch_max=max(n.pitch for n in notes),
+        key=KEY_NAMES[key],
+        key_index=key,
+        key_corr=round(corr, 4),
+        tempo=round(tempo, 2),
+        time_signature=f"{ts[0].numerator}/{ts[0].denominator}" if len(ts) else "4/4",
+        style=style,
+    )
+    return record
+
+
+# ---- build -------------------------------------------------------------------------------------
+def build_corpus(
+    recipe: Recipe,
+    *,
+    root: str | Path | None = None,
+    jobs: int | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Build (or finish building) a corpus and return its manifest.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        What to build.
+    root : path, optional
+        Folder holding corpora (default ``<cache>/corpora``).
+    jobs : int, optional
+        Worker processes (default: all cores).
+    limit : int, optional
+        Only the first ``limit`` pieces (for quick trials).
+    progress : callable, optional
+        Called with ``(done, total)`` as pieces finish.
+
+    Returns
+    -------
+    dict
+        The manifest (also written to ``manifest.json``).
+    """
+    out = corpus_root(recipe.name, root)
+    codec = Codec(recipe.tokenizer, styles=[recipe.name])
+    old = out / "tokenizer.json"
+    if old.exists() and json.loads(old.read_text()).get("hash") != codec.hash:
+        raise CorpusError(
+            f"{out} was built with another tokenizer; remove it or build under another --cache-dir"
+        )
+    for sub in ("pieces", "midi", "tokens"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    _write_json(out / "recipe.json", recipe.to_dict())
+    _write_json(out / "tokenizer.json", codec.to_dict())
+    refs = piece_refs(recipe)[:limit] if limit else piece_refs(recipe)
+    if not refs:
+        raise CorpusError(f"recipe {recipe.name!r} names no pieces")
+    todo = [r for r in refs if not (out / "pieces" / f"{r['id']}.json").exists()]
+    done = len(refs) - len(todo)
+    if progress:
+        progress(done, len(refs))
+    if todo:
+        jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(codec.to_dict(),)) as ex:
+            futures = [ex.submit(convert_piece, r, str(out), recipe.name) for r in todo]
+            for fut in as_completed(futures):
+                rec = fut.result()
+                _write_json(out / "pieces" / f"{rec['id']}.json", rec)
+                done += 1
+                if progress:
+                    progress(done, len(refs))
+    manifest = _manifest(recipe, codec, out, [r["id"] for r in refs])
+    _write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _manifest(recipe: Recipe, codec: Codec, out: Path, ids: list[str]) -> dict[str, Any]:
+    pieces, skipped = [], []
+    for pid in sorted(ids):
+        rec = json.loads((out / "pieces" / f"{pid}.json").read_text())
+        if "skipped" in rec:
+            skipped.append({"id": pid, "reason": rec["skipped"]})
+        else:
+            rec["split"] = split_of(pid, recipe)
+            pieces.append(rec)
+    splits = Counter(p["split"] for p in pieces)
+    manifest = {
+        "format_version": MANIFEST_VERSION,
+        "name": recipe.name,
+        "recipe_hash": recipe.hash,
+        "tokenizer_hash": codec.hash,
+        "tokenizer": codec.to_dict(),
+        "pieces": pieces,
+        "skipped": skipped,
+        "skip_reasons": dict(Counter(_reason_kind(s["reason"]) for s in skipped)),
+        "splits": {s: splits.get(s, 0) for s in ("train", "valid", "test")},
+        "split_tokens": {
+            s: sum(p["tokens"] for p in pieces if p["split"] == s) for s in ("train", "valid", "test")
+        },
+        "totals": {
+            "pieces": len(pieces),
+            "skipped": len(skipped),
+            "tokens": sum(p["tokens"] for p in pieces),
+            "notes": sum(p["notes"] for p in pieces),
+            "beats": round(sum(p["beats"] for p in pieces), 3),
+        },
+    }
+    blob = json.dumps(manifest, sort_keys=True).encode()
+    manifest["hash"] = hashlib.sha256(blob).hexdigest()[:16]
+    return manifest
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split("(")[0].split(":")[0].strip()[:60]
+
+
+# ---- reading a built corpus --------------------------------------------------------------------
+@dataclass
+class Corpus:
+    """A built corpus: its manifest, codec and token arrays."""
+
+    root: Path
+    manifest: dict[str, Any]
+    codec: Codec
+
+    @property
+    def name(self) -> str:
+        """Corpus name (also its style)."""
+        return str(self.manifest["name"])
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """The recipe the corpus was built from."""
+        return dict(json.loads((self.root / "recipe.json").read_text()))
+
+    def pieces(self, split: str | None = None) -> list[dict[str, Any]]:
+        """Piece records, of one split (train/valid/test) or all."""
+        if split not in (None, "train", "valid", "test"):
+            raise ValueError(f"split must be train, valid or test, got {split!r}")
+        return [p for p in self.manifest["pieces"] if split is None or p["split"] == split]
+
+    def tokens(self, piece_id: str) -> np.ndarray:
+        """(T,) MidiTok ids of one piece."""
+        return np.load(self.root / "tokens" / f"{piece_id}.npy")
+
+
+def load_corpus(name_or_path: str | Path, root: str | Path | None = None) -> Corpus:
+    """Open a built corpus by name (in the cache) or by its folder.
+
+    Raises
+    ------
+    CorpusError
+        If it has not been built (with the command that builds it).
+    """
+    path = Path(name_or_path)
+    if not (path / "manifest.json").exists():
+        path = corpus_root(str(name_or_path), root)
+    mf = path / "manifest.json"
+    if not mf.exists():
+        raise CorpusError(
+            f"corpus {name_or_path!r} is not built; run: composer corpus build {name_or_path}"
+        )
+    try:
+        manifest = json.loads(mf.read_text())
+        codec = Codec.from_dict(manifest["tokenizer"])
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise CorpusError(f"{mf}: corrupt manifest ({exc}); rebuild the corpus") from None
+    return Corpus(path, manifest, codec)
+
+
+def built_corpora(root: str | Path | None = None) -> list[str]:
+    """Names of the corpora built under ``root``."""
+    base = Path(root or cache_dir() / "corpora")
+    return sorted(p.parent.name for p in base.glob("*/manifest.json"))
+
+
+def corpus_stats(corpus: Corpus) -> dict[str, Any]:
+    """Summary figures of a built corpus (for ``composer corpus stats``)."""
+    pieces = corpus.pieces()
+    m = corpus.manifest
+    lengths = np.array([p["tokens"] for p in pieces]) if pieces else np.zeros(1)
+    edges = [0, 250, 500, 1000, 2000, 4000, 8000, 10**9]
+    hist = np.histogram(lengths, bins=edges)[0]
+    minutes = sum(p["beats"] / p["tempo"] for p in pieces)
+    return {
+        "name": corpus.name,
+        "pieces": len(pieces),
+        "skipped": len(m["skipped"]),
+        "skip_reasons": m.get("skip_reasons", {}),
+        "splits": m["splits"],
+        "tokens": m["totals"]["tokens"],
+        "notes": m["totals"]["notes"],
+        "beats": m["totals"]["beats"],
+        "minutes": round(minutes, 1),
+        "vocab_size": corpus.codec.vocab_size,
+        "pitch_min": min((p["pitch_min"] for p in pieces), default=0),
+        "pitch_max": max((p["pitch_max"] for p in pieces), default=0),
+        "keys": dict(Counter(p["key"] for p in pieces).most_common()),
+        "time_signatures": dict(Counter(p["time_signature"] for p in pieces).most_common()),
+        "length_histogram": {
+            f"{lo}-{hi - 1 if hi < 10**9 else 'inf'}": int(c)
+            for lo, hi, c in zip(edges[:-1], edges[1:], hist, strict=True)
+        },
+        "tokenizer_hash": m["tokenizer_hash"],
+    }

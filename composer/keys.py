@@ -1,0 +1,113 @@
+"""Keys and scales without music21: names, scales, transposition, key finding.
+
+A key is an index ``k`` in 0..23: tonic pitch class ``k // 2`` and mode
+``k % 2`` (0 major, 1 minor).  Key finding is Krumhansl-Schmuckler with the
+Krumhansl-Kessler profiles over a duration-weighted pitch-class histogram; it
+is used to label corpus pieces (the Key control token) and to continue a primer
+in its own key, so training and generation agree on what "the key" means.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+
+from composer.events import Note
+
+_MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+KEY_NAMES: tuple[str, ...] = tuple(
+    name for pc in range(12) for name in (f"{_MAJOR_TONICS[pc]} major", f"{_MINOR_TONICS[pc]} minor")
+)
+
+_LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_KEY_RE = re.compile(
+    r"^\s*([A-Ga-g])\s*(#|b|♯|♭|sharp|flat|-|is|es|s)?\s*(major|minor|maj|min|m|M|dur|moll)?\s*$"
+)
+
+# Krumhansl & Kessler (1982) probe-tone profiles.
+_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the leading tone (harmonic)
+
+
+def parse_key(text: str) -> int:
+    """Parse a key name such as ``"D minor"``, ``"Dm"``, ``"F# major"``, ``"Bb"`` or ``"d"``.
+
+    A bare lower-case letter means minor (music21's convention); a bare
+    upper-case letter means major.
+
+    Raises
+    ------
+    ValueError
+        Naming the text and the accepted forms.
+    """
+    m = _KEY_RE.match(text or "")
+    if not m:
+        raise ValueError(
+            f"unknown key {text!r}: use a tonic and a mode, e.g. 'D minor', 'F# major', 'Bb', 'Em'"
+        )
+    letter, acc, mode = m.groups()
+    pc = _LETTER_PC[letter.upper()]
+    if acc in ("#", "♯", "sharp", "is"):
+        pc += 1
+    elif acc in ("b", "♭", "flat", "-", "es", "s"):
+        pc -= 1
+    if mode is None:
+        minor = letter.islower()
+    else:
+        minor = mode in ("minor", "min", "m", "moll")
+    return (pc % 12) * 2 + int(minor)
+
+
+def key_name(index: int) -> str:
+    """Name of key ``index`` (0..23), e.g. ``"G minor"``."""
+    if not 0 <= index < 24:
+        raise ValueError(f"key index must be in 0..23, got {index}")
+    return KEY_NAMES[index]
+
+
+def scale_pitch_classes(index: int) -> frozenset[int]:
+    """Pitch classes of key ``index``'s scale (minor includes the raised 7th)."""
+    tonic, minor = divmod(index, 2)
+    steps = MINOR_SCALE if minor else MAJOR_SCALE
+    return frozenset((tonic + s) % 12 for s in steps)
+
+
+def transpose_key_index(index: int, semitones: int) -> int:
+    """Key index moved by ``semitones``."""
+    tonic, minor = divmod(index, 2)
+    return ((tonic + semitones) % 12) * 2 + minor
+
+
+def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
+    """(12,) duration-weighted pitch-class histogram."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += n.duration
+    return hist
+
+
+def find_key(notes: Iterable[Note]) -> tuple[int, float]:
+    """Krumhansl-Schmuckler key finding.
+
+    Returns
+    -------
+    (int, float)
+        The best key index and its Pearson correlation with the profile
+        (-1..1). With no notes, C major and 0.0.
+    """
+    hist = pitch_class_histogram(notes)
+    if hist.sum() <= 0:
+        return 0, 0.0
+    best, best_r = 0, -2.0
+    for tonic in range(12):
+        for minor, profile in ((0, _KK_MAJOR), (1, _KK_MINOR)):
+            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
+            if r > best_r:
+                best, best_r = tonic * 2 + minor, r
+    return best, best_r

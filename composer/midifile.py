@@ -1,0 +1,224 @@
+"""Reading and writing MIDI files safely.
+
+Every MIDI file we read is untrusted: :func:`load_score` checks the chunk
+structure in Python before handing the bytes to symusic, and refuses files past
+the size and note limits (a "MIDI bomb") with a :class:`MidiError` that names
+the file and the problem.  Writes are atomic (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from composer.errors import MidiError, OutputError
+from composer.events import Note
+
+if TYPE_CHECKING:
+    from symusic.types import Score
+
+MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI", ".Mid")
+MAX_FILE_BYTES = 32 * 1024 * 1024  # a larger MIDI file is refused unless the limit is raised
+MAX_NOTES = 200_000  # notes per file; raise with --max-notes
+MAX_TRACKS = 1024  # track chunks per file
+MAX_BEATS = 100_000.0  # about 14 hours at 120 bpm; longer "pieces" are refused
+
+
+def check_midi_bytes(data: bytes, name: str = "file", max_tracks: int = MAX_TRACKS) -> None:
+    """Validate the chunk structure of a standard MIDI file.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    name : str
+        Shown in error messages.
+    max_tracks : int
+        Most track chunks accepted.
+
+    Raises
+    ------
+    MidiError
+        If the header or the chunk layout is not that of a standard MIDI file.
+    """
+    if not data:
+        raise MidiError(f"{name}: empty file")
+    if data[:4] == b"RIFF" and data[8:12] == b"RMID":  # RIFF-wrapped MIDI
+        raise MidiError(f"{name}: RIFF (.rmi) MIDI files are not supported; extract the MThd data")
+    if len(data) < 14 or data[:4] != b"MThd":
+        raise MidiError(f"{name}: not a MIDI file (no MThd header)")
+    (hlen,) = struct.unpack(">I", data[4:8])
+    if hlen < 6 or 8 + hlen > len(data):
+        raise MidiError(f"{name}: corrupt MIDI header (length {hlen})")
+    fmt, ntrks, division = struct.unpack(">HHH", data[8:14])
+    if fmt > 2:
+        raise MidiError(f"{name}: unknown MIDI format {fmt}")
+    if division == 0:
+        raise MidiError(f"{name}: 0 ticks per quarter note")
+    if division & 0x8000:
+        raise MidiError(f"{name}: SMPTE time division is not supported")
+    if ntrks > max_tracks:
+        raise MidiError(f"{name}: {ntrks} tracks (limit {max_tracks})")
+    pos, tracks = 8 + hlen, 0
+    while pos + 8 <= len(data):
+        kind = data[pos : pos + 4]
+        (clen,) = struct.unpack(">I", data[pos + 4 : pos + 8])
+        if pos + 8 + clen > len(data):
+            raise MidiError(f"{name}: truncated MIDI file (chunk {tracks + 1} runs past the end)")
+        if kind == b"MTrk":
+            tracks += 1
+        pos += 8 + clen
+    if tracks == 0:
+        raise MidiError(f"{name}: no track data")
+    if tracks > max_tracks:
+        raise MidiError(f"{name}: {tracks} tracks (limit {max_tracks})")
+
+
+def load_score(
+    path: str | Path,
+    *,
+    max_notes: int = MAX_NOTES,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> Score:
+    """Read a MIDI file into a ``symusic.Score`` (ticks), refusing bad or huge files.
+
+    Parameters
+    ----------
+    path : str or Path
+        The MIDI file.
+    max_notes : int
+        Most notes accepted (a guard against MIDI bombs).
+    max_bytes : int
+        Largest file accepted.
+
+    Returns
+    -------
+    symusic.Score
+        The parsed score, with its notes sorted.
+
+    Raises
+    ------
+    MidiError
+        If the file is missing, empty, corrupt, or past a limit.
+    """
+    from symusic import Score
+
+    path = Path(path)
+    if not path.exists():
+        raise MidiError(f"{path}: no such file")
+    if path.is_dir():
+        raise MidiError(f"{path}: is a folder, not a MIDI file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise MidiError(f"{path}: {size} bytes is over the limit of {max_bytes}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MidiError(f"{path}: cannot read ({exc.strerror})") from None
+    check_midi_bytes(data, str(path))
+    try:
+        score = Score.from_midi(data)
+    except Exception as exc:  # symusic raises plain RuntimeError/ValueError on bad events
+        raise MidiError(f"{path}: corrupt MIDI ({exc})") from None
+    n = sum(len(t.notes) for t in score.tracks)
+    if n > max_notes:
+        raise MidiError(f"{path}: {n} notes is over the limit of {max_notes} (raise --max-notes)")
+    if score.tpq <= 0:
+        raise MidiError(f"{path}: 0 ticks per quarter note")
+    if n and score.end() / score.tpq > MAX_BEATS:
+        raise MidiError(f"{path}: {score.end() / score.tpq:.0f} beats long (limit {MAX_BEATS:.0f})")
+    return score
+
+
+def pitched_notes(score: Score) -> list[Note]:
+    """All non-drum notes of ``score`` on a beat timeline, sorted."""
+    tpq = float(score.tpq)
+    out = [
+        Note(n.time / tpq, int(n.pitch), max(n.duration, 1) / tpq, int(max(1, min(127, n.velocity))))
+        for t in score.tracks
+        if not t.is_drum
+        for n in t.notes
+    ]
+    out.sort()
+    return out
+
+
+def score_from_notes(
+    notes: Iterable[Note],
+    *,
+    tempo: float = 120.0,
+    time_signature: tuple[int, int] = (4, 4),
+    program: int = 0,
+    tpq: int = 480,
+    name: str = "composer",
+) -> Score:
+    """Build a one-track ``symusic.Score`` from beat-timed notes."""
+    from symusic import Score
+    from symusic import Note as SNote
+    from symusic import Tempo, TimeSignature, Track
+
+    score = Score(tpq)
+    score.tempos.append(Tempo(0, qpm=float(tempo)))
+    score.time_signatures.append(TimeSignature(0, *time_signature))
+    track = Track(name, int(program), False)
+    for n in notes:
+        track.notes.append(
+            SNote(round(n.start * tpq), max(1, round(n.duration * tpq)), n.pitch, n.velocity)
+        )
+    track.notes.sort()
+    score.tracks.append(track)
+    return score
+
+
+def write_bytes_atomic(data: bytes, path: str | Path, *, force: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically: the old file or the new one, never half.
+
+    Raises
+    ------
+    OutputError
+        If ``path`` exists and ``force`` is false, or the folder is not writable,
+        or the disk is full (the partial temp file is removed).
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputError(f"{path} exists (use --force to overwrite)")
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {folder}: {exc.strerror}") from None
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_score(score: Score, path: str | Path, *, force: bool = False) -> Path:
+    """Write a ``symusic.Score`` as a standard MIDI file, atomically."""
+    return write_bytes_atomic(bytes(score.dumps_midi()), path, force=force)
+
+
+def find_midi_files(folder: str | Path) -> list[Path]:
+    """All ``.mid``/``.midi`` files below ``folder`` (recursive), sorted."""
+    root = Path(folder)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".midi"))
+
+
+def notes_span_beats(notes: Sequence[Note]) -> float:
+    """Beat at which the last note ends (0 for no notes)."""
+    return max((n.end for n in notes), default=0.0)
