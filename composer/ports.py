@@ -1,0 +1,235 @@
+"""MIDI ports: listing and opening them through mido's rtmidi backends.
+
+An *API* is one of rtmidi's MIDI systems: ``alsa``, ``jack``, ``coremidi`` or
+``winmm`` (or a full mido backend name such as
+``mido.backends.rtmidi/UNIX_JACK``).  Ports are matched by case-insensitive
+substring; an exact name wins over a substring match.  Every failure is a
+:class:`~composer.errors.PortError` whose message lists the ports that exist.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from composer.errors import InputError, PortError
+
+#: Short API names -> rtmidi API names (as mido's backend suffix).
+API_ALIASES: dict[str, str] = {
+    "alsa": "LINUX_ALSA",
+    "jack": "UNIX_JACK",
+    "coremidi": "MACOSX_CORE",
+    "winmm": "WINDOWS_MM",
+}
+_RTMIDI = "mido.backends.rtmidi"
+CLIENT_NAME = "composer"  # the client name other programs see (JACK/ALSA)
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """One MIDI port as listed by :func:`list_ports`."""
+
+    api: str  # short API name, e.g. "jack"
+    direction: str  # "input" (we can read from it) or "output" (we can send to it)
+    name: str  # the full port name as the API reports it
+
+
+def backend_name(api: str | None) -> str:
+    """Return the mido backend name for an API name.
+
+    Parameters
+    ----------
+    api : str or None
+        ``alsa``, ``jack``, ``coremidi``, ``winmm`` (any case), a full mido
+        backend name (containing ``.``), or None for rtmidi's default API.
+
+    Raises
+    ------
+    InputError
+        If the name is none of these.
+    """
+    if api is None or api == "":
+        return _RTMIDI
+    if "." in api:
+        return api
+    key = api.lower()
+    if key in API_ALIASES:
+        return f"{_RTMIDI}/{API_ALIASES[key]}"
+    raise InputError(
+        f"unknown MIDI API {api!r}: use one of {', '.join(API_ALIASES)} or a mido backend name"
+    )
+
+
+def available_apis() -> list[str]:
+    """Short names of the rtmidi APIs compiled into python-rtmidi on this system."""
+    import rtmidi
+
+    names = {v: k for k, v in API_ALIASES.items()}
+    out = []
+    for api in rtmidi.get_compiled_api():
+        rt_name = rtmidi.get_api_name(api)  # e.g. "jack", "alsa", "core", "winmm"
+        for short, long in API_ALIASES.items():
+            if long.lower().endswith(rt_name.lower()) or short == rt_name.lower():
+                out.append(names[long])
+                break
+    return out
+
+
+def list_ports(api: str | None = None) -> tuple[list[PortInfo], dict[str, str]]:
+    """List MIDI ports of one API or of every available one.
+
+    Parameters
+    ----------
+    api : str or None
+        Short API name; None lists every API compiled into python-rtmidi.
+
+    Returns
+    -------
+    ports : list of PortInfo
+        Inputs and outputs, per API.
+    problems : dict
+        API name -> why it could not be queried (e.g. no JACK server running).
+    """
+    import mido
+
+    apis = [api.lower()] if api else available_apis()
+    ports: list[PortInfo] = []
+    problems: dict[str, str] = {}
+    for short in apis:
+        try:
+            backend = mido.Backend(backend_name(short), load=True)
+            for name in backend.get_input_names():
+                ports.append(PortInfo(short, "input", name))
+            for name in backend.get_output_names():
+                ports.append(PortInfo(short, "output", name))
+        except InputError:
+            raise
+        except Exception as exc:  # rtmidi raises SystemError subclasses when an API has no server
+            problems[short] = str(exc).strip() or type(exc).__name__
+    return ports, problems
+
+
+def match_port(wanted: str, names: list[str], direction: str) -> str:
+    """Pick the one port whose name contains ``wanted`` (case-insensitive).
+
+    An exact (case-insensitive) name wins; several substring matches are an error.
+
+    Raises
+    ------
+    PortError
+        Listing the available ports when none or several match.
+    """
+    low = wanted.lower()
+    exact = [n for n in names if n.lower() == low]
+    if exact:
+        return exact[0]
+    hits = [n for n in names if low in n.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    listing = ", ".join(repr(n) for n in names) or "none"
+    if not hits:
+        raise PortError(f"no MIDI {direction} port matches {wanted!r}; available: {listing}")
+    raise PortError(
+        f"{len(hits)} MIDI {direction} ports match {wanted!r}: "
+        f"{', '.join(repr(n) for n in hits)}; give more of the name"
+    )
+
+
+def _backend(api: str | None) -> Any:
+    import mido
+
+    name = backend_name(api)
+    try:
+        return mido.Backend(name, load=True)
+    except ImportError as exc:
+        raise PortError(f"MIDI backend {name} is not available: {exc}") from None
+
+
+def _check_virtual(api: str | None) -> None:
+    if sys.platform == "win32" or (api or "").lower() == "winmm":
+        raise PortError(
+            "virtual ports are unavailable on Windows (Windows MM) without a loopback driver: "
+            "install loopMIDI (or similar), create a port there and pass it with --port"
+        )
+
+
+def open_output(
+    port: str | None = None,
+    virtual: str | None = None,
+    api: str | None = None,
+    client_name: str = CLIENT_NAME,
+) -> Any:
+    """Open a MIDI output: an existing port (``port``) or a new virtual one (``virtual``).
+
+    Parameters
+    ----------
+    port : str or None
+        Substring of an existing output port's name.
+    virtual : str or None
+        Name of a virtual output port to create (other programs connect to it).
+    api : str or None
+        rtmidi API (see :func:`backend_name`).
+    client_name : str
+        Client name shown to other programs.
+
+    Returns
+    -------
+    mido.ports.BaseOutput
+        The open port; close it when done.
+
+    Raises
+    ------
+    PortError
+        If the port does not exist or cannot be opened; the message lists ports.
+    """
+    return _open("output", port, virtual, api, client_name, None)
+
+
+def open_input(
+    port: str | None = None,
+    virtual: str | None = None,
+    api: str | None = None,
+    client_name: str = CLIENT_NAME,
+    callback: Any = None,
+) -> Any:
+    """Open a MIDI input, like :func:`open_output`; ``callback(msg)`` runs on each message."""
+    return _open("input", port, virtual, api, client_name, callback)
+
+
+def _open(
+    direction: str,
+    port: str | None,
+    virtual: str | None,
+    api: str | None,
+    client_name: str,
+    callback: Any,
+) -> Any:
+    if (port is None) == (virtual is None):
+        raise InputError(f"give exactly one of a {direction} port name or a virtual port name")
+    backend = _backend(api)
+    opener = backend.open_output if direction == "output" else backend.open_input
+    extra = {"callback": callback} if direction == "input" and callback is not None else {}
+    try:
+        if virtual is not None:
+            _check_virtual(api)
+            return opener(virtual, virtual=True, client_name=client_name, **extra)
+        lister = backend.get_output_names if direction == "output" else backend.get_input_names
+        names = list(lister())
+        name = match_port(port or "", names, direction)
+        return opener(name, **extra)  # mido treats any client_name as 'virtual'
+    except PortError:
+        raise
+    except Exception as exc:
+        what = f"virtual {direction} port {virtual!r}" if virtual else f"{direction} port {port!r}"
+        raise PortError(f"cannot open {what} ({backend.name}): {str(exc).strip()}") from None
+
+
+def port_exists(name: str, direction: str, api: str | None = None) -> bool:
+    """Whether a port with this exact name is still listed (used to notice a vanished port)."""
+    backend = _backend(api)
+    lister = backend.get_output_names if direction == "output" else backend.get_input_names
+    try:
+        return name in lister()
+    except Exception:
+        return False
