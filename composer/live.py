@@ -482,9 +482,7 @@ class Player:
         beat = self._tempo.beat_at(self._now()) if self._started else 0.0
         if self.config.max_beats is not None:
             beat = min(beat, self.config.max_beats)
-        msgs = [
-            mido.Message("note_off", channel=ch, note=pitch) for (ch, pitch) in self._sounding
-        ]
+        msgs = [mido.Message("note_off", channel=ch, note=pitch) for (ch, pitch) in self._sounding]
         for pitch in list(self._open):
             self._close_record(pitch, max(beat, self._beat))
         self._sounding.clear()

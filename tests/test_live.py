@@ -221,8 +221,9 @@ def test_lookahead_bounds_queue():
             pulled.append(n.start)
             yield n
 
-    player = Player(source(), port, cfg(lookahead=2.0, max_seconds=4.0), now=clock.now,
-                    sleep=clock.sleep)
+    player = Player(
+        source(), port, cfg(lookahead=2.0, max_seconds=4.0), now=clock.now, sleep=clock.sleep
+    )
     player.run()
     # 4 s at 120 bpm = 8 beats played; with 2 s (4 beats) ahead the source is pulled ~12 beats
     assert max(pulled) <= 8 + 4 + 1
@@ -276,8 +277,11 @@ def test_builtin_sources(monkeypatch):
     primer = [Note(0, 60, 1), Note(1, 62, 1), Note(2, 64, 2)]
     ans = retrograde_answer(primer, 1)
     assert [n.pitch for n in ans] == [64, 62, 60] and ans[0].start == 4.0
-    stream = list(note_stream("builtin:scale", __import__("composer.config").config.SampleOptions(),
-                              primer, bars=1))
+    stream = list(
+        note_stream(
+            "builtin:scale", __import__("composer.config").config.SampleOptions(), primer, bars=1
+        )
+    )
     assert stream[:3] == primer and stream[3].start == 4.0
 
 
