@@ -1,9 +1,114 @@
-"""CLI commands: analyze."""
+"""CLI command: ``composer analyze FILE... [--json] [--roman OUT] [--plot OUT] [--force]``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from composer.cli._common import console, fail, handle_errors
+
+if TYPE_CHECKING:
+    from composer.harmony import Analysis
+
+MAX_FAULTS_SHOWN = 12
+
+
+def _out_path(out: Path, source: Path, several: bool) -> Path:
+    """``out`` itself for one input; ``out-<input stem>.<ext>`` for several."""
+    return out.with_name(f"{out.stem}-{source.stem}{out.suffix}") if several else out
+
+
+def _show(a: Analysis) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"[bold]{a.source}[/]", show_header=False, title_justify="left")
+    t.add_column(style="bold cyan", no_wrap=True)
+    t.add_column(overflow="fold")
+    k = a.key
+    alts = ", ".join(f"{n} ({r:.2f})" for n, r in k.alternates)
+    t.add_row("key", f"{k.name}  (r = {k.correlation:.3f}, certainty {k.certainty:.2f}; next: {alts})")
+    t.add_row("length", f"{a.bars} bars of {a.time_signature}, {a.duration_beats:g} beats")
+    t.add_row("local keys", "; ".join(f"bars {r.start_bar}-{r.end_bar}: {r.key} ({r.correlation:.2f})"
+                                      for r in a.local_keys))
+    t.add_row("progression", a.progression)
+    cads = "; ".join(
+        f"bar {c.bar} beat {c.beat:g}: {c.kind}{f' ({c.subtype})' if c.subtype else ''} "
+        f"{c.progression} in {c.key} [{c.phrase_end}]"
+        for c in a.cadences
+    )
+    t.add_row("cadences", cads or "none found")
+    v = a.voices
+    t.add_row("voices", f"{v.count} ({' '.join(v.names)}) from {v.mode}"
+              + (f", {v.dropped_notes} notes left out" if v.dropped_notes else ""))
+    counts = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in a.fault_counts.items())
+    t.add_row("voice leading", f"{len(a.faults)} faults, {a.faults_per_100_beats:.1f} per 100 beats "
+              f"({counts})")
+    for f in a.faults[:MAX_FAULTS_SHOWN]:
+        t.add_row("", f"bar {f.bar} beat {f.beat:g}: {f.kind.replace('_', ' ')} "
+                  f"{'-'.join(f.voices)}: {f.detail}")
+    if len(a.faults) > MAX_FAULTS_SHOWN:
+        t.add_row("", f"... and {len(a.faults) - MAX_FAULTS_SHOWN} more (see --json)")
+    fig = a.figures
+    pr = fig["pitch_range"]
+    t.add_row("range", f"{pr['lowest_name']}-{pr['highest_name']} ({pr['semitones']} semitones)")
+    t.add_row("density", f"{fig['note_density']:.2f} notes per beat ({fig['notes']} notes)")
+    hist = "  ".join(f"{n} {v * 100:.0f}" for n, v in fig["pitch_class_histogram"].items())
+    t.add_row("pitch classes %", hist)
+    t.add_row("non-diatonic", f"{fig['non_diatonic_share'] * 100:.1f}% of notes")
+    t.add_row("consonance", f"{fig['consonance_share'] * 100:.1f}% of the time")
+    from composer.harmony import analysis_score
+
+    t.add_row("quality score", f"{analysis_score(a):.3f}")
+    console.print(t)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+
+    @app.command()
+    def analyze(
+        files: Annotated[list[Path], typer.Argument(help="MIDI, MusicXML, ABC or kern files.")],
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print JSON (schema in docs/analysis.md) instead of tables.")
+        ] = False,
+        roman: Annotated[
+            Path | None,
+            typer.Option("--roman", help="Write a MusicXML score with the Roman numerals as lyrics."),
+        ] = None,
+        plot: Annotated[
+            Path | None,
+            typer.Option("--plot", help="Write a PNG piano roll with chord labels and key regions."),
+        ] = None,
+        window: Annotated[int, typer.Option("--window", help="Bars per local-key window.")] = 4,
+        force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    ) -> None:
+        """Analyze harmony: key, local keys, Roman numerals, cadences, voice leading, figures.
+
+        With several files, --roman/--plot OUT.ext write OUT-<file stem>.ext for each.
+        """
+        with handle_errors():
+            if window < 1:
+                raise fail(f"--window must be >= 1, got {window}")
+            if roman is not None and roman.suffix.lower() not in (".musicxml", ".xml", ".mxl"):
+                raise fail(f"--roman must end in .musicxml or .xml, got {roman}")
+            if roman is not None and roman.suffix.lower() == ".mxl":
+                raise fail("--roman writes uncompressed MusicXML: use .musicxml or .xml")
+            from composer.harmony import analyze_file, write_roman
+            from composer.harmony_plot import write_plot
+
+            several = len(files) > 1
+            analyses = [analyze_file(f, window_bars=window) for f in files]
+            for f, a in zip(files, analyses, strict=True):
+                if roman is not None:
+                    write_roman(a, _out_path(roman, f, several), force=force)
+                if plot is not None:
+                    write_plot(a, _out_path(plot, f, several), force=force)
+            if as_json:
+                docs = [a.to_dict() for a in analyses]
+                typer.echo(json.dumps(docs if several else docs[0], indent=2))
+            else:
+                for a in analyses:
+                    _show(a)

@@ -1,0 +1,87 @@
+"""Descriptive figures of a piece: range, density, pitch classes, consonance (numpy only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from composer.events import Note
+
+PC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_BASS_CONSONANT = frozenset({0, 3, 4, 7, 8, 9})  # above the bass: no fourths, seconds, sevenths
+_UPPER_CONSONANT = frozenset({0, 3, 4, 5, 7, 8, 9})  # between upper voices a fourth is fine
+
+
+def _pitch_name(p: int) -> str:
+    return f"{PC_NAMES[p % 12]}{p // 12 - 1}"
+
+
+def is_consonant(pitches: Sequence[int]) -> bool:
+    """Whether a sonority is consonant (every interval a third, fifth, sixth or octave over the bass)."""
+    ps = sorted(set(pitches))
+    if len(ps) < 2:
+        return True
+    bass = ps[0]
+    if any((p - bass) % 12 not in _BASS_CONSONANT for p in ps[1:]):
+        return False
+    upper = ps[1:]
+    return all((b - a) % 12 in _UPPER_CONSONANT for i, a in enumerate(upper) for b in upper[i + 1 :])
+
+
+def consonance_share(notes: Sequence[Note]) -> float:
+    """Share of time (by duration) during which the sounding sonority is consonant.
+
+    Only sonorities of two or more pitch classes count; 1.0 when there are none.
+    """
+    times = sorted({n.start for n in notes} | {n.end for n in notes})
+    good = total = 0.0
+    ordered = sorted(notes)
+    for t0, t1 in zip(times, times[1:], strict=False):
+        mid = (t0 + t1) / 2
+        ps = [n.pitch for n in ordered if n.start <= mid < n.end]
+        if len({p % 12 for p in ps}) < 2:
+            continue
+        total += t1 - t0
+        if is_consonant(ps):
+            good += t1 - t0
+    return good / total if total > 0 else 1.0
+
+
+def descriptive_figures(notes: Sequence[Note], scale: frozenset[int]) -> dict[str, Any]:
+    """Range, density, pitch-class histogram, non-diatonic and consonance shares.
+
+    Parameters
+    ----------
+    notes : sequence of Note
+        All notes of the piece.
+    scale : frozenset of int
+        Pitch classes that count as diatonic (the global key's scale).
+
+    Returns
+    -------
+    dict
+        JSON-ready, keys as documented in docs/analysis.md.
+    """
+    pitches = np.array([n.pitch for n in notes])
+    span = max(n.end for n in notes) - min(n.start for n in notes)
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += n.duration
+    hist = hist / hist.sum() if hist.sum() > 0 else hist
+    lo, hi = int(pitches.min()), int(pitches.max())
+    return {
+        "notes": len(notes),
+        "pitch_range": {
+            "lowest": lo,
+            "highest": hi,
+            "lowest_name": _pitch_name(lo),
+            "highest_name": _pitch_name(hi),
+            "semitones": hi - lo,
+        },
+        "note_density": round(len(notes) / max(span, 1e-9), 4),
+        "pitch_class_histogram": {name: round(float(v), 4) for name, v in zip(PC_NAMES, hist, strict=True)},
+        "non_diatonic_share": round(float(np.mean([p % 12 not in scale for p in pitches])), 4),
+        "consonance_share": round(consonance_share(notes), 4),
+    }

@@ -1,0 +1,248 @@
+"""Tests of harmonic analysis (composer.harmony*, composer.voiceleading) and `composer analyze`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("music21")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from composer.cli import app  # noqa: E402
+from composer.errors import InputError, MidiError  # noqa: E402
+from composer.events import Note  # noqa: E402
+from composer.harmony import analysis_score, analyze_file, analyze_notes  # noqa: E402
+from composer.midifile import load_score, pitched_notes, score_from_notes, write_score  # noqa: E402
+from composer.voiceleading import check_voice_leading, split_voices  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHORALES = {"bach/bwv66.6": "F# minor", "bach/bwv253": "A major", "bach/bwv347": "A major"}
+
+
+def _key_of(score) -> str:  # type: ignore[no-untyped-def]
+    k = score.analyze("key")
+    return f"{k.tonic.name.replace('-', 'b')} {k.mode}"
+
+
+@pytest.fixture(scope="module")
+def chorales(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, object]]:
+    from music21 import corpus
+
+    folder = tmp_path_factory.mktemp("chorales")
+    out = {}
+    for name in CHORALES:
+        score = corpus.parse(name)
+        path = folder / (name.split("/")[1] + ".mid")
+        score.write("midi", fp=str(path))
+        out[name] = (path, score)
+    return out
+
+
+@pytest.fixture(scope="module")
+def analyses(chorales):  # type: ignore[no-untyped-def]
+    return {name: analyze_file(path) for name, (path, _) in chorales.items()}
+
+
+@pytest.mark.parametrize("name", sorted(CHORALES))
+def test_key_matches_known_key(name, chorales, analyses) -> None:  # type: ignore[no-untyped-def]
+    _, score = chorales[name]
+    sig = score.parts[0].recurse().getElementsByClass("KeySignature")[0]
+    a = analyses[name]
+    assert a.key.name == CHORALES[name] == _key_of(score)
+    assert sig.asKey(a.key.name.split()[1]).tonic.name.replace("-", "b") == a.key.name.split()[0]
+    assert 0.7 < a.key.correlation <= 1.0
+    assert a.local_keys and a.local_keys[0].start == 0.0
+    assert a.voices.count == 4 and a.voices.mode == "tracks"
+
+
+@pytest.mark.parametrize("name", ["bach/bwv253", "bach/bwv347"])
+def test_final_authentic_cadence_in_last_bar(name, chorales, analyses) -> None:  # type: ignore[no-untyped-def]
+    a = analyses[name]
+    final = a.final_cadence
+    assert final is not None and final.kind == "authentic"
+    assert final.bar == a.piece.first_bar + a.bars - 1
+    assert final.key == CHORALES[name]
+    assert analysis_score(a) > 0.7
+
+
+def test_bar_numbers_follow_the_pickup(chorales, analyses) -> None:  # type: ignore[no-untyped-def]
+    from music21 import stream
+
+    _, score = chorales["bach/bwv253"]
+    last = score.parts[0].getElementsByClass(stream.Measure)[-1].number
+    a = analyses["bach/bwv253"]
+    assert a.piece.first_bar == 0
+    assert a.final_cadence is not None and a.final_cadence.bar == last
+
+
+def test_progression_and_chords(analyses) -> None:  # type: ignore[no-untyped-def]
+    a = analyses["bach/bwv347"]
+    assert a.progression.startswith("A: I ")
+    assert all(c.roman for c in a.chords)
+    assert a.chords[-1].roman == "I"
+    figs = a.figures
+    assert 0 <= figs["non_diatonic_share"] < 0.2
+    assert 0.5 < figs["consonance_share"] <= 1
+    assert abs(sum(figs["pitch_class_histogram"].values()) - 1) < 1e-3
+    assert figs["note_density"] > 1
+
+
+def _planted() -> list[list[Note]]:
+    """I - IV - V - I in C (bar 1) then C->D with S and B in parallel fifths (bar 2)."""
+    chords = [
+        (72, 67, 64, 48),  # bar 1: I
+        (72, 69, 65, 53),  # IV
+        (71, 67, 62, 55),  # V
+        (72, 67, 64, 48),  # I
+        (67, 64, 60, 48),  # bar 2: I, S G4 a twelfth over B C3
+        (69, 65, 57, 50),  # ii, S A4 a twelfth over B D3: parallel fifths S-B
+        (67, 62, 59, 55),  # V
+        (64, 64, 60, 48),  # I
+    ]
+    voices: list[list[Note]] = [[], [], [], []]
+    for i, chord in enumerate(chords):
+        for v, p in enumerate(chord):
+            voices[v].append(Note(float(i), p, 1.0))
+    return voices
+
+
+def test_planted_parallel_fifth_is_found() -> None:
+    faults = check_voice_leading(_planted())
+    fifths = [f for f in faults if f.kind == "parallel_fifths"]
+    assert [(f.bar, f.voices) for f in fifths] == [(2, ("S", "B"))]
+    a = analyze_notes(_planted())
+    assert a.fault_counts["parallel_fifths"] == 1
+    assert a.faults_per_100_beats > 0
+    assert a.key.name == "C major"
+
+
+def test_analyze_notes_merged_track_splits_voices() -> None:
+    merged = sorted(n for v in _planted() for n in v)
+    a = analyze_notes(merged)
+    assert a.voices.count == 4 and a.voices.mode == "split"
+    assert [f.voices for f in a.faults if f.kind == "parallel_fifths"] == [("S", "B")]
+
+
+def test_split_voices_keeps_held_notes() -> None:
+    notes = [Note(0, 72, 2), Note(0, 64, 1), Note(0, 48, 1), Note(1, 65, 1), Note(1, 50, 1)]
+    voices, dropped = split_voices(notes, 3)
+    assert dropped == 0
+    assert [[n.pitch for n in v] for v in voices] == [[72], [64, 65], [48, 50]]
+
+
+def test_single_track_chorale_keeps_four_voices_and_key(tmp_path, chorales) -> None:  # type: ignore[no-untyped-def]
+    path, _ = chorales["bach/bwv66.6"]
+    notes = pitched_notes(load_score(path))
+    merged = tmp_path / "merged.mid"
+    write_score(score_from_notes(notes), merged)
+    assert len(load_score(merged).tracks) == 1
+    a = analyze_file(merged)
+    assert a.voices.count == 4 and a.voices.mode == "split"
+    assert a.key.name == "F# minor"
+    assert a.voices.dropped_notes <= 2
+
+
+def test_bad_inputs_raise_input_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02")
+    with pytest.raises(MidiError, match="bad.mid"):
+        analyze_file(bad)
+    empty = tmp_path / "empty.mid"
+    empty.write_bytes(b"")
+    with pytest.raises(MidiError, match="empty"):
+        analyze_file(empty)
+    with pytest.raises(InputError, match="no such file"):
+        analyze_file(tmp_path / "missing.mid")
+    junk = tmp_path / "junk.xml"
+    junk.write_text("<not music")
+    with pytest.raises(InputError, match="junk.xml"):
+        analyze_file(junk)
+    with pytest.raises(InputError, match="unknown format"):
+        (tmp_path / "x.txt").write_text("hello")
+        analyze_file(tmp_path / "x.txt")
+
+
+def test_musicxml_input_uses_fermatas(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from music21 import corpus
+
+    path = tmp_path / "bwv66.musicxml"
+    corpus.parse("bach/bwv66.6").write("musicxml", fp=str(path))
+    a = analyze_file(path)
+    assert a.key.name == "F# minor"
+    assert any(c.phrase_end == "fermata" for c in a.cadences)
+
+
+# ---------------------------------------------------------------- CLI
+
+runner = CliRunner()
+
+
+def test_cli_json_has_documented_keys(chorales) -> None:  # type: ignore[no-untyped-def]
+    path, _ = chorales["bach/bwv347"]
+    result = runner.invoke(app, ["analyze", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    for key in ("schema_version", "source", "key", "local_keys", "modulations", "chords",
+                "progression", "cadences", "voices", "voice_leading", "figures", "quality_score"):
+        assert key in doc
+    assert doc["schema_version"] == 1
+    assert doc["key"]["name"] == "A major"
+    assert set(doc["voice_leading"]) >= {"counts", "total", "per_100_beats", "faults"}
+    assert {"pitch_range", "note_density", "pitch_class_histogram", "non_diatonic_share",
+            "consonance_share"} <= set(doc["figures"])
+
+
+def test_cli_several_files_json_list(chorales) -> None:  # type: ignore[no-untyped-def]
+    paths = [str(chorales[n][0]) for n in ("bach/bwv253", "bach/bwv347")]
+    result = runner.invoke(app, ["analyze", *paths, "--json"])
+    assert result.exit_code == 0, result.output
+    docs = json.loads(result.stdout)
+    assert isinstance(docs, list) and [d["key"]["name"] for d in docs] == ["A major", "A major"]
+
+
+def test_cli_table_roman_and_plot(tmp_path, chorales) -> None:  # type: ignore[no-untyped-def]
+    from music21 import converter
+
+    path, _ = chorales["bach/bwv253"]
+    roman, png = tmp_path / "out.musicxml", tmp_path / "out.png"
+    result = runner.invoke(app, ["analyze", str(path), "--roman", str(roman), "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "A major" in result.stdout and "authentic" in result.stdout
+    reparsed = converter.parse(str(roman))
+    lyrics = [n.lyric for n in reparsed.recurse().notes if n.lyric]
+    assert len(reparsed.parts) == 4 and len(lyrics) > 10 and "A: I" in lyrics
+    import matplotlib.image
+
+    img = matplotlib.image.imread(str(png))
+    assert img.shape[0] >= 300 and img.shape[1] >= 600
+    # no overwrite without --force; with --force it works
+    again = runner.invoke(app, ["analyze", str(path), "--plot", str(png)])
+    assert again.exit_code == 2 and "exists" in again.output
+    forced = runner.invoke(app, ["analyze", str(path), "--plot", str(png), "--force"])
+    assert forced.exit_code == 0
+
+
+def test_cli_corrupt_midi_exit_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "corrupt.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x10\x00abc")
+    result = runner.invoke(app, ["analyze", str(bad)])
+    assert result.exit_code == 2
+    assert "corrupt.mid" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_subprocess_corrupt_and_missing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "corrupt.mid"
+    bad.write_bytes(b"not a midi file at all")
+    proc = subprocess.run(
+        [sys.executable, "-m", "composer", "analyze", str(bad), str(tmp_path / "missing.mid")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "corrupt.mid" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
