@@ -188,6 +188,9 @@ class Player:
         Monotonic clock in seconds (``time.monotonic``).
     sleep : callable
         Sleeps for a number of seconds (``time.sleep``).
+    on_send : callable, optional
+        ``on_send(deadline, sent_at, msg)`` after each scheduled message (for
+        timing measurements; runs on the sender thread, so keep it cheap).
 
     Examples
     --------
@@ -203,6 +206,7 @@ class Player:
         *,
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_send: Callable[[float, float, Any], None] | None = None,
     ) -> None:
         import mido
 
@@ -212,6 +216,7 @@ class Player:
         self._port = port
         self._now = now
         self._sleep = sleep
+        self._on_send = on_send
         self._ch = config.channel - 1
         self._cond = threading.Condition()
         self._queue: deque[_Event] = deque()
@@ -436,7 +441,7 @@ class Player:
         self._beat = beat
         if ev is None:
             self._next_tick += 1
-            self._send(mido.Message("clock"))
+            self._send(mido.Message("clock"), deadline)
             return
         with self._cond:
             self._queue.popleft()
@@ -444,20 +449,21 @@ class Player:
         key = (self._ch, ev.pitch)
         if ev.kind == 1:
             if self._sounding.get(key, 0):  # same pitch again: re-attack it
-                self._send(mido.Message("note_off", channel=self._ch, note=ev.pitch))
+                self._send(mido.Message("note_off", channel=self._ch, note=ev.pitch), deadline)
                 self._close_record(ev.pitch, beat)
             # Counted before sending: an interrupt between the two leaves an extra note-off, never
             # a stuck note.
             self._sounding[key] = self._sounding.get(key, 0) + 1
             self._open[ev.pitch] = (beat, ev.velocity)
             self._send(
-                mido.Message("note_on", channel=self._ch, note=ev.pitch, velocity=ev.velocity)
+                mido.Message("note_on", channel=self._ch, note=ev.pitch, velocity=ev.velocity),
+                deadline,
             )
             self._notes_sent += 1
             self._recent.append(t)
         elif self._sounding.get(key, 0):
             if self._sounding[key] == 1:
-                self._send(mido.Message("note_off", channel=self._ch, note=ev.pitch))
+                self._send(mido.Message("note_off", channel=self._ch, note=ev.pitch), deadline)
                 self._close_record(ev.pitch, beat)
                 del self._sounding[key]
             else:
@@ -469,12 +475,14 @@ class Player:
             start, velocity = opened
             self._played.append(Note(start, pitch, max(beat - start, 1e-3), velocity))
 
-    def _send(self, msg: Any) -> None:
+    def _send(self, msg: Any, deadline: float | None = None) -> None:
         try:
             self._port.send(msg)
         except Exception as exc:
             name = getattr(self._port, "name", "the MIDI port")
             raise PortError(f"cannot send to {name} (closed or gone): {exc}") from None
+        if deadline is not None and self._on_send is not None:
+            self._on_send(deadline, self._now(), msg)
 
     def _release(self) -> None:
         """Silence everything: note-offs for sounding notes, CC 123, CC 120, clock Stop."""
