@@ -21,7 +21,13 @@ from typing import Any, NamedTuple
 
 from composer.events import Note
 from composer.harmony_io import Piece, load_piece, piece_from_notes, write_roman
-from composer.voiceleading import FAULT_KINDS, ONSET_EPS, VoiceFault, check_voice_leading, voice_names
+from composer.voiceleading import (
+    FAULT_KINDS,
+    ONSET_EPS,
+    VoiceFault,
+    check_voice_leading,
+    voice_names,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -146,7 +152,9 @@ class Analysis:
                 "name": self.key.name,
                 "correlation": round(self.key.correlation, 4),
                 "certainty": round(self.key.certainty, 4),
-                "alternates": [{"name": n, "correlation": round(r, 4)} for n, r in self.key.alternates],
+                "alternates": [
+                    {"name": n, "correlation": round(r, 4)} for n, r in self.key.alternates
+                ],
             },
             "local_keys": [asdict(r) for r in self.local_keys],
             "modulations": [
@@ -156,13 +164,18 @@ class Analysis:
             "chords": [{**asdict(c), "pitches": list(c.pitches)} for c in self.chords],
             "progression": self.progression,
             "cadences": [asdict(c) for c in self.cadences],
-            "voices": {**asdict(self.voices), "names": list(self.voices.names),
-                       "notes_per_voice": list(self.voices.notes_per_voice)},
+            "voices": {
+                **asdict(self.voices),
+                "names": list(self.voices.names),
+                "notes_per_voice": list(self.voices.notes_per_voice),
+            },
             "voice_leading": {
                 "counts": self.fault_counts,
                 "total": len(self.faults),
                 "per_100_beats": round(len(self.faults) * per100, 3),
-                "per_100_beats_by_kind": {k: round(v * per100, 3) for k, v in self.fault_counts.items()},
+                "per_100_beats_by_kind": {
+                    k: round(v * per100, 3) for k, v in self.fault_counts.items()
+                },
                 "faults": [f.to_dict() for f in self.faults],
             },
             "figures": self.figures,
@@ -196,7 +209,7 @@ def _find_key(notes: Sequence[Note], t0: float = 0.0, t1: float = float("inf")) 
     """music21's key estimate of the notes sounding in ``[t0, t1)`` (durations clipped)."""
     from music21 import note, stream
 
-    s = stream.Stream()
+    s: Any = stream.Stream()
     for n in notes:
         lo, hi = max(n.start, t0), min(n.end, t1)
         if hi - lo > 1e-6:
@@ -212,8 +225,12 @@ def _global_key(notes: Sequence[Note]) -> tuple[KeyEstimate, Any]:
     k = _find_key(notes)
     if k is None:  # cannot happen for a non-empty piece
         raise ValueError("no notes to find a key in")
-    alts = tuple((_key_name(a), float(a.correlationCoefficient)) for a in k.alternateInterpretations[:3])
-    est = KeyEstimate(_key_name(k), float(k.correlationCoefficient), float(k.tonalCertainty()), alts)
+    alts = tuple(
+        (_key_name(a), float(a.correlationCoefficient)) for a in k.alternateInterpretations[:3]
+    )
+    est = KeyEstimate(
+        _key_name(k), float(k.correlationCoefficient), float(k.tonalCertainty()), alts
+    )
     return est, k
 
 
@@ -236,7 +253,9 @@ def _local_keys(piece: Piece, global_key: Any, window_bars: int) -> list[KeyRegi
         if k is None:
             continue
         scores = {_key_name(k): float(k.correlationCoefficient)}
-        scores.update({_key_name(a): float(a.correlationCoefficient) for a in k.alternateInterpretations})
+        scores.update(
+            {_key_name(a): float(a.correlationCoefficient) for a in k.alternateInterpretations}
+        )
         best = _key_name(k)
         if scores.get(current, -2.0) >= scores[best] - KEY_SWITCH_MARGIN:
             best = current
@@ -245,8 +264,9 @@ def _local_keys(piece: Piece, global_key: Any, window_bars: int) -> list[KeyRegi
         b1, _ = piece.locate(max(t0, t1 - 1e-3))
         if regions and regions[-1].key == best:
             r = regions[-1]
-            regions[-1] = KeyRegion(best, r.start_bar, b1, r.start, t1,
-                                    round((r.correlation + scores[best]) / 2, 4))
+            regions[-1] = KeyRegion(
+                best, r.start_bar, b1, r.start, t1, round((r.correlation + scores[best]) / 2, 4)
+            )
         else:
             regions.append(KeyRegion(best, b0, b1, t0, t1, round(scores[best], 4)))
     return regions
@@ -271,8 +291,11 @@ def _spelling(key_name: str) -> dict[int, str]:
     out = {p.pitchClass: p.name for p in k.pitches}
     minor = k.mode == "minor"
     # chromatic degrees: (degree, +1 raise / -1 lower), in order of preference
-    wanted = [(6, 1), (7, 1), (3, 1), (4, 1), (2, -1), (1, 1)] if minor else [
-        (4, 1), (1, 1), (5, 1), (7, -1), (3, -1), (6, -1), (2, 1), (2, -1)]
+    wanted = (
+        [(6, 1), (7, 1), (3, 1), (4, 1), (2, -1), (1, 1)]
+        if minor
+        else [(4, 1), (1, 1), (5, 1), (7, -1), (3, -1), (6, -1), (2, 1), (2, -1)]
+    )
     for degree, step in wanted:
         p = pitch.Pitch(k.pitchFromDegree(degree).name)
         p = p.transpose("A1" if step > 0 else "-A1")
@@ -299,13 +322,17 @@ def _label(pitches: tuple[int, ...], key_name: str) -> _Label:
     root = c.root()
     pcs = {m % 12 for m in pitches}
     third = next((i for i in (4, 3) if (root.pitchClass + i) % 12 in pcs), 0)
-    quality = {"major": "", "minor": "m", "diminished": "dim", "augmented": "aug"}.get(c.quality, "")
+    quality = {"major": "", "minor": "m", "diminished": "dim", "augmented": "aug"}.get(
+        c.quality, ""
+    )
     seventh = "7" if c.seventh is not None and len(pcs) >= 4 else ""
     symbol = root.name.replace("-", "b") + quality + seventh
     return _Label(rn.figure, symbol, root.pitchClass, min(pitches) % 12, third)
 
 
-def _sounding(notes: Sequence[Note], starts: Sequence[float], max_dur: float, t: float) -> tuple[int, ...]:
+def _sounding(
+    notes: Sequence[Note], starts: Sequence[float], max_dur: float, t: float
+) -> tuple[int, ...]:
     lo = bisect.bisect_left(starts, t - max_dur - 1e-6)
     hi = bisect.bisect_right(starts, t + ONSET_EPS)
     return tuple(sorted({n.pitch for n in notes[lo:hi] if n.end > t + ONSET_EPS}))
@@ -354,88 +381,6 @@ def _progression(chords: Sequence[ChordLabel]) -> str:
     return " ".join(words)
 
 
-# ---------------------------------------------------------------- cadences
-
-
-def _phrase_ends(piece: Piece) -> list[tuple[float, str]]:
-    """Onsets of phrase-final chords and why: fermatas, long notes, rests, the last chord."""
-    ends: dict[float, str] = {}
-    bass = piece.voices[-1] if piece.voices else piece.notes
-    final = max(n.start for n in bass)
-    top = piece.voices[0] if piece.voices else piece.notes
-    durs = sorted(n.duration for n in top)
-    long_dur = max(2 * durs[len(durs) // 2], 1.5 * piece.beat_unit)
-    for n in top:
-        if n.duration >= long_dur - 1e-6 and n.start < final - 1e-6:
-            ends.setdefault(round(n.start, 6), "long_note")
-    # a rest in every voice after a chord ends the phrase
-    covered_until = 0.0
-    for n in sorted(piece.notes):
-        if covered_until > 0 and n.start - covered_until >= 0.5 * piece.beat_unit:
-            last = [m for m in top if m.start < covered_until <= m.end + 0.05]
-            if last:
-                ends.setdefault(round(last[-1].start, 6), "rest")
-        covered_until = max(covered_until, n.end)
-    for t in piece.fermatas:
-        if t < final - 1e-6:
-            ends[round(t, 6)] = "fermata"
-    ends[round(final, 6)] = "final"
-    return sorted(ends.items())
-
-
-def _classify(prev: _Label, arr: _Label, arr_pitches: tuple[int, ...], key_name: str) -> tuple[str, str | None] | None:
-    tonic = _m21_key(key_name).tonic.pitchClass
-    minor = key_name.endswith("minor")
-    rel = (arr.root_pc - tonic) % 12
-    prel = (prev.root_pc - tonic) % 12
-    prev_dominant = (prel == 7 and prev.third == 4) or (prel == 11 and prev.third == 3)
-    if rel == 0 and arr.third:
-        if prev_dominant:
-            perfect = (
-                prel == 7 and prev.bass_pc == prev.root_pc and arr.bass_pc == tonic
-                and max(arr_pitches) % 12 == tonic
-            )
-            return "authentic", "perfect" if perfect else "imperfect"
-        if prel == 5:
-            return "plagal", None
-        return None
-    if rel == 7 and arr.third == 4:
-        return "half", None
-    if rel == (8 if minor else 9) and arr.third and prev_dominant:
-        return "deceptive", None
-    return None
-
-
-def _cadences(piece: Piece, chords: Sequence[ChordLabel], regions: Sequence[KeyRegion],
-              default_key: str) -> list[Cadence]:
-    notes = piece.notes
-    starts = [n.start for n in notes]
-    max_dur = max(n.duration for n in notes)
-    out = []
-    for t, why in _phrase_ends(piece):
-        arr_ps = _sounding(notes, starts, max_dur, t)
-        if not arr_ps:
-            continue
-        k = _key_at(regions, t, default_key)
-        arr = _label(arr_ps, k)
-        arr_pcs = {p % 12 for p in arr_ps}
-        prev_ps = None
-        for c in reversed(chords):
-            if c.offset < t - ONSET_EPS and {p % 12 for p in c.pitches} != arr_pcs:
-                prev_ps = c.pitches
-                break
-        if prev_ps is None:
-            continue
-        prev = _label(prev_ps, k)
-        kind = _classify(prev, arr, arr_ps, k)
-        if kind is None:
-            continue
-        bar, beat = piece.locate(t)
-        out.append(Cadence(kind[0], kind[1], bar, beat, round(t, 4), k,
-                           f"{prev.figure} {arr.figure}", why))
-    return out
-
-
 # ---------------------------------------------------------------- figures
 
 
@@ -471,11 +416,18 @@ def analyze_piece(piece: Piece, *, window_bars: int = WINDOW_BARS) -> Analysis:
     key_est, m21key = _global_key(piece.notes)
     regions = _local_keys(piece, m21key, window_bars)
     chords = _chords(piece, regions, key_est.name)
-    cadences = _cadences(piece, chords, regions, key_est.name)
+    from composer.harmony_cadence import find_cadences
+
+    cadences = find_cadences(piece, chords, regions, key_est.name)
     faults = check_voice_leading(piece.voices, piece.locate)
     names = tuple(voice_names(len(piece.voices)))
-    voices = VoicesInfo(len(piece.voices), names, piece.voice_mode,
-                        tuple(len(v) for v in piece.voices), piece.dropped)
+    voices = VoicesInfo(
+        len(piece.voices),
+        names,
+        piece.voice_mode,
+        tuple(len(v) for v in piece.voices),
+        piece.dropped,
+    )
     start = min(n.start for n in piece.notes)
     return Analysis(
         source=piece.name,
@@ -560,8 +512,9 @@ def analyze_notes(
         tracks = [list(notes)]  # type: ignore[arg-type]
     else:
         tracks = [list(t) for t in notes]  # type: ignore[arg-type]
-    piece = piece_from_notes(tracks, name=name, time_signatures=[(0.0, *time_signature)],
-                             pickup=pickup)
+    piece = piece_from_notes(
+        tracks, name=name, time_signatures=[(0.0, *time_signature)], pickup=pickup
+    )
     return analyze_piece(piece, window_bars=window_bars)
 
 
@@ -581,10 +534,12 @@ def analysis_score(analysis: Analysis) -> float:
     Parameters
     ----------
     analysis : Analysis
+        The analysis of one candidate.
 
     Returns
     -------
     float
+        The score, in [0, 1].
     """
     clarity = min(max(analysis.key.correlation, 0.0), 1.0)
     smoothness = 1.0 / (1.0 + analysis.faults_per_100_beats / 10.0)

@@ -19,7 +19,11 @@ def _pitch_name(p: int) -> str:
 
 
 def is_consonant(pitches: Sequence[int]) -> bool:
-    """Whether a sonority is consonant (every interval a third, fifth, sixth or octave over the bass)."""
+    """Whether a sonority is consonant.
+
+    Every pitch is a unison, third, fifth, sixth or octave over the bass, and
+    upper pitches are also allowed a fourth between them.
+    """
     ps = sorted(set(pitches))
     if len(ps) < 2:
         return True
@@ -27,7 +31,9 @@ def is_consonant(pitches: Sequence[int]) -> bool:
     if any((p - bass) % 12 not in _BASS_CONSONANT for p in ps[1:]):
         return False
     upper = ps[1:]
-    return all((b - a) % 12 in _UPPER_CONSONANT for i, a in enumerate(upper) for b in upper[i + 1 :])
+    return all(
+        (b - a) % 12 in _UPPER_CONSONANT for i, a in enumerate(upper) for b in upper[i + 1 :]
+    )
 
 
 def consonance_share(notes: Sequence[Note]) -> float:
@@ -81,7 +87,9 @@ def descriptive_figures(notes: Sequence[Note], scale: frozenset[int]) -> dict[st
             "semitones": hi - lo,
         },
         "note_density": round(len(notes) / max(span, 1e-9), 4),
-        "pitch_class_histogram": {name: round(float(v), 4) for name, v in zip(PC_NAMES, hist, strict=True)},
+        "pitch_class_histogram": {
+            name: round(float(v), 4) for name, v in zip(PC_NAMES, hist, strict=True)
+        },
         "non_diatonic_share": round(float(np.mean([p % 12 not in scale for p in pitches])), 4),
         "consonance_share": round(consonance_share(notes), 4),
     }

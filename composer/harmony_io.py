@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from composer.errors import InputError, MidiError, OutputError
 from composer.events import Note
 from composer.midifile import MAX_FILE_BYTES, load_score, pitched_notes, write_bytes_atomic
-from composer.voiceleading import ONSET_EPS, separate_voices
+from composer.voiceleading import separate_voices
 
 if TYPE_CHECKING:
     from composer.harmony import Analysis
@@ -141,12 +141,13 @@ def piece_from_notes(
         first_bar = 0 if pickup else 1
     nonempty = [t for t in tracks if t]
     mode = "tracks" if len(voices) == len(nonempty) and len(nonempty) > 1 else "split"
-    return Piece(name, notes, voices, list(bar_starts), first_bar, num, den, list(fermatas),
-                 dropped, mode)
+    return Piece(
+        name, notes, voices, list(bar_starts), first_bar, num, den, list(fermatas), dropped, mode
+    )
 
 
 def _load_midi(path: Path) -> Piece:
-    score = load_score(path)
+    score: Any = load_score(path)
     tpq = float(score.tpq)
     tracks = []
     for track in score.tracks:
@@ -188,17 +189,28 @@ def _load_music21(path: Path) -> Piece:
                 fermatas.add(round(t, 6))
         tracks.append(line)
     measures = list(parts[0].getElementsByClass(stream.Measure)) if parts else []
-    sigs = [
-        (float(ts.getOffsetInHierarchy(parts[0])), int(ts.numerator), int(ts.denominator))
-        for ts in parts[0].recurse().getElementsByClass("TimeSignature")
-    ] if parts else []
+    sigs = (
+        [
+            (float(ts.getOffsetInHierarchy(parts[0])), int(ts.numerator), int(ts.denominator))
+            for ts in parts[0].recurse().getElementsByClass("TimeSignature")
+        ]
+        if parts
+        else []
+    )
     if measures:
         starts = [float(m.offset) for m in measures]
         first = int(measures[0].number)
-        return piece_from_notes(tracks, name=str(path), time_signatures=sigs or [(0.0, 4, 4)],
-                                fermatas=sorted(fermatas), bar_starts=starts, first_bar=first)
-    return piece_from_notes(tracks, name=str(path), time_signatures=sigs or [(0.0, 4, 4)],
-                            fermatas=sorted(fermatas))
+        return piece_from_notes(
+            tracks,
+            name=str(path),
+            time_signatures=sigs or [(0.0, 4, 4)],
+            fermatas=sorted(fermatas),
+            bar_starts=starts,
+            first_bar=first,
+        )
+    return piece_from_notes(
+        tracks, name=str(path), time_signatures=sigs or [(0.0, 4, 4)], fermatas=sorted(fermatas)
+    )
 
 
 def load_piece(path: str | Path) -> Piece:
@@ -240,7 +252,7 @@ def _q(x: float) -> Fraction:
 
 
 def roman_score(analysis: Analysis) -> Any:
-    """A music21 ``Score`` of the analyzed voices with the Roman numerals as lyrics.
+    """Build a music21 ``Score`` of the analyzed voices with the Roman numerals as lyrics.
 
     Each chord change gets its numeral (prefixed by the key, as ``"f#: i"``, where
     the local key changes) on the lowest voice that starts a note there.
@@ -312,5 +324,7 @@ def write_roman(analysis: Analysis, path: str | Path, *, force: bool = False) ->
     try:
         data = GeneralObjectExporter(roman_score(analysis)).parse()
     except Exception as exc:  # music21 export errors are not ComposerErrors
-        raise OutputError(f"cannot build MusicXML for {path}: {type(exc).__name__}: {exc}") from None
+        raise OutputError(
+            f"cannot build MusicXML for {path}: {type(exc).__name__}: {exc}"
+        ) from None
     return write_bytes_atomic(bytes(data), path, force=force)

@@ -11,7 +11,16 @@ from composer.midifile import write_bytes_atomic
 if TYPE_CHECKING:
     from composer.harmony import Analysis
 
-_VOICE_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
+_VOICE_COLORS = (
+    "#d62728",
+    "#1f77b4",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+)
 _KEY_COLORS = ("#fde0c5", "#c6dbef", "#d9f0d3", "#e7d4e8", "#fff2ae", "#d9d9d9")
 
 
@@ -53,12 +62,20 @@ def plot_png(analysis: Analysis, *, dpi: int = 100) -> bytes:
         top.text(c.offset, 0.15, c.roman, fontsize=7, rotation=60, va="bottom")
     top.set_ylim(0, 1)
     top.set_yticks([])
-    top.set_title(f"{Path(analysis.source).name}: {analysis.key.name} "
-                  f"(r = {analysis.key.correlation:.2f})", fontsize=10)
+    top.set_title(
+        f"{Path(analysis.source).name}: {analysis.key.name} (r = {analysis.key.correlation:.2f})",
+        fontsize=10,
+    )
     for i, (name, voice) in enumerate(zip(analysis.voices.names, piece.voices, strict=True)):
         color = _VOICE_COLORS[i % len(_VOICE_COLORS)]
-        roll.barh([n.pitch for n in voice], [n.duration for n in voice],
-                  left=[n.start for n in voice], height=0.8, color=color, label=name)
+        roll.barh(
+            [n.pitch for n in voice],
+            [n.duration for n in voice],
+            left=[n.start for n in voice],
+            height=0.8,
+            color=color,
+            label=name,
+        )
     for t in piece.bar_starts:
         roll.axvline(t, color="#bbbbbb", linewidth=0.5)
         top.axvline(t, color="#bbbbbb", linewidth=0.5)

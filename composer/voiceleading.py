@@ -61,7 +61,7 @@ def _pitch_name(p: int) -> str:
 
 
 def _group_onsets(notes: Sequence[Note]) -> list[list[Note]]:
-    """Notes grouped by (nearly) simultaneous onset, in time order."""
+    """Group notes by (nearly) simultaneous onset, in time order."""
     groups: list[list[Note]] = []
     for n in sorted(notes):
         if groups and n.start - groups[-1][0].start < ONSET_EPS:
@@ -121,7 +121,9 @@ def _assign_cost(
     return cost
 
 
-def split_voices(notes: Sequence[Note], n_voices: int | None = None) -> tuple[list[list[Note]], int]:
+def split_voices(
+    notes: Sequence[Note], n_voices: int | None = None
+) -> tuple[list[list[Note]], int]:
     """Split merged notes (one track of chords) into ``n_voices`` monophonic voices.
 
     At every onset the new notes go to the voices that are free (not holding a
@@ -147,7 +149,9 @@ def split_voices(notes: Sequence[Note], n_voices: int | None = None) -> tuple[li
     pitches = sorted(n.pitch for n in notes) or [60]
     # Start each voice at the matching quantile of the pitch distribution.
     anchor = [
-        float(pitches[min(len(pitches) - 1, int((n_voices - 1 - i + 0.5) / n_voices * len(pitches)))])
+        float(
+            pitches[min(len(pitches) - 1, int((n_voices - 1 - i + 0.5) / n_voices * len(pitches)))]
+        )
         for i in range(n_voices)
     ]
     ends = [float("-inf")] * n_voices
@@ -178,7 +182,9 @@ def split_voices(notes: Sequence[Note], n_voices: int | None = None) -> tuple[li
             line = voices[v]
             if line and line[-1].end > n.start:  # cut a held note that is re-attacked
                 last = line[-1]
-                line[-1] = Note(last.start, last.pitch, max(n.start - last.start, 1e-3), last.velocity)
+                line[-1] = Note(
+                    last.start, last.pitch, max(n.start - last.start, 1e-3), last.velocity
+                )
             line.append(n)
             ends[v], current[v], anchor[v] = n.end, n.pitch, float(n.pitch)
     return voices, dropped
@@ -220,10 +226,12 @@ def sounding(voice: Sequence[Note], starts: Sequence[float], t: float) -> int | 
 
 
 def voice_states(voices: Sequence[Sequence[Note]]) -> list[tuple[float, tuple[int | None, ...]]]:
-    """The pitch of every voice at every onset: ``[(beat, (p_S, p_A, ...)), ...]``."""
+    """Give the pitch of every voice at every onset: ``[(beat, (p_S, p_A, ...)), ...]``."""
     starts = [[n.start for n in v] for v in voices]
     times = sorted({round(n.start, 6) for v in voices for n in v})
-    return [(t, tuple(sounding(v, s, t) for v, s in zip(voices, starts, strict=True))) for t in times]
+    return [
+        (t, tuple(sounding(v, s, t) for v, s in zip(voices, starts, strict=True))) for t in times
+    ]
 
 
 def check_voice_leading(
@@ -276,29 +284,34 @@ def check_voice_leading(
                 ic0, ic1 = abs(a0 - b0) % 12, abs(a1 - b1) % 12
                 if ic0 == ic1 and ic0 in (0, 7):
                     kind = "parallel_fifths" if ic0 == 7 else "parallel_octaves"
-                    detail = (
-                        f"{_pitch_name(a0)}-{_pitch_name(b0)} -> {_pitch_name(a1)}-{_pitch_name(b1)}"
-                    )
+                    before = f"{_pitch_name(a0)}-{_pitch_name(b0)}"
+                    detail = f"{before} -> {_pitch_name(a1)}-{_pitch_name(b1)}"
                     add(kind, t, (names[i], names[j]), detail)
         for i in range(len(voices) - 1):
             a, b = cur[i], cur[i + 1]
+            pair = (i, i + 1)
             crossed = a is not None and b is not None and b > a
-            if crossed and (i, i + 1) not in crossing_on:
-                add("voice_crossing", t, (names[i], names[i + 1]),
-                    f"{names[i + 1]} {_pitch_name(b)} above {names[i]} {_pitch_name(a)}")  # type: ignore[arg-type]
-            (crossing_on.add if crossed else crossing_on.discard)((i, i + 1))
-            if len(voices) == 4 and i < 2:
-                wide = a is not None and b is not None and a - b > 12
-                if wide and (i, i + 1) not in spacing_on:
-                    add("spacing", t, (names[i], names[i + 1]),
-                        f"{_pitch_name(a)}-{_pitch_name(b)} is {a - b} semitones")  # type: ignore[operator]
-                (spacing_on.add if wide else spacing_on.discard)((i, i + 1))
+            if a is not None and b is not None and crossed and pair not in crossing_on:
+                detail = f"{names[i + 1]} {_pitch_name(b)} above {names[i]} {_pitch_name(a)}"
+                add("voice_crossing", t, (names[i], names[i + 1]), detail)
+            (crossing_on.add if crossed else crossing_on.discard)(pair)
+            if len(voices) != 4 or i >= 2:
+                continue
+            wide = a is not None and b is not None and a - b > 12
+            if a is not None and b is not None and wide and pair not in spacing_on:
+                detail = f"{_pitch_name(a)}-{_pitch_name(b)} is {a - b} semitones"
+                add("spacing", t, (names[i], names[i + 1]), detail)
+            (spacing_on.add if wide else spacing_on.discard)(pair)
     if len(voices) == 4:
         for name, voice in zip(names, voices, strict=True):
             lo, hi = SATB_RANGES[name]
             for n in voice:
                 if not lo <= n.pitch <= hi:
-                    add("range", n.start, (name,),
-                        f"{_pitch_name(n.pitch)} outside {_pitch_name(lo)}-{_pitch_name(hi)}")
+                    add(
+                        "range",
+                        n.start,
+                        (name,),
+                        f"{_pitch_name(n.pitch)} outside {_pitch_name(lo)}-{_pitch_name(hi)}",
+                    )
     faults.sort(key=lambda f: (f.offset, FAULT_KINDS.index(f.kind)))
     return faults

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,7 +141,7 @@ def test_single_track_chorale_keeps_four_voices_and_key(tmp_path, chorales) -> N
     notes = pitched_notes(load_score(path))
     merged = tmp_path / "merged.mid"
     write_score(score_from_notes(notes), merged)
-    assert len(load_score(merged).tracks) == 1
+    assert len(load_score(merged).tracks) == 1  # type: ignore[attr-defined]
     a = analyze_file(merged)
     assert a.voices.count == 4 and a.voices.mode == "split"
     assert a.key.name == "F# minor"
@@ -171,7 +172,7 @@ def test_musicxml_input_uses_fermatas(tmp_path) -> None:  # type: ignore[no-unty
     from music21 import corpus
 
     path = tmp_path / "bwv66.musicxml"
-    corpus.parse("bach/bwv66.6").write("musicxml", fp=str(path))
+    corpus.parse("bach/bwv66.6").write("musicxml", fp=str(path))  # type: ignore[union-attr]
     a = analyze_file(path)
     assert a.key.name == "F# minor"
     assert any(c.phrase_end == "fermata" for c in a.cadences)
@@ -187,14 +188,31 @@ def test_cli_json_has_documented_keys(chorales) -> None:  # type: ignore[no-unty
     result = runner.invoke(app, ["analyze", str(path), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    for key in ("schema_version", "source", "key", "local_keys", "modulations", "chords",
-                "progression", "cadences", "voices", "voice_leading", "figures", "quality_score"):
+    for key in (
+        "schema_version",
+        "source",
+        "key",
+        "local_keys",
+        "modulations",
+        "chords",
+        "progression",
+        "cadences",
+        "voices",
+        "voice_leading",
+        "figures",
+        "quality_score",
+    ):
         assert key in doc
     assert doc["schema_version"] == 1
     assert doc["key"]["name"] == "A major"
     assert set(doc["voice_leading"]) >= {"counts", "total", "per_100_beats", "faults"}
-    assert {"pitch_range", "note_density", "pitch_class_histogram", "non_diatonic_share",
-            "consonance_share"} <= set(doc["figures"])
+    assert {
+        "pitch_range",
+        "note_density",
+        "pitch_class_histogram",
+        "non_diatonic_share",
+        "consonance_share",
+    } <= set(doc["figures"])
 
 
 def test_cli_several_files_json_list(chorales) -> None:  # type: ignore[no-untyped-def]
@@ -213,7 +231,7 @@ def test_cli_table_roman_and_plot(tmp_path, chorales) -> None:  # type: ignore[n
     result = runner.invoke(app, ["analyze", str(path), "--roman", str(roman), "--plot", str(png)])
     assert result.exit_code == 0, result.output
     assert "A major" in result.stdout and "authentic" in result.stdout
-    reparsed = converter.parse(str(roman))
+    reparsed: Any = converter.parse(str(roman))
     lyrics = [n.lyric for n in reparsed.recurse().notes if n.lyric]
     assert len(reparsed.parts) == 4 and len(lyrics) > 10 and "A: I" in lyrics
     import matplotlib.image
@@ -241,7 +259,10 @@ def test_cli_subprocess_corrupt_and_missing(tmp_path) -> None:  # type: ignore[n
     bad.write_bytes(b"not a midi file at all")
     proc = subprocess.run(
         [sys.executable, "-m", "composer", "analyze", str(bad), str(tmp_path / "missing.mid")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "corrupt.mid" in proc.stderr and "Traceback" not in proc.stderr

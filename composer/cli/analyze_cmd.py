@@ -29,10 +29,16 @@ def _show(a: Analysis) -> None:
     t.add_column(overflow="fold")
     k = a.key
     alts = ", ".join(f"{n} ({r:.2f})" for n, r in k.alternates)
-    t.add_row("key", f"{k.name}  (r = {k.correlation:.3f}, certainty {k.certainty:.2f}; next: {alts})")
+    t.add_row(
+        "key", f"{k.name}  (r = {k.correlation:.3f}, certainty {k.certainty:.2f}; next: {alts})"
+    )
     t.add_row("length", f"{a.bars} bars of {a.time_signature}, {a.duration_beats:g} beats")
-    t.add_row("local keys", "; ".join(f"bars {r.start_bar}-{r.end_bar}: {r.key} ({r.correlation:.2f})"
-                                      for r in a.local_keys))
+    t.add_row(
+        "local keys",
+        "; ".join(
+            f"bars {r.start_bar}-{r.end_bar}: {r.key} ({r.correlation:.2f})" for r in a.local_keys
+        ),
+    )
     t.add_row("progression", a.progression)
     cads = "; ".join(
         f"bar {c.bar} beat {c.beat:g}: {c.kind}{f' ({c.subtype})' if c.subtype else ''} "
@@ -41,14 +47,22 @@ def _show(a: Analysis) -> None:
     )
     t.add_row("cadences", cads or "none found")
     v = a.voices
-    t.add_row("voices", f"{v.count} ({' '.join(v.names)}) from {v.mode}"
-              + (f", {v.dropped_notes} notes left out" if v.dropped_notes else ""))
+    t.add_row(
+        "voices",
+        f"{v.count} ({' '.join(v.names)}) from {v.mode}"
+        + (f", {v.dropped_notes} notes left out" if v.dropped_notes else ""),
+    )
     counts = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in a.fault_counts.items())
-    t.add_row("voice leading", f"{len(a.faults)} faults, {a.faults_per_100_beats:.1f} per 100 beats "
-              f"({counts})")
+    t.add_row(
+        "voice leading",
+        f"{len(a.faults)} faults, {a.faults_per_100_beats:.1f} per 100 beats ({counts})",
+    )
     for f in a.faults[:MAX_FAULTS_SHOWN]:
-        t.add_row("", f"bar {f.bar} beat {f.beat:g}: {f.kind.replace('_', ' ')} "
-                  f"{'-'.join(f.voices)}: {f.detail}")
+        t.add_row(
+            "",
+            f"bar {f.bar} beat {f.beat:g}: {f.kind.replace('_', ' ')} "
+            f"{'-'.join(f.voices)}: {f.detail}",
+        )
     if len(a.faults) > MAX_FAULTS_SHOWN:
         t.add_row("", f"... and {len(a.faults) - MAX_FAULTS_SHOWN} more (see --json)")
     fig = a.figures
@@ -72,18 +86,27 @@ def register(app: typer.Typer) -> None:
     def analyze(
         files: Annotated[list[Path], typer.Argument(help="MIDI, MusicXML, ABC or kern files.")],
         as_json: Annotated[
-            bool, typer.Option("--json", help="Print JSON (schema in docs/analysis.md) instead of tables.")
+            bool,
+            typer.Option(
+                "--json", help="Print JSON (schema in docs/analysis.md) instead of tables."
+            ),
         ] = False,
         roman: Annotated[
             Path | None,
-            typer.Option("--roman", help="Write a MusicXML score with the Roman numerals as lyrics."),
+            typer.Option(
+                "--roman", help="Write a MusicXML score with the Roman numerals as lyrics."
+            ),
         ] = None,
         plot: Annotated[
             Path | None,
-            typer.Option("--plot", help="Write a PNG piano roll with chord labels and key regions."),
+            typer.Option(
+                "--plot", help="Write a PNG piano roll with chord labels and key regions."
+            ),
         ] = None,
         window: Annotated[int, typer.Option("--window", help="Bars per local-key window.")] = 4,
-        force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+        force: Annotated[
+            bool, typer.Option("--force", help="Overwrite existing output files.")
+        ] = False,
     ) -> None:
         """Analyze harmony: key, local keys, Roman numerals, cadences, voice leading, figures.
 

@@ -1,0 +1,125 @@
+"""Cadences at phrase ends: authentic (perfect/imperfect), half, plagal, deceptive.
+
+Phrase ends are fermatas (score input), long soprano notes, rests in every
+voice, and the final chord.  The arrival chord is the one sounding at the phrase
+end; the chord before it is the last beat's chord with other pitch classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from composer.harmony import (
+    Cadence,
+    ChordLabel,
+    KeyRegion,
+    _key_at,
+    _Label,
+    _label,
+    _m21_key,
+    _sounding,
+)
+from composer.harmony_io import Piece
+from composer.voiceleading import ONSET_EPS
+
+
+def _phrase_ends(piece: Piece) -> list[tuple[float, str]]:
+    """Onsets of phrase-final chords and why: fermatas, long notes, rests, the last chord."""
+    ends: dict[float, str] = {}
+    bass = piece.voices[-1] if piece.voices else piece.notes
+    final = max(n.start for n in bass)
+    top = piece.voices[0] if piece.voices else piece.notes
+    durs = sorted(n.duration for n in top)
+    long_dur = max(2 * durs[len(durs) // 2], 1.5 * piece.beat_unit)
+    for n in top:
+        if n.duration >= long_dur - 1e-6 and n.start < final - 1e-6:
+            ends.setdefault(round(n.start, 6), "long_note")
+    # a rest in every voice after a chord ends the phrase
+    covered_until = 0.0
+    for n in sorted(piece.notes):
+        if covered_until > 0 and n.start - covered_until >= 0.5 * piece.beat_unit:
+            last = [m for m in top if m.start < covered_until <= m.end + 0.05]
+            if last:
+                ends.setdefault(round(last[-1].start, 6), "rest")
+        covered_until = max(covered_until, n.end)
+    for t in piece.fermatas:
+        if t < final - 1e-6:
+            ends[round(t, 6)] = "fermata"
+    ends[round(final, 6)] = "final"
+    return sorted(ends.items())
+
+
+def _classify(
+    prev: _Label, arr: _Label, arr_pitches: tuple[int, ...], key_name: str
+) -> tuple[str, str | None] | None:
+    tonic = _m21_key(key_name).tonic.pitchClass
+    minor = key_name.endswith("minor")
+    rel = (arr.root_pc - tonic) % 12
+    prel = (prev.root_pc - tonic) % 12
+    prev_dominant = (prel == 7 and prev.third == 4) or (prel == 11 and prev.third == 3)
+    if rel == 0 and arr.third:
+        if prev_dominant:
+            perfect = (
+                prel == 7
+                and prev.bass_pc == prev.root_pc
+                and arr.bass_pc == tonic
+                and max(arr_pitches) % 12 == tonic
+            )
+            return "authentic", "perfect" if perfect else "imperfect"
+        if prel == 5:
+            return "plagal", None
+        return None
+    if rel == 7 and arr.third == 4:
+        return "half", None
+    if rel == (8 if minor else 9) and arr.third and prev_dominant:
+        return "deceptive", None
+    return None
+
+
+def find_cadences(
+    piece: Piece, chords: Sequence[ChordLabel], regions: Sequence[KeyRegion], default_key: str
+) -> list[Cadence]:
+    """Find the cadences at the phrase ends of ``piece``, in time order.
+
+    Parameters
+    ----------
+    piece : Piece
+        The piece.
+    chords : sequence of ChordLabel
+        Its chords by beat.
+    regions : sequence of KeyRegion
+        Its local keys (each cadence is judged in its local key).
+    default_key : str
+        Key used outside every region.
+
+    Returns
+    -------
+    list of Cadence
+    """
+    notes = piece.notes
+    starts = [n.start for n in notes]
+    max_dur = max(n.duration for n in notes)
+    out = []
+    for t, why in _phrase_ends(piece):
+        arr_ps = _sounding(notes, starts, max_dur, t)
+        if not arr_ps:
+            continue
+        k = _key_at(regions, t, default_key)
+        arr = _label(arr_ps, k)
+        arr_pcs = {p % 12 for p in arr_ps}
+        prev_ps = None
+        for c in reversed(chords):
+            if c.offset < t - ONSET_EPS and {p % 12 for p in c.pitches} != arr_pcs:
+                prev_ps = c.pitches
+                break
+        if prev_ps is None:
+            continue
+        prev = _label(prev_ps, k)
+        kind = _classify(prev, arr, arr_ps, k)
+        if kind is None:
+            continue
+        bar, beat = piece.locate(t)
+        out.append(
+            Cadence(kind[0], kind[1], bar, beat, round(t, 4), k, f"{prev.figure} {arr.figure}", why)
+        )
+    return out
