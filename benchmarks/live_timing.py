@@ -27,6 +27,7 @@ Writes benchmarks/results/live_timing.json.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import platform
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -48,12 +50,14 @@ RECEIVER = textwrap.dedent(
     got = []
     port = mido.Backend("mido.backends.rtmidi/UNIX_JACK").open_input(
         sys.argv[1], virtual=True, client_name=sys.argv[1],
-        callback=lambda m: got.append((time.monotonic(), m.type)))
+        callback=lambda m: got.append((time.monotonic(), m.hex())))
     print("ready", flush=True)
     sys.stdin.readline()
     time.sleep(0.2)
-    port.close()
-    json.dump(got, open(sys.argv[2], "w"))
+    with open(sys.argv[2], "w") as fh:
+        json.dump(got, fh)
+    import os
+    os._exit(0)  # closing a JACK client can hang on a loaded server; the data is saved
     """
 )
 
@@ -89,7 +93,7 @@ def loaded(notes, ms: float):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--period", type=int, default=32, help="JACK period in frames (48 kHz)")
+    ap.add_argument("--period", type=int, default=64, help="JACK period in frames (48 kHz)")
     ap.add_argument("--tempo", type=float, default=120.0)
     ap.add_argument("--model", default=os.environ.get("COMPOSER_BENCH_MODEL"))
     ap.add_argument("--producer-load", type=float, default=0.0, help="ms of Python work per note")
@@ -116,22 +120,36 @@ def main() -> None:
             notes = loaded(notes, args.producer_load)
         sent: list[tuple[float, float, str]] = []
         cfg = LiveConfig(tempo=args.tempo, max_seconds=args.seconds)
-        player = Player(notes, out, cfg, on_send=lambda d, t, m: sent.append((d, t, m.type)))
+        player = Player(notes, out, cfg, on_send=lambda d, t, m: sent.append((d, t, m.hex())))
         t0 = time.monotonic()
         result = player.run()
         wall = time.monotonic() - t0
         time.sleep(0.1)
-        out.close()
         rx.stdin.write("\n")
         rx.stdin.flush()
-        rx.wait(10)
+        rx.wait(30)
         got = [tuple(x) for x in json.loads(dump.read_text())]
         dump.unlink()
+        if os.environ.get("BENCH_DEBUG"):
+            print(got[:12], sent[:12], file=sys.stderr)
+        # Closing a JACK client can hang when the server is overloaded: do not wait for it.
+        threading.Thread(target=out.close, daemon=True).start()
 
-    got_notes = [t for t, kind_ in got if kind_ in ("note_on", "note_off")]
-    sent_notes = [(d, t) for d, t, k in sent if k in ("note_on", "note_off")]
-    n = min(len(got_notes), len(sent_notes))
-    raw = [got_notes[i] - sent_notes[i][0] for i in range(n)]
+    # Match each sent note message to the received message with the same bytes nearest in
+    # time (within 50 ms): robust to a lost message or a reordering within one JACK period.
+    got_notes = [(t, h) for t, h in got if h[0] in "89"]
+    sent_notes = [(d, t) for d, t, h in sent if h[0] in "89"]
+    by_bytes: dict[str, list[float]] = {}
+    for t, h in got_notes:
+        by_bytes.setdefault(h, []).append(t)
+    raw = []
+    for d, ts, h in (x for x in sent if x[2][0] in "89"):
+        times = by_bytes.get(h, [])
+        i = bisect.bisect_left(times, ts)
+        near = [times[k] for k in (i - 1, i, i + 1) if 0 <= k < len(times)]
+        best = min(near, key=lambda r: abs(r - ts), default=None)
+        if best is not None and abs(best - ts) < 0.05:
+            raw.append(best - d)
     offset = statistics.median(raw)
     recv_err = [abs(r - offset) * 1000 for r in raw]
     send_err = [(t - d) * 1000 for d, t in sent_notes]
@@ -151,6 +169,7 @@ def main() -> None:
         },
         "messages_sent": len(sent_notes),
         "messages_received": len(got_notes),
+        "messages_matched": len(raw),
         "messages_per_second": round(len(sent_notes) / args.seconds, 1),
         "late_messages": result.late,
         "constant_offset_ms": round(offset * 1000, 3),
@@ -168,6 +187,7 @@ def main() -> None:
         "receiver_timestamps": "mido callback time.monotonic() in a separate process",
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -159,8 +159,8 @@ def _load_primer(text: str) -> list[Note]:
         raise InputError(
             f"primer {text!r}: typed melodies need the generation module; give a MIDI file"
         ) from None
-    notes: list[Note] = parse_primer(text)
-    return notes
+    parsed = parse_primer(text)  # a Primer (notes + time signature) or a list of notes
+    return sorted(getattr(parsed, "notes", parsed))
 
 
 class _Session:
@@ -239,7 +239,11 @@ class _Session:
 
 def _close(port: Any) -> None:
     time.sleep(0.05)  # let the MIDI system drain its buffer (JACK: a few periods) before closing
-    port.close()
+    # Closing a JACK client waits for the server, which can hang when it is overloaded: the
+    # notes are already released, so give it 2 s and then let the process exit anyway.
+    closer = threading.Thread(target=port.close, daemon=True, name="composer-port-close")
+    closer.start()
+    closer.join(2.0)
 
 
 def play(
