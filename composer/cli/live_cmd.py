@@ -159,7 +159,7 @@ def _load_primer(text: str) -> list[Note]:
         raise InputError(
             f"primer {text!r}: typed melodies need the generation module; give a MIDI file"
         ) from None
-    parsed = parse_primer(text)  # a Primer (notes + time signature) or a list of notes
+    parsed: Any = parse_primer(text)  # a Primer (notes + time signature) or a list of notes
     return sorted(getattr(parsed, "notes", parsed))
 
 
