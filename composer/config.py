@@ -52,7 +52,7 @@ class TokenizerSpec:
 
     kind: str = "REMI"  # REMI | TSD | MIDILike
     beat_res: dict[str, int] = field(default_factory=_default_beat_res)  # "lo_hi" beats -> steps/beat
-    pitch_range: tuple[int, int] = (21, 109)  # MIDI pitches, [lo, hi)
+    pitch_range: tuple[int, int] = (21, 109)  # MIDI pitches, inclusive (as MidiTok reads it)
     use_velocities: bool = False  # velocity tokens (off for corpora with flat dynamics)
     num_velocities: int = 8  # velocity bins when use_velocities
     use_tempos: bool = False  # tempo tokens
@@ -63,8 +63,8 @@ class TokenizerSpec:
         if self.kind not in ("REMI", "TSD", "MIDILike"):
             raise ValueError(f"tokenizer kind must be REMI, TSD or MIDILike, got {self.kind!r}")
         lo, hi = self.pitch_range
-        if not 0 <= lo < hi <= 128:
-            raise ValueError(f"pitch_range must be within 0..128, got {self.pitch_range}")
+        if not 0 <= lo < hi <= 127:
+            raise ValueError(f"pitch_range must be within 0..127 (inclusive), got {self.pitch_range}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native copy (tuples become lists)."""

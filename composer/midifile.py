@@ -19,7 +19,7 @@ from composer.errors import MidiError, OutputError
 from composer.events import Note
 
 if TYPE_CHECKING:
-    from symusic.types import Score
+    from symusic import Score
 
 MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI", ".Mid")
 MAX_FILE_BYTES = 32 * 1024 * 1024  # a larger MIDI file is refused unless the limit is raised
@@ -157,9 +157,8 @@ def score_from_notes(
     name: str = "composer",
 ) -> Score:
     """Build a one-track ``symusic.Score`` from beat-timed notes."""
-    from symusic import Score
     from symusic import Note as SNote
-    from symusic import Tempo, TimeSignature, Track
+    from symusic import Score, Tempo, TimeSignature, Track
 
     score = Score(tpq)
     score.tempos.append(Tempo(0, qpm=float(tempo)))

@@ -10,10 +10,11 @@ import glob
 import hashlib
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from composer.config import TokenizerSpec
 from composer.errors import CorpusError
@@ -161,10 +162,10 @@ def piece_refs(recipe: Recipe) -> list[dict[str, Any]]:
         elif kind == "dir":
             from composer.midifile import find_midi_files
 
-            root = Path(src["path"])
-            for p in find_midi_files(root):
-                rel = p.relative_to(root)
-                refs.append({"id": _SAFE.sub("_", str(rel)), "kind": kind, "path": str(p)})
+            folder = Path(src["path"])
+            for midi in find_midi_files(folder):
+                rel = midi.relative_to(folder)
+                refs.append({"id": _SAFE.sub("_", str(rel)), "kind": kind, "path": str(midi)})
     ids = [r["id"] for r in refs]
     if len(set(ids)) != len(ids):  # de-duplicate ids deterministically
         seen: dict[str, int] = {}

@@ -26,7 +26,7 @@ from composer.keys import KEY_NAMES, transpose_key_index
 
 if TYPE_CHECKING:
     from miditok import MusicTokenizer
-    from symusic.types import Score
+    from symusic import Score
 
 TEMPO_BANDS = ("slow", "medium", "fast")  # < 80, 80-120, > 120 bpm
 SPECIAL_TOKENS = ("PAD", "BOS", "EOS")
@@ -95,6 +95,7 @@ class Codec:
         controls += [f"TempoBand_{b}" for b in TEMPO_BANDS]
         self.controls = tuple(controls)
         self.vocab_size = self.base_size + len(self.controls)
+        self._transpose_cache: dict[int, np.ndarray] = {}
 
     # ---- identity -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -193,20 +194,24 @@ class Codec:
             out[self.key_id(k)] = k
         return out
 
-    def transpose_table(self, semitones: int) -> np.ndarray | None:
+    def transpose_table(self, semitones: int) -> np.ndarray:
         """(V,) id map that transposes a sequence, or ``None`` if a pitch would leave the range.
 
         Pitch tokens move by ``semitones``; Key controls move their tonic.
         Sequences are transposed with ``table[ids]``; pitches falling out of
         range map to -1, which callers must check for.
         """
+        cached = self._transpose_cache.get(semitones)
+        if cached is not None:
+            return cached
         table = np.arange(self.vocab_size, dtype=np.int64)
         lo, hi = self.spec.pitch_range
         for i in np.nonzero(self.pitch_of >= 0)[0]:
             p = int(self.pitch_of[i]) + semitones
-            table[i] = self.id_of(f"Pitch_{p}") if lo <= p < hi else -1
+            table[i] = self.id_of(f"Pitch_{p}") if lo <= p <= hi else -1
         for i in np.nonzero(self.key_of >= 0)[0]:
             table[i] = self.key_id(transpose_key_index(int(self.key_of[i]), semitones))
+        self._transpose_cache[semitones] = table
         return table
 
     # ---- music <-> ids -------------------------------------------------------------------

@@ -1,9 +1,147 @@
-"""CLI commands: train."""
+"""CLI commands: ``composer train`` and ``composer evaluate``."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import tomllib
 import typer
+
+from composer.cli._common import console, err_console, fail, handle_errors
+
+
+def train(
+    corpus: Annotated[str, typer.Argument(help="Built corpus name or folder (see: composer corpus list).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for checkpoints.")],
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="TOML file with any of the options below.")
+    ] = None,
+    embed_dim: Annotated[int | None, typer.Option(help="Embedding width [256].")] = None,
+    hidden_size: Annotated[int | None, typer.Option(help="LSTM width [512].")] = None,
+    num_layers: Annotated[int | None, typer.Option(help="LSTM layers [2].")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout in [0, 1) [0.2].")] = None,
+    tie_weights: Annotated[
+        bool | None, typer.Option("--tie-weights/--no-tie-weights", help="Share input/output embeddings.")
+    ] = None,
+    seq_len: Annotated[int | None, typer.Option(help="Tokens per training window [384].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Windows per step [32].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate [3e-3].")] = None,
+    schedule: Annotated[str | None, typer.Option(help="cosine | plateau | constant [cosine].")] = None,
+    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps [100].")] = None,
+    grad_clip: Annotated[float | None, typer.Option(help="Max gradient norm, 0 = off [1.0].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs [30].")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N steps, 0 = off.")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Stop after this many minutes, 0 = off.")
+    ] = None,
+    patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs [5].")] = None,
+    save_every: Annotated[int | None, typer.Option(help="Steps between resumable checkpoints [200].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps [auto].")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads, 0 = torch default.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from OUT/last.safetensors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train the LSTM on a built corpus; keeps the best and the last checkpoint in OUT."""
+    from composer.train import TrainConfig
+    from composer.train import train as run_train
+
+    with handle_errors():
+        base: dict[str, Any] = {}
+        if config_file is not None:
+            try:
+                base = tomllib.loads(config_file.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise fail(f"{config_file}: cannot read config ({exc})") from None
+        opts = dict(
+            embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
+            tie_weights=tie_weights, seq_len=seq_len, batch_size=batch_size, lr=lr, schedule=schedule,
+            warmup_steps=warmup_steps, grad_clip=grad_clip, epochs=epochs, max_steps=max_steps,
+            time_budget=time_budget * 60 if time_budget is not None else None, patience=patience,
+            save_every=save_every, seed=seed, device=device, threads=threads,
+        )
+        base.update({k: v for k, v in opts.items() if v is not None})
+        base.update(corpus=corpus, out=str(out))
+        try:
+            cfg = TrainConfig(**base)
+        except (TypeError, ValueError) as exc:
+            raise fail(str(exc)) from None
+        rank0 = int(os.environ.get("RANK", "0")) == 0
+        result = _run_with_progress(run_train, cfg, resume, quiet or not rank0)
+        if rank0:
+            console.print(
+                f"done: {result['steps']} steps, {result['epochs']} epochs, "
+                f"best validation loss {result['best_val_loss']:.4f} nats/token, "
+                f"{result['elapsed'] / 60:.1f} min; best model: {out / 'model.safetensors'}"
+            )
+
+
+def _run_with_progress(run_train: Any, cfg: Any, resume: bool, quiet: bool) -> dict[str, Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    if quiet:
+        return dict(run_train(cfg, resume=resume))
+    with Progress(
+        TextColumn("[bold]train[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def on_event(e: dict[str, Any]) -> None:
+            if e["event"] == "start":
+                bar.update(task, total=e["total_steps"], completed=e["step"])
+            elif e["event"] == "step":
+                bar.update(task, completed=e["step"], description=(
+                    f"epoch {e['epoch']} loss {e['loss']:.3f} {e['tokens_per_s']:,.0f} tok/s lr {e['lr']:.2e}"))
+            elif e["event"] == "epoch":
+                mark = "*" if e["improved"] else ""
+                bar.console.print(f"epoch {e['epoch']}: validation loss {e['val_loss']:.4f}{mark}")
+
+        return dict(run_train(cfg, resume=resume, callback=on_event))
+
+
+def evaluate(
+    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, folder or bundled name.")],
+    data: Annotated[str, typer.Argument(help="Built corpus name/folder, or a folder of MIDI files.")],
+    split: Annotated[str, typer.Option(help="Corpus split: train | valid | test.")] = "test",
+    ngram: Annotated[int, typer.Option(help="Order of the n-gram baseline.")] = 4,
+    baseline_corpus: Annotated[
+        str | None, typer.Option(help="Corpus whose train split fits the baselines (default: the checkpoint's).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """NLL per token / note / quarter note and perplexity, against unigram and n-gram baselines."""
+    from rich.table import Table
+
+    from composer.evaluate import evaluate as run_eval
+
+    with handle_errors():
+        if split not in ("train", "valid", "test"):
+            raise fail(f"--split must be train, valid or test, got {split!r}")
+        if ngram < 1:
+            raise fail(f"--ngram must be >= 1, got {ngram}")
+        report = run_eval(checkpoint, data, split=split, order=ngram, baseline_corpus=baseline_corpus,
+                          device=device)
+        if as_json:
+            typer.echo(json.dumps(report, indent=1))
+            return
+        table = Table(title=f"{report['checkpoint']} on {report['data']} ({report['pieces']} pieces, "
+                      f"{report['tokens']:,} tokens, {report['notes']:,} notes, {report['beats']:,.0f} beats)")
+        for col in ("model", "NLL/token", "perplexity", "NLL/note", "NLL/quarter"):
+            table.add_column(col, justify="right" if col != "model" else "left")
+        for row in report["models"]:
+            table.add_row(row["model"], f"{row['nll_per_token']:.4f}", f"{row['perplexity']:.2f}",
+                          f"{row['nll_per_note']:.3f}", f"{row['nll_per_quarter']:.3f}")
+        console.print(table)
+        console.print("NLL in nats. Baselines are fitted on the train split of "
+                      f"{report['baseline_corpus']}; skipped files: {report['skipped']}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``train`` and ``evaluate`` to ``app``."""
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)

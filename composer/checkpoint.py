@@ -1,0 +1,235 @@
+"""The only reader and writer of checkpoints.
+
+A checkpoint is ONE safetensors file: the weights, plus a JSON document in the
+safetensors header (key ``"composer"``) holding ``format_version``, the model
+config, the tokenizer (codec) config, the training config, the metrics history
+and the corpus manifest hash.  One file means one atomic rename: a crash leaves
+the old checkpoint or the new one, never a torn pair.  Nothing is ever
+unpickled: ``.pt``/``.pth``/``.ckpt``/``.pkl`` files are refused.
+
+A training-state file (``last.safetensors``) carries the optimizer tensors
+under ``optim/...`` and the scheduler/RNG state in its JSON, for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from composer.errors import CheckpointError
+from composer.midifile import write_bytes_atomic
+from composer.model import LSTMModel, ModelConfig
+from composer.paths import checkpoints_dir, user_models_dir
+from composer.tokenizer import Codec
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+DEFAULT_MODEL = "chorales"
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
+
+
+@dataclass
+class Checkpoint:
+    """A loaded model with its codec and metadata."""
+
+    model: LSTMModel
+    codec: Codec
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """The checkpoint's name (its folder name)."""
+        return str(self.meta.get("name") or self.path.parent.name)
+
+
+# ---- writing ---------------------------------------------------------------------------------
+def save_checkpoint(
+    path: str | Path,
+    model: LSTMModel,
+    codec: Codec,
+    meta: dict[str, Any],
+    extra: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write model weights (+ ``extra`` tensors) and metadata to one file, atomically.
+
+    Parameters
+    ----------
+    path : path
+        Target ``.safetensors`` file (folders are created).
+    model : LSTMModel
+        The model; its config is stored.
+    codec : Codec
+        The tokenizer; its config and hash are stored.
+    meta : dict
+        JSON-native extras: training config, metrics, corpus hash, ...
+    extra : dict of tensors, optional
+        More tensors (optimizer state) stored beside the weights.
+    """
+    from safetensors.torch import save
+
+    tensors = {
+        k: v.detach().to("cpu").contiguous()
+        for k, v in model.state_dict().items()
+        if not (model.config.tie_weights and k == "head.weight")
+    }
+    for k, v in (extra or {}).items():
+        tensors[k] = v.detach().to("cpu").contiguous()
+    doc = dict(meta)
+    doc.update(
+        format_version=FORMAT_VERSION,
+        model=model.config.to_dict(),
+        tokenizer=codec.to_dict(),
+    )
+    blob = save(tensors, metadata={"composer": json.dumps(doc, sort_keys=True)})
+    return write_bytes_atomic(blob, path, force=True)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+def resolve(ref: str | Path | None) -> Path:
+    """The weights file a checkpoint reference names.
+
+    ``None`` is the default bundled model; a bare name is looked up among the
+    bundled models, then the user's models folder; a folder means its
+    ``model.safetensors``; a file is itself.
+    """
+    ref = DEFAULT_MODEL if ref is None or str(ref) == "" else ref
+    path = Path(ref).expanduser()
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{path}: refusing to load a pickled checkpoint ({path.suffix}); unpickling runs "
+            "arbitrary code. composer checkpoints are .safetensors files with a JSON header"
+        )
+    if path.is_dir():
+        path = path / WEIGHTS
+    elif not path.exists() and len(path.parts) == 1:
+        for base in (checkpoints_dir(), user_models_dir()):
+            if (base / str(ref) / WEIGHTS).exists():
+                return base / str(ref) / WEIGHTS
+        known = ", ".join(m["name"] for m in list_models()) or "none"
+        raise CheckpointError(f"no model named {str(ref)!r} (available: {known})")
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    return path
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata of a checkpoint file, validated.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not safetensors, its JSON is missing or malformed, or
+        its format version is unknown.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        if len(data) < 8 or int.from_bytes(data[:8], "little") > len(data) - 8:
+            raise CheckpointError(f"{path}: not a safetensors file (a pickle or a torn file?)")
+        tensors = load(data)
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    raw = (header.get("__metadata__") or {}).get("composer")
+    if raw is None:
+        raise CheckpointError(f"{path}: no composer metadata in the safetensors header")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: malformed checkpoint JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: checkpoint JSON is not an object")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: unknown checkpoint format_version {version!r} (this composer reads {FORMAT_VERSION})"
+        )
+    return tensors, meta
+
+
+def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Checkpoint:
+    """Load a checkpoint onto ``device`` (CPU by default, wherever it was trained).
+
+    Raises
+    ------
+    CheckpointError
+        Naming what is wrong: missing, pickled, malformed, or tensors that do
+        not match the stored config.
+    """
+    path = resolve(ref)
+    tensors, meta = read_checkpoint(path)
+    try:
+        config = ModelConfig(**meta["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: bad model config ({exc})") from None
+    codec = Codec.from_dict(meta.get("tokenizer", {}))
+    if codec.vocab_size != config.vocab_size:
+        raise CheckpointError(
+            f"{path}: tokenizer has {codec.vocab_size} tokens but the model expects {config.vocab_size}"
+        )
+    model = LSTMModel(config)
+    expected = model.state_dict()
+    weights = {k: v for k, v in tensors.items() if not k.startswith("optim/")}
+    if config.tie_weights:
+        expected.pop("head.weight")
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: tensors do not match the model config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for k, v in weights.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise CheckpointError(
+                f"{path}: tensor {k} has shape {tuple(v.shape)}, config says {tuple(expected[k].shape)}"
+            )
+    model.load_state_dict(weights, strict=not config.tie_weights)
+    if config.tie_weights:
+        model.head.weight = model.embed.weight
+    model.eval()
+    return Checkpoint(model.to(device), codec, meta, path)
+
+
+def check_codec_matches(ckpt_codec: Codec, corpus_codec: Codec, what: str = "corpus") -> None:
+    """Raise ``CheckpointError`` if a checkpoint's tokenizer differs from a corpus's."""
+    if ckpt_codec.hash != corpus_codec.hash:
+        a, b = ckpt_codec.to_dict(), corpus_codec.to_dict()
+        diffs = [k for k in a["spec"] if a["spec"][k] != b["spec"].get(k)]
+        if a["styles"] != b["styles"]:
+            diffs.append("styles")
+        raise CheckpointError(
+            f"checkpoint tokenizer ({ckpt_codec.hash}) differs from the {what}'s ({corpus_codec.hash}): "
+            f"{', '.join(diffs) or 'vocabulary'}"
+        )
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Bundled and user checkpoints with a few facts from their model cards."""
+    out = []
+    for origin, base in (("bundled", checkpoints_dir()), ("user", user_models_dir())):
+        for weights in sorted(base.glob(f"*/{WEIGHTS}")):
+            entry: dict[str, Any] = {"name": weights.parent.name, "origin": origin, "path": str(weights)}
+            try:
+                _, meta = read_checkpoint(weights)
+            except CheckpointError as exc:
+                entry["error"] = str(exc)
+            else:
+                entry.update(
+                    corpus=meta.get("corpus", ""),
+                    params=meta.get("params"),
+                    metrics=meta.get("test_metrics") or meta.get("best_metrics") or {},
+                    card=str(weights.parent / "card.md") if (weights.parent / "card.md").exists() else "",
+                    size_mb=round(weights.stat().st_size / 2**20, 2),
+                )
+            out.append(entry)
+    return out

@@ -1,0 +1,171 @@
+"""Training windows of token ids, with the control prefix and transposition.
+
+Each piece becomes ``BOS Style Key Tempo <music> EOS``.  A window is at most
+``seq_len + 1`` ids; pieces longer than that are cut at bar lines, and every
+window after the first gets the piece's control prefix again, so the model is
+always told what it is writing.  The order of windows and the transposition of
+each piece are a pure function of ``(seed, epoch)``: a resumed run sees the
+same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from composer.corpus import Corpus
+from composer.tokenizer import Codec
+
+
+@dataclass
+class Piece:
+    """One piece ready for windowing."""
+
+    ids: np.ndarray  # (T,) music ids, no prefix
+    style: str | None
+    key_index: int | None
+    tempo: float | None
+    bars: np.ndarray  # positions of Bar tokens in ids
+
+
+def load_pieces(corpus: Corpus, split: str, codec: Codec | None = None) -> list[Piece]:
+    """The pieces of one split, as :class:`Piece` records."""
+    codec = codec or corpus.codec
+    bar_id = codec.id_of("Bar_None") if "Bar_None" in codec.tok.vocab else -1
+    out = []
+    for rec in corpus.pieces(split):
+        ids = corpus.tokens(rec["id"]).astype(np.int64)
+        out.append(
+            Piece(
+                ids=ids,
+                style=rec.get("style", corpus.name),
+                key_index=rec.get("key_index"),
+                tempo=rec.get("tempo"),
+                bars=np.nonzero(ids == bar_id)[0],
+            )
+        )
+    return out
+
+
+def full_sequence(codec: Codec, piece: Piece, semitones: int = 0) -> np.ndarray | None:
+    """``prefix + music + EOS`` of a piece, transposed; ``None`` if it leaves the pitch range."""
+    prefix = codec.prefix(piece.style, piece.key_index, piece.tempo)
+    seq = np.concatenate([np.array(prefix, dtype=np.int64), piece.ids, [codec.eos]])
+    if semitones:
+        seq = codec.transpose_table(semitones)[seq]
+        if (seq < 0).any():
+            return None
+    return seq
+
+
+class WindowSampler:
+    """Batches of windows for one epoch, deterministic in ``(seed, epoch)``.
+
+    Parameters
+    ----------
+    codec : Codec
+        Supplies the prefix, EOS and transposition tables.
+    pieces : list of Piece
+        Training pieces.
+    seq_len : int
+        Inputs per window (a window holds ``seq_len + 1`` ids).
+    batch_size : int
+        Windows per batch.
+    transpose : (int, int)
+        Inclusive semitone range drawn from per piece and epoch.
+    pitch_range : (int, int)
+        Transposed pieces must stay inside it (else another shift is drawn).
+    seed : int
+        Base seed.
+    rank, world : int
+        This process's share of the batches under ``torchrun``.
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        pieces: list[Piece],
+        seq_len: int,
+        batch_size: int,
+        transpose: tuple[int, int] = (0, 0),
+        pitch_range: tuple[int, int] = (0, 127),
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        if seq_len < 8:
+            raise ValueError(f"seq_len must be >= 8, got {seq_len}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.codec, self.pieces = codec, pieces
+        self.seq_len, self.batch_size = seq_len, batch_size
+        self.transpose, self.pitch_range = transpose, pitch_range
+        self.seed, self.rank, self.world = seed, rank, world
+        self._tables: dict[int, np.ndarray | None] = {}
+
+    def _shift(self, rng: np.random.Generator, piece: Piece) -> int:
+        lo, hi = self.transpose
+        if lo == hi == 0 or not len(piece.ids):
+            return 0
+        pitches = self.codec.pitch_of[piece.ids]
+        pitches = pitches[pitches >= 0]
+        pmin, pmax = (int(pitches.min()), int(pitches.max())) if len(pitches) else (60, 60)
+        allowed = [
+            s
+            for s in range(lo, hi + 1)
+            if self.pitch_range[0] <= pmin + s and pmax + s <= self.pitch_range[1]
+        ]
+        return int(rng.choice(allowed)) if allowed else 0
+
+    def windows(self, epoch: int) -> list[np.ndarray]:
+        """All windows of an epoch, shuffled (before sharding across ranks)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        out: list[np.ndarray] = []
+        n = self.seq_len + 1
+        for piece in self.pieces:
+            seq = full_sequence(self.codec, piece, self._shift(rng, piece))
+            if seq is None:
+                seq = full_sequence(self.codec, piece, 0)
+            if seq is None:
+                continue
+            plen = len(seq) - len(piece.ids) - 1  # prefix length
+            out.append(seq[:n])
+            # Later windows restart at a bar line, with the prefix in front, overlapping a little.
+            step = max(1, int((n - plen) * 0.75))
+            start = step + int(rng.integers(0, max(1, step // 4)))
+            while start + plen < len(seq) - 1:
+                bars = piece.bars + plen
+                after = bars[bars >= start]
+                if not len(after):
+                    break
+                b = int(after[0])
+                out.append(np.concatenate([seq[:plen], seq[b : b + n - plen]]))
+                start = b + step
+        order = rng.permutation(len(out))
+        return [out[i] for i in order]
+
+    def batches(self, epoch: int) -> list[torch.Tensor]:
+        """The batches of an epoch for this rank: (B, seq_len + 1) int64, PAD-filled."""
+        wins = self.windows(epoch)
+        usable = len(wins) - len(wins) % self.world if self.world > 1 else len(wins)
+        mine = wins[self.rank : usable : self.world]
+        pad = self.codec.pad
+        batches = []
+        for i in range(0, len(mine), self.batch_size):
+            group = mine[i : i + self.batch_size]
+            arr = np.full((len(group), self.seq_len + 1), pad, dtype=np.int64)
+            for j, w in enumerate(group):
+                arr[j, : len(w)] = w
+            batches.append(torch.from_numpy(arr))
+        return batches
+
+    def num_batches(self, epoch: int = 0) -> int:
+        """Batches per epoch for this rank (epochs differ slightly; epoch 0 is the estimate)."""
+        return len(self.batches(epoch))
+
+    def state(self) -> dict[str, Any]:
+        """What determines the data order (saved with the training state)."""
+        return {"seed": self.seed, "seq_len": self.seq_len, "batch_size": self.batch_size}

@@ -1,0 +1,121 @@
+"""Harmonizing under a given melody with a one-stream (REMI) model.
+
+:class:`HarmonizeState` adds masks to :class:`~composer.sample.RemiState` so
+the model writes the melody as the top voice and fills the voices beneath:
+
+* a Position may not skip past the next melody onset;
+* at a melody onset the melody pitch must be written (pitches above it are
+  masked) before the stream may move on, and its Duration is the melody's;
+* between onsets, new notes must lie below the sounding melody note;
+* the piece ends with the melody's last bar.
+
+The melody notes in the output are the primer's own, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from composer.config import SampleOptions
+from composer.events import Note
+from composer.sample import RemiState
+from composer.tokenizer import Codec
+
+
+def top_line(notes: Sequence[Note]) -> list[Note]:
+    """The highest note at each onset (a melody from a possibly chordal primer)."""
+    by_onset: dict[float, Note] = {}
+    for n in notes:
+        cur = by_onset.get(n.start)
+        if cur is None or n.pitch > cur.pitch:
+            by_onset[n.start] = n
+    return [by_onset[t] for t in sorted(by_onset)]
+
+
+class HarmonizeState(RemiState):
+    """REMI grammar plus the melody constraints above.
+
+    Parameters
+    ----------
+    codec, options : as for RemiState
+    melody : sequence of Note
+        A monophonic line (see :func:`top_line`), on a grid the tokenizer can express.
+    bars : int
+        Bars of the result (the melody's).
+    """
+
+    def __init__(self, codec: Codec, options: SampleOptions, melody: Sequence[Note], bars: int) -> None:
+        super().__init__(codec, options, bars)
+        step = 1.0 / self.v.res  # finest grid in ts-beats; quarter-beats differ per meter
+        self.melody = list(melody)
+        self._step = step
+        self.idx = 0  # next melody note to write
+        self.pending = False  # the melody pitch was written; its duration comes next
+
+    def _grid(self, beats: float) -> float:
+        q = self._step * self.beat_len
+        return round(beats / q) * q
+
+    def _next_onset(self) -> float | None:
+        return self._grid(self.melody[self.idx].start) if self.idx < len(self.melody) else None
+
+    def _sounding(self, t: float) -> Note | None:
+        for m in self.melody[: self.idx]:
+            if self._grid(m.start) <= t + 1e-9 < self._grid(m.end):
+                return m
+        return None
+
+    def allowed(self) -> np.ndarray:
+        """The parent's mask, narrowed by the melody."""
+        m = super().allowed()
+        if self.done or self.last in ("BOS", "Style", "Key", "TempoBand"):
+            return m
+        tm = self.v.type_mask
+        codec = self.codec
+        pitch = codec.pitch_of
+        nxt = self._next_onset()
+        if self.pending:  # the melody note's duration
+            target = self.melody[self.idx - 1].duration / self.beat_len
+            durs = np.where(self.v.duration > 0, np.abs(self.v.duration - target), np.inf)
+            out = np.zeros_like(m)
+            out[int(np.argmin(durs))] = True
+            return out
+        at_onset = nxt is not None and self.last in ("Position", "Duration") and abs(self.now - nxt) < 1e-6
+        at_onset = at_onset and self.pos >= 0
+        if at_onset:  # the melody pitch must come; only lower pitches first
+            mel = self.melody[self.idx].pitch
+            keep = tm["Pitch"] & (pitch <= mel) & (pitch >= 0)
+            m = m & keep
+            m[codec.id_of(f"Pitch_{mel}")] = True
+            return m
+        # Positions may not pass the next onset; a bar line may not skip one.
+        times = self.bar_start + np.maximum(self.v.position, 0) / self.v.res * self.beat_len
+        if nxt is not None:
+            m &= ~tm["Position"] | (times <= nxt + 1e-9)
+            if nxt < self.bar_start + self.bar_len - 1e-9:
+                m &= ~tm["Bar"]
+                if "EOS" in tm:
+                    m &= ~tm["EOS"]
+        sounding = self._sounding(self.now) if self.pos >= 0 else None
+        if sounding is not None:
+            m &= ~tm["Pitch"] | (pitch < sounding.pitch)
+        if not m.any():  # nothing fits: move time on to the onset
+            m = tm["Position"] & (times > self.now + 1e-9) & (times <= (nxt or 1e9) + 1e-9)
+            m &= self.v.position < self.ts[0] * self.v.res
+            if not m.any():
+                m = tm["Bar"].copy()
+        return m
+
+    def update(self, token: int) -> Note | None:
+        """Advance; track the melody note written at its onset."""
+        t = self.codec.types[token]
+        nxt = self._next_onset()
+        if t == "Pitch" and nxt is not None and abs(self.now - nxt) < 1e-6 and self.pos >= 0:
+            if int(self.codec.pitch_of[token]) == self.melody[self.idx].pitch:
+                self.idx += 1
+                self.pending = True
+        elif t == "Duration":
+            self.pending = False
+        return super().update(token)

@@ -1,0 +1,173 @@
+"""Primers: the music a continuation starts from.
+
+A primer is a MIDI file or a typed melody:
+
+* music21 tinyNotation: ``"tinyNotation: 4/4 c4 d e f g2 g"`` (``c4`` is
+  middle C as a quarter note; music21 is imported only for this form);
+* note names with durations in beats: ``"C4:1 D4:0.5 E4 r:1 G4:2"`` (a missing
+  duration repeats the previous one; ``r`` is a rest; ``4/4`` or ``3/4`` may
+  come first).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from composer.errors import InputError, MidiError
+from composer.events import Note
+from composer.midifile import load_score, pitched_notes, score_from_notes
+
+if TYPE_CHECKING:
+    from symusic import Score
+
+_NOTE_RE = re.compile(r"^([A-Ga-g])(#{1,2}|b{1,2}|-{1,2})?(-?\d)(?::(\d+(?:\.\d+)?|\d+/\d+))?$")
+_REST_RE = re.compile(r"^[rR](?::(\d+(?:\.\d+)?|\d+/\d+))?$")
+_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+MAX_PRIMER_NOTES = 20_000
+
+
+@dataclass(frozen=True)
+class Primer:
+    """Music to continue, on a beat timeline starting at bar 1, beat 0."""
+
+    notes: Sequence[Note]
+    time_signature: tuple[int, int] = (4, 4)
+    tempo: float | None = None  # bpm, when the source says
+
+    @property
+    def bar_beats(self) -> float:
+        """Quarter notes per bar."""
+        return self.time_signature[0] * 4 / self.time_signature[1]
+
+    @property
+    def end(self) -> float:
+        """Beat at which the last note ends."""
+        return max((n.end for n in self.notes), default=0.0)
+
+    @property
+    def bars(self) -> int:
+        """Bars the primer occupies (a partial last bar counts)."""
+        return max(1, math.ceil(self.end / self.bar_beats - 1e-9))
+
+    def to_score(self) -> Score:
+        """The primer as a one-track ``symusic.Score``."""
+        return score_from_notes(self.notes, time_signature=self.time_signature, tempo=self.tempo or 120.0)
+
+
+def _duration(text: str | None, default: float) -> float:
+    if text is None:
+        return default
+    if "/" in text:
+        a, b = text.split("/")
+        return float(a) / float(b)
+    return float(text)
+
+
+def parse_note_names(text: str) -> Primer:
+    """Parse ``"C4:1 D4:0.5 E4 r:1"`` (durations in beats) into a :class:`Primer`."""
+    words = text.replace(",", " ").split()
+    ts = (4, 4)
+    if words and re.fullmatch(r"\d+/\d+", words[0]):
+        num, den = (int(x) for x in words.pop(0).split("/"))
+        if num < 1 or den not in (1, 2, 4, 8, 16):
+            raise InputError(f"bad time signature {num}/{den}")
+        ts = (num, den)
+    t, dur, notes = 0.0, 1.0, []
+    for w in words:
+        m, r = _NOTE_RE.match(w), _REST_RE.match(w)
+        if r:
+            dur = _duration(r.group(1), dur)
+        elif m:
+            letter, acc, octave, d = m.groups()
+            dur = _duration(d, dur)
+            shift = 0 if not acc else (len(acc) if acc[0] == "#" else -len(acc))
+            pitch = 12 * (int(octave) + 1) + _PC[letter.upper()] + shift
+            if not 0 <= pitch <= 127:
+                raise InputError(f"note {w!r} is outside the MIDI range")
+            notes.append(Note(t, pitch, dur, 90))
+        else:
+            raise InputError(
+                f"cannot read {w!r} in the melody: write notes as C4, F#3:0.5, Bb4:2 or rests as r:1"
+            )
+        if dur <= 0:
+            raise InputError(f"duration must be > 0 in {w!r}")
+        t += dur
+    if not notes:
+        raise InputError("the melody has no notes")
+    return Primer(notes, ts)
+
+
+def parse_tiny_notation(text: str) -> Primer:
+    """Parse music21 tinyNotation (``"tinyNotation: 4/4 c4 d e f"``) into a :class:`Primer`."""
+    from music21 import converter, meter
+
+    try:
+        stream = converter.parse(text if text.startswith("tinyNotation:") else f"tinyNotation: {text}")
+    except Exception as exc:  # music21 raises many kinds on bad tinyNotation
+        raise InputError(f"cannot read the tinyNotation melody ({exc})") from None
+    ts = (4, 4)
+    sigs = list(stream.recurse().getElementsByClass(meter.TimeSignature))
+    if sigs:
+        ts = (int(sigs[0].numerator), int(sigs[0].denominator))
+    notes = []
+    for n in stream.flatten().notes:
+        for p in getattr(n, "pitches", ()):
+            notes.append(Note(float(n.offset), int(p.midi), float(n.quarterLength), 90))
+    if not notes:
+        raise InputError("the tinyNotation melody has no notes")
+    return Primer(sorted(notes), ts)
+
+
+def primer_from_midi(path: str | Path) -> Primer:
+    """Read a MIDI file as a primer (all pitched tracks; first tempo and time signature)."""
+    score = load_score(path)
+    notes = pitched_notes(score)
+    if not notes:
+        raise MidiError(f"{path}: no notes to continue")
+    if len(notes) > MAX_PRIMER_NOTES:
+        raise MidiError(f"{path}: {len(notes)} notes is too long for a primer (limit {MAX_PRIMER_NOTES})")
+    first = min(n.start for n in notes)
+    if first > 0:  # drop leading silence, keeping the bar grid when it is whole bars
+        ts = score.time_signatures
+        bar = (ts[0].numerator * 4 / ts[0].denominator) if len(ts) else 4.0
+        shift = math.floor(first / bar) * bar
+        notes = [Note(n.start - shift, n.pitch, n.duration, n.velocity) for n in notes]
+    ts = score.time_signatures
+    sig = (int(ts[0].numerator), int(ts[0].denominator)) if len(ts) else (4, 4)
+    tempo = float(score.tempos[0].qpm) if len(score.tempos) else None
+    return Primer(notes, sig, tempo)
+
+
+def parse_primer(source: str | Path | Sequence[Note]) -> Primer:
+    """A primer from a MIDI path, a typed melody, or notes.
+
+    Raises
+    ------
+    InputError
+        With a message saying what could not be read.
+    """
+    if isinstance(source, Primer):
+        return source
+    if not isinstance(source, (str, Path)):
+        notes = sorted(source)
+        if not notes:
+            raise InputError("the primer has no notes")
+        return Primer(notes)
+    text = str(source).strip()
+    if not text:
+        raise InputError("the primer is empty")
+    path = Path(text)
+    try:
+        is_file = len(text) < 4096 and path.is_file()
+    except OSError:  # e.g. a melody longer than a file name may be
+        is_file = False
+    if path.suffix.lower() in (".mid", ".midi") or is_file:
+        return primer_from_midi(path)
+    if text.startswith("tinyNotation:"):
+        return parse_tiny_notation(text)
+    return parse_note_names(text)

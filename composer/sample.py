@@ -1,0 +1,391 @@
+"""Token-by-token sampling with grammar, key, range, polyphony and length masks.
+
+:class:`RemiState` follows a REMI token stream: it knows which token types may
+come next (MidiTok's token-type graph, plus "no Position going backwards
+inside a bar" and "no Position past the bar's end"), applies the optional
+constraints as masks, and turns tokens into :class:`~composer.events.Note`
+objects as soon as each note is complete, so the same code serves whole
+pieces and endless live streams.  Every sampled sequence decodes to valid MIDI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from composer.config import SampleOptions
+from composer.errors import InputError
+from composer.events import Note
+from composer.keys import parse_key, scale_pitch_classes
+from composer.tokenizer import Codec
+
+
+@dataclass
+class Vocab:
+    """Per-codec tables, built once: type masks and decoded token values."""
+
+    codec: Codec
+    res: int = 0  # positions per (time-signature) beat
+    type_mask: dict[str, np.ndarray] = field(default_factory=dict)
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (V,) position value or -1
+    duration: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (V,) in ts-beats or -1
+    timesig: dict[int, tuple[int, int]] = field(default_factory=dict)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @classmethod
+    def of(cls, codec: Codec) -> Vocab:
+        """Tables of ``codec`` (cached on the codec)."""
+        cached = getattr(codec, "_sample_vocab", None)
+        if cached is not None:
+            return cached
+        v = cls(codec)
+        types = np.array(codec.types)
+        for t in set(codec.types):
+            v.type_mask[t] = types == t
+        size = codec.vocab_size
+        v.position = np.full(size, -1, dtype=np.int64)
+        v.duration = np.full(size, -1.0)
+        v.velocity = np.full(size, -1, dtype=np.int64)
+        for i, (t, val) in enumerate(zip(codec.types, codec.values, strict=True)):
+            if t == "Position":
+                v.position[i] = int(val)
+            elif t == "Duration":
+                b, p, r = (int(x) for x in val.split("."))
+                v.duration[i] = b + p / r
+            elif t == "TimeSig":
+                num, den = val.split("/")
+                v.timesig[i] = (int(num), int(den))
+            elif t == "Velocity":
+                v.velocity[i] = int(val)
+        v.res = max(codec.spec.beat_res.values())
+        codec._sample_vocab = v  # type: ignore[attr-defined]
+        return v
+
+
+_CONTROL_NEXT = {"BOS": "Style", "Style": "Key", "Key": "TempoBand", "TempoBand": "Bar"}
+
+
+class RemiState:
+    """Grammar and timeline of a REMI token stream, with constraint masks.
+
+    Parameters
+    ----------
+    codec : Codec
+        A REMI codec.
+    options : SampleOptions
+        Key, pitch range and polyphony constraints.
+    bars : int or None
+        Stop after this many bars (EOS replaces the next Bar); ``None`` = endless.
+    """
+
+    def __init__(self, codec: Codec, options: SampleOptions, bars: int | None = None) -> None:
+        if codec.spec.kind != "REMI":
+            raise InputError(f"sampling needs a REMI tokenizer, this checkpoint uses {codec.spec.kind}")
+        self.v = Vocab.of(codec)
+        self.codec, self.options, self.target_bars = codec, options, bars
+        self.last = "BOS"
+        self.bar = -1  # index of the current bar
+        self.bar_start = 0.0  # beats (quarters) at the current bar line
+        self.ts = (4, 4)
+        self.pos = -1  # position inside the bar, in 1/res of a ts-beat
+        self.pitch = -1  # pitch waiting for its duration
+        self.velocity = 100
+        self.ends: list[float] = []  # end beats of sounding notes (polyphony)
+        self.time_signatures: list[tuple[float, int, int]] = []
+        self.done = False
+        self.min_onset = 0.0  # no new note may start before this beat (continuations)
+        self.forced: dict[str, int] = {}  # control type -> the id it must take
+        self.ts_id: int | None = None  # the TimeSig token every bar repeats, once known
+        self._static = self._static_mask(codec, options)
+
+    # ---- time -------------------------------------------------------------------------------
+    @property
+    def beat_len(self) -> float:
+        """Quarter notes per time-signature beat (2 for x/2, 1 for x/4, 0.5 for x/8)."""
+        return 4.0 / self.ts[1]
+
+    @property
+    def bar_len(self) -> float:
+        """Quarter notes per bar."""
+        return self.ts[0] * self.beat_len
+
+    @property
+    def now(self) -> float:
+        """Current onset time in beats (quarters)."""
+        return self.bar_start + max(self.pos, 0) / self.v.res * self.beat_len
+
+    @property
+    def end_beat(self) -> float:
+        """Beat of the end of the last complete bar (where a finished piece stops)."""
+        return self.bar_start + (self.bar_len if self.bar >= 0 else 0.0)
+
+    # ---- masks -------------------------------------------------------------------------------
+    def _static_mask(self, codec: Codec, o: SampleOptions) -> np.ndarray:
+        ok = np.ones(codec.vocab_size, dtype=bool)
+        pitch = codec.pitch_of
+        is_pitch = pitch >= 0
+        ok &= ~is_pitch | ((pitch >= o.pitch_min) & (pitch <= o.pitch_max))
+        if o.key:
+            try:
+                pcs = scale_pitch_classes(parse_key(o.key))
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            in_key = np.isin(pitch % 12, sorted(pcs))
+            ok &= ~is_pitch | in_key
+        if not (ok & is_pitch).any():
+            raise InputError(
+                f"no pitch satisfies the constraints (range {o.pitch_min}..{o.pitch_max}, key {o.key})"
+            )
+        return ok
+
+    def allowed(self) -> np.ndarray:
+        """(V,) bool: the tokens that may come next."""
+        tm = self.v.type_mask
+        none = np.zeros(self.codec.vocab_size, dtype=bool)
+        if self.done:
+            return tm["EOS"].copy()
+        last = self.last
+        if last in _CONTROL_NEXT:
+            nxt = _CONTROL_NEXT[last]
+            while nxt != "Bar" and nxt not in tm:  # a codec without this control
+                nxt = _CONTROL_NEXT[nxt]
+            if nxt in self.forced:
+                m = none.copy()
+                m[self.forced[nxt]] = True
+                return m
+            if nxt != "Bar":
+                return tm[nxt].copy()
+            m = tm["Bar"].copy()
+        elif last == "Bar":
+            if "TimeSig" not in tm:
+                m = self._positions()
+            elif self.ts_id is not None:  # one meter per piece: the first bar's, or the primer's
+                m = none.copy()
+                m[self.ts_id] = True
+            else:
+                m = tm["TimeSig"].copy()
+        elif last == "TimeSig":
+            m = self._positions() | tm["Bar"]
+        elif last == "Position":
+            m = tm["Pitch"] & self._static if self._room() else tm["Bar"].copy()
+            if not m.any():
+                m = tm["Bar"].copy()
+        elif last == "Pitch":
+            m = tm["Velocity"].copy() if "Velocity" in tm else self._durations()
+        elif last == "Velocity":
+            m = self._durations()
+        elif last in ("Duration", "Tempo"):
+            m = self._positions() | tm["Bar"]
+            if self._room():
+                m |= tm["Pitch"] & self._static
+        else:
+            m = tm["Bar"].copy()
+        if m[self.codec.id_of("Bar_None")] and self.target_bars is not None:
+            if self.bar + 1 >= self.target_bars:  # the next bar line ends the piece
+                m = m & ~tm["Bar"] | tm["EOS"]
+                if not (m & ~tm["EOS"]).any():
+                    m = tm["EOS"].copy()
+        return m if m.any() else none | tm["Bar"]
+
+    def _positions(self) -> np.ndarray:
+        p = self.v.position
+        ok = (p > self.pos) & (p < self.ts[0] * self.v.res)
+        times = self.bar_start + np.maximum(p, 0) / self.v.res * self.beat_len  # (V,) beats
+        if self.min_onset > self.bar_start:
+            ok &= times >= self.min_onset - 1e-9
+        limit = self.options.max_polyphony
+        if limit and len(self.ends) >= limit:  # only where enough notes have ended
+            ends = np.sort(np.array(self.ends))
+            ok &= times >= ends[len(ends) - limit] - 1e-9
+        return ok
+
+    def _durations(self) -> np.ndarray:
+        return self.v.duration > 0
+
+    def _room(self) -> bool:
+        if self.now < self.min_onset - 1e-9:
+            return False
+        limit = self.options.max_polyphony
+        if not limit:
+            return True
+        now = self.now
+        return sum(1 for e in self.ends if e > now + 1e-9) < limit
+
+    # ---- advancing ---------------------------------------------------------------------------
+    def update(self, token: int) -> Note | None:
+        """Advance by one token; return the note it completes, if any."""
+        t = self.codec.types[token]
+        note = None
+        if t == "EOS":
+            self.done = True
+        elif t == "Bar":
+            if self.bar >= 0:
+                self.bar_start += self.bar_len
+            self.bar += 1
+            self.pos = -1
+        elif t == "TimeSig":
+            ts = self.v.timesig[token]
+            if ts != self.ts or not self.time_signatures:
+                if not self.time_signatures or self.time_signatures[-1][1:] != ts:
+                    self.time_signatures.append((self.bar_start, *ts))
+            self.ts = ts
+            if self.ts_id is None:
+                self.ts_id = token
+        elif t == "Position":
+            self.pos = int(self.v.position[token])
+            now = self.now
+            self.ends = [e for e in self.ends if e > now + 1e-9]
+        elif t == "Pitch":
+            self.pitch = int(self.codec.pitch_of[token])
+            if self.pos < 0:
+                self.pos = 0
+        elif t == "Velocity":
+            self.velocity = int(self.v.velocity[token])
+        elif t == "Duration" and self.pitch >= 0:
+            dur = float(self.v.duration[token]) * self.beat_len
+            note = Note(round(self.now, 6), self.pitch, round(dur, 6), self.velocity)
+            self.ends.append(note.end)
+            self.pitch = -1
+        if t not in ("Velocity",):
+            self.last = t
+        return note
+
+
+def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
+    """Temperature, top-k and top-p applied to (B, V) logits (masked entries are -inf)."""
+    logits = logits / options.temperature
+    if options.top_k and options.top_k < logits.size(-1):
+        kth = torch.topk(logits, options.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if options.top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        cum = probs.cumsum(-1)
+        drop = cum - probs > options.top_p  # keep the smallest set reaching top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+    return logits
+
+
+@dataclass
+class Stream:
+    """A running sample: token ids so far and the grammar state."""
+
+    ids: list[int]
+    state: RemiState
+    notes: list[Note] = field(default_factory=list)
+
+
+def sample_streams(
+    stepper: Stepper,
+    codec: Codec,
+    prefixes: Sequence[Sequence[int]],
+    options: SampleOptions,
+    bars: int | None,
+    max_tokens: int,
+    generator: torch.Generator,
+    make_state: Callable[[], RemiState] | None = None,
+    reset_every: int = 0,
+) -> Iterator[tuple[int, int, Note | None]]:
+    """Sample several streams in one batch; yield ``(stream, token, note)`` per token.
+
+    Every prefix is replayed through its grammar state first (a primer must be
+    valid REMI).  A stream stops at EOS; after ``max_tokens`` new tokens the
+    grammar is steered to end at the next bar line.  With ``reset_every`` (one
+    stream only) the LSTM state is rebuilt at a bar line from the control
+    prefix and the last bars, like the training windows, so an endless stream
+    never runs far beyond the lengths the model was trained on.
+    """
+    states = [make_state() if make_state else RemiState(codec, options, bars) for _ in prefixes]
+    for st, pre in zip(states, prefixes, strict=True):
+        for tok in pre:
+            st.update(int(tok))
+    history = [list(p) for p in prefixes]
+    control_len = sum(1 for t in prefixes[0] if codec.types[int(t)] in ("BOS", "Style", "Key", "TempoBand"))
+    logits = stepper.prime(history)  # (B, V)
+    alive = [True] * len(prefixes)
+    bar_id = codec.id_of("Bar_None")
+    since_reset = 0
+    for step in range(max_tokens):
+        masks = np.stack([st.allowed() for st in states])
+        if step == max_tokens - 64:  # close out at the next bar line
+            for st in states:
+                st.target_bars = min(st.target_bars or 10**9, st.bar + 1)
+        mask_t = torch.from_numpy(masks)
+        scores = filter_logits(logits.masked_fill(~mask_t, float("-inf")), options)
+        nxt = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator).squeeze(1)  # (B,)
+        for i, tok in enumerate(nxt.tolist()):
+            if not alive[i]:
+                continue
+            note = states[i].update(tok)
+            history[i].append(tok)
+            yield i, tok, note
+            if states[i].done:
+                alive[i] = False
+        if not any(alive):
+            return
+        since_reset += 1
+        if reset_every and since_reset >= reset_every and len(history) == 1 and history[0][-1] == bar_id:
+            h = history[0]
+            bars_at = [j for j in range(control_len, len(h)) if h[j] == bar_id]
+            keep = bars_at[-8] if len(bars_at) > 8 else bars_at[0]
+            history[0] = h[:control_len] + h[keep:]
+            logits = stepper.prime(history)
+            since_reset = 0
+            continue
+        logits = stepper.step(nxt)
+
+
+class Stepper:
+    """Runs the model one token at a time, for a batch, keeping the LSTM state.
+
+    Uses the model as given (fp32) or an int8 dynamically quantized copy; each
+    step is one embedding lookup, one ``nn.LSTM`` call and one head matmul.
+    """
+
+    def __init__(self, model: torch.nn.Module, quantize: bool = False) -> None:
+        self.model = quantize_model(model) if quantize else model
+        self.model.eval()
+        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @torch.inference_mode()
+    def prime(self, prefixes: list[list[int]]) -> torch.Tensor:
+        """Feed prefixes (left-aligned; shorter ones padded by repeating their start).
+
+        Returns
+        -------
+        torch.Tensor
+            (B, V) logits of the next token.
+        """
+        lens = {len(p) for p in prefixes}
+        if len(lens) == 1:
+            x = torch.tensor(prefixes, dtype=torch.long)
+            logits, self.state = self.model(x)
+            return logits[:, -1].float()
+        # Different lengths: run each alone, then stack the states.
+        outs, hs, cs = [], [], []
+        for p in prefixes:
+            lg, (h, c) = self.model(torch.tensor([p], dtype=torch.long))
+            outs.append(lg[:, -1])
+            hs.append(h)
+            cs.append(c)
+        self.state = (torch.cat(hs, 1), torch.cat(cs, 1))
+        return torch.cat(outs).float()
+
+    @torch.inference_mode()
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per stream: (B,) -> (B, V) logits."""
+        logits, self.state = self.model(tokens.view(-1, 1), self.state)
+        return logits[:, 0].float()
+
+
+def quantize_model(model: torch.nn.Module) -> torch.nn.Module:
+    """int8 dynamic quantization of the LSTM and the head (CPU inference)."""
+    import copy
+
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)

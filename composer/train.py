@@ -1,0 +1,395 @@
+"""Training loop: validation, early stopping, atomic checkpoints, exact resume, DDP.
+
+``train(config)`` writes into ``config.out``:
+
+* ``model.safetensors`` - the best model so far (lowest validation loss);
+* ``last.safetensors``  - the latest model with optimizer, scheduler and RNG
+  state, written every ``save_every`` steps and at each epoch end;
+* ``train_config.json`` - the resolved configuration.
+
+Under ``torchrun`` (``WORLD_SIZE > 1``) it runs DistributedDataParallel
+(gloo on CPU, nccl on CUDA) and each rank trains on its share of the windows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from composer.checkpoint import check_codec_matches, read_checkpoint, save_checkpoint
+from composer.corpus import Corpus, load_corpus
+from composer.dataset import Piece, WindowSampler, full_sequence, load_pieces
+from composer.errors import CheckpointError, InputError
+from composer.midifile import write_bytes_atomic
+from composer.model import LSTMModel, ModelConfig
+from composer.tokenizer import Codec
+
+Callback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (saved beside the checkpoint)."""
+
+    corpus: str  # built corpus name or folder
+    out: str  # output folder
+    embed_dim: int = 256
+    hidden_size: int = 512
+    num_layers: int = 2
+    dropout: float = 0.2  # [0, 1)
+    tie_weights: bool = False
+    seq_len: int = 384  # tokens per training window
+    batch_size: int = 32  # windows per step (per process under torchrun)
+    lr: float = 3e-3  # peak learning rate (AdamW)
+    weight_decay: float = 0.01
+    schedule: str = "cosine"  # cosine (warm-up + cosine decay) | plateau | constant
+    warmup_steps: int = 100
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    epochs: int = 30
+    max_steps: int = 0  # 0 = no limit; else stop after this many optimizer steps
+    time_budget: float = 0.0  # seconds; 0 = no limit
+    patience: int = 5  # epochs without validation improvement before stopping; 0 = off
+    save_every: int = 200  # steps between resumable checkpoints
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "plateau", "constant"):
+            raise ValueError(f"schedule must be cosine, plateau or constant, got {self.schedule!r}")
+        for name in ("seq_len", "batch_size", "epochs", "save_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.max_steps < 0 or self.time_budget < 0 or self.patience < 0 or self.grad_clip < 0:
+            raise ValueError("max_steps, time_budget, patience and grad_clip must be >= 0")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-native copy."""
+        return asdict(self)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an unavailable device is an ``InputError``."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device cuda requested but no CUDA GPU is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("device mps requested but MPS is not available")
+    return torch.device(name)
+
+
+def lm_loss(model: torch.nn.Module, batch: torch.Tensor, pad: int) -> tuple[torch.Tensor, int]:
+    """Mean next-token cross-entropy over non-PAD targets, and their count."""
+    inputs, targets = batch[:, :-1], batch[:, 1:]  # (B, T)
+    logits, _ = model(inputs)  # (B, T, V)
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=pad)
+    return loss, int((targets != pad).sum())
+
+
+@torch.no_grad()
+def sequence_nll(
+    model: LSTMModel, codec: Codec, pieces: list[Piece], device: torch.device, batch: int = 16
+) -> tuple[float, int]:
+    """Total NLL (nats) of the music tokens + EOS of whole pieces, given their control prefix.
+
+    Returns
+    -------
+    (float, int)
+        Summed NLL and the number of tokens it covers.
+    """
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    seqs = [s for p in pieces if (s := full_sequence(codec, p)) is not None]
+    plens = [len(s) - len(p.ids) - 1 for s, p in zip(seqs, pieces, strict=False)]
+    order = np.argsort([len(s) for s in seqs])
+    for i in range(0, len(order), batch):
+        idx = order[i : i + batch]
+        width = max(len(seqs[j]) for j in idx)
+        arr = np.stack([_pad_to(seqs[j], width, codec.pad) for j in idx])  # (B, T)
+        tgt = arr[:, 1:].copy()
+        for r, j in enumerate(idx):
+            tgt[r, : plens[j] - 1] = codec.pad  # the control prefix is given, not scored
+        logits, _ = model(torch.from_numpy(arr[:, :-1]).to(device))  # (B, T-1, V)
+        t = torch.from_numpy(tgt).to(device)
+        nll = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), t.reshape(-1), ignore_index=codec.pad, reduction="sum"
+        )
+        total += float(nll)
+        count += int((t != codec.pad).sum())
+    model.train(was_training)
+    return total, count
+
+
+def _pad_to(seq: np.ndarray, width: int, pad: int) -> np.ndarray:
+    out = np.full(width, pad, dtype=np.int64)
+    out[: len(seq)] = seq
+    return out
+
+
+# ---- state <-> tensors --------------------------------------------------------------------------
+def _optim_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors, layout = {}, {}
+    for pid, st in sd["state"].items():
+        layout[str(pid)] = sorted(st)
+        for name, val in st.items():
+            t = val if isinstance(val, torch.Tensor) else torch.tensor(val)
+            tensors[f"optim/{pid}/{name}"] = t
+    return tensors, {"param_groups": sd["param_groups"], "layout": layout}
+
+
+def _optim_state(tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -> dict[str, Any]:
+    state = {
+        int(pid): {name: tensors[f"optim/{pid}/{name}"] for name in names}
+        for pid, names in doc["layout"].items()
+    }
+    return {"state": state, "param_groups": doc["param_groups"]}
+
+
+def _lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.schedule != "cosine":
+            return 1.0
+        frac = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+    return f
+
+
+# ---- the loop ----------------------------------------------------------------------------------
+def train(config: TrainConfig, *, resume: bool = False, callback: Callback | None = None) -> dict[str, Any]:
+    """Train a model on a built corpus; return the final metrics.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run.
+    resume : bool
+        Continue from ``config.out/last.safetensors`` (same data order, optimizer,
+        scheduler and RNG state), so the result matches an uninterrupted run.
+    callback : callable, optional
+        Receives progress events (dicts with ``"event"``: ``start``, ``step``,
+        ``epoch``, ``end``); the library itself prints nothing.
+    """
+    emit = callback or (lambda e: None)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = resolve_device(config.device)
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    corpus = load_corpus(config.corpus)
+    codec = corpus.codec
+    train_pieces = load_pieces(corpus, "train")
+    valid_pieces = load_pieces(corpus, "valid") or train_pieces[: max(1, len(train_pieces) // 20)]
+    if not train_pieces:
+        raise InputError(f"corpus {corpus.name!r} has no training pieces")
+    recipe = corpus.recipe
+    sampler = WindowSampler(
+        codec,
+        train_pieces,
+        config.seq_len,
+        config.batch_size,
+        transpose=tuple(recipe["augment"]["transpose"]),  # type: ignore[arg-type]
+        pitch_range=tuple(recipe["augment"]["pitch_range"]),  # type: ignore[arg-type]
+        seed=config.seed,
+        rank=rank,
+        world=world,
+    )
+    torch.manual_seed(config.seed)
+    mcfg = ModelConfig(
+        vocab_size=codec.vocab_size,
+        embed_dim=config.embed_dim,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        dropout=config.dropout,
+        tie_weights=config.tie_weights,
+    )
+    model = LSTMModel(mcfg).to(device)
+    net: torch.nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = sampler.num_batches(0)
+    total_steps = config.max_steps or steps_per_epoch * config.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, total_steps))
+    plateau = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+        if config.schedule == "plateau"
+        else None
+    )
+    out = Path(config.out)
+    st: dict[str, Any] = {
+        "epoch": 0, "batch": 0, "step": 0, "best_val": float("inf"), "bad_epochs": 0,
+        "history": [], "elapsed": 0.0, "tokens": 0,
+    }
+    if resume:
+        st = _resume(out / "last.safetensors", model, opt, sched, plateau, codec, config)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(json.dumps(config.to_dict(), indent=1).encode(), out / "train_config.json", force=True)
+    base_meta = {
+        "name": out.name,
+        "corpus": corpus.name,
+        "corpus_manifest_hash": corpus.manifest.get("hash"),
+        "training": config.to_dict(),
+        "params": model.num_parameters(),
+        "world_size": world,
+        "device": device.type,
+        "torch": torch.__version__,
+        "default_tempo": float(np.median([p.tempo or 120.0 for p in train_pieces])),
+    }
+    emit({"event": "start", "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
+          "params": model.num_parameters(), "device": str(device), "resumed": resume, **st})
+
+    def save_last() -> None:
+        if rank != 0:
+            return
+        tens, doc = _optim_tensors(opt)
+        tens["rng/torch"] = torch.get_rng_state()
+        meta = dict(base_meta, train_state=dict(st), optim=doc, sched=sched.state_dict(),
+                    plateau=plateau.state_dict() if plateau else None)
+        save_checkpoint(out / "last.safetensors", model, codec, meta, extra=tens)
+
+    t0 = time.monotonic() - st["elapsed"]
+    stop = _should_stop(config, st, world) or bool(
+        config.patience and st["bad_epochs"] >= config.patience
+    )
+    net.train()
+    while not stop and st["epoch"] < config.epochs:
+        batches = sampler.batches(st["epoch"])
+        for bi in range(st["batch"], len(batches)):
+            tick = time.perf_counter()
+            batch = batches[bi].to(device)
+            loss, ntok = lm_loss(net, batch, codec.pad)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
+            sched.step()
+            st["step"] += 1
+            st["batch"] = bi + 1
+            st["tokens"] += ntok
+            st["elapsed"] = time.monotonic() - t0
+            emit({"event": "step", "step": st["step"], "epoch": st["epoch"], "loss": float(loss.detach()),
+                  "tokens_per_s": ntok * world / max(1e-9, time.perf_counter() - tick),
+                  "lr": opt.param_groups[0]["lr"], "total_steps": total_steps})
+            stop = _should_stop(config, st, world)
+            if st["step"] % config.save_every == 0 or stop:
+                save_last()
+            if stop:
+                break
+        if st["batch"] >= len(batches) or stop:
+            val = _validate(model, codec, valid_pieces, device)
+            st["history"].append({"epoch": st["epoch"], "step": st["step"], "val_loss": val,
+                                  "elapsed": round(st["elapsed"], 1)})
+            if plateau:
+                plateau.step(val)
+            improved = val < st["best_val"] - 1e-4
+            if improved:
+                st["best_val"], st["bad_epochs"] = val, 0
+                if rank == 0:
+                    save_checkpoint(out / "model.safetensors", model, codec,
+                                    dict(base_meta, best_metrics={"val_loss": val, "step": st["step"],
+                                         "epoch": st["epoch"]}, history=st["history"]))
+            else:
+                st["bad_epochs"] += 1
+            if not stop:
+                st["epoch"] += 1
+                st["batch"] = 0
+            if config.patience and st["bad_epochs"] >= config.patience:
+                stop = True
+            st["stopped"] = stop
+            save_last()
+            emit({"event": "epoch", "epoch": st["epoch"], "val_loss": val, "best_val": st["best_val"],
+                  "improved": improved, "step": st["step"]})
+    emit({"event": "end", **st})
+    return {"best_val_loss": st["best_val"], "steps": st["step"], "epochs": st["epoch"],
+            "elapsed": st["elapsed"], "tokens": st["tokens"], "history": st["history"]}
+
+
+def _should_stop(config: TrainConfig, st: dict[str, Any], world: int) -> bool:
+    stop = bool(config.max_steps and st["step"] >= config.max_steps)
+    stop = stop or bool(config.time_budget and st["elapsed"] >= config.time_budget)
+    if world > 1:  # every rank must agree, or DDP hangs
+        import torch.distributed as dist
+
+        flag = torch.tensor([int(stop)])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        stop = bool(flag.item())
+    return stop
+
+
+def _validate(model: LSTMModel, codec: Codec, pieces: list[Piece], device: torch.device) -> float:
+    total, count = sequence_nll(model, codec, pieces, device)
+    return total / max(1, count)
+
+
+def _resume(
+    path: Path,
+    model: LSTMModel,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LambdaLR,
+    plateau: Any,
+    codec: Codec,
+    config: TrainConfig,
+) -> dict[str, Any]:
+    if not path.exists():
+        raise CheckpointError(f"nothing to resume: {path} does not exist")
+    tensors, meta = read_checkpoint(path)
+    check_codec_matches(Codec.from_dict(meta["tokenizer"]), codec)
+    if ModelConfig(**meta["model"]) != model.config:
+        raise CheckpointError(f"{path}: model shape differs from the resumed run's options")
+    weights = {k: v for k, v in tensors.items() if not k.startswith(("optim/", "rng/"))}
+    model.load_state_dict(weights, strict=not model.config.tie_weights)
+    opt.load_state_dict(_optim_state(tensors, meta["optim"]))
+    sched.load_state_dict(meta["sched"])
+    if plateau and meta.get("plateau"):
+        plateau.load_state_dict(meta["plateau"])
+    torch.set_rng_state(tensors["rng/torch"])
+    old = meta.get("training", {})
+    changed = {k for k in ("seq_len", "batch_size", "seed") if old.get(k) != getattr(config, k)}
+    if changed:
+        raise CheckpointError(f"{path}: cannot resume with a different {', '.join(sorted(changed))}")
+    return dict(meta["train_state"])
+
+
+def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """A copy of ``config`` with the non-None ``overrides`` applied."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def corpus_for(config: TrainConfig) -> Corpus:
+    """The corpus a config trains on."""
+    return load_corpus(config.corpus)

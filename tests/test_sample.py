@@ -1,0 +1,174 @@
+"""Sampling: grammar masks keep any model's output valid; constraints hold; seeds reproduce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from composer.checkpoint import save_checkpoint
+from composer.config import SampleOptions, TokenizerSpec
+from composer.keys import parse_key, scale_pitch_classes
+from composer.model import LSTMModel, ModelConfig
+from composer.sample import RemiState, filter_logits
+from composer.tokenizer import Codec
+
+STYLE = "bach-chorales"
+
+
+@pytest.fixture(scope="module")
+def codec() -> Codec:
+    return Codec(TokenizerSpec(), styles=[STYLE])
+
+
+@pytest.fixture(scope="module")
+def random_ckpt(codec: Codec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained model: its samples are noise, but must still be valid MIDI."""
+    torch.manual_seed(0)
+    model = LSTMModel(ModelConfig(codec.vocab_size, embed_dim=16, hidden_size=32, num_layers=1, dropout=0.0))
+    path = tmp_path_factory.mktemp("ckpt") / "random" / "model.safetensors"
+    save_checkpoint(path, model, codec, {"name": "random", "corpus": STYLE, "default_tempo": 100.0})
+    return path
+
+
+def sample(ckpt: Path, **kw):  # type: ignore[no-untyped-def]
+    from composer.generation import sample_pieces
+
+    opts = kw.pop("options", SampleOptions(seed=kw.pop("seed", 1)))
+    return sample_pieces(str(ckpt), options=opts, quantize=False, **kw)
+
+
+def test_filter_logits_top_k_and_top_p() -> None:
+    logits = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0]])
+    k = filter_logits(logits, SampleOptions(top_k=2))
+    assert torch.isfinite(k).tolist() == [[True, True, False, False, False]]
+    p = filter_logits(logits, SampleOptions(top_p=0.7))
+    probs = torch.softmax(logits, -1)[0]
+    assert probs[0] < 0.7 < probs[0] + probs[1]  # the nucleus needs exactly two tokens
+    assert torch.isfinite(p).tolist() == [[True, True, False, False, False]]
+    t = filter_logits(logits, SampleOptions(temperature=2.0))
+    assert torch.allclose(t, logits / 2)
+
+
+def test_grammar_follows_remi(codec: Codec) -> None:
+    st = RemiState(codec, SampleOptions(), bars=2)
+    types = codec.types
+    assert {types[i] for i in np.nonzero(st.allowed())[0]} == {"Style"}
+    for tok in ("BOS_None",):
+        st.update(codec.id_of(tok))
+    st = RemiState(codec, SampleOptions(), bars=2)
+    for tok in ("BOS_None", f"Style_{STYLE}", "Key_C_major", "TempoBand_medium"):
+        st.update(codec.id_of(tok))
+    assert {types[i] for i in np.nonzero(st.allowed())[0]} == {"Bar"}
+    st.update(codec.id_of("Bar_None"))
+    st.update(codec.id_of("TimeSig_3/4"))
+    st.update(codec.id_of("Position_8"))
+    allowed_positions = [codec.values[i] for i in np.nonzero(st.allowed())[0] if types[i] == "Position"]
+    assert allowed_positions == []  # after a Position comes a Pitch
+    st.update(codec.id_of("Pitch_60"))
+    assert {types[i] for i in np.nonzero(st.allowed())[0]} == {"Duration"}
+    note = st.update(codec.id_of("Duration_1.0.8"))
+    assert note is not None and (note.start, note.pitch, note.duration) == (1.0, 60, 1.0)
+    positions = sorted(int(codec.values[i]) for i in np.nonzero(st.allowed())[0] if types[i] == "Position")
+    assert positions[0] == 9 and positions[-1] == 23  # forward only, inside a 3/4 bar
+    st.update(codec.id_of("Bar_None"))
+    # the second bar of a two-bar piece ends it: EOS instead of a third Bar
+    ts = [codec.token_of(i) for i in np.nonzero(st.allowed())[0]]
+    assert ts == ["TimeSig_3/4"]  # one meter per piece
+
+
+def test_samples_decode_to_the_same_notes_with_miditok(random_ckpt: Path, codec: Codec) -> None:
+    from composer.generation import load_model
+    from composer.midifile import pitched_notes
+
+    pieces = sample(random_ckpt, n=3, bars=4, seed=5)
+    assert len(pieces) == 3
+    for p in pieces:
+        assert p.bars == 4
+        assert p.notes, "an untrained model still writes notes"
+        end = p.bars * p.time_signature[0] * 4 / p.time_signature[1]
+        assert all(n.end <= end + 1e-6 for n in p.notes), "notes are closed at the final bar line"
+    # The incremental decoder agrees with MidiTok's decoder on the sampled ids.
+    ckpt = load_model(str(random_ckpt))
+    from composer.sample import Stepper, sample_streams
+
+    ids: list[int] = []
+    for _, tok, _ in sample_streams(Stepper(ckpt.model), ckpt.codec, [[ckpt.codec.bos]], SampleOptions(),
+                                    3, 2000, torch.Generator().manual_seed(3)):
+        ids.append(tok)
+    st = RemiState(ckpt.codec, SampleOptions(), 3)
+    mine = [n for t in [ckpt.codec.bos, *ids] if (n := st.update(t)) is not None]
+    theirs = pitched_notes(ckpt.codec.decode(ids))
+    key = lambda ns: sorted((round(n.start, 4), n.pitch, round(n.duration, 4)) for n in ns)  # noqa: E731
+    assert key(mine) == key(theirs)
+    from miditok import TokSequence
+
+    seq = TokSequence(ids=ckpt.codec.music_ids(ids))
+    ckpt.codec.tok.complete_sequence(seq)
+    assert ckpt.codec.tok.tokens_errors(seq) == 0  # MidiTok's own grammar check
+
+
+def test_same_seed_same_midi_bytes(random_ckpt: Path) -> None:
+    a = sample(random_ckpt, n=2, bars=3, seed=11)
+    b = sample(random_ckpt, n=2, bars=3, seed=11)
+    c = sample(random_ckpt, n=2, bars=3, seed=12)
+    dump = lambda ps: [bytes(p.to_score().dumps_midi()) for p in ps]  # noqa: E731
+    assert dump(a) == dump(b)
+    assert dump(a) != dump(c)
+
+
+def test_key_range_and_polyphony_constraints(random_ckpt: Path) -> None:
+    opts = SampleOptions(seed=2, key="D minor", pitch_min=50, pitch_max=74, max_polyphony=3)
+    (p,) = sample(random_ckpt, n=1, bars=4, options=opts)
+    allowed = scale_pitch_classes(parse_key("D minor"))
+    assert p.notes
+    assert all(n.pitch % 12 in allowed for n in p.notes)
+    assert all(50 <= n.pitch <= 74 for n in p.notes)
+    for t in np.arange(0, p.bars * 4, 0.125):
+        sounding = sum(1 for n in p.notes if n.start <= t < n.end)
+        assert sounding <= 3, f"{sounding} notes at beat {t}"
+    assert p.key == "D minor"
+
+
+def test_continuation_keeps_primer_and_follows_it(random_ckpt: Path) -> None:
+    from composer.primer import parse_primer
+
+    primer = parse_primer("tinyNotation: 4/4 c4 d e f g2 g")
+    (p,) = sample(random_ckpt, n=1, bars=primer.bars + 2, primer=primer, seed=4)
+    head = p.notes[: len(primer.notes)]
+    # tinyNotation durations carry over: the last g is a half note too
+    expected = [(0.0, 60, 1.0), (1.0, 62, 1.0), (2.0, 64, 1.0), (3.0, 65, 1.0), (4.0, 67, 2.0), (6.0, 67, 2.0)]
+    assert [(n.start, n.pitch, n.duration) for n in head] == expected
+    rest = p.notes[len(primer.notes):]
+    assert rest and all(n.start >= primer.end - 1e-9 for n in rest)
+    assert p.bars == primer.bars + 2
+
+
+def test_harmonize_keeps_melody_on_top(random_ckpt: Path) -> None:
+    from composer.generation import harmonize
+    from composer.primer import parse_primer
+
+    primer = parse_primer("tinyNotation: 4/4 c'4 d' e' f' g'2 e'2")
+    piece = harmonize(primer, str(random_ckpt), options=SampleOptions(seed=3, max_polyphony=4), quantize=False)
+    melody = [(n.start, n.pitch, n.duration) for n in primer.notes]
+    got = {(n.start, n.pitch, n.duration) for n in piece.notes}
+    assert set(melody) <= got
+    for start, pitch, _ in melody:
+        above = [n for n in piece.notes if n.start == start and n.pitch > pitch]
+        assert not above, f"a note above the melody at beat {start}"
+    assert piece.bars == primer.bars
+
+
+def test_bad_constraints_are_input_errors(random_ckpt: Path) -> None:
+    from composer.errors import InputError
+
+    with pytest.raises(InputError, match="unknown key"):
+        sample(random_ckpt, n=1, bars=1, options=SampleOptions(key="H major"))
+    with pytest.raises(InputError, match="bars"):
+        sample(random_ckpt, n=1, bars=0)
+    with pytest.raises(ValueError, match="temperature"):
+        SampleOptions(temperature=0)
+    with pytest.raises(ValueError, match="top_p"):
+        SampleOptions(top_p=1.5)
