@@ -316,7 +316,7 @@ def sample_streams(
                 st.target_bars = min(st.target_bars or 10**9, st.bar + 1)
         mask_t = torch.from_numpy(masks)
         scores = filter_logits(logits.masked_fill(~mask_t, float("-inf")), options)
-        nxt = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator).squeeze(1)  # (B,)
+        nxt = draw(torch.softmax(scores, dim=-1), generator)  # (B,)
         for i, tok in enumerate(nxt.tolist()):
             if not alive[i]:
                 continue
@@ -337,6 +337,19 @@ def sample_streams(
             since_reset = 0
             continue
         logits = stepper.step(nxt)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One token per row of (B, V) probabilities, by inverse CDF (cheaper than multinomial).
+
+    Masked tokens (probability 0) are never drawn: the first index whose
+    cumulative mass reaches ``u`` always carries mass.
+    """
+    cdf = probs.cumsum(-1)  # (B, V)
+    u = torch.rand(probs.size(0), 1, generator=generator) * cdf[:, -1:]
+    idx = torch.searchsorted(cdf, u).squeeze(1)  # first index with cdf >= u
+    last = probs.size(1) - 1 - torch.argmax((probs.flip(-1) > 0).to(torch.int8), dim=-1)  # last allowed
+    return torch.minimum(idx, last)
 
 
 class Stepper:

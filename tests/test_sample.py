@@ -172,3 +172,15 @@ def test_bad_constraints_are_input_errors(random_ckpt: Path) -> None:
         SampleOptions(temperature=0)
     with pytest.raises(ValueError, match="top_p"):
         SampleOptions(top_p=1.5)
+
+
+def test_draw_never_picks_masked_tokens_and_follows_probabilities() -> None:
+    from composer.sample import draw
+
+    probs = torch.tensor([[0.0, 0.25, 0.0, 0.75, 0.0]]).repeat(4000, 1)
+    picks = draw(probs, torch.Generator().manual_seed(0))
+    assert set(picks.tolist()) <= {1, 3}
+    share = (picks == 3).float().mean().item()
+    assert 0.72 < share < 0.78
+    edge = torch.tensor([[0.0, 1.0, 0.0]])
+    assert draw(edge, torch.Generator().manual_seed(1)).tolist() == [1]

@@ -80,11 +80,13 @@ def _summary(pieces: list[tuple[Path, GeneratedPiece]], scores: dict[int, list[f
         table.add_column("analysis score")
     for i, (path, p) in enumerate(pieces):
         secs = p.bars * p.time_signature[0] * 4 / p.time_signature[1] * 60 / p.tempo
-        row = [str(path), str(p.bars), str(len(p.notes)), f"{secs:.1f}", p.key or "-", p.found_key, str(p.seed)]
+        row = [path.name, str(p.bars), str(len(p.notes)), f"{secs:.1f}", p.key or "-", p.found_key, str(p.seed)]
         if scores:
             row.append(", ".join(f"{s:.3f}" for s in scores.get(i, [])))
         table.add_row(*row)
     console.print(table)
+    folders = sorted({str(path.parent) for path, _ in pieces})
+    console.print(f"wrote {len(pieces)} file(s) to {', '.join(folders)}")
 
 
 def _analysis_line(piece: GeneratedPiece) -> tuple[Any, float]:
@@ -189,16 +191,18 @@ def continue_(
             raise fail(f"--bars must be in 1..512, got {bars}")
         opts = _options(temperature, top_k, top_p, seed, key, 0, 127, 0)
         p = parse_primer(primer)
+        if out.suffix.lower() in (".mid", ".midi"):
+            path = out
+            if path.exists() and not force:  # say so before sampling, not after
+                raise fail(f"{path} exists (use --force to overwrite)")
+        else:
+            _check_out_dir(out)
+            path = _next_paths(out, "continuation" if not voices else "harmonized", 1)[0]
         if voices:
             piece = harmonize(p, model, options=opts, tempo=tempo, program=program, quantize=not fp32)
         else:
             piece = sample_pieces(model, n=1, bars=p.bars + bars, options=opts, tempo=tempo, program=program,
                                   primer=p, quantize=not fp32)[0]
-        if out.suffix.lower() in (".mid", ".midi"):
-            path = out
-        else:
-            _check_out_dir(out)
-            path = _next_paths(out, "continuation" if not voices else "harmonized", 1)[0]
         piece.write(path, force=force)
         _summary([(path, piece)])
         err_console.print(f"primer: {p.bars} bar(s), {len(p.notes)} notes, kept unchanged at the start")

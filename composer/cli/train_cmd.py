@@ -141,7 +141,32 @@ def evaluate(
                       f"{report['baseline_corpus']}; skipped files: {report['skipped']}")
 
 
+def export(
+    run: Annotated[Path, typer.Argument(help="Training output folder (its best model.safetensors).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Model folder to write (e.g. ~/.cache/composer/models/NAME).")
+    ],
+    name: Annotated[str | None, typer.Option(help="Model name (default: the folder name).")] = None,
+    description: Annotated[str, typer.Option(help="One paragraph for the model card.")] = "",
+    program: Annotated[int, typer.Option(help="Default General MIDI program of its output.")] = 0,
+    tempo: Annotated[float | None, typer.Option(help="Default tempo in bpm.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing model.")] = False,
+) -> None:
+    """Export a trained run as a model: weights only, test metrics and a model card (card.md, card.json)."""
+    from composer.bundle import export_model
+
+    with handle_errors():
+        if not 0 <= program <= 127:
+            raise fail(f"--program must be in 0..127, got {program}")
+        card = export_model(run, out, name=name, description=description, default_program=program,
+                            default_tempo=tempo, force=force)
+        lstm = card["test"]["models"][0]
+        console.print(f"exported {card['name']} to {out}: test NLL {lstm['nll_per_token']:.4f} nats/token, "
+                      f"{lstm['nll_per_quarter']:.3f} nats/quarter; card: {out / 'card.md'}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``train`` and ``evaluate`` to ``app``."""
+    """Add ``train``, ``evaluate`` and ``export`` to ``app``."""
     app.command("train")(train)
     app.command("evaluate")(evaluate)
+    app.command("export")(export)

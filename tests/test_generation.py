@@ -1,0 +1,156 @@
+"""generate / continue / models: the CLI and the Python API, on a small untrained checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pretty_midi
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from composer.checkpoint import save_checkpoint
+from composer.cli import app
+from composer.config import TokenizerSpec
+from composer.midifile import load_score, pitched_notes
+from composer.model import LSTMModel, ModelConfig
+from composer.tokenizer import Codec
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    codec = Codec(TokenizerSpec(), styles=["bach-chorales"])
+    torch.manual_seed(1)
+    model = LSTMModel(ModelConfig(codec.vocab_size, embed_dim=16, hidden_size=32, num_layers=1, dropout=0.0))
+    path = tmp_path_factory.mktemp("models") / "tiny" / "model.safetensors"
+    save_checkpoint(path, model, codec, {"name": "tiny", "corpus": "bach-chorales", "default_tempo": 90.0})
+    return path
+
+
+def test_generate_writes_new_files_each_run(ckpt: Path, tmp_path: Path) -> None:
+    args = ["generate", "-m", str(ckpt), "-n", "2", "--bars", "2", "--seed", "4", "-o", str(tmp_path),
+            "--max-polyphony", "4"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    files = sorted(tmp_path.glob("*.mid"))
+    assert [f.name for f in files] == ["tiny-001.mid", "tiny-002.mid", "tiny-003.mid", "tiny-004.mid"]
+    # same seed and options: byte-identical files; no earlier output overwritten
+    assert files[0].read_bytes() == files[2].read_bytes()
+    pm = pretty_midi.PrettyMIDI(str(files[0]))
+    assert pm.instruments and pm.instruments[0].notes
+    assert abs(pm.get_tempo_changes()[1][0] - 90.0) < 1e-3  # the model's default tempo
+    assert "tiny-001.mid" in first.output  # summary table names the files
+
+
+def test_generate_type1_with_tempo_and_time_signature(ckpt: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["generate", "-m", str(ckpt), "--bars", "2", "--seed", "1", "--tempo", "72",
+                              "--program", "19", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    (path,) = tmp_path.glob("*.mid")
+    data = path.read_bytes()
+    assert data[8:10] == b"\x00\x01"  # MIDI format 1
+    score = load_score(path)
+    assert round(score.tempos[0].qpm) == 72 and len(score.time_signatures) >= 1
+    assert score.tracks[0].program == 19
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--temperature", "0"], "temperature"),
+        (["--top-p", "1.5"], "top_p"),
+        (["--key", "H major"], "unknown key"),
+        (["--bars", "2", "--seconds", "3"], "not both"),
+        (["-n", "0"], ">= 1"),
+    ],
+)
+def test_generate_bad_options_exit_2(ckpt: Path, tmp_path: Path, extra: list[str], needle: str) -> None:
+    res = runner.invoke(app, ["generate", "-m", str(ckpt), "-o", str(tmp_path), *extra])
+    assert res.exit_code == 2
+    assert needle in res.output
+    assert "Traceback" not in res.output
+
+
+def test_generate_missing_model_and_pickle_refused(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["generate", "-m", "no-such-model", "-o", str(tmp_path)])
+    assert res.exit_code == 2 and "no model named" in res.output
+    pt = tmp_path / "model.pt"
+    pt.write_bytes(b"\x80\x04K\x01.")
+    res = runner.invoke(app, ["generate", "-m", str(pt), "-o", str(tmp_path)])
+    assert res.exit_code == 2 and "pickle" in res.output
+
+
+def test_generate_into_a_file_path_is_an_error(ckpt: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = runner.invoke(app, ["generate", "-m", str(ckpt), "--bars", "1", "-o", str(blocker / "sub")])
+    assert res.exit_code == 2
+    assert "error" in res.output
+
+
+def test_continue_tinynotation_keeps_primer(ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cont.mid"
+    res = runner.invoke(app, ["continue", "tinyNotation: 4/4 c4 d e f g2 g", "-m", str(ckpt), "--bars", "2",
+                              "--seed", "3", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    notes = pitched_notes(load_score(out))
+    assert [(n.start, n.pitch) for n in notes[:6]] == [(0, 60), (1, 62), (2, 64), (3, 65), (4, 67), (6, 67)]
+    again = runner.invoke(app, ["continue", "C4 D4", "-m", str(ckpt), "-o", str(out)])
+    assert again.exit_code == 2 and "exists" in again.output  # no silent overwrite
+    forced = runner.invoke(app, ["continue", "C4 D4:2", "-m", str(ckpt), "--bars", "1", "-o", str(out), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert [n.pitch for n in pitched_notes(load_score(out))[:2]] == [60, 62]
+
+
+def test_continue_midi_primer_and_voices(ckpt: Path, tmp_path: Path) -> None:
+    from composer.events import Note
+    from composer.midifile import score_from_notes, write_score
+
+    primer = tmp_path / "melody.mid"
+    melody = [Note(float(i), p, 1.0, 90) for i, p in enumerate([72, 74, 76, 77, 79, 77, 76, 74])]
+    write_score(score_from_notes(melody), primer)
+    out = tmp_path / "harm.mid"
+    res = runner.invoke(app, ["continue", str(primer), "-m", str(ckpt), "--voices", "--seed", "2", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    notes = pitched_notes(load_score(out))
+    for m in melody:
+        at = [n for n in notes if abs(n.start - m.start) < 1e-6]
+        assert max(n.pitch for n in at) == m.pitch  # the melody stays the top voice
+
+
+def test_continue_bad_primers(ckpt: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mid"
+    empty.write_bytes(b"")
+    for primer, needle in ((str(empty), "empty"), ("Q9 Z", "cannot read"), ("", "empty")):
+        res = runner.invoke(app, ["continue", primer, "-m", str(ckpt), "-o", str(tmp_path)])
+        assert res.exit_code == 2, (primer, res.output)
+        assert needle in res.output
+
+
+def test_models_lists_user_models(ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSER_MODELS_DIR", str(ckpt.parent.parent))
+    res = runner.invoke(app, ["models"])
+    assert res.exit_code == 0, res.output
+    assert "tiny" in res.output and "user" in res.output
+
+
+def test_python_api_returns_pretty_midi(ckpt: Path) -> None:
+    import composer
+
+    pm = composer.generate(str(ckpt), bars=2, seed=5)
+    assert isinstance(pm, pretty_midi.PrettyMIDI) and pm.instruments[0].notes
+    cont = composer.continue_melody("C4:1 E4 G4 C5:2", str(ckpt), bars=1, seed=5)
+    assert [n.pitch for n in cont.instruments[0].notes[:4]] == [60, 64, 67, 72]
+
+
+def test_generate_as_subprocess(ckpt: Path, tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "composer", "generate", "-m", str(ckpt), "--bars", "1",
+                           "--seed", "2", "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.glob("*.mid"))
