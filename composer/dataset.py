@@ -133,19 +133,46 @@ class WindowSampler:
                 continue
             plen = len(seq) - len(piece.ids) - 1  # prefix length
             out.append(seq[:n])
-            # Later windows restart at a bar line, with the prefix in front, overlapping a little.
-            step = max(1, int((n - plen) * 0.75))
-            start = step + int(rng.integers(0, max(1, step // 4)))
-            while start + plen < len(seq) - 1:
-                bars = piece.bars + plen
-                after = bars[bars >= start]
-                if not len(after):
-                    break
-                b = int(after[0])
-                out.append(np.concatenate([seq[:plen], seq[b : b + n - plen]]))
-                start = b + step
+            out += self._later_windows(rng, seq, plen, piece.bars + plen)
         order = rng.permutation(len(out))
         return [out[i] for i in order]
+
+    def _later_windows(
+        self, rng: np.random.Generator, seq: np.ndarray, plen: int, bars: np.ndarray
+    ) -> list[np.ndarray]:
+        """Windows after the first: the prefix, then music from a bar line on.
+
+        Each starts at or before the first token the previous windows left
+        out, so no token goes untrained: at a bar line drawn from the last
+        quarter of the previous window (or the last bar line before it), else
+        (tokenizations without bars) right at that token.  The last window is
+        pulled back to a bar line so it ends at EOS instead of padding.
+        """
+        out: list[np.ndarray] = []
+        body = self.seq_len + 1 - plen  # music tokens per later window
+        if body < 2:
+            return out
+        start, covered = plen, self.seq_len + 1  # seq[:covered] is in a window already
+        while covered < len(seq):
+            near = bars[(bars > max(start, covered - body // 4)) & (bars <= covered)]
+            before = bars[(bars > start) & (bars <= covered)]
+            later = bars[bars > covered]
+            if len(near):
+                cut = int(rng.choice(near))
+            elif len(before):
+                cut = int(before[-1])
+            elif len(bars):  # a bar longer than a window: skip to the next bar line
+                if not len(later):
+                    break
+                cut = int(later[0])
+            else:  # a tokenization without bars (TSD, MIDILike): cut anywhere
+                cut = covered
+            if len(seq) - cut < body:  # the last window: end at EOS where a bar line allows
+                tail = bars[(bars >= len(seq) - body) & (bars <= cut) & (bars > start)]
+                cut = int(tail[0]) if len(tail) else cut
+            out.append(np.concatenate([seq[:plen], seq[cut : cut + body]]))
+            start, covered = cut, cut + body
+        return out
 
     def batches(self, epoch: int) -> list[torch.Tensor]:
         """The batches of an epoch for this rank: (B, seq_len + 1) int64, PAD-filled."""

@@ -111,7 +111,7 @@ def baseline_nll(
 
 def _midi_dir_pieces(folder: Path, codec: Codec, style: str | None) -> tuple[list[Piece], dict[str, Any]]:
     pieces, notes, beats, skipped = [], 0, 0.0, 0
-    bar = codec.id_of("Bar_None")
+    bar = codec.id_of("Bar_None") if "Bar_None" in codec.tok.vocab else -1
     for path in find_midi_files(folder):
         try:
             score = load_score(path)

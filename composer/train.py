@@ -76,6 +76,12 @@ class TrainConfig:
             raise ValueError("max_steps, time_budget, patience and grad_clip must be >= 0")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+        if self.threads < 0 or self.warmup_steps < 0 or self.weight_decay < 0:
+            raise ValueError("threads, warmup_steps and weight_decay must be >= 0")
+        ModelConfig(  # the model options, checked before any data is loaded
+            vocab_size=2, embed_dim=self.embed_dim, hidden_size=self.hidden_size, num_layers=self.num_layers,
+            dropout=self.dropout, tie_weights=self.tie_weights,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native copy."""
@@ -297,7 +303,8 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
-            sched.step()
+            if plateau is None or st["step"] < config.warmup_steps:  # LambdaLR would undo the plateau's cuts
+                sched.step()
             st["step"] += 1
             st["batch"] = bi + 1
             st["tokens"] += ntok

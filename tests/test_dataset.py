@@ -217,12 +217,6 @@ def test_sampler_validation(corpus: Corpus, pieces: list[Piece]) -> None:
         WindowSampler(corpus.codec, pieces, 16, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dataset.py WindowSampler.windows: the next window starts at the first bar >= "
-    "b + 0.75*W, which can lie beyond the end of the previous window, so music between them "
-    "(and sometimes the final EOS) is never trained on",
-)
 def test_windows_cover_every_music_token(corpus: Corpus, pieces: list[Piece]) -> None:
     """With bars shorter than a window, the windows of a piece should leave no gap."""
     codec = corpus.codec
@@ -242,12 +236,6 @@ def test_windows_cover_every_music_token(corpus: Corpus, pieces: list[Piece]) ->
         assert covered.all(), f"uncovered positions {np.nonzero(~covered)[0][:10]} of {len(seq)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dataset.py: windows after the first start only at Bar tokens; TSD and MIDILike "
-    "vocabularies have none (load_pieces sets bar_id = -1), so only the first seq_len + 1 "
-    "tokens of each piece are ever trained on",
-)
 def test_tokenizers_without_bars_still_window_the_whole_piece(tiny: TinyCorpus) -> None:
     from composer.config import TokenizerSpec
     from composer.midifile import load_score

@@ -197,8 +197,6 @@ def test_cli_evaluate_bad_checkpoints(tiny: TinyCorpus, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "\n" not in r.stderr.strip()
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate.py _midi_dir_pieces: codec.id_of('Bar_None') "
-                   "raises KeyError for TSD/MIDILike checkpoints (no Bar token)")
 def test_evaluate_midi_folder_with_a_tsd_checkpoint(tiny: TinyCorpus, tmp_path: Path) -> None:
     tsd = Codec(TokenizerSpec(kind="TSD"), styles=[TINY])
     model = LSTMModel(ModelConfig(vocab_size=tsd.vocab_size, embed_dim=8, hidden_size=8))

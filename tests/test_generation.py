@@ -154,3 +154,15 @@ def test_generate_as_subprocess(ckpt: Path, tmp_path: Path) -> None:
                            "--seed", "2", "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert list(tmp_path.glob("*.mid"))
+
+
+def test_generate_best_of_with_analysis(ckpt: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["generate", "-m", str(ckpt), "--bars", "2", "--seed", "3", "--best-of", "2",
+                              "--analyze", "--max-polyphony", "4", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    import re
+
+    assert "analysis" in res.output  # a column with the score of each candidate
+    assert re.search(r"score \d\.\d{3}", res.output)
+    assert "key" in res.output and "voice-leading faults" in res.output
+    assert len(list(tmp_path.glob("*.mid"))) == 1  # one piece kept of two candidates
