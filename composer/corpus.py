@@ -29,7 +29,7 @@ import numpy as np
 
 from composer.errors import CorpusError, MidiError
 from composer.keys import KEY_NAMES, find_key
-from composer.midifile import load_score, pitched_notes, write_bytes_atomic
+from composer.midifile import MAX_NOTES, load_score, pitched_notes, set_note_limit, write_bytes_atomic
 from composer.paths import cache_dir
 from composer.recipes import Recipe, piece_refs, split_of
 from composer.tokenizer import Codec
@@ -51,9 +51,10 @@ def _write_json(path: Path, data: Any) -> None:
 _CODEC: Codec | None = None
 
 
-def _init_worker(codec_dict: dict[str, Any]) -> None:
+def _init_worker(codec_dict: dict[str, Any], max_notes: int) -> None:
     global _CODEC
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    set_note_limit(max_notes)
     _CODEC = Codec.from_dict(codec_dict)
 
 
@@ -152,6 +153,7 @@ def build_corpus(
     jobs: int | None = None,
     limit: int | None = None,
     progress: Progress | None = None,
+    max_notes: int = MAX_NOTES,
 ) -> dict[str, Any]:
     """Build (or finish building) a corpus and return its manifest.
 
@@ -167,6 +169,8 @@ def build_corpus(
         Only the first ``limit`` pieces (for quick trials).
     progress : callable, optional
         Called with ``(done, total)`` as pieces finish.
+    max_notes : int
+        Files with more notes are skipped (a guard against MIDI bombs).
 
     Returns
     -------
@@ -193,7 +197,7 @@ def build_corpus(
         progress(done, len(refs))
     if todo:
         jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(codec.to_dict(),)) as ex:
+        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(codec.to_dict(), max_notes)) as ex:
             futures = [ex.submit(convert_piece, r, str(out), recipe.name) for r in todo]
             for fut in as_completed(futures):
                 rec = fut.result()

@@ -111,23 +111,26 @@ def baseline_nll(
 
 def _midi_dir_pieces(folder: Path, codec: Codec, style: str | None) -> tuple[list[Piece], dict[str, Any]]:
     pieces, notes, beats, skipped = [], 0, 0.0, 0
+    problems: list[str] = []
     bar = codec.id_of("Bar_None") if "Bar_None" in codec.tok.vocab else -1
     for path in find_midi_files(folder):
         try:
             score = load_score(path)
             ns = pitched_notes(score)
             ids = codec.encode_score(score).astype(np.int64)
-        except MidiError:
+        except MidiError as exc:
             skipped += 1
+            problems.append(str(exc))
             continue
         if not ns or not len(ids):
             skipped += 1
+            problems.append(f"{path}: no notes")
             continue
         tempo = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
         pieces.append(Piece(ids, style, find_key(ns)[0], tempo, np.nonzero(ids == bar)[0]))
         notes += len(ns)
         beats += max(n.end for n in ns)
-    return pieces, {"notes": notes, "beats": beats, "skipped": skipped}
+    return pieces, {"notes": notes, "beats": beats, "skipped": skipped, "problems": problems}
 
 
 def evaluate(
@@ -158,7 +161,10 @@ def evaluate(
     if folder.is_dir() and not (folder / "manifest.json").exists():
         pieces, figs = _midi_dir_pieces(folder, codec, style)
         if not pieces:
-            raise InputError(f"{folder}: no readable MIDI files with notes")
+            found = figs["problems"][:3]
+            more = f" (+{len(figs['problems']) - 3} more)" if len(figs["problems"]) > 3 else ""
+            why = "; ".join(found) + more if found else "no .mid/.midi files"
+            raise InputError(f"{folder}: no readable MIDI files with notes: {why}")
         label = str(folder)
     else:
         corpus = load_corpus(data)

@@ -48,7 +48,7 @@ def builtin_name(model: str | None) -> str | None:
         return None
     if name is not None and name not in BUILTIN_SOURCES:
         raise InputError(
-            f"unknown built-in source {name!r}: use one of "
+            f"unknown built-in source {BUILTIN_PREFIX + name!r}: use one of "
             + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_SOURCES)
         )
     return name

@@ -8,10 +8,12 @@ the file and the problem.  Writes are atomic (temp file + rename).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,30 @@ MAX_FILE_BYTES = 32 * 1024 * 1024  # a larger MIDI file is refused unless the li
 MAX_NOTES = 200_000  # notes per file; raise with --max-notes
 MAX_TRACKS = 1024  # track chunks per file
 MAX_BEATS = 100_000.0  # about 14 hours at 120 bpm; longer "pieces" are refused
+_NOTE_LIMIT: ContextVar[int] = ContextVar("composer_note_limit", default=MAX_NOTES)
+
+
+@contextlib.contextmanager
+def note_limit(max_notes: int | None) -> Iterator[None]:
+    """Within the block, :func:`load_score` accepts up to ``max_notes`` notes (``None``: the default).
+
+    This is how a command's ``--max-notes`` reaches every file it reads.
+    """
+    if max_notes is None:
+        yield
+        return
+    if max_notes < 1:
+        raise ValueError(f"max_notes must be >= 1, got {max_notes}")
+    token = _NOTE_LIMIT.set(max_notes)
+    try:
+        yield
+    finally:
+        _NOTE_LIMIT.reset(token)
+
+
+def set_note_limit(max_notes: int) -> None:
+    """Set the note limit for the rest of this process (corpus worker processes)."""
+    _NOTE_LIMIT.set(max_notes)
 
 
 def check_midi_bytes(data: bytes, name: str = "file", max_tracks: int = MAX_TRACKS) -> None:
@@ -81,7 +107,7 @@ def check_midi_bytes(data: bytes, name: str = "file", max_tracks: int = MAX_TRAC
 def load_score(
     path: str | Path,
     *,
-    max_notes: int = MAX_NOTES,
+    max_notes: int | None = None,
     max_bytes: int = MAX_FILE_BYTES,
 ) -> Score:
     """Read a MIDI file into a ``symusic.Score`` (ticks), refusing bad or huge files.
@@ -90,8 +116,9 @@ def load_score(
     ----------
     path : str or Path
         The MIDI file.
-    max_notes : int
-        Most notes accepted (a guard against MIDI bombs).
+    max_notes : int, optional
+        Most notes accepted (a guard against MIDI bombs); default: the limit
+        set by :func:`note_limit`, else :data:`MAX_NOTES`.
     max_bytes : int
         Largest file accepted.
 
@@ -107,6 +134,7 @@ def load_score(
     """
     from symusic import Score
 
+    max_notes = _NOTE_LIMIT.get() if max_notes is None else max_notes
     path = Path(path)
     if not path.exists():
         raise MidiError(f"{path}: no such file")

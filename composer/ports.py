@@ -9,7 +9,10 @@ substring; an exact name wins over a substring match.  Every failure is a
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,19 +213,65 @@ def _open(
     backend = _backend(api)
     opener = backend.open_output if direction == "output" else backend.open_input
     extra = {"callback": callback} if direction == "input" and callback is not None else {}
+    with _captured_stderr() as noise:
+        try:
+            if virtual is not None:
+                _check_virtual(api)
+                return opener(virtual, virtual=True, client_name=client_name, **extra)
+            lister = backend.get_output_names if direction == "output" else backend.get_input_names
+            names = list(lister())
+            name = match_port(port or "", names, direction)
+            return opener(name, **extra)  # mido treats any client_name as 'virtual'
+        except PortError:
+            raise
+        except Exception as exc:
+            what = f"virtual {direction} port {virtual!r}" if virtual else f"{direction} port {port!r}"
+            said = noise.first_line()
+            detail = str(exc).strip() + (f"; the MIDI system said: {said}" if said else "")
+            raise PortError(f"cannot open {what} ({backend.name}): {detail}") from None
+
+
+class _Captured:
+    """What the C libraries wrote to file descriptor 2 inside :func:`_captured_stderr`."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+
+    def first_line(self) -> str:
+        if self.path is None:
+            return ""
+        try:
+            with open(self.path, errors="replace") as fh:
+                return next((ln.strip() for ln in fh if ln.strip()), "")
+        except OSError:
+            return ""
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[_Captured]:
+    """Keep libjack's and ALSA's own messages (written straight to fd 2) off the user's screen."""
+    import tempfile
+
+    cap = _Captured()
     try:
-        if virtual is not None:
-            _check_virtual(api)
-            return opener(virtual, virtual=True, client_name=client_name, **extra)
-        lister = backend.get_output_names if direction == "output" else backend.get_input_names
-        names = list(lister())
-        name = match_port(port or "", names, direction)
-        return opener(name, **extra)  # mido treats any client_name as 'virtual'
-    except PortError:
-        raise
-    except Exception as exc:
-        what = f"virtual {direction} port {virtual!r}" if virtual else f"{direction} port {port!r}"
-        raise PortError(f"cannot open {what} ({backend.name}): {str(exc).strip()}") from None
+        saved = os.dup(2)
+    except OSError:  # no fd 2 to redirect
+        yield cap
+        return
+    with tempfile.NamedTemporaryFile(prefix="composer-midi-", suffix=".log", delete=False) as tmp:
+        cap.path = tmp.name
+    try:
+        fd = os.open(cap.path, os.O_WRONLY)
+        os.dup2(fd, 2)
+        os.close(fd)
+        try:
+            yield cap
+        finally:
+            os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp.name)
 
 
 def port_exists(name: str, direction: str, api: str | None = None) -> bool:

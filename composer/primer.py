@@ -131,14 +131,15 @@ def primer_from_midi(path: str | Path) -> Primer:
         raise MidiError(f"{path}: no notes to continue")
     if len(notes) > MAX_PRIMER_NOTES:
         raise MidiError(f"{path}: {len(notes)} notes is too long for a primer (limit {MAX_PRIMER_NOTES})")
-    first = min(n.start for n in notes)
-    if first > 0:  # drop leading silence, keeping the bar grid when it is whole bars
-        ts = score.time_signatures
-        bar = (ts[0].numerator * 4 / ts[0].denominator) if len(ts) else 4.0
-        shift = math.floor(first / bar) * bar
-        notes = [Note(n.start - shift, n.pitch, n.duration, n.velocity) for n in notes]
     ts = score.time_signatures
     sig = (int(ts[0].numerator), int(ts[0].denominator)) if len(ts) else (4, 4)
+    if not (1 <= sig[0] <= 64 and sig[1] in (1, 2, 4, 8, 16, 32, 64)):
+        raise MidiError(f"{path}: unusable time signature {sig[0]}/{sig[1]}")
+    first = min(n.start for n in notes)
+    if first > 0:  # drop leading silence, keeping the bar grid when it is whole bars
+        bar = sig[0] * 4 / sig[1]
+        shift = math.floor(first / bar) * bar
+        notes = [Note(n.start - shift, n.pitch, n.duration, n.velocity) for n in notes]
     tempo = float(score.tempos[0].qpm) if len(score.tempos) else None
     return Primer(notes, sig, tempo)
 

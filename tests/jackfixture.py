@@ -1,7 +1,11 @@
 """A private JACK server (dummy driver) for tests and benchmarks that need real MIDI ports.
 
-``jack_server()`` starts ``jackd -n <unique name> -d dummy``, waits until it
-answers, and kills it afterwards.  Clients find it through the
+``jack_server()`` starts ``jackd --no-realtime --sync -n <unique name> -d dummy``,
+waits until it answers, and kills it afterwards.  ``--sync`` matters: without
+realtime scheduling on a busy machine (CI), a JACK2 server in its default
+asynchronous mode does not wait for a late client, and the MIDI events that
+client wrote in that cycle are lost (we saw 3-13 of 296 events vanish even
+with ``jack_midi_dump`` as the receiver).  Clients find it through the
 ``JACK_DEFAULT_SERVER`` environment variable, which the context manager sets
 (and restores).  Tests skip (with the reason) only when ``jackd`` is not on
 PATH or the server does not start.
@@ -33,7 +37,7 @@ def jack_server(period: int = 64, rate: int = 48000) -> Iterator[str]:
     name = f"composer-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
     proc = subprocess.Popen(
-        [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        [jackd, "--no-realtime", "--sync", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -33,12 +33,7 @@ MUTANTS = _fuzz.mutations(_fuzz.valid(24), 600, seed=7)
 CASE_SECONDS = 30  # deadline per file and command (generous: the machine is shared)
 
 # Known bugs in modules this file does not own (see docs/reliability.md).
-CONTINUE_BUGS = {
-    "time_signature_0_0": "BUG: primer.primer_from_midi divides by a 0/0 time signature "
-    "(ZeroDivisionError, exit 1)",
-    "time_signature_255_2pow31": "BUG: primer.primer_from_midi divides by a time signature "
-    "whose denominator symusic reads as 0 (ZeroDivisionError, exit 1)",
-}
+CONTINUE_BUGS: dict[str, str] = {}  # none open (see docs/reliability.md)
 
 
 class Hang(Exception):
@@ -273,8 +268,6 @@ def test_evaluate_hostile(
         assert json.loads(result.stdout)["pieces"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: evaluate.evaluate says only 'no readable MIDI files "
-                   "with notes' for a folder of bad files; it names neither the file nor the problem")
 def test_evaluate_names_the_bad_file(runner: CliRunner, tiny_model: Path, tmp_path: Path) -> None:
     (tmp_path / "bomb.mid").write_bytes(CASES["midi_bomb_250k_notes"])
     result = runner.invoke(app, ["evaluate", str(tiny_model), str(tmp_path)])
@@ -333,8 +326,6 @@ def test_mutants_through_evaluate(runner: CliRunner, mutant_dir: Path, tiny_mode
     assert rep["pieces"] + rep["skipped"] == 90 and rep["skipped"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: no command has --max-notes, though midifile's error "
-                   "message tells the user to 'raise --max-notes'")
 def test_max_notes_option_raises_the_limit(runner: CliRunner, hostile_dir: Path) -> None:
     path = hostile_dir / "midi_bomb_250k_notes.mid"
     result = runner.invoke(app, ["analyze", str(path), "--max-notes", "300000", "--json"])

@@ -92,7 +92,7 @@ def test_defaults_and_hash() -> None:
             {"tokenizer": {"kind": "Octuple"}},
             "tokenizer kind must be REMI, TSD or MIDILike, got 'Octuple'",
         ),
-        ({"tokenizer": {"pitch_range": [0, 200]}}, "pitch_range must be within 0..128"),
+        ({"tokenizer": {"pitch_range": [0, 200]}}, "pitch_range must be within 0..127"),
         ({"tokenizer": {"colour": "blue"}}, "unknown tokenizer option\\(s\\): colour"),
     ],
 )

@@ -152,23 +152,17 @@ def test_bad_option_is_one_line_exit_2(runner: CliRunner, env: dict[str, Path], 
     one_line_error(result, must)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: live_cmd.play opens the port before checking --key "
-                   "(SampleOptions does not parse the key), so a bad key is reported as a port error")
 def test_play_checks_the_key_before_the_port(runner: CliRunner) -> None:
     result = runner.invoke(app, ["play", "--model", "builtin:scale", "--key", "H major",
                                  "--port", "nonexistent", "--api", "jack"])
     one_line_error(result, "H major")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: live_cmd.play opens the port before resolving "
-                   "--model builtin:NAME, so an unknown builtin is reported as a port error")
 def test_play_checks_the_model_before_the_port(runner: CliRunner) -> None:
     result = runner.invoke(app, ["play", "--model", "builtin:nope", "--port", "nonexistent", "--api", "jack"])
     one_line_error(result, "builtin:nope")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: train.resolve_device passes an unknown --device to torch; "
-                   "evaluate exits 1 with 'internal error: RuntimeError: Expected one of cpu, cuda, ...'")
 def test_evaluate_bad_device(runner: CliRunner, env: dict[str, Path]) -> None:
     result = runner.invoke(app, ["evaluate", str(env["ckpt"]), str(env["src"]), "--device", "tpu"])
     one_line_error(result, "tpu")
@@ -180,8 +174,6 @@ def _no_jack_env() -> dict[str, str]:
     return e
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ports._open lets libjack write 5 lines ('Cannot connect "
-                   "to server socket', ...) straight to fd 2 before the one-line error")
 def test_play_without_jack_server_prints_one_line() -> None:
     """As a real process: libjack's own complaints on stderr count too."""
     proc = subprocess.run(
@@ -213,8 +205,6 @@ def test_output_folder_under_a_file(runner: CliRunner, env: dict[str, Path], tmp
     assert blocker.read_text() == "x"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: corpus.build_corpus mkdir under a file raises ENOTDIR, "
-                   "which cli._common.handle_errors maps to exit 1, not 2")
 def test_corpus_cache_dir_under_a_file(runner: CliRunner, env: dict[str, Path], tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("x")

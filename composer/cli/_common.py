@@ -8,11 +8,17 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from composer.errors import ComposerError
+
+MaxNotes = Annotated[
+    int | None,
+    typer.Option("--max-notes", min=1, help="Refuse MIDI files with more notes than this [200000]."),
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,15 +31,19 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 @contextlib.contextmanager
-def handle_errors() -> Iterator[None]:
+def handle_errors(max_notes: int | None = None) -> Iterator[None]:
     """Turn library errors into one-line messages and exit codes.
 
     ``ComposerError`` exits with its own code (2 for bad input); a full disk or a
     denied write exits 2; Ctrl+C exits 130.  Set ``COMPOSER_DEBUG=1`` to see
-    tracebacks of unexpected errors.
+    tracebacks of unexpected errors.  ``max_notes`` raises or lowers the note
+    limit of every MIDI file read inside the block.
     """
+    from composer.midifile import note_limit
+
     try:
-        yield
+        with note_limit(max_notes):
+            yield
     except ComposerError as exc:
         raise fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
@@ -41,7 +51,9 @@ def handle_errors() -> Iterator[None]:
     except OSError as exc:
         if os.environ.get("COMPOSER_DEBUG"):
             raise
-        code = 2 if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.ENOENT) else 1
+        user_fixable = (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR,
+                        errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EDQUOT)
+        code = 2 if exc.errno in user_fixable else 1
         where = f" ({exc.filename})" if exc.filename else ""
         raise fail(f"{exc.strerror or exc}{where}", code) from None
     except (typer.Exit, typer.Abort, SystemExit):

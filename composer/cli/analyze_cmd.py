@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from composer.cli._common import console, fail, handle_errors
+from composer.cli._common import MaxNotes, console, fail, handle_errors
 
 if TYPE_CHECKING:
     from composer.harmony import Analysis
@@ -107,12 +107,13 @@ def register(app: typer.Typer) -> None:
         force: Annotated[
             bool, typer.Option("--force", help="Overwrite existing output files.")
         ] = False,
+        max_notes: MaxNotes = None,
     ) -> None:
         """Analyze harmony: key, local keys, Roman numerals, cadences, voice leading, figures.
 
         With several files, --roman/--plot OUT.ext write OUT-<file stem>.ext for each.
         """
-        with handle_errors():
+        with handle_errors(max_notes):
             if window < 1:
                 raise fail(f"--window must be >= 1, got {window}")
             if roman is not None and roman.suffix.lower() not in (".musicxml", ".xml", ".mxl"):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from composer.cli._common import console, err_console, fail, handle_errors
+from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors
 
 corpus_app = typer.Typer(help="Build and inspect training corpora.", no_args_is_help=True)
 
@@ -36,6 +36,7 @@ def build(
     cache_dir: CacheDir = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N pieces.")] = None,
+    max_notes: MaxNotes = None,
 ) -> None:
     """Convert a corpus to MIDI and tokens (parallel, resumable) and write its manifest."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -67,6 +68,7 @@ def build(
                 jobs=jobs,
                 limit=limit,
                 progress=lambda d, n: bar.update(task, completed=d, total=n),
+                **({"max_notes": max_notes} if max_notes else {}),
             )
         t = manifest["totals"]
         console.print(

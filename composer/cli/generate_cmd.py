@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from composer.cli._common import console, err_console, fail, handle_errors
+from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors
 
 if TYPE_CHECKING:
     from composer.config import SampleOptions
@@ -181,12 +181,13 @@ def continue_(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .mid file, or a folder.")] = Path("out"),
     force: Force = False,
     fp32: Fp32 = False,
+    max_notes: MaxNotes = None,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars."""
     from composer.generation import harmonize, sample_pieces
     from composer.primer import parse_primer
 
-    with handle_errors():
+    with handle_errors(max_notes):
         if not 1 <= bars <= 512:
             raise fail(f"--bars must be in 1..512, got {bars}")
         opts = _options(temperature, top_k, top_p, seed, key, 0, 127, 0)

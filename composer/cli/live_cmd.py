@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from composer.cli._common import console, err_console, fail, handle_errors, is_tty
+from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors, is_tty
 
 if TYPE_CHECKING:
     from composer.config import SampleOptions
@@ -100,11 +100,24 @@ def _options(
 ) -> SampleOptions:
     from composer.config import SampleOptions
     from composer.errors import InputError
+    from composer.keys import parse_key
 
     try:
+        if key is not None:
+            parse_key(key)
         return SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+
+
+def _check_model(model: str | None) -> None:
+    """Fail on a bad model before any port opens (and load it, so the first note comes sooner)."""
+    from composer.live_sources import builtin_name
+
+    if builtin_name(model) is None:
+        from composer.generation import load_model
+
+        load_model(model)
 
 
 def _live_config(**kw: Any) -> LiveConfig:
@@ -281,9 +294,10 @@ def play(
     record: Record = None,
     force: Force = False,
     quiet: Quiet = False,
+    max_notes: MaxNotes = None,
 ) -> None:
     """Play endless (or --bars/--seconds long) improvisation on a MIDI port."""
-    with handle_errors():
+    with handle_errors(max_notes):
         from composer.errors import InputError
 
         if bars is not None and bars < 1:
@@ -308,6 +322,7 @@ def play(
         from composer.live import Player
         from composer.live_sources import note_stream
 
+        _check_model(model)
         notes = note_stream(model, options, primer_notes, bars)
         out = _open_output(port, virtual, api)
         try:
@@ -405,6 +420,7 @@ def jam(
             raise InputError(str(exc)) from None
         _check_record(record, force)
         answer = continuation(model, _options(temperature, top_k, top_p, seed, key))
+        _check_model(model)
         beats = jcfg.silence_beats if jcfg.silence_beats is not None else cfg.beats_per_bar
         listener = PhraseListener(tempo, beats * 60.0 / tempo)
         inp = open_input(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import tomllib
 import typer
 
-from composer.cli._common import console, err_console, fail, handle_errors
+from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors
 
 
 def train(
@@ -113,13 +113,14 @@ def evaluate(
     ] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    max_notes: MaxNotes = None,
 ) -> None:
     """NLL per token / note / quarter note and perplexity, against unigram and n-gram baselines."""
     from rich.table import Table
 
     from composer.evaluate import evaluate as run_eval
 
-    with handle_errors():
+    with handle_errors(max_notes):
         if split not in ("train", "valid", "test"):
             raise fail(f"--split must be train, valid or test, got {split!r}")
         if ngram < 1:
