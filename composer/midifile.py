@@ -201,6 +201,26 @@ def score_from_notes(
     return score
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish_no_clobber(tmp: str, path: Path) -> None:
+    """Move ``tmp`` to ``path`` unless something appeared there meanwhile (hard link: atomic)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputError(f"{path} exists (use --force to overwrite)") from None
+    except OSError:  # no hard links on this file system: best effort
+        if path.exists():
+            raise OutputError(f"{path} exists (use --force to overwrite)") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
 def write_bytes_atomic(data: bytes, path: str | Path, *, force: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically: the old file or the new one, never half.
 
@@ -222,11 +242,18 @@ def write_bytes_atomic(data: bytes, path: str | Path, *, force: bool = False) ->
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the mode open() would
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if force:
+            os.replace(tmp, path)
+        else:
+            _publish_no_clobber(tmp, path)
         tmp = None
+    except OutputError:
+        raise
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:

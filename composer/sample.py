@@ -68,6 +68,11 @@ class Vocab:
 _CONTROL_NEXT = {"BOS": "Style", "Style": "Key", "Key": "TempoBand", "TempoBand": "Bar"}
 
 
+#: Most notes one position may start: a guard against a model stuck repeating Pitch tokens
+#: (a chorale chord has 4; even dense piano writing rarely starts more than 10 at once).
+MAX_ONSET_NOTES = 16
+
+
 class RemiState:
     """Grammar and timeline of a REMI token stream, with constraint masks.
 
@@ -99,6 +104,8 @@ class RemiState:
         self.min_onset = 0.0  # no new note may start before this beat (continuations)
         self.forced: dict[str, int] = {}  # control type -> the id it must take
         self.ts_id: int | None = None  # the TimeSig token every bar repeats, once known
+        self.onset_notes = 0  # notes started at the current position
+        self.bar_is_eos = False  # set by allowed(): EOS stands in for the Bar that would pass the target
         self._static = self._static_mask(codec, options)
 
     # ---- time -------------------------------------------------------------------------------
@@ -145,6 +152,7 @@ class RemiState:
         """(V,) bool: the tokens that may come next."""
         tm = self.v.type_mask
         none = np.zeros(self.codec.vocab_size, dtype=bool)
+        self.bar_is_eos = False
         if self.done:
             return tm["EOS"].copy()
         last = self.last
@@ -170,7 +178,7 @@ class RemiState:
         elif last == "TimeSig":
             m = self._positions() | tm["Bar"]
         elif last == "Position":
-            m = tm["Pitch"] & self._static if self._room() else tm["Bar"].copy()
+            m = tm["Pitch"] & self._static if self._room(first=True) else tm["Bar"].copy()
             if not m.any():
                 m = tm["Bar"].copy()
         elif last == "Pitch":
@@ -186,6 +194,7 @@ class RemiState:
         if m[self.codec.id_of("Bar_None")] and self.target_bars is not None:
             if self.bar + 1 >= self.target_bars:  # the next bar line ends the piece
                 m = m & ~tm["Bar"] | tm["EOS"]
+                self.bar_is_eos = True
                 if not (m & ~tm["EOS"]).any():
                     m = tm["EOS"].copy()
         return m if m.any() else none | tm["Bar"]
@@ -205,8 +214,10 @@ class RemiState:
     def _durations(self) -> np.ndarray:
         return self.v.duration > 0
 
-    def _room(self) -> bool:
+    def _room(self, first: bool = False) -> bool:
         if self.now < self.min_onset - 1e-9:
+            return False
+        if not first and self.onset_notes >= MAX_ONSET_NOTES:
             return False
         limit = self.options.max_polyphony
         if not limit:
@@ -222,6 +233,7 @@ class RemiState:
         if t == "EOS":
             self.done = True
         elif t == "Bar":
+            self.onset_notes = 0
             if self.bar >= 0:
                 self.bar_start += self.bar_len
             self.bar += 1
@@ -236,10 +248,12 @@ class RemiState:
                 self.ts_id = token
         elif t == "Position":
             self.pos = int(self.v.position[token])
+            self.onset_notes = 0
             now = self.now
             self.ends = [e for e in self.ends if e > now + 1e-9]
         elif t == "Pitch":
             self.pitch = int(self.codec.pitch_of[token])
+            self.onset_notes += 1
             if self.pos < 0:
                 self.pos = 0
         elif t == "Velocity":
@@ -308,9 +322,15 @@ def sample_streams(
     logits = stepper.prime(history)  # (B, V)
     alive = [True] * len(prefixes)
     bar_id = codec.id_of("Bar_None")
+    eos_id = codec.id_of("EOS_None")
     since_reset = 0
     for step in range(max_tokens):
         masks = np.stack([st.allowed() for st in states])
+        ends = [i for i, st in enumerate(states) if st.bar_is_eos]
+        if ends:  # the model's wish for a bar line past the target is its wish to end
+            rows = torch.tensor(ends)
+            logits = logits.clone()
+            logits[rows, eos_id] = torch.logaddexp(logits[rows, eos_id], logits[rows, bar_id])
         if step == max_tokens - 64:  # close out at the next bar line
             for st in states:
                 st.target_bars = min(st.target_bars or 10**9, st.bar + 1)
@@ -398,6 +418,12 @@ class Stepper:
 def quantize_model(model: torch.nn.Module) -> torch.nn.Module:
     """int8 dynamic quantization of the LSTM and the head (CPU inference)."""
     import copy
+    import warnings
+
+    # torch deprecates torch.ao quantization in favour of torchao (another dependency); the
+    # dynamic int8 path still works and is what we measure, so keep its notices off users' screens.
+    for text in ("torch.ao.quantization is deprecated", "torch.quantize_per_tensor"):
+        warnings.filterwarnings("ignore", message=text)
 
     from torch.ao.quantization import quantize_dynamic
 

@@ -184,3 +184,55 @@ def test_draw_never_picks_masked_tokens_and_follows_probabilities() -> None:
     assert 0.72 < share < 0.78
     edge = torch.tensor([[0.0, 1.0, 0.0]])
     assert draw(edge, torch.Generator().manual_seed(1)).tolist() == [1]
+
+
+class _BiasedStepper:
+    """A stand-in model with fixed preferences: ``prefs`` maps token id -> logit (others -8)."""
+
+    def __init__(self, vocab: int, prefs: dict[int, float]) -> None:
+        self.row = torch.full((vocab,), -8.0)
+        for tok, logit in prefs.items():
+            self.row[tok] = logit
+
+    def prime(self, history):  # type: ignore[no-untyped-def]
+        return self.row.expand(len(history), -1).clone()
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.row.expand(tokens.numel(), -1).clone()
+
+
+def _run(codec: Codec, prefs: dict[str, float], bars: int) -> list[tuple[int, object]]:
+    from composer.sample import sample_streams
+
+    stepper = _BiasedStepper(codec.vocab_size, {codec.id_of(k): v for k, v in prefs.items()})
+    prefix = [codec.id_of("BOS_None")]
+    gen = torch.Generator().manual_seed(0)
+    out = sample_streams(stepper, codec, [prefix], SampleOptions(seed=0, top_p=0.95), bars, 400 * bars, gen)  # type: ignore[arg-type]
+    return [(tok, note) for _, tok, note in out]
+
+
+def test_a_bar_line_past_the_target_becomes_the_end(codec: Codec) -> None:
+    """A model that wants a bar line (never EOS) still ends at the target bar, not in a loop of notes.
+
+    Before the fix, EOS kept its own tiny probability, top-p dropped it, and a
+    model that wanted ``Bar`` in the last bar wrote notes until the token cap.
+    """
+    prefs = {"Bar_None": 6.0, "Position_0": 4.0, "Pitch_60": 3.0, "Duration_1.0.8": 3.0, "EOS_None": -30.0}
+    out = _run(codec, {k: v for k, v in prefs.items() if k in codec.tok.vocab}, bars=3)
+    toks = [codec.types[t] for t, _ in out]
+    assert toks[-1] == "EOS"
+    assert toks.count("Bar") == 3
+    assert len(out) < 60
+
+
+def test_one_position_starts_at_most_max_onset_notes(codec: Codec) -> None:
+    from composer.sample import MAX_ONSET_NOTES
+
+    prefs = {"Bar_None": -30.0, "Position_0": 4.0, "Pitch_60": 6.0, "Duration_1.0.8": 6.0, "EOS_None": -30.0}
+    out = _run(codec, {k: v for k, v in prefs.items() if k in codec.tok.vocab}, bars=2)
+    onsets: dict[float, int] = {}
+    for _, note in out:
+        if note is not None:
+            onsets[note.start] = onsets.get(note.start, 0) + 1  # type: ignore[attr-defined]
+    assert onsets and max(onsets.values()) == MAX_ONSET_NOTES
+    assert codec.types[out[-1][0]] == "EOS"
