@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--top-p", type=float, default=0.95)
+    ap.add_argument("--temperature", type=float, default=None, help="default: the library default")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -57,15 +58,17 @@ def main() -> None:
     gen, t0 = [], time.perf_counter()
     for i in range(0, args.num, args.batch):
         n = min(args.batch, args.num - i)
-        opts = SampleOptions(seed=args.seed + i, top_p=args.top_p)
+        extra = {} if args.temperature is None else {"temperature": args.temperature}
+        opts = SampleOptions(seed=args.seed + i, top_p=args.top_p, **extra)
         for p in sample_pieces(args.model, n=n, bars=args.bars, options=opts):
             gen.append(all_metrics(p.notes))
     seconds = time.perf_counter() - t0
     s_real, s_gen = summarize(real), summarize(gen)
     result = {"model": args.model, "corpus": args.corpus, "generated": len(gen), "real": len(real),
-              "bars": args.bars, "top_p": args.top_p, "generation_seconds": round(seconds, 1),
+              "bars": args.bars, "top_p": args.top_p, "temperature": SampleOptions().temperature if args.temperature is None else args.temperature, "generation_seconds": round(seconds, 1),
               "generated_metrics": s_gen, "real_metrics": s_real}
-    out = Path(f"benchmarks/results/music-{Path(args.model).name}.json")
+    tag = "" if args.temperature is None else f"-t{args.temperature:g}"
+    out = Path(f"benchmarks/results/music-{Path(args.model).name}{tag}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"| metric | generated ({len(gen)}) | real test ({len(real)}) |")

@@ -94,8 +94,10 @@ def resolve(ref: str | Path | None) -> Path:
     """The weights file a checkpoint reference names.
 
     ``None`` is the default bundled model; a bare name is looked up among the
-    bundled models, then the user's models folder; a folder means its
-    ``model.safetensors``; a file is itself.
+    bundled models, then the user's models folder (a folder of that name in the
+    working directory without a ``model.safetensors`` - say an output folder -
+    does not hide the model); a folder means its ``model.safetensors``; a file
+    is itself.
     """
     ref = DEFAULT_MODEL if ref is None or str(ref) == "" else ref
     path = Path(ref).expanduser()
@@ -104,14 +106,18 @@ def resolve(ref: str | Path | None) -> Path:
             f"{path}: refusing to load a pickled checkpoint ({path.suffix}); unpickling runs "
             "arbitrary code. composer checkpoints are .safetensors files with a JSON header"
         )
-    if path.is_dir():
+    bare_name = len(path.parts) == 1 and not str(ref).endswith(("/", "\\"))
+    if path.is_dir() and (path / WEIGHTS).exists():
         path = path / WEIGHTS
-    elif not path.exists() and len(path.parts) == 1:
+    elif bare_name and not path.is_file():  # "chorales" is the model even beside an output folder chorales/
         for base in (checkpoints_dir(), user_models_dir()):
             if (base / str(ref) / WEIGHTS).exists():
                 return base / str(ref) / WEIGHTS
         known = ", ".join(m["name"] for m in list_models()) or "none"
-        raise CheckpointError(f"no model named {str(ref)!r} (available: {known})")
+        also = f"; the folder {path}/ has no {WEIGHTS}" if path.is_dir() else ""
+        raise CheckpointError(f"no model named {str(ref)!r} (available: {known}){also}")
+    if path.is_dir():
+        path = path / WEIGHTS
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
     return path

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: Default sampling temperature.  On the bundled chorales model (24 pieces of 16 bars, seed 11)
+#: 0.8 against 1.0 raised the share of notes in the piece's scale from 0.785 to 0.815 and lowered
+#: the median voice-leading faults per 100 beats from 32.8 to 28.9 (benchmarks/RESULTS.md).
+DEFAULT_TEMPERATURE = 0.8
+
 
 @dataclass(frozen=True)
 class SampleOptions:
@@ -13,7 +18,7 @@ class SampleOptions:
     Every field is JSON-native so the options can be logged and saved.
     """
 
-    temperature: float = 1.0  # > 0; below 1 sharpens, above 1 flattens the distribution
+    temperature: float = DEFAULT_TEMPERATURE  # > 0; below 1 sharpens, above 1 flattens
     top_k: int = 0  # 0 = off; else keep the k most likely tokens
     top_p: float = 1.0  # in (0, 1]; nucleus mass kept
     seed: int | None = None  # same seed + options -> the same piece

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from composer.checkpoint import Checkpoint, load_checkpoint
-from composer.config import SampleOptions
+from composer.config import DEFAULT_TEMPERATURE, SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.keys import find_key, key_name, parse_key
@@ -233,7 +233,7 @@ def generate(
     *,
     bars: int = 16,
     seconds: float | None = None,
-    temperature: float = 1.0,
+    temperature: float = DEFAULT_TEMPERATURE,
     top_k: int = 0,
     top_p: float = 1.0,
     seed: int | None = None,
@@ -274,7 +274,7 @@ def continue_melody(
     checkpoint: str | Path | None = None,
     *,
     bars: int = 8,
-    temperature: float = 1.0,
+    temperature: float = DEFAULT_TEMPERATURE,
     top_k: int = 0,
     top_p: float = 1.0,
     seed: int | None = None,

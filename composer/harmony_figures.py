@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,18 +41,32 @@ def consonance_share(notes: Sequence[Note]) -> float:
     """Share of time (by duration) during which the sounding sonority is consonant.
 
     Only sonorities of two or more pitch classes count; 1.0 when there are none.
+    A sweep over note starts and ends: linear in the number of notes.
     """
-    times = sorted({n.start for n in notes} | {n.end for n in notes})
+    events = sorted([(n.end, -1, n.pitch) for n in notes] + [(n.start, 1, n.pitch) for n in notes])
+    sounding: Counter[int] = Counter()
+    verdicts: dict[tuple[int, ...], bool] = {}
     good = total = 0.0
-    ordered = sorted(notes)
-    for t0, t1 in zip(times, times[1:], strict=False):
-        mid = (t0 + t1) / 2
-        ps = [n.pitch for n in ordered if n.start <= mid < n.end]
-        if len({p % 12 for p in ps}) < 2:
+    i = 0
+    while i < len(events):
+        t0 = events[i][0]
+        while i < len(events) and events[i][0] == t0:
+            _, step, pitch = events[i]
+            sounding[pitch] += step
+            if not sounding[pitch]:
+                del sounding[pitch]
+            i += 1
+        if i == len(events):
+            break
+        span = events[i][0] - t0
+        if len({p % 12 for p in sounding}) < 2:
             continue
-        total += t1 - t0
-        if is_consonant(ps):
-            good += t1 - t0
+        ps = tuple(sorted(sounding))
+        if ps not in verdicts:
+            verdicts[ps] = is_consonant(ps)
+        total += span
+        if verdicts[ps]:
+            good += span
     return good / total if total > 0 else 1.0
 
 

@@ -241,9 +241,9 @@ def write_bytes_atomic(data: bytes, path: str | Path, *, force: bool = False) ->
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the mode open() would
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the mode open() would
-                os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -77,11 +77,12 @@ def polyphony_count(notes: Sequence[Note]) -> int:
         return 0
     ordered = sorted(notes)
     starts = [n.start for n in ordered]
+    ends = sorted(n.end for n in ordered)
     counts: Counter[int] = Counter()
     for group in _group_onsets(ordered):
-        t = group[0].start
-        hi = bisect.bisect_right(starts, t + ONSET_EPS)
-        counts[sum(1 for n in ordered[:hi] if n.end > t + ONSET_EPS)] += 1
+        t = group[0].start + ONSET_EPS
+        # started by t, minus those already ended (a note ends after it starts)
+        counts[bisect.bisect_right(starts, t) - bisect.bisect_right(ends, t)] += 1
     return max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
 
 

@@ -248,6 +248,23 @@ def test_resolve_names(tmp_path: Path, codec: Codec, monkeypatch: pytest.MonkeyP
         resolve(tmp_path / "absent" / "x.safetensors")
 
 
+def test_an_output_folder_does_not_hide_a_model_of_the_same_name(
+    tmp_path: Path, codec: Codec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``composer generate -o tunes/`` then ``-m tunes`` in the same folder still finds the model."""
+    monkeypatch.setenv("COMPOSER_MODELS_DIR", str(tmp_path / "models"))
+    save_checkpoint(tmp_path / "models" / "tunes" / "model.safetensors", _model(codec), codec, {})
+    work = tmp_path / "work"
+    (work / "tunes").mkdir(parents=True)
+    (work / "empty").mkdir()
+    monkeypatch.chdir(work)
+    assert resolve("tunes") == tmp_path / "models" / "tunes" / "model.safetensors"
+    with pytest.raises(CheckpointError, match="the folder empty/ has no model.safetensors"):
+        resolve("empty")
+    save_checkpoint(work / "tunes" / "model.safetensors", _model(codec), codec, {})
+    assert resolve("tunes") == Path("tunes") / "model.safetensors"  # a real local run folder wins
+
+
 def _tmp_leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
 

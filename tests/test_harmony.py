@@ -267,3 +267,55 @@ def test_cli_subprocess_corrupt_and_missing(tmp_path) -> None:  # type: ignore[n
     assert proc.returncode == 2
     assert "corrupt.mid" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _random_notes(seed: int, n: int) -> list[Note]:
+    import random
+
+    rng = random.Random(seed)
+    return sorted(
+        Note(rng.randrange(0, 64) / 4, rng.randint(40, 80), rng.choice([0.25, 0.5, 1.0, 2.0, 3.0]))
+        for _ in range(n)
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sweeps_agree_with_brute_force(seed: int) -> None:
+    """The linear sweeps behind consonance share and polyphony give the quadratic answers."""
+    from collections import Counter
+
+    from composer.harmony_figures import consonance_share, is_consonant
+    from composer.voiceleading import ONSET_EPS, polyphony_count
+
+    notes = _random_notes(seed, 60)
+    times = sorted({n.start for n in notes} | {n.end for n in notes})
+    good = total = 0.0
+    for t0, t1 in zip(times, times[1:], strict=False):
+        ps = [n.pitch for n in notes if n.start <= (t0 + t1) / 2 < n.end]
+        if len({p % 12 for p in ps}) >= 2:
+            total += t1 - t0
+            good += (t1 - t0) * is_consonant(ps)
+    assert consonance_share(notes) == pytest.approx(good / total)
+
+    counts = Counter(
+        sum(1 for n in notes if n.start <= t + ONSET_EPS < n.end) for t in sorted({n.start for n in notes})
+    )
+    assert polyphony_count(notes) == max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
+
+
+def test_key_from_pitch_class_weights_matches_music21_on_every_note() -> None:
+    """_find_key's one-note-per-pitch-class stream gives music21's answer for the full stream."""
+    from music21 import note, stream
+
+    from composer.harmony import _find_key
+
+    for seed in range(4):
+        notes = _random_notes(seed, 80)
+        s = stream.Stream()
+        for n in notes:
+            m = note.Note(n.pitch)
+            m.quarterLength = n.duration
+            s.insert(n.start, m)
+        want, got = s.analyze("key"), _find_key(notes)
+        assert (got.tonic.name, got.mode) == (want.tonic.name, want.mode)
+        assert got.correlationCoefficient == pytest.approx(want.correlationCoefficient)

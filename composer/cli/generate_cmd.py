@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors
+from composer.config import DEFAULT_TEMPERATURE
 
 if TYPE_CHECKING:
     from composer.config import SampleOptions
@@ -111,7 +112,7 @@ def generate(
     num: Annotated[int, typer.Option("--num", "-n", help="Pieces to write.")] = 1,
     bars: Annotated[int | None, typer.Option(help="Length in bars [16].")] = None,
     seconds: Annotated[float | None, typer.Option(help="Length in seconds (whole bars).")] = None,
-    temperature: Temperature = 1.0,
+    temperature: Temperature = DEFAULT_TEMPERATURE,
     top_k: TopK = 0,
     top_p: TopP = 0.95,
     seed: Seed = None,
@@ -171,7 +172,7 @@ def continue_(
     voices: Annotated[
         bool, typer.Option("--voices", help="Harmonize beneath the primer melody instead of appending.")
     ] = False,
-    temperature: Temperature = 1.0,
+    temperature: Temperature = DEFAULT_TEMPERATURE,
     top_k: TopK = 0,
     top_p: TopP = 0.95,
     seed: Seed = None,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors, is_tty
+from composer.config import DEFAULT_TEMPERATURE
 
 if TYPE_CHECKING:
     from composer.config import SampleOptions
@@ -267,7 +268,7 @@ def play(
     program: Program = None,
     tempo: Tempo = 120.0,
     model: Model = None,
-    temperature: Temperature = 1.0,
+    temperature: Temperature = DEFAULT_TEMPERATURE,
     top_k: TopK = 0,
     top_p: TopP = 1.0,
     seed: Seed = None,
@@ -387,7 +388,7 @@ def jam(
     program: Program = None,
     tempo: Tempo = 120.0,
     model: Model = None,
-    temperature: Temperature = 1.0,
+    temperature: Temperature = DEFAULT_TEMPERATURE,
     top_k: TopK = 0,
     top_p: TopP = 1.0,
     seed: Seed = None,
