@@ -42,9 +42,9 @@ def sample(ckpt: Path, **kw):  # type: ignore[no-untyped-def]
 
 def test_filter_logits_top_k_and_top_p() -> None:
     logits = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0]])
-    k = filter_logits(logits, SampleOptions(top_k=2))
+    k = filter_logits(logits, SampleOptions(temperature=1.0, top_k=2))
     assert torch.isfinite(k).tolist() == [[True, True, False, False, False]]
-    p = filter_logits(logits, SampleOptions(top_p=0.7))
+    p = filter_logits(logits, SampleOptions(temperature=1.0, top_p=0.7))
     probs = torch.softmax(logits, -1)[0]
     assert probs[0] < 0.7 < probs[0] + probs[1]  # the nucleus needs exactly two tokens
     assert torch.isfinite(p).tolist() == [[True, True, False, False, False]]
