@@ -64,8 +64,10 @@ def main() -> None:
             gen.append(all_metrics(p.notes))
     seconds = time.perf_counter() - t0
     s_real, s_gen = summarize(real), summarize(gen)
+    temperature = SampleOptions().temperature if args.temperature is None else args.temperature
     result = {"model": args.model, "corpus": args.corpus, "generated": len(gen), "real": len(real),
-              "bars": args.bars, "top_p": args.top_p, "temperature": SampleOptions().temperature if args.temperature is None else args.temperature, "generation_seconds": round(seconds, 1),
+              "bars": args.bars, "top_p": args.top_p, "temperature": temperature,
+              "generation_seconds": round(seconds, 1),
               "generated_metrics": s_gen, "real_metrics": s_real}
     tag = "" if args.temperature is None else f"-t{args.temperature:g}"
     out = Path(f"benchmarks/results/music-{Path(args.model).name}{tag}.json")

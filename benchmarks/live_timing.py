@@ -97,13 +97,20 @@ def main() -> None:
     ap.add_argument("--tempo", type=float, default=120.0)
     ap.add_argument("--model", default=os.environ.get("COMPOSER_BENCH_MODEL"))
     ap.add_argument("--producer-load", type=float, default=0.0, help="ms of Python work per note")
+    ap.add_argument("--jack-async", action="store_true", help="JACK's asynchronous mode (default: --sync)")
+    ap.add_argument("--realtime", action="store_true", help="run jackd with realtime scheduling")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads [0: torch's default]")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/live_timing.json"))
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from composer.live import LiveConfig, Player
     from composer.ports import open_output
 
-    with jack_server(period=args.period) as server:
+    with jack_server(period=args.period, sync=not args.jack_async, realtime=args.realtime) as server:
         name = "bench-rx"
         dump = Path(args.out).with_suffix(".recv.tmp")
         rx = subprocess.Popen(
@@ -157,6 +164,7 @@ def main() -> None:
         "benchmark": "live_timing",
         "source": kind,
         "producer_load_ms_per_note": args.producer_load,
+        "torch_threads": args.threads or "default",
         "seconds": args.seconds,
         "wall_s": round(wall, 3),
         "tempo_bpm": args.tempo,
@@ -166,6 +174,8 @@ def main() -> None:
             "period_frames": args.period,
             "period_ms": round(args.period / 48.0, 3),
             "driver": "dummy",
+            "sync": not args.jack_async,
+            "realtime": args.realtime,
         },
         "messages_sent": len(sent_notes),
         "messages_received": len(got_notes),

@@ -21,8 +21,10 @@ Off (CC 120), and a MIDI Stop when it sent clock.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import math
+import os
 import sys
 import threading
 import time
@@ -173,6 +175,22 @@ def note_events(notes: Iterable[Note], max_beats: float | None = None) -> Iterat
         yield _Event(end, 0, pitch, 0)
 
 
+PRODUCER_NICE = 10  # the look-ahead producer yields the CPU to the sender and the MIDI drivers
+
+
+def _lower_priority() -> None:
+    """Make the calling thread nicer (on Linux, niceness is per thread).
+
+    The model's bursts of work then never delay the sender or a JACK/ALSA thread on a machine
+    with few cores; the queue's look-ahead absorbs the producer's own slowdown.  Elsewhere, or
+    if refused, nothing happens.
+    """
+    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + PRODUCER_NICE)
+
+
 class Player:
     """Play beat-timed notes on a port with a look-ahead scheduler.
 
@@ -293,6 +311,7 @@ class Player:
         return self._tempo.time_at(beat) - self._now()
 
     def _produce(self) -> None:
+        _lower_priority()
         try:
             for ev in note_events(self._notes, self.config.max_beats):
                 with self._cond:

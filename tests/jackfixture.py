@@ -29,15 +29,20 @@ class JackUnavailable(RuntimeError):
 
 
 @contextlib.contextmanager
-def jack_server(period: int = 64, rate: int = 48000) -> Iterator[str]:
-    """Run a dummy-driver JACK server for the duration of the block; yield its name."""
+def jack_server(period: int = 64, rate: int = 48000, sync: bool = True, realtime: bool = False) -> Iterator[str]:
+    """Run a dummy-driver JACK server for the duration of the block; yield its name.
+
+    The defaults suit tests on a busy machine; benchmarks may ask for JACK's own defaults
+    (asynchronous, realtime scheduling where the system grants it).
+    """
     jackd = shutil.which("jackd")
     if jackd is None:
         raise JackUnavailable("jackd is not on PATH (Debian/Ubuntu: apt install jackd2)")
     name = f"composer-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
     proc = subprocess.Popen(
-        [jackd, "--no-realtime", "--sync", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        [jackd, "--realtime" if realtime else "--no-realtime", *(["--sync"] if sync else []),
+         "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -8,6 +8,7 @@ exits 130 for SIGINT and 143 for SIGTERM.  A second signal aborts at once
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -113,11 +114,20 @@ def _options(
 
 def _check_model(model: str | None) -> None:
     """Fail on a bad model before any port opens (and load it, so the first note comes sooner)."""
+    from composer.errors import InputError
     from composer.live_sources import builtin_name
 
     if builtin_name(model) is None:
+        import torch
+
         from composer.generation import load_model
 
+        # One intra-op thread: a batch-1 LSTM step is no faster on two, and the other core stays
+        # free for the sender and the MIDI driver (live timing p99 2.6 ms -> 1.0 ms, RESULTS.md).
+        threads = os.environ.get("COMPOSER_THREADS", "1")
+        if not threads.isdigit() or int(threads) < 1:
+            raise InputError(f"COMPOSER_THREADS must be a positive integer, got {threads!r}")
+        torch.set_num_threads(int(threads))
         load_model(model)
 
 
