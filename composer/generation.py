@@ -125,6 +125,24 @@ def _controls(ckpt: Checkpoint, options: SampleOptions, tempo: float | None, key
     return prefix, forced
 
 
+def _primed_prefix(ckpt: Checkpoint, prefix: list[int], forced: dict[str, int], bpm: float) -> list[int]:
+    """``prefix`` with the Key and TempoBand controls written out, for a primer to follow.
+
+    Without a primer the grammar samples (or forces) them right after the prefix; a primer's
+    music comes right after the prefix, so they must be in it, or the model sees a sequence
+    it never saw in training (and loses the primer's key).
+    """
+    codec = ckpt.codec
+    out = list(prefix)
+    if "Key" in forced:
+        out.append(forced["Key"])
+    if "TempoBand" in forced:
+        out.append(forced["TempoBand"])
+    elif any(c.startswith("TempoBand_") for c in codec.controls):
+        out.append(codec.tempo_id(bpm))
+    return out
+
+
 def bars_for(seconds: float, tempo: float, time_signature: tuple[int, int]) -> int:
     """Whole bars covering ``seconds`` at ``tempo`` (quarter-note bpm)."""
     bar_beats = time_signature[0] * 4 / time_signature[1]
@@ -198,6 +216,8 @@ def sample_pieces(
         states.append(st)
         return st
 
+    if primer_ids:
+        prefix = _primed_prefix(ckpt, prefix, forced, bpm)
     streams = sample_streams(stepper, codec, [prefix + primer_ids] * n, options, bars,
                              max_tokens=bars * TOKENS_PER_BAR_LIMIT, generator=gen, make_state=make_state)
     for i, tok, note in streams:
@@ -330,6 +350,9 @@ def stream_notes(
     key_index = find_key(p.notes)[0] if p and not options.key else None
     prefix, forced = _controls(ckpt, options, None, key_index)
     primer_ids = codec.music_ids(codec.encode_score(p.to_score())) if p else []
+    if primer_ids:
+        bpm = (p.tempo if p else None) or float(ckpt.meta.get("default_tempo", 100.0))
+        prefix = _primed_prefix(ckpt, prefix, forced, bpm)
     gen = torch.Generator().manual_seed(_seed(options.seed))
     stepper = Stepper(_stepper_model(checkpoint, quantize))
 

@@ -318,7 +318,7 @@ def sample_streams(
         for tok in pre:
             st.update(int(tok))
     history = [list(p) for p in prefixes]
-    control_len = sum(1 for t in prefixes[0] if codec.types[int(t)] in ("BOS", "Style", "Key", "TempoBand"))
+    control_types = ("BOS", "Style", "Key", "TempoBand")
     logits = stepper.prime(history)  # (B, V)
     alive = [True] * len(prefixes)
     bar_id = codec.id_of("Bar_None")
@@ -350,6 +350,8 @@ def sample_streams(
         since_reset += 1
         if reset_every and since_reset >= reset_every and len(history) == 1 and history[0][-1] == bar_id:
             h = history[0]
+            # the leading controls, sampled ones included (Key and TempoBand follow the prefix)
+            control_len = next((j for j, t in enumerate(h) if codec.types[int(t)] not in control_types), len(h))
             bars_at = [j for j in range(control_len, len(h)) if h[j] == bar_id]
             keep = bars_at[-8] if len(bars_at) > 8 else bars_at[0]
             history[0] = h[:control_len] + h[keep:]
