@@ -397,7 +397,11 @@ def harmonize(
     states: list[HarmonizeState] = []
 
     def make_state() -> HarmonizeState:
-        st = HarmonizeState(codec, replace(options, key=None), melody, primer.bars)
+        # four voices (melody + three) unless asked otherwise: the chorale texture
+        # the lower voices keep to the melody's key (its own notes may leave it)
+        key = options.key or (key_name(key_index) if key_index is not None else None)
+        opts = replace(options, key=key, max_polyphony=options.max_polyphony or 4)
+        st = HarmonizeState(codec, opts, melody, primer.bars)
         st.forced = dict(forced)
         if ts_name in codec.controls or ts_name in codec.tok.vocab:
             st.ts_id = codec.id_of(ts_name)

@@ -6,7 +6,10 @@ the model writes the melody as the top voice and fills the voices beneath:
 * a Position may not skip past the next melody onset;
 * at a melody onset the melody pitch must be written (pitches above it are
   masked) before the stream may move on, and its Duration is the melody's;
-* between onsets, new notes must lie below the sounding melody note;
+* between onsets, new notes must lie below the sounding melody note, and a
+  lower voice's note ends before the melody comes down to its pitch;
+* at most ``max_polyphony`` notes sound at once (the caller's default is 4),
+  the melody always keeping a voice; the lower voices keep to the key's scale;
 * the piece ends with the melody's last bar.
 
 The melody notes in the output are the primer's own, unchanged.
@@ -86,6 +89,11 @@ class HarmonizeState(RemiState):
         at_onset = at_onset and self.pos >= 0
         if at_onset:  # the melody pitch must come; only lower pitches first
             mel = self.melody[self.idx].pitch
+            limit = self.options.max_polyphony
+            if limit and sum(1 for e in self.ends if e > self.now + 1e-9) >= limit - 1:
+                only = np.zeros_like(m)  # the last free voice is the melody's
+                only[codec.id_of(f"Pitch_{mel}")] = True
+                return only
             keep = tm["Pitch"] & (pitch <= mel) & (pitch >= 0)
             m = m & keep
             m[codec.id_of(f"Pitch_{mel}")] = True
@@ -107,6 +115,23 @@ class HarmonizeState(RemiState):
             if not m.any():
                 m = tm["Bar"].copy()
         return m
+
+    def _durations(self) -> np.ndarray:
+        """A lower voice's note ends before the melody comes down to (or under) its pitch."""
+        ok = super()._durations()
+        if self.pending or self.pitch < 0:
+            return ok
+        now = self.now
+        clash = [self._grid(m.start) for m in self.melody[self.idx :] if m.pitch <= self.pitch]
+        clash = [t for t in clash if t > now + 1e-9]
+        if clash:
+            fits = ok & (self.v.duration * self.beat_len <= min(clash) - now + 1e-9)
+            if fits.any():
+                return fits
+            shortest = np.where(ok, self.v.duration, np.inf)
+            ok = np.zeros_like(ok)
+            ok[int(np.argmin(shortest))] = True
+        return ok
 
     def update(self, token: int) -> Note | None:
         """Advance; track the melody note written at its onset."""

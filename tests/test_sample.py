@@ -150,15 +150,23 @@ def test_harmonize_keeps_melody_on_top(random_ckpt: Path) -> None:
     from composer.generation import harmonize
     from composer.primer import parse_primer
 
-    primer = parse_primer("tinyNotation: 4/4 c'4 d' e' f' g'2 e'2")
-    piece = harmonize(primer, str(random_ckpt), options=SampleOptions(seed=3, max_polyphony=4), quantize=False)
-    melody = [(n.start, n.pitch, n.duration) for n in primer.notes]
-    got = {(n.start, n.pitch, n.duration) for n in piece.notes}
-    assert set(melody) <= got
-    for start, pitch, _ in melody:
-        above = [n for n in piece.notes if n.start == start and n.pitch > pitch]
-        assert not above, f"a note above the melody at beat {start}"
-    assert piece.bars == primer.bars
+    # a falling line: a lower voice held from an onset must end before the melody passes it
+    primer = parse_primer("tinyNotation: 4/4 c''4 b' a' g' f'2 e'2 d'4 c' b c'")
+    for seed in range(4):
+        piece = harmonize(primer, str(random_ckpt), options=SampleOptions(seed=seed), quantize=False)
+        melody = [(n.start, n.pitch, n.duration) for n in primer.notes]
+        got = {(n.start, n.pitch, n.duration) for n in piece.notes}
+        assert set(melody) <= got
+        others = [n for n in piece.notes if (n.start, n.pitch, n.duration) not in set(melody)]
+        assert others, "no lower voices written"
+        for n in others:
+            for m in primer.notes:
+                overlap = n.start < m.end - 1e-6 and m.start < n.end - 1e-6
+                assert not (overlap and n.pitch >= m.pitch), f"{n} sounds at or above the melody note {m}"
+        for t in sorted({n.start for n in piece.notes}):
+            sounding = sum(1 for n in piece.notes if n.start <= t + 1e-6 < n.end)
+            assert sounding <= 4, f"{sounding} notes at beat {t} (default: melody + 3 voices)"
+        assert piece.bars == primer.bars
 
 
 def test_bad_constraints_are_input_errors(random_ckpt: Path) -> None:
