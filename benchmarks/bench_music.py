@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--top-p", type=float, default=0.95)
     ap.add_argument("--temperature", type=float, default=None, help="default: the library default")
+    ap.add_argument("--key-bias", type=float, default=None, help="default: the library default")
+    ap.add_argument("--out", default=None, help="default: benchmarks/results/music-MODEL[-tT][-kB].json")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,18 +61,22 @@ def main() -> None:
     for i in range(0, args.num, args.batch):
         n = min(args.batch, args.num - i)
         extra = {} if args.temperature is None else {"temperature": args.temperature}
+        if args.key_bias is not None:
+            extra["key_bias"] = args.key_bias
         opts = SampleOptions(seed=args.seed + i, top_p=args.top_p, **extra)
         for p in sample_pieces(args.model, n=n, bars=args.bars, options=opts):
             gen.append(all_metrics(p.notes))
     seconds = time.perf_counter() - t0
     s_real, s_gen = summarize(real), summarize(gen)
     temperature = SampleOptions().temperature if args.temperature is None else args.temperature
+    key_bias = SampleOptions().key_bias if args.key_bias is None else args.key_bias
     result = {"model": args.model, "corpus": args.corpus, "generated": len(gen), "real": len(real),
-              "bars": args.bars, "top_p": args.top_p, "temperature": temperature,
+              "bars": args.bars, "top_p": args.top_p, "temperature": temperature, "key_bias": key_bias,
               "generation_seconds": round(seconds, 1),
               "generated_metrics": s_gen, "real_metrics": s_real}
     tag = "" if args.temperature is None else f"-t{args.temperature:g}"
-    out = Path(f"benchmarks/results/music-{Path(args.model).name}{tag}.json")
+    tag += "" if args.key_bias is None else f"-k{args.key_bias:g}"
+    out = Path(args.out or f"benchmarks/results/music-{Path(args.model).name}{tag}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"| metric | generated ({len(gen)}) | real test ({len(real)}) |")

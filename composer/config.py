@@ -10,6 +10,12 @@ from typing import Any
 #: the median voice-leading faults per 100 beats from 32.8 to 28.9 (benchmarks/RESULTS.md).
 DEFAULT_TEMPERATURE = 0.8
 
+#: Default soft-key penalty (logits) on pitches outside the piece's Key control.  At 1.0 the pitch
+#: statistics of generated pieces match the corpus (chorales: pitch-class entropy 2.96 vs 2.96, in-scale
+#: share 0.94 vs 0.93; folk 2.49 vs 2.50 and 0.99 vs 0.99; at 0: 3.29/0.82 and 2.74/0.93), and the key
+#: music21 finds is the chosen one in 15 of 24 chorales instead of 3 (benchmarks/RESULTS.md).
+DEFAULT_KEY_BIAS = 1.0
+
 
 @dataclass(frozen=True)
 class SampleOptions:
@@ -27,6 +33,7 @@ class SampleOptions:
     pitch_max: int = 127  # highest MIDI pitch allowed
     max_polyphony: int = 0  # 0 = off; else the most notes sounding at once
     style: str | None = None  # control token, e.g. "bach-chorales"; None = checkpoint default
+    key_bias: float = DEFAULT_KEY_BIAS  # >= 0; logit penalty on pitches outside the Key control; 0 = off
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -41,6 +48,8 @@ class SampleOptions:
             )
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
+        if not self.key_bias >= 0:
+            raise ValueError(f"key_bias must be >= 0, got {self.key_bias}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native copy of the options."""

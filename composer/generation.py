@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from composer.checkpoint import Checkpoint, load_checkpoint
-from composer.config import DEFAULT_TEMPERATURE, SampleOptions
+from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE, SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.keys import find_key, key_name, parse_key
@@ -258,6 +258,7 @@ def generate(
     top_p: float = 1.0,
     seed: int | None = None,
     key: str | None = None,
+    key_bias: float = DEFAULT_KEY_BIAS,
     tempo: float | None = None,
     program: int | None = None,
 ) -> pretty_midi.PrettyMIDI:
@@ -269,7 +270,7 @@ def generate(
         Bundled model name (``"chorales"``, ``"folk"``), folder or file.
     bars, seconds : int, float
         Length in bars, or in seconds at ``tempo`` (rounded up to whole bars).
-    temperature, top_k, top_p, seed, key : sampling options
+    temperature, top_k, top_p, seed, key, key_bias : sampling options
         See :class:`~composer.config.SampleOptions`.
     tempo : float, optional
         bpm (default: the model's).
@@ -282,7 +283,7 @@ def generate(
     >>> pm = composer.generate("chorales", bars=8, seed=3)  # doctest: +SKIP
     >>> pm.write("chorale.mid")  # doctest: +SKIP
     """
-    opts = SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key)
+    opts = SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias)
     if seconds is not None:
         bars = bars_for(seconds, tempo or 100.0, (4, 4))
     piece = sample_pieces(checkpoint, n=1, bars=bars, options=opts, tempo=tempo, program=program)[0]
@@ -299,6 +300,7 @@ def continue_melody(
     top_p: float = 1.0,
     seed: int | None = None,
     key: str | None = None,
+    key_bias: float = DEFAULT_KEY_BIAS,
     tempo: float | None = None,
 ) -> pretty_midi.PrettyMIDI:
     """Continue a melody: the result starts with the primer unchanged, then ``bars`` new bars.
@@ -312,13 +314,13 @@ def continue_melody(
         Model name, folder or file (default: the bundled chorale model).
     bars : int
         New bars after the primer.
-    temperature, top_k, top_p, seed, key : sampling options
+    temperature, top_k, top_p, seed, key, key_bias : sampling options
         See :class:`~composer.config.SampleOptions`.
     tempo : float, optional
         bpm (default: the primer's, else the model's).
     """
     p = primer if isinstance(primer, Primer) else parse_primer(primer)
-    opts = SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key)
+    opts = SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias)
     total = p.bars + bars
     return sample_pieces(checkpoint, n=1, bars=total, options=opts, tempo=tempo, primer=p)[0].to_pretty_midi()
 

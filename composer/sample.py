@@ -106,6 +106,7 @@ class RemiState:
         self.ts_id: int | None = None  # the TimeSig token every bar repeats, once known
         self.onset_notes = 0  # notes started at the current position
         self.bar_is_eos = False  # set by allowed(): EOS stands in for the Bar that would pass the target
+        self.bias: np.ndarray | None = None  # (V,) logit offsets once the Key control is known (key_bias)
         self._static = self._static_mask(codec, options)
 
     # ---- time -------------------------------------------------------------------------------
@@ -147,6 +148,13 @@ class RemiState:
                 f"no pitch satisfies the constraints (range {o.pitch_min}..{o.pitch_max}, key {o.key})"
             )
         return ok
+
+    def _key_bias(self, token: int) -> np.ndarray:
+        name = self.codec.controls[token - self.codec.base_size].removeprefix("Key_").replace("_", " ")
+        pcs = sorted(scale_pitch_classes(parse_key(name)))
+        pitch = self.codec.pitch_of
+        outside = (pitch >= 0) & ~np.isin(pitch % 12, pcs)
+        return np.where(outside, -float(self.options.key_bias), 0.0).astype(np.float32)
 
     def allowed(self) -> np.ndarray:
         """(V,) bool: the tokens that may come next."""
@@ -258,6 +266,8 @@ class RemiState:
                 self.pos = 0
         elif t == "Velocity":
             self.velocity = int(self.v.velocity[token])
+        elif t == "Key" and self.options.key_bias > 0:
+            self.bias = self._key_bias(token)
         elif t == "Duration" and self.pitch >= 0:
             dur = float(self.v.duration[token]) * self.beat_len
             note = Note(round(self.now, 6), self.pitch, round(dur, 6), self.velocity)
@@ -335,6 +345,9 @@ def sample_streams(
             for st in states:
                 st.target_bars = min(st.target_bars or 10**9, st.bar + 1)
         mask_t = torch.from_numpy(masks)
+        if any(st.bias is not None for st in states):
+            zero = np.zeros(logits.size(-1), dtype=np.float32)
+            logits = logits + torch.from_numpy(np.stack([zero if st.bias is None else st.bias for st in states]))
         scores = filter_logits(logits.masked_fill(~mask_t, float("-inf")), options)
         nxt = draw(torch.softmax(scores, dim=-1), generator)  # (B,)
         for i, tok in enumerate(nxt.tolist()):

@@ -89,6 +89,7 @@ CONT = "continue {melody} -m {ckpt} -o {base}/cont --seed 0 --bars 1"
 PLAY = "play --model builtin:scale --bars 1"
 BAD_OPTIONS = [
     (f"{GEN} --temperature 0", "temperature"),
+    (f"{GEN} --key-bias -1", "key_bias"),
     (f"{GEN} --temperature -1", "temperature"),
     (f"{GEN} --top-p 0", "top_p"),
     (f"{GEN} --top-p 1.5", "top_p"),
@@ -114,6 +115,7 @@ BAD_OPTIONS = [
     (f"{PLAY} --channel 17", "channel"),
     (f"{PLAY} --channel 0", "channel"),
     (f"{PLAY} --temperature 0", "temperature"),
+    (f"{PLAY} --key-bias -0.5", "key_bias"),
     (f"{PLAY} --top-p 0", "top_p"),
     (f"{PLAY} --tempo 0", "tempo"),
     (f"{PLAY} --tempo 1000", "tempo"),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors
-from composer.config import DEFAULT_TEMPERATURE
+from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE
 
 if TYPE_CHECKING:
     from composer.config import SampleOptions
@@ -24,6 +24,9 @@ TopK = Annotated[int, typer.Option("--top-k", help="Keep the k most likely token
 TopP = Annotated[float, typer.Option("--top-p", help="Nucleus mass in (0, 1].")]
 Seed = Annotated[int | None, typer.Option(help="Random seed: same seed and options, same file.")]
 Key = Annotated[str | None, typer.Option(help='Keep to a key, e.g. "D minor" or "F#".')]
+KeyBias = Annotated[
+    float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
+]
 Tempo = Annotated[float | None, typer.Option(help="Tempo in bpm.")]
 Program = Annotated[int | None, typer.Option(help="General MIDI program 0-127.")]
 PitchMin = Annotated[int, typer.Option(help="Lowest MIDI pitch.")]
@@ -34,7 +37,8 @@ Fp32 = Annotated[bool, typer.Option("--fp32", help="Sample with the fp32 model i
 
 
 def _options(temperature: float, top_k: int, top_p: float, seed: int | None, key: str | None,
-             pitch_min: int, pitch_max: int, max_polyphony: int) -> SampleOptions:
+             pitch_min: int, pitch_max: int, max_polyphony: int, key_bias: float = DEFAULT_KEY_BIAS
+             ) -> SampleOptions:
     from composer.config import SampleOptions
     from composer.keys import parse_key
 
@@ -45,7 +49,8 @@ def _options(temperature: float, top_k: int, top_p: float, seed: int | None, key
             raise fail(str(exc)) from None
     try:
         return SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key,
-                             pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony)
+                             pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony,
+                             key_bias=key_bias)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
@@ -117,6 +122,7 @@ def generate(
     top_p: TopP = 0.95,
     seed: Seed = None,
     key: Key = None,
+    key_bias: KeyBias = DEFAULT_KEY_BIAS,
     tempo: Tempo = None,
     program: Program = None,
     pitch_min: PitchMin = 0,
@@ -139,7 +145,7 @@ def generate(
             raise fail("--num and --best-of must be >= 1")
         if seconds is not None and not 0 < seconds <= 3600:
             raise fail(f"--seconds must be in (0, 3600], got {seconds}")
-        opts = _options(temperature, top_k, top_p, seed, key, pitch_min, pitch_max, max_polyphony)
+        opts = _options(temperature, top_k, top_p, seed, key, pitch_min, pitch_max, max_polyphony, key_bias)
         _check_out_dir(out_dir)
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         cands = sample_pieces(model, n=num * best_of, bars=n_bars, options=opts, tempo=tempo,
@@ -177,6 +183,7 @@ def continue_(
     top_p: TopP = 0.95,
     seed: Seed = None,
     key: Key = None,
+    key_bias: KeyBias = DEFAULT_KEY_BIAS,
     tempo: Tempo = None,
     program: Program = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .mid file, or a folder.")] = Path("out"),
@@ -191,7 +198,7 @@ def continue_(
     with handle_errors(max_notes):
         if not 1 <= bars <= 512:
             raise fail(f"--bars must be in 1..512, got {bars}")
-        opts = _options(temperature, top_k, top_p, seed, key, 0, 127, 0)
+        opts = _options(temperature, top_k, top_p, seed, key, 0, 127, 0, key_bias)
         p = parse_primer(primer)
         if out.suffix.lower() in (".mid", ".midi"):
             path = out

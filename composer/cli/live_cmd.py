@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors, is_tty
-from composer.config import DEFAULT_TEMPERATURE
+from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE
 
 if TYPE_CHECKING:
     from composer.config import SampleOptions
@@ -60,6 +60,9 @@ TopK = Annotated[int, typer.Option("--top-k", help="Keep the k most likely token
 TopP = Annotated[float, typer.Option("--top-p", help="Nucleus mass kept, in (0, 1].")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (same seed, same music).")]
 Key = Annotated[str | None, typer.Option("--key", help="Keep to a key, e.g. 'D minor'.")]
+KeyBias = Annotated[
+    float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
+]
 Record = Annotated[
     Path | None, typer.Option("--record", help="Also write what was played to this MIDI file.")
 ]
@@ -98,7 +101,8 @@ def ports(api: Api = None) -> None:
 
 
 def _options(
-    temperature: float, top_k: int, top_p: float, seed: int | None, key: str | None
+    temperature: float, top_k: int, top_p: float, seed: int | None, key: str | None,
+    key_bias: float = DEFAULT_KEY_BIAS,
 ) -> SampleOptions:
     from composer.config import SampleOptions
     from composer.errors import InputError
@@ -107,7 +111,7 @@ def _options(
     try:
         if key is not None:
             parse_key(key)
-        return SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key)
+        return SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias)
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
@@ -283,6 +287,7 @@ def play(
     top_p: TopP = 1.0,
     seed: Seed = None,
     key: Key = None,
+    key_bias: KeyBias = DEFAULT_KEY_BIAS,
     bars: Annotated[
         int | None, typer.Option("--bars", help="Play this many bars, then stop.")
     ] = None,
@@ -313,7 +318,7 @@ def play(
 
         if bars is not None and bars < 1:
             raise InputError(f"--bars must be >= 1, got {bars}")
-        options = _options(temperature, top_k, top_p, seed, key)
+        options = _options(temperature, top_k, top_p, seed, key, key_bias)
         primer_notes = _load_primer(primer) if primer else []
         offset = 0.0
         if primer_notes:
@@ -403,6 +408,7 @@ def jam(
     top_p: TopP = 1.0,
     seed: Seed = None,
     key: Key = None,
+    key_bias: KeyBias = DEFAULT_KEY_BIAS,
     answer_bars: Annotated[int, typer.Option("--answer-bars", help="Bars of each answer.")] = 2,
     silence: Annotated[
         float | None,
@@ -430,7 +436,7 @@ def jam(
         except ValueError as exc:
             raise InputError(str(exc)) from None
         _check_record(record, force)
-        answer = continuation(model, _options(temperature, top_k, top_p, seed, key))
+        answer = continuation(model, _options(temperature, top_k, top_p, seed, key, key_bias))
         _check_model(model)
         beats = jcfg.silence_beats if jcfg.silence_beats is not None else cfg.beats_per_bar
         listener = PhraseListener(tempo, beats * 60.0 / tempo)
