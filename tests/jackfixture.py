@@ -55,7 +55,9 @@ def jack_server(period: int = 64, rate: int = 48000, sync: bool = True, realtime
         while True:
             if proc.poll() is not None:
                 err = proc.stderr.read().decode(errors="replace")[-500:] if proc.stderr else ""
-                raise JackUnavailable(f"jackd exited with {proc.returncode}: {err.strip()}")
+                hint = (" (stale JACK shared memory from killed servers: with no jackd running, "
+                        "rm -rf /dev/shm/jack*)" if "Too many servers" in err else "")
+                raise JackUnavailable(f"jackd exited with {proc.returncode}: {err.strip()}{hint}")
             ok = (
                 subprocess.run(
                     ["jack_lsp"], env=dict(os.environ), capture_output=True, timeout=5
