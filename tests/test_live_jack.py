@@ -225,3 +225,26 @@ def test_jam_answers_a_phrase(rx):
     ons = [m.note for m in msgs if m.type == "note_on"]
     assert ons[:4] == phrase[::-1]  # the test source answers in retrograde
     assert balanced(msgs) and ends_with_panic(msgs)
+
+
+def test_bundled_model_plays_live_and_stops_clean(rx):
+    """The real chorale model (not the synthetic source) through a real port, stopped by SIGINT."""
+    env = {k: v for k, v in os.environ.items() if k != "COMPOSER_TEST_SOURCE"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "composer", "play", "--model", "chorales", "--api", "jack", "--port", rx.name,
+         "--seed", "1", "--tempo", "240", "-q"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert rx.wait_for(lambda: rx.count("note_on") >= 24, timeout=60), "no notes arrived"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    time.sleep(0.1)
+    msgs = rx.messages()
+    notes = [m.note for m in msgs if m.type == "note_on" and m.velocity > 0]
+    assert len(set(notes)) >= 6  # music, not one repeated note
+    assert balanced(msgs) and ends_with_panic(msgs)

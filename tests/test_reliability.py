@@ -461,3 +461,11 @@ def test_corpus_build_sigkill_then_resume(runner: CliRunner, tmp_path: Path) -> 
         import numpy as np
 
         assert len(np.load(killed / "killme" / "tokens" / f"{rec['id']}.npy")) == rec["tokens"]
+
+
+def test_bad_thread_count_is_a_one_line_error() -> None:
+    result = CliRunner().invoke(app, ["play", "--model", "chorales", "--port", "x", "--api", "jack"],
+                                env={"COMPOSER_THREADS": "two"})
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "COMPOSER_THREADS" in lines[0], result.stderr
