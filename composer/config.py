@@ -33,7 +33,7 @@ class SampleOptions:
     pitch_max: int = 127  # highest MIDI pitch allowed
     max_polyphony: int = 0  # 0 = off; else the most notes sounding at once
     style: str | None = None  # control token, e.g. "bach-chorales"; None = checkpoint default
-    key_bias: float = DEFAULT_KEY_BIAS  # >= 0; logit penalty on pitches outside the Key control; 0 = off
+    key_bias: float = DEFAULT_KEY_BIAS  # >= 0; logit penalty (before temperature) off the Key control's scale
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -48,8 +48,8 @@ class SampleOptions:
             )
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
-        if not self.key_bias >= 0:
-            raise ValueError(f"key_bias must be >= 0, got {self.key_bias}")
+        if not 0 <= self.key_bias < float("inf"):
+            raise ValueError(f"key_bias must be a finite number >= 0, got {self.key_bias}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native copy of the options."""

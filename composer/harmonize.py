@@ -116,6 +116,14 @@ class HarmonizeState(RemiState):
                 m = tm["Bar"].copy()
         return m
 
+    def _room(self, first: bool = False) -> bool:
+        """While the melody rests, the lower voices leave its voice free (at most ``limit - 1``)."""
+        ok = super()._room(first)
+        limit = self.options.max_polyphony
+        if ok and limit and self.pos >= 0 and self._sounding(self.now) is None:
+            ok = sum(1 for e in self.ends if e > self.now + 1e-9) < limit - 1
+        return ok
+
     def _durations(self) -> np.ndarray:
         """A lower voice's note ends before the melody comes down to (or under) its pitch."""
         ok = super()._durations()

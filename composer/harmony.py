@@ -336,7 +336,10 @@ def _label(pitches: tuple[int, ...], key_name: str) -> _Label:
 
     The numeral depends only on the chord's pitch classes and bass relative to
     the tonic, so labels are computed once in C and cached: a piece, however
-    long, needs at most a few thousand music21 calls.
+    long, needs at most a few thousand music21 calls.  The label is therefore
+    independent of voicing; for tertian chords it is music21's, while for
+    clusters whose root music21 guesses from the note order (it breaks ties by
+    voicing) the root may differ from a voicing-specific call.
     """
     tonic = _tonic_pc(key_name)
     mode = key_name.partition(" ")[2]

@@ -242,7 +242,11 @@ def write_bytes_atomic(data: bytes, path: str | Path, *, force: bool = False) ->
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the mode open() would
-            os.fchmod(fd, 0o666 & ~_umask())
+            try:
+                os.fchmod(fd, 0o666 & ~_umask())
+            except OSError:
+                os.close(fd)
+                raise
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -186,6 +186,7 @@ def test_a_primer_follows_the_key_and_tempo_controls(ckpt: Path, monkeypatch: py
     g.sample_pieces(str(ckpt), n=1, bars=primer.bars + 1, primer=primer, quantize=False)
     list(g.stream_notes(str(ckpt), primer=primer.notes, bars=1, quantize=False))
     codec = g.load_model(str(ckpt)).codec
+    assert len(seen) == 2  # one prefix from sample_pieces, one from stream_notes
     for prefix in seen:
         types = [codec.types[i] for i in prefix[:5]]
         assert types == ["BOS", "Style", "Key", "TempoBand", "Bar"], types

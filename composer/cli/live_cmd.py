@@ -129,9 +129,13 @@ def _check_model(model: str | None) -> None:
         # One intra-op thread: a batch-1 LSTM step is no faster on two, and the other core stays
         # free for the sender and the MIDI driver (live timing p99 2.6 ms -> 1.0 ms, RESULTS.md).
         threads = os.environ.get("COMPOSER_THREADS", "1")
-        if not threads.isdigit() or int(threads) < 1:
+        try:
+            count = int(threads)
+        except ValueError:
+            count = 0
+        if count < 1:
             raise InputError(f"COMPOSER_THREADS must be a positive integer, got {threads!r}")
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(count)
         load_model(model)
 
 
