@@ -125,6 +125,11 @@ def _controls(ckpt: Checkpoint, options: SampleOptions, tempo: float | None, key
     return prefix, forced
 
 
+def _default_tempo(ckpt: Checkpoint) -> float:
+    """The model's tempo (bpm) when neither the caller nor a primer gives one."""
+    return float(ckpt.meta.get("default_tempo", 100.0))
+
+
 def _primed_prefix(ckpt: Checkpoint, prefix: list[int], forced: dict[str, int], bpm: float) -> list[int]:
     """``prefix`` with the Key and TempoBand controls written out, for a primer to follow.
 
@@ -200,7 +205,7 @@ def sample_pieces(
             key_index = find_key(primer.notes)[0]  # continue in the primer's key
         primer_ids = codec.music_ids(codec.encode_score(primer.to_score()))
         tempo = tempo or primer.tempo
-    bpm = tempo or float(ckpt.meta.get("default_tempo", 100.0))
+    bpm = tempo or _default_tempo(ckpt)
     prefix, forced = _controls(ckpt, options, tempo, key_index)
     ref = None if checkpoint is None else str(checkpoint)
     stepper = Stepper(_stepper_model(ref, quantize))
@@ -353,7 +358,7 @@ def stream_notes(
     prefix, forced = _controls(ckpt, options, None, key_index)
     primer_ids = codec.music_ids(codec.encode_score(p.to_score())) if p else []
     if primer_ids:
-        bpm = (p.tempo if p else None) or float(ckpt.meta.get("default_tempo", 100.0))
+        bpm = (p.tempo if p else None) or _default_tempo(ckpt)
         prefix = _primed_prefix(ckpt, prefix, forced, bpm)
     gen = torch.Generator().manual_seed(_seed(options.seed))
     stepper = Stepper(_stepper_model(checkpoint, quantize))
@@ -423,7 +428,7 @@ def harmonize(
     end = primer.bars * primer.bar_beats
     lower = [replace(n, duration=round(min(n.end, end) - n.start, 6)) for n in notes
              if (round(n.start, 6), n.pitch) not in onsets and n.start < end - 1e-9]
-    bpm = tempo or primer.tempo or float(ckpt.meta.get("default_tempo", 100.0))
+    bpm = tempo or primer.tempo or _default_tempo(ckpt)
     return GeneratedPiece(
         notes=sorted(list(melody) + lower),
         bars=primer.bars,

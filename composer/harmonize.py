@@ -90,7 +90,7 @@ class HarmonizeState(RemiState):
         if at_onset:  # the melody pitch must come; only lower pitches first
             mel = self.melody[self.idx].pitch
             limit = self.options.max_polyphony
-            if limit and sum(1 for e in self.ends if e > self.now + 1e-9) >= limit - 1:
+            if limit and self.count_sounding() >= limit - 1:
                 only = np.zeros_like(m)  # the last free voice is the melody's
                 only[codec.id_of(f"Pitch_{mel}")] = True
                 return only
@@ -121,7 +121,7 @@ class HarmonizeState(RemiState):
         ok = super()._room(first)
         limit = self.options.max_polyphony
         if ok and limit and self.pos >= 0 and self._sounding(self.now) is None:
-            ok = sum(1 for e in self.ends if e > self.now + 1e-9) < limit - 1
+            ok = self.count_sounding() < limit - 1
         return ok
 
     def _durations(self) -> np.ndarray:

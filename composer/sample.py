@@ -150,8 +150,7 @@ class RemiState:
         return ok
 
     def _key_bias(self, token: int) -> np.ndarray:
-        name = self.codec.controls[token - self.codec.base_size].removeprefix("Key_").replace("_", " ")
-        pcs = sorted(scale_pitch_classes(parse_key(name)))
+        pcs = sorted(scale_pitch_classes(int(self.codec.key_of[token])))
         pitch = self.codec.pitch_of
         outside = (pitch >= 0) & ~np.isin(pitch % 12, pcs)
         return np.where(outside, -float(self.options.key_bias), 0.0).astype(np.float32)
@@ -230,8 +229,12 @@ class RemiState:
         limit = self.options.max_polyphony
         if not limit:
             return True
+        return self.count_sounding() < limit
+
+    def count_sounding(self) -> int:
+        """Notes still sounding after the current onset."""
         now = self.now
-        return sum(1 for e in self.ends if e > now + 1e-9) < limit
+        return sum(1 for e in self.ends if e > now + 1e-9)
 
     # ---- advancing ---------------------------------------------------------------------------
     def update(self, token: int) -> Note | None:
@@ -330,6 +333,7 @@ def sample_streams(
     history = [list(p) for p in prefixes]
     control_types = ("BOS", "Style", "Key", "TempoBand")
     logits = stepper.prime(history)  # (B, V)
+    no_bias = np.zeros(logits.size(-1), dtype=np.float32)
     alive = [True] * len(prefixes)
     bar_id = codec.id_of("Bar_None")
     eos_id = codec.id_of("EOS_None")
@@ -346,8 +350,7 @@ def sample_streams(
                 st.target_bars = min(st.target_bars or 10**9, st.bar + 1)
         mask_t = torch.from_numpy(masks)
         if any(st.bias is not None for st in states):
-            zero = np.zeros(logits.size(-1), dtype=np.float32)
-            logits = logits + torch.from_numpy(np.stack([zero if st.bias is None else st.bias for st in states]))
+            logits = logits + torch.from_numpy(np.stack([no_bias if st.bias is None else st.bias for st in states]))
         scores = filter_logits(logits.masked_fill(~mask_t, float("-inf")), options)
         nxt = draw(torch.softmax(scores, dim=-1), generator)  # (B,)
         for i, tok in enumerate(nxt.tolist()):

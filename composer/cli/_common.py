@@ -20,6 +20,10 @@ MaxNotes = Annotated[
     typer.Option("--max-notes", min=1, help="Refuse MIDI files with more notes than this [200000]."),
 ]
 
+KeyBias = Annotated[
+    float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
+]
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors
+from composer.cli._common import KeyBias, MaxNotes, console, err_console, fail, handle_errors
 from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE
 
 if TYPE_CHECKING:
@@ -24,9 +24,6 @@ TopK = Annotated[int, typer.Option("--top-k", help="Keep the k most likely token
 TopP = Annotated[float, typer.Option("--top-p", help="Nucleus mass in (0, 1].")]
 Seed = Annotated[int | None, typer.Option(help="Random seed: same seed and options, same file.")]
 Key = Annotated[str | None, typer.Option(help='Keep to a key, e.g. "D minor" or "F#".')]
-KeyBias = Annotated[
-    float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
-]
 Tempo = Annotated[float | None, typer.Option(help="Tempo in bpm.")]
 Program = Annotated[int | None, typer.Option(help="General MIDI program 0-127.")]
 PitchMin = Annotated[int, typer.Option(help="Lowest MIDI pitch.")]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors, is_tty
+from composer.cli._common import KeyBias, MaxNotes, console, err_console, fail, handle_errors, is_tty
 from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE
 
 if TYPE_CHECKING:
@@ -60,9 +60,6 @@ TopK = Annotated[int, typer.Option("--top-k", help="Keep the k most likely token
 TopP = Annotated[float, typer.Option("--top-p", help="Nucleus mass kept, in (0, 1].")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (same seed, same music).")]
 Key = Annotated[str | None, typer.Option("--key", help="Keep to a key, e.g. 'D minor'.")]
-KeyBias = Annotated[
-    float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
-]
 Record = Annotated[
     Path | None, typer.Option("--record", help="Also write what was played to this MIDI file.")
 ]
