@@ -40,7 +40,8 @@ def _build_64_bars(path: Path) -> int:
     from music21 import corpus
 
     from composer.events import Note
-    from composer.midifile import load_score, pitched_notes, write_bytes_atomic
+    from composer.files import write_bytes_atomic
+    from composer.midifile import load_score, pitched_notes
 
     voices: list[list[Note]] = [[], [], [], []]
     offset = 0.0

@@ -19,7 +19,7 @@ from composer.checkpoint import WEIGHTS, load_checkpoint, save_checkpoint
 from composer.corpus import load_corpus
 from composer.errors import CheckpointError
 from composer.evaluate import evaluate
-from composer.midifile import write_bytes_atomic
+from composer.files import write_bytes_atomic
 
 
 def _hardware(device: str | None) -> str:

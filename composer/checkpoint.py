@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from composer.errors import CheckpointError
-from composer.midifile import write_bytes_atomic
+from composer.files import write_bytes_atomic
 from composer.model import LSTMModel, ModelConfig
 from composer.paths import checkpoints_dir, user_models_dir
 from composer.tokenizer import Codec

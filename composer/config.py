@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from composer.keys import parse_key
+
 #: Default sampling temperature.  On the bundled chorales model (24 pieces of 16 bars, seed 11)
 #: 0.8 against 1.0 raised the share of notes in the piece's scale from 0.785 to 0.815 and lowered
 #: the median voice-leading faults per 100 beats from 32.8 to 28.9 (benchmarks/RESULTS.md).
@@ -28,7 +30,7 @@ class SampleOptions:
     top_k: int = 0  # 0 = off; else keep the k most likely tokens
     top_p: float = 1.0  # in (0, 1]; nucleus mass kept
     seed: int | None = None  # same seed + options -> the same piece
-    key: str | None = None  # e.g. "D minor"; restricts pitches to that key's scale
+    key: str | None = None  # e.g. "D minor" (see keys.parse_key); restricts pitches to that key's scale
     pitch_min: int = 0  # lowest MIDI pitch allowed
     pitch_max: int = 127  # highest MIDI pitch allowed
     max_polyphony: int = 0  # 0 = off; else the most notes sounding at once
@@ -48,6 +50,8 @@ class SampleOptions:
             )
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
+        if self.key is not None:
+            parse_key(self.key)  # ValueError naming the key and the accepted forms
         if not 0 <= self.key_bias < float("inf"):
             raise ValueError(f"key_bias must be a finite number >= 0, got {self.key_bias}")
 

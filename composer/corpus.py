@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from composer.errors import CorpusError, MidiError
+from composer.files import write_bytes_atomic
 from composer.keys import KEY_NAMES, find_key
-from composer.midifile import MAX_NOTES, load_score, pitched_notes, set_note_limit, write_bytes_atomic
+from composer.midifile import MAX_NOTES, load_score, pitched_notes, set_note_limit
 from composer.paths import cache_dir
 from composer.recipes import Recipe, piece_refs, split_of
 from composer.tokenizer import Codec

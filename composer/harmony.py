@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from composer.events import Note
 from composer.harmony_io import Piece, load_piece, piece_from_notes, write_roman
+from composer.keys import MAJOR_SCALE, MINOR_ALL_FORMS
 from composer.voiceleading import (
     FAULT_KINDS,
     ONSET_EPS,
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-PC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 WINDOW_BARS = 4  # bars per local-key window
 KEY_SWITCH_MARGIN = 0.1  # a window keeps the previous key unless another fits this much better
 
@@ -435,7 +435,7 @@ def _figures(piece: Piece, key_name: str) -> dict[str, Any]:
 
     k = _m21_key(key_name)
     tonic = k.tonic.pitchClass
-    steps = (0, 2, 3, 5, 7, 8, 9, 10, 11) if k.mode == "minor" else (0, 2, 4, 5, 7, 9, 11)
+    steps = MINOR_ALL_FORMS if k.mode == "minor" else MAJOR_SCALE
     return descriptive_figures(piece.notes, frozenset((tonic + s) % 12 for s in steps))
 
 

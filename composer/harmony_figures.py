@@ -9,14 +9,10 @@ from typing import Any
 import numpy as np
 
 from composer.events import Note
+from composer.keys import PITCH_NAMES, pitch_name
 
-PC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _BASS_CONSONANT = frozenset({0, 3, 4, 7, 8, 9})  # above the bass: no fourths, seconds, sevenths
 _UPPER_CONSONANT = frozenset({0, 3, 4, 5, 7, 8, 9})  # between upper voices a fourth is fine
-
-
-def _pitch_name(p: int) -> str:
-    return f"{PC_NAMES[p % 12]}{p // 12 - 1}"
 
 
 def is_consonant(pitches: Sequence[int]) -> bool:
@@ -97,13 +93,13 @@ def descriptive_figures(notes: Sequence[Note], scale: frozenset[int]) -> dict[st
         "pitch_range": {
             "lowest": lo,
             "highest": hi,
-            "lowest_name": _pitch_name(lo),
-            "highest_name": _pitch_name(hi),
+            "lowest_name": pitch_name(lo),
+            "highest_name": pitch_name(hi),
             "semitones": hi - lo,
         },
         "note_density": round(len(notes) / max(span, 1e-9), 4),
         "pitch_class_histogram": {
-            name: round(float(v), 4) for name, v in zip(PC_NAMES, hist, strict=True)
+            name: round(float(v), 4) for name, v in zip(PITCH_NAMES, hist, strict=True)
         },
         "non_diatonic_share": round(float(np.mean([p % 12 not in scale for p in pitches])), 4),
         "consonance_share": round(consonance_share(notes), 4),

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from composer.errors import InputError, MidiError, OutputError
 from composer.events import Note
-from composer.midifile import MAX_FILE_BYTES, load_score, pitched_notes, write_bytes_atomic
+from composer.files import write_bytes_atomic
+from composer.midifile import MAX_FILE_BYTES, load_score, pitched_notes
 from composer.voiceleading import separate_voices
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer.midifile import write_bytes_atomic
+from composer.files import write_bytes_atomic
 
 if TYPE_CHECKING:
     from composer.harmony import Analysis

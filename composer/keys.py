@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from composer.events import Note
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
@@ -28,11 +30,17 @@ _KEY_RE = re.compile(
 )
 
 # Krumhansl & Kessler (1982) probe-tone profiles.
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+_KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+_KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
 
+#: Pitch-class names for display (one spelling per pitch class, flats for the black keys but F#, C#).
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+# Scales as semitone steps above the tonic.  Three minors, because three questions are asked:
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the leading tone (harmonic)
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the leading tone: what "in key" means
+NATURAL_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)  # MusPy's scale consistency, the built-in live source
+MINOR_ALL_FORMS = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural, harmonic and melodic minor together (analysis)
 
 
 def parse_key(text: str) -> int:
@@ -64,6 +72,11 @@ def parse_key(text: str) -> int:
     return (pc % 12) * 2 + int(minor)
 
 
+def pitch_name(pitch: int) -> str:
+    """Name and octave of a MIDI pitch, e.g. 60 -> ``"C4"``, 70 -> ``"Bb4"``."""
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
 def key_name(index: int) -> str:
     """Name of key ``index`` (0..23), e.g. ``"G minor"``."""
     if not 0 <= index < 24:
@@ -86,6 +99,8 @@ def transpose_key_index(index: int, semitones: int) -> int:
 
 def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
     """(12,) duration-weighted pitch-class histogram."""
+    import numpy as np  # numpy stays out of ``composer --help`` (keys is imported by the config)
+
     hist = np.zeros(12)
     for n in notes:
         hist[n.pitch % 12] += n.duration
@@ -101,13 +116,15 @@ def find_key(notes: Iterable[Note]) -> tuple[int, float]:
         The best key index and its Pearson correlation with the profile
         (-1..1). With no notes, C major and 0.0.
     """
+    import numpy as np
+
     hist = pitch_class_histogram(notes)
     if hist.sum() <= 0:
         return 0, 0.0
     best, best_r = 0, -2.0
     for tonic in range(12):
         for minor, profile in ((0, _KK_MAJOR), (1, _KK_MINOR)):
-            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
+            r = float(np.corrcoef(hist, np.roll(np.array(profile), tonic))[0, 1])
             if r > best_r:
                 best, best_r = tonic * 2 + minor, r
     return best, best_r

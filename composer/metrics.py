@@ -22,9 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from composer.events import Note
+from composer.keys import MAJOR_SCALE, NATURAL_MINOR_SCALE
 
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
-_MINOR = (0, 2, 3, 5, 7, 8, 10)
 STEPS_PER_BEAT = 4  # time grid of polyphony
 
 
@@ -44,7 +43,7 @@ def scale_consistency(notes: Sequence[Note]) -> float:
     counts = np.bincount([n.pitch % 12 for n in notes], minlength=12)
     best = 0
     for tonic in range(12):
-        for steps in (_MAJOR, _MINOR):
+        for steps in (MAJOR_SCALE, NATURAL_MINOR_SCALE):
             best = max(best, int(sum(counts[(tonic + s) % 12] for s in steps)))
     return best / len(notes)
 

@@ -3,22 +3,21 @@
 Every MIDI file we read is untrusted: :func:`load_score` checks the chunk
 structure in Python before handing the bytes to symusic, and refuses files past
 the size and note limits (a "MIDI bomb") with a :class:`MidiError` that names
-the file and the problem.  Writes are atomic (temp file + rename).
+the file and the problem.  Writes go through :mod:`composer.files` (atomic).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import struct
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer.errors import MidiError, OutputError
+from composer.errors import MidiError
 from composer.events import Note
+from composer.files import write_bytes_atomic
 
 if TYPE_CHECKING:
     from symusic import Score
@@ -199,71 +198,6 @@ def score_from_notes(
     track.notes.sort()
     score.tracks.append(track)
     return score
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish_no_clobber(tmp: str, path: Path) -> None:
-    """Move ``tmp`` to ``path`` unless something appeared there meanwhile (hard link: atomic)."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise OutputError(f"{path} exists (use --force to overwrite)") from None
-    except OSError:  # no hard links on this file system: best effort
-        if path.exists():
-            raise OutputError(f"{path} exists (use --force to overwrite)") from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
-
-
-def write_bytes_atomic(data: bytes, path: str | Path, *, force: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically: the old file or the new one, never half.
-
-    Raises
-    ------
-    OutputError
-        If ``path`` exists and ``force`` is false, or the folder is not writable,
-        or the disk is full (the partial temp file is removed).
-    """
-    path = Path(path)
-    if path.exists() and not force:
-        raise OutputError(f"{path} exists (use --force to overwrite)")
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder {folder}: {exc.strerror}") from None
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the mode open() would
-            try:
-                os.fchmod(fd, 0o666 & ~_umask())
-            except OSError:
-                os.close(fd)
-                raise
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if force:
-            os.replace(tmp, path)
-        else:
-            _publish_no_clobber(tmp, path)
-        tmp = None
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def write_score(score: Score, path: str | Path, *, force: bool = False) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from composer.errors import InputError, MidiError
-from composer.events import Note
+from composer.events import Note, next_bar_line
 from composer.midifile import load_score, pitched_notes, score_from_notes
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Primer:
     @property
     def bars(self) -> int:
         """Bars the primer occupies (a partial last bar counts)."""
-        return max(1, math.ceil(self.end / self.bar_beats - 1e-9))
+        return max(1, round(next_bar_line(self.end, self.bar_beats) / self.bar_beats))
 
     def to_score(self) -> Score:
         """The primer as a one-track ``symusic.Score``."""

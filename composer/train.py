@@ -31,7 +31,7 @@ from composer.checkpoint import check_codec_matches, read_checkpoint, save_check
 from composer.corpus import Corpus, load_corpus
 from composer.dataset import Piece, WindowSampler, full_sequence, load_pieces
 from composer.errors import CheckpointError, InputError
-from composer.midifile import write_bytes_atomic
+from composer.files import write_bytes_atomic
 from composer.model import LSTMModel, ModelConfig
 from composer.tokenizer import Codec
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from composer.events import Note
+from composer.keys import pitch_name
 
 ONSET_EPS = 0.03  # beats: onsets closer than this are simultaneous (humanized MIDI)
 MAX_VOICES = 8  # a texture thicker than this is not treated as part-writing
@@ -53,11 +54,6 @@ def voice_names(n: int) -> list[str]:
     if n == 4:
         return ["S", "A", "T", "B"]
     return [f"V{i + 1}" for i in range(n)]
-
-
-def _pitch_name(p: int) -> str:
-    names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-    return f"{names[p % 12]}{p // 12 - 1}"
 
 
 def _group_onsets(notes: Sequence[Note]) -> list[list[Note]]:
@@ -285,22 +281,22 @@ def check_voice_leading(
                 ic0, ic1 = abs(a0 - b0) % 12, abs(a1 - b1) % 12
                 if ic0 == ic1 and ic0 in (0, 7):
                     kind = "parallel_fifths" if ic0 == 7 else "parallel_octaves"
-                    before = f"{_pitch_name(a0)}-{_pitch_name(b0)}"
-                    detail = f"{before} -> {_pitch_name(a1)}-{_pitch_name(b1)}"
+                    before = f"{pitch_name(a0)}-{pitch_name(b0)}"
+                    detail = f"{before} -> {pitch_name(a1)}-{pitch_name(b1)}"
                     add(kind, t, (names[i], names[j]), detail)
         for i in range(len(voices) - 1):
             a, b = cur[i], cur[i + 1]
             pair = (i, i + 1)
             crossed = a is not None and b is not None and b > a
             if a is not None and b is not None and crossed and pair not in crossing_on:
-                detail = f"{names[i + 1]} {_pitch_name(b)} above {names[i]} {_pitch_name(a)}"
+                detail = f"{names[i + 1]} {pitch_name(b)} above {names[i]} {pitch_name(a)}"
                 add("voice_crossing", t, (names[i], names[i + 1]), detail)
             (crossing_on.add if crossed else crossing_on.discard)(pair)
             if len(voices) != 4 or i >= 2:
                 continue
             wide = a is not None and b is not None and a - b > 12
             if a is not None and b is not None and wide and pair not in spacing_on:
-                detail = f"{_pitch_name(a)}-{_pitch_name(b)} is {a - b} semitones"
+                detail = f"{pitch_name(a)}-{pitch_name(b)} is {a - b} semitones"
                 add("spacing", t, (names[i], names[i + 1]), detail)
             (spacing_on.add if wide else spacing_on.discard)(pair)
     if len(voices) == 4:
@@ -312,7 +308,7 @@ def check_voice_leading(
                         "range",
                         n.start,
                         (name,),
-                        f"{_pitch_name(n.pitch)} outside {_pitch_name(lo)}-{_pitch_name(hi)}",
+                        f"{pitch_name(n.pitch)} outside {pitch_name(lo)}-{pitch_name(hi)}",
                     )
     faults.sort(key=lambda f: (f.offset, FAULT_KINDS.index(f.kind)))
     return faults

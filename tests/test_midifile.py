@@ -1,4 +1,4 @@
-"""Tests of composer.midifile: structure checks, limits, notes, atomic writes."""
+"""Tests of composer.midifile: structure checks, limits, notes, writing scores."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from composer.midifile import (
     notes_span_beats,
     pitched_notes,
     score_from_notes,
-    write_bytes_atomic,
     write_score,
 )
 
@@ -113,24 +112,6 @@ def test_score_from_notes_round_trip(tmp_path: Path) -> None:
     assert back.tracks[0].program == 40
     with pytest.raises(OutputError, match="exists"):
         write_score(score, path)
-
-
-def test_write_bytes_atomic_refuses_overwrite(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "er" / "f.bin"
-    assert write_bytes_atomic(b"one", path) == path  # creates the folders
-    with pytest.raises(OutputError, match="exists \\(use --force to overwrite\\)"):
-        write_bytes_atomic(b"two", path)
-    assert path.read_bytes() == b"one"
-    write_bytes_atomic(b"three", path, force=True)
-    assert path.read_bytes() == b"three"
-    assert sorted(p.name for p in path.parent.iterdir()) == ["f.bin"]  # no temp file left
-
-
-def test_write_bytes_atomic_into_a_file_as_folder(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(OutputError, match="cannot create folder"):
-        write_bytes_atomic(b"data", blocker / "sub" / "out.mid")
 
 
 def test_find_midi_files(midi_factory) -> None:  # type: ignore[no-untyped-def]

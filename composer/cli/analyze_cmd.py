@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from composer.cli._common import MaxNotes, console, fail, handle_errors
+from composer.cli.common import console, fail, handle_errors
+from composer.cli.options import MaxNotes
 
 if TYPE_CHECKING:
     from composer.harmony import Analysis

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors
+from composer.cli.common import console, err_console, fail, handle_errors
+from composer.cli.options import MaxNotes
 
 corpus_app = typer.Typer(help="Build and inspect training corpora.", no_args_is_help=True)
 

@@ -8,48 +8,31 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from composer.cli._common import KeyBias, MaxNotes, console, err_console, fail, handle_errors
+from composer.cli.common import console, err_console, fail, handle_errors
+from composer.cli.options import (
+    FILE_TOP_P,
+    Force,
+    Key,
+    KeyBias,
+    MaxNotes,
+    Model,
+    Program,
+    Seed,
+    Temperature,
+    TopK,
+    TopP,
+    sample_options,
+)
 from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE
 
 if TYPE_CHECKING:
-    from composer.config import SampleOptions
     from composer.generation import GeneratedPiece
 
-Model = Annotated[
-    str | None,
-    typer.Option("--model", "-m", help="Bundled model name (chorales, folk), folder or .safetensors file."),
-]
-Temperature = Annotated[float, typer.Option(help="Sampling temperature, > 0.")]
-TopK = Annotated[int, typer.Option("--top-k", help="Keep the k most likely tokens (0 = off).")]
-TopP = Annotated[float, typer.Option("--top-p", help="Nucleus mass in (0, 1].")]
-Seed = Annotated[int | None, typer.Option(help="Random seed: same seed and options, same file.")]
-Key = Annotated[str | None, typer.Option(help='Keep to a key, e.g. "D minor" or "F#".')]
 Tempo = Annotated[float | None, typer.Option(help="Tempo in bpm.")]
-Program = Annotated[int | None, typer.Option(help="General MIDI program 0-127.")]
 PitchMin = Annotated[int, typer.Option(help="Lowest MIDI pitch.")]
 PitchMax = Annotated[int, typer.Option(help="Highest MIDI pitch.")]
 MaxPoly = Annotated[int, typer.Option("--max-polyphony", help="Most notes sounding at once (0 = off).")]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 Fp32 = Annotated[bool, typer.Option("--fp32", help="Sample with the fp32 model instead of int8.")]
-
-
-def _options(temperature: float, top_k: int, top_p: float, seed: int | None, key: str | None,
-             pitch_min: int, pitch_max: int, max_polyphony: int, key_bias: float = DEFAULT_KEY_BIAS
-             ) -> SampleOptions:
-    from composer.config import SampleOptions
-    from composer.keys import parse_key
-
-    if key is not None:
-        try:
-            parse_key(key)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-    try:
-        return SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key,
-                             pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony,
-                             key_bias=key_bias)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
 
 
 def _next_paths(out_dir: Path, stem: str, count: int) -> list[Path]:
@@ -116,7 +99,7 @@ def generate(
     seconds: Annotated[float | None, typer.Option(help="Length in seconds (whole bars).")] = None,
     temperature: Temperature = DEFAULT_TEMPERATURE,
     top_k: TopK = 0,
-    top_p: TopP = 0.95,
+    top_p: TopP = FILE_TOP_P,
     seed: Seed = None,
     key: Key = None,
     key_bias: KeyBias = DEFAULT_KEY_BIAS,
@@ -142,7 +125,8 @@ def generate(
             raise fail("--num and --best-of must be >= 1")
         if seconds is not None and not 0 < seconds <= 3600:
             raise fail(f"--seconds must be in (0, 3600], got {seconds}")
-        opts = _options(temperature, top_k, top_p, seed, key, pitch_min, pitch_max, max_polyphony, key_bias)
+        opts = sample_options(temperature, top_k, top_p, seed, key, key_bias, pitch_min=pitch_min,
+                              pitch_max=pitch_max, max_polyphony=max_polyphony)
         _check_out_dir(out_dir)
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         cands = sample_pieces(model, n=num * best_of, bars=n_bars, options=opts, tempo=tempo,
@@ -177,7 +161,7 @@ def continue_(
     ] = False,
     temperature: Temperature = DEFAULT_TEMPERATURE,
     top_k: TopK = 0,
-    top_p: TopP = 0.95,
+    top_p: TopP = FILE_TOP_P,
     seed: Seed = None,
     key: Key = None,
     key_bias: KeyBias = DEFAULT_KEY_BIAS,
@@ -189,18 +173,18 @@ def continue_(
     max_notes: MaxNotes = None,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars."""
+    from composer.files import refuse_overwrite
     from composer.generation import harmonize, sample_pieces
     from composer.primer import parse_primer
 
     with handle_errors(max_notes):
         if not 1 <= bars <= 512:
             raise fail(f"--bars must be in 1..512, got {bars}")
-        opts = _options(temperature, top_k, top_p, seed, key, 0, 127, 0, key_bias)
+        opts = sample_options(temperature, top_k, top_p, seed, key, key_bias)
         p = parse_primer(primer)
         if out.suffix.lower() in (".mid", ".midi"):
             path = out
-            if path.exists() and not force:  # say so before sampling, not after
-                raise fail(f"{path} exists (use --force to overwrite)")
+            refuse_overwrite(path, force)  # say so before sampling, not after
         else:
             _check_out_dir(out)
             path = _next_paths(out, "continuation" if not voices else "harmonized", 1)[0]

@@ -17,11 +17,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from composer.cli._common import KeyBias, MaxNotes, console, err_console, fail, handle_errors, is_tty
+from composer.cli.common import console, err_console, fail, handle_errors, is_tty
+from composer.cli.options import (
+    LIVE_TOP_P,
+    Force,
+    Key,
+    KeyBias,
+    MaxNotes,
+    Model,
+    Program,
+    Quiet,
+    Record,
+    Seed,
+    Temperature,
+    TopK,
+    TopP,
+    sample_options,
+)
 from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE
 
 if TYPE_CHECKING:
-    from composer.config import SampleOptions
     from composer.events import Note
     from composer.live import LiveConfig, LiveStatus
 
@@ -43,28 +58,7 @@ Virtual = Annotated[
     ),
 ]
 Channel = Annotated[int, typer.Option("--channel", help="MIDI channel, 1-16.")]
-Program = Annotated[
-    int | None, typer.Option("--program", help="General MIDI program 0-127 sent at start.")
-]
 Tempo = Annotated[float, typer.Option("--tempo", help="Beats per minute, 20-400.")]
-Model = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        help="Checkpoint (default: the bundled one). builtin:scale is a tiny test/demo source.",
-    ),
-]
-Temperature = Annotated[float, typer.Option("--temperature", help="Sampling temperature, > 0.")]
-TopK = Annotated[int, typer.Option("--top-k", help="Keep the k most likely tokens (0 = off).")]
-TopP = Annotated[float, typer.Option("--top-p", help="Nucleus mass kept, in (0, 1].")]
-Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (same seed, same music).")]
-Key = Annotated[str | None, typer.Option("--key", help="Keep to a key, e.g. 'D minor'.")]
-Record = Annotated[
-    Path | None, typer.Option("--record", help="Also write what was played to this MIDI file.")
-]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite the --record file.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No status line.")]
 ClockOut = Annotated[
     bool, typer.Option("--clock-out", help="Send 24-ppqn MIDI clock with Start/Stop.")
 ]
@@ -95,22 +89,6 @@ def ports(api: Api = None) -> None:
             console.print("no MIDI ports found")
         for name, why in problems.items():
             err_console.print(f"[yellow]{name}:[/] unavailable ({why})", highlight=False)
-
-
-def _options(
-    temperature: float, top_k: int, top_p: float, seed: int | None, key: str | None,
-    key_bias: float = DEFAULT_KEY_BIAS,
-) -> SampleOptions:
-    from composer.config import SampleOptions
-    from composer.errors import InputError
-    from composer.keys import parse_key
-
-    try:
-        if key is not None:
-            parse_key(key)
-        return SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 def _check_model(model: str | None) -> None:
@@ -285,7 +263,7 @@ def play(
     model: Model = None,
     temperature: Temperature = DEFAULT_TEMPERATURE,
     top_k: TopK = 0,
-    top_p: TopP = 1.0,
+    top_p: TopP = LIVE_TOP_P,
     seed: Seed = None,
     key: Key = None,
     key_bias: KeyBias = DEFAULT_KEY_BIAS,
@@ -319,7 +297,7 @@ def play(
 
         if bars is not None and bars < 1:
             raise InputError(f"--bars must be >= 1, got {bars}")
-        options = _options(temperature, top_k, top_p, seed, key, key_bias)
+        options = sample_options(temperature, top_k, top_p, seed, key, key_bias)
         primer_notes = _load_primer(primer) if primer else []
         offset = 0.0
         if primer_notes:
@@ -406,7 +384,7 @@ def jam(
     model: Model = None,
     temperature: Temperature = DEFAULT_TEMPERATURE,
     top_k: TopK = 0,
-    top_p: TopP = 1.0,
+    top_p: TopP = LIVE_TOP_P,
     seed: Seed = None,
     key: Key = None,
     key_bias: KeyBias = DEFAULT_KEY_BIAS,
@@ -437,7 +415,7 @@ def jam(
         except ValueError as exc:
             raise InputError(str(exc)) from None
         _check_record(record, force)
-        answer = continuation(model, _options(temperature, top_k, top_p, seed, key, key_bias))
+        answer = continuation(model, sample_options(temperature, top_k, top_p, seed, key, key_bias))
         _check_model(model)
         beats = jcfg.silence_beats if jcfg.silence_beats is not None else cfg.beats_per_bar
         listener = PhraseListener(tempo, beats * 60.0 / tempo)

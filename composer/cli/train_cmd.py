@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import tomllib
 import typer
 
-from composer.cli._common import MaxNotes, console, err_console, fail, handle_errors
+from composer.cli.common import console, err_console, fail, handle_errors
+from composer.cli.options import MaxNotes
 
 
 def train(

@@ -1,4 +1,4 @@
-"""Shared pieces of the CLI: error handling, consoles, option types."""
+"""Shared pieces of the CLI: error handling and consoles (option types: :mod:`composer.cli.options`)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,11 @@ import errno
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from composer.errors import ComposerError
-
-MaxNotes = Annotated[
-    int | None,
-    typer.Option("--max-notes", min=1, help="Refuse MIDI files with more notes than this [200000]."),
-]
-
-KeyBias = Annotated[
-    float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
-]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -66,15 +55,6 @@ def handle_errors(max_notes: int | None = None) -> Iterator[None]:
         if os.environ.get("COMPOSER_DEBUG"):
             raise
         raise fail(f"internal error: {type(exc).__name__}: {exc}", 1) from None
-
-
-def existing_file(path: Path, what: str = "file") -> Path:
-    """Return ``path`` if it is a readable file, else exit 2 with a message."""
-    if not path.exists():
-        raise fail(f"{what} not found: {path}")
-    if not path.is_file():
-        raise fail(f"{what} is not a file: {path}")
-    return path
 
 
 def is_tty() -> bool:
