@@ -133,3 +133,12 @@ def chorales_corpus(corpora_root: Path):  # type: ignore[no-untyped-def]
 
     build_corpus(load_recipe("bach-chorales"), root=corpora_root, jobs=os.cpu_count())
     return load_corpus("bach-chorales", corpora_root)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for a module (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    from helpers import torch_threads
+
+    with torch_threads(1):
+        yield
