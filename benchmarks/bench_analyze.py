@@ -84,8 +84,7 @@ def main() -> None:
     harmony_import = _import_time("composer.harmony")
     import music21  # noqa: F401  (imported once so the analysis timings exclude it)
 
-    from composer.harmony import analyze_file, analyze_notes
-    from composer.harmony_io import load_piece
+    from composer.harmony import analyze_file, analyze_notes, load_piece
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "piece64.mid"

@@ -66,10 +66,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from composer.corpus import load_corpus
-    from composer.dataset import load_pieces
-    from composer.generation import load_model
-    from composer.sample import quantize_model
-    from composer.train import sequence_nll
+    from composer.dataset import load_pieces, scored_sequences
+    from composer.generation import load_model, quantize_model
+    from composer.nll import sequence_nll
 
     ckpt = load_model(args.model)
     composer_run(args.model, 1, 2, 0, True)  # warm-up: quantization, caches
@@ -89,8 +88,9 @@ def main() -> None:
     corpus = load_corpus(args.corpus)
     pieces = load_pieces(corpus, "test", ckpt.codec)
     cpu = torch.device("cpu")
-    nll32, n = sequence_nll(ckpt.model, ckpt.codec, pieces, cpu)
-    nll8, _ = sequence_nll(quantize_model(ckpt.model), ckpt.codec, pieces, cpu)
+    seqs = scored_sequences(ckpt.codec, pieces)
+    nll32, n = sequence_nll(ckpt.model, seqs, ckpt.codec.pad, cpu)
+    nll8, _ = sequence_nll(quantize_model(ckpt.model), seqs, ckpt.codec.pad, cpu)
     result = {
         "model": args.model,
         "params": ckpt.model.num_parameters(),

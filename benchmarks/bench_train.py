@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from composer.errors import CorpusError
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "train.json"
 
@@ -160,7 +162,6 @@ def worker_bare(a: argparse.Namespace) -> dict[str, Any]:
 def _pick_corpus(name: str | None) -> tuple[str, int, str]:
     """(corpus name or folder, vocabulary size, where it came from)."""
     from composer.corpus import load_corpus
-    from composer.errors import CorpusError
 
     try:
         corpus = load_corpus(name or "bach-chorales")

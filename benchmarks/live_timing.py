@@ -77,7 +77,7 @@ def source(model: str | None, seconds: float):
             return f"model:{model}", stream_notes(model, SampleOptions(seed=0))
         except ImportError as exc:
             print(f"real model unavailable ({exc}); using the synthetic source", file=sys.stderr)
-    from composer.live_sources import scale_stream
+    from composer.live import scale_stream
 
     return "synthetic:builtin:scale", scale_stream(SampleOptions(seed=0))
 
@@ -107,8 +107,7 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
 
-    from composer.live import LiveConfig, Player
-    from composer.ports import open_output
+    from composer.live import LiveConfig, Player, open_output
 
     with jack_server(period=args.period, sync=not args.jack_async, realtime=args.realtime) as server:
         name = "bench-rx"

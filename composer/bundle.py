@@ -10,6 +10,7 @@ them.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from datetime import date
 from pathlib import Path
@@ -17,14 +18,11 @@ from typing import Any
 
 from composer.checkpoint import WEIGHTS, load_checkpoint, save_checkpoint
 from composer.corpus import load_corpus
-from composer.errors import CheckpointError
 from composer.evaluate import evaluate
-from composer.files import write_bytes_atomic
+from composer.files import refuse_overwrite, write_bytes_atomic
 
 
 def _hardware(device: str | None) -> str:
-    import os
-
     return f"{os.cpu_count()} CPU cores ({platform.machine()}), device {device or 'cpu'}"
 
 
@@ -47,16 +45,12 @@ def export_model(
         The card (also written to ``out/card.json``).
     """
     run, out = Path(run), Path(out)
-    if (out / WEIGHTS).exists() and not force:
-        raise CheckpointError(f"{out / WEIGHTS} exists (use --force to replace it)")
+    refuse_overwrite(out / WEIGHTS, force)
     ckpt = load_checkpoint(run)
     meta = dict(ckpt.meta)
     corpus = load_corpus(meta["corpus"])
     report = evaluate(str(ckpt.path), corpus.name, split="test", order=ngram)
-    rows = {r["model"].split(" ")[0]: r for r in report["models"]}
-    lstm = next(r for r in report["models"] if r["model"].startswith("LSTM"))
-    ngram_row = next(r for r in report["models"] if "gram KN" in r["model"])
-    uni = rows["unigram"]
+    lstm, uni, ngram_row = report["models"]  # evaluate's order: the LSTM, unigram, n-gram
     training = meta.get("training", {})
     history = meta.get("history", [])
     card: dict[str, Any] = {

@@ -34,7 +34,7 @@ class Piece:
 def load_pieces(corpus: Corpus, split: str, codec: Codec | None = None) -> list[Piece]:
     """The pieces of one split, as :class:`Piece` records."""
     codec = codec or corpus.codec
-    bar_id = codec.id_of("Bar_None") if "Bar_None" in codec.tok.vocab else -1
+    bar = bar_id(codec)
     out = []
     for rec in corpus.pieces(split):
         ids = corpus.tokens(rec["id"]).astype(np.int64)
@@ -44,10 +44,15 @@ def load_pieces(corpus: Corpus, split: str, codec: Codec | None = None) -> list[
                 style=rec.get("style", corpus.name),
                 key_index=rec.get("key_index"),
                 tempo=rec.get("tempo"),
-                bars=np.nonzero(ids == bar_id)[0],
+                bars=np.nonzero(ids == bar)[0],
             )
         )
     return out
+
+
+def bar_id(codec: Codec) -> int:
+    """The id of the Bar token, or -1 for tokenizations without bars (TSD, MIDILike)."""
+    return codec.id_of("Bar_None") if "Bar_None" in codec.tok.vocab else -1
 
 
 def full_sequence(codec: Codec, piece: Piece, semitones: int = 0) -> np.ndarray | None:
@@ -59,6 +64,16 @@ def full_sequence(codec: Codec, piece: Piece, semitones: int = 0) -> np.ndarray 
         if (seq < 0).any():
             return None
     return seq
+
+
+def scored_sequences(codec: Codec, pieces: list[Piece]) -> list[tuple[np.ndarray, int]]:
+    """``(prefix + music + EOS, prefix length)`` of each piece, untransposed: what NLL is scored on."""
+    out = []
+    for p in pieces:
+        seq = full_sequence(codec, p)
+        if seq is not None:
+            out.append((seq, len(seq) - len(p.ids) - 1))
+    return out
 
 
 class WindowSampler:

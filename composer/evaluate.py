@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from composer.checkpoint import check_codec_matches, load_checkpoint
 from composer.corpus import Corpus, load_corpus
-from composer.dataset import Piece, full_sequence, load_pieces
+from composer.dataset import Piece, bar_id, load_pieces, scored_sequences
 from composer.errors import CorpusError, InputError, MidiError
 from composer.keys import find_key
 from composer.midifile import find_midi_files, load_score, pitched_notes
+from composer.model import resolve_device
+from composer.nll import sequence_nll
 from composer.tokenizer import Codec
 
 
@@ -112,7 +115,7 @@ def baseline_nll(
 def _midi_dir_pieces(folder: Path, codec: Codec, style: str | None) -> tuple[list[Piece], dict[str, Any]]:
     pieces, notes, beats, skipped = [], 0, 0.0, 0
     problems: list[str] = []
-    bar = codec.id_of("Bar_None") if "Bar_None" in codec.tok.vocab else -1
+    bar = bar_id(codec)
     for path in find_midi_files(folder):
         try:
             score = load_score(path)
@@ -150,10 +153,6 @@ def evaluate(
         ``{"models": [{"model", "nll_per_token", "perplexity", "nll_per_note",
         "nll_per_quarter"}, ...], "tokens", "notes", "beats", "pieces", ...}``.
     """
-    import torch
-
-    from composer.train import resolve_device, sequence_nll
-
     ckpt = load_checkpoint(checkpoint)
     codec = ckpt.codec
     style = ckpt.meta.get("corpus")
@@ -183,14 +182,10 @@ def evaluate(
             f"baselines need the training corpus {base_name!r}: run composer corpus build {base_name}"
         ) from None
     check_codec_matches(codec, base.codec, "baseline corpus")
-    train_seqs = [s for p in load_pieces(base, "train", codec) if (s := full_sequence(codec, p)) is not None]
-    test = []
-    for p in pieces:
-        seq = full_sequence(codec, p)
-        if seq is not None:
-            test.append((seq, len(seq) - len(p.ids) - 1))
+    train_seqs = [seq for seq, _ in scored_sequences(codec, load_pieces(base, "train", codec))]
+    test = scored_sequences(codec, pieces)
     with torch.inference_mode():
-        total, count = sequence_nll(ckpt.model, codec, pieces, resolve_device(device))
+        total, count = sequence_nll(ckpt.model, test, codec.pad, resolve_device(device))
     results = {f"LSTM ({ckpt.name})": (total, count)}
     results.update(baseline_nll(train_seqs, test, codec.vocab_size, order))
     rows = []

@@ -1,12 +1,15 @@
-"""The LSTM language model over token ids."""
+"""The LSTM language model over token ids, and the device it runs on."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from composer.errors import InputError
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (L, B, H)
 
@@ -91,3 +94,20 @@ class LSTMModel(nn.Module):
     def num_parameters(self) -> int:
         """Number of distinct parameters."""
         return sum(p.numel() for p in self.parameters())
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an unknown or unavailable device is an ``InputError``."""
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        raise InputError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device cuda requested but no CUDA GPU is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("device mps requested but MPS is not available")
+    return torch.device(name)

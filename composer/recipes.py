@@ -18,6 +18,7 @@ import tomllib
 
 from composer.config import TokenizerSpec
 from composer.errors import CorpusError
+from composer.midifile import find_midi_files
 from composer.paths import recipes_dir
 
 SOURCE_KINDS = ("music21-chorales", "music21-abc", "music21-files", "dir")
@@ -160,8 +161,6 @@ def piece_refs(recipe: Recipe) -> list[dict[str, Any]]:
                     rel = Path(p).relative_to(base)
                     refs.append({"id": _SAFE.sub("_", str(rel.with_suffix(""))), "kind": kind, "path": p})
         elif kind == "dir":
-            from composer.midifile import find_midi_files
-
             folder = Path(src["path"])
             for midi in find_midi_files(folder):
                 rel = midi.relative_to(folder)

@@ -232,7 +232,12 @@ class Codec:
         return np.asarray(seq.ids, dtype=np.int32)
 
     def prefix(self, style: str | None, key_index: int | None, bpm: float | None) -> list[int]:
-        """The control prefix ``BOS [Style] [Key] [TempoBand]``."""
+        """The control prefix ``BOS [Style] [Key] [TempoBand]``.
+
+        The one builder of it: training sequences (:func:`composer.dataset.full_sequence`) and
+        sampling (:meth:`composer.generation.Sampling.prefix`) both use it, so the model is
+        prompted exactly as it was trained.  A style the codec does not know is left out.
+        """
         ids = [self.bos]
         if style is not None and f"Style_{style}" in self.controls:
             ids.append(self.style_id(style))

@@ -16,10 +16,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from composer.checkpoint import check_codec_matches, read_checkpoint, save_checkpoint
-from composer.corpus import Corpus, load_corpus
-from composer.dataset import Piece, WindowSampler, full_sequence, load_pieces
+from composer.corpus import load_corpus
+from composer.dataset import Piece, WindowSampler, load_pieces, scored_sequences
 from composer.errors import CheckpointError, InputError
 from composer.files import write_bytes_atomic
-from composer.model import LSTMModel, ModelConfig
+from composer.model import LSTMModel, ModelConfig, resolve_device
+from composer.nll import sequence_nll
 from composer.tokenizer import Codec
 
 Callback = Callable[[dict[str, Any]], None]
@@ -79,31 +79,20 @@ class TrainConfig:
             raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         if self.threads < 0 or self.warmup_steps < 0 or self.weight_decay < 0:
             raise ValueError("threads, warmup_steps and weight_decay must be >= 0")
-        ModelConfig(  # the model options, checked before any data is loaded
-            vocab_size=2, embed_dim=self.embed_dim, hidden_size=self.hidden_size, num_layers=self.num_layers,
-            dropout=self.dropout, tie_weights=self.tie_weights,
+        if self.seq_len < 8:  # WindowSampler's floor, checked before any data is loaded
+            raise ValueError(f"seq_len must be >= 8, got {self.seq_len}")
+        self.model_config(vocab_size=2)  # the model options, checked before any data is loaded
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The shape of the model this run trains, over ``vocab_size`` token ids."""
+        return ModelConfig(
+            vocab_size=vocab_size, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
+            num_layers=self.num_layers, dropout=self.dropout, tie_weights=self.tie_weights,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native copy."""
         return asdict(self)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an unknown or unavailable device is an ``InputError``."""
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
-        raise InputError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device cuda requested but no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InputError("device mps requested but MPS is not available")
-    return torch.device(name)
 
 
 def lm_loss(model: torch.nn.Module, batch: torch.Tensor, pad: int) -> tuple[torch.Tensor, int]:
@@ -112,47 +101,6 @@ def lm_loss(model: torch.nn.Module, batch: torch.Tensor, pad: int) -> tuple[torc
     logits, _ = model(inputs)  # (B, T, V)
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=pad)
     return loss, int((targets != pad).sum())
-
-
-@torch.no_grad()
-def sequence_nll(
-    model: LSTMModel, codec: Codec, pieces: list[Piece], device: torch.device, batch: int = 16
-) -> tuple[float, int]:
-    """Total NLL (nats) of the music tokens + EOS of whole pieces, given their control prefix.
-
-    Returns
-    -------
-    (float, int)
-        Summed NLL and the number of tokens it covers.
-    """
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    seqs = [s for p in pieces if (s := full_sequence(codec, p)) is not None]
-    plens = [len(s) - len(p.ids) - 1 for s, p in zip(seqs, pieces, strict=False)]
-    order = np.argsort([len(s) for s in seqs])
-    for i in range(0, len(order), batch):
-        idx = order[i : i + batch]
-        width = max(len(seqs[j]) for j in idx)
-        arr = np.stack([_pad_to(seqs[j], width, codec.pad) for j in idx])  # (B, T)
-        tgt = arr[:, 1:].copy()
-        for r, j in enumerate(idx):
-            tgt[r, : plens[j] - 1] = codec.pad  # the control prefix is given, not scored
-        logits, _ = model(torch.from_numpy(arr[:, :-1]).to(device))  # (B, T-1, V)
-        t = torch.from_numpy(tgt).to(device)
-        nll = F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), t.reshape(-1), ignore_index=codec.pad, reduction="sum"
-        )
-        total += float(nll)
-        count += int((t != codec.pad).sum())
-    model.train(was_training)
-    return total, count
-
-
-def _pad_to(seq: np.ndarray, width: int, pad: int) -> np.ndarray:
-    out = np.full(width, pad, dtype=np.int64)
-    out[: len(seq)] = seq
-    return out
 
 
 # ---- state <-> tensors --------------------------------------------------------------------------
@@ -234,15 +182,7 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         world=world,
     )
     torch.manual_seed(config.seed)
-    mcfg = ModelConfig(
-        vocab_size=codec.vocab_size,
-        embed_dim=config.embed_dim,
-        hidden_size=config.hidden_size,
-        num_layers=config.num_layers,
-        dropout=config.dropout,
-        tie_weights=config.tie_weights,
-    )
-    model = LSTMModel(mcfg).to(device)
+    model = LSTMModel(config.model_config(codec.vocab_size)).to(device)
     net: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -362,7 +302,7 @@ def _should_stop(config: TrainConfig, st: dict[str, Any], world: int) -> bool:
 
 
 def _validate(model: LSTMModel, codec: Codec, pieces: list[Piece], device: torch.device) -> float:
-    total, count = sequence_nll(model, codec, pieces, device)
+    total, count = sequence_nll(model, scored_sequences(codec, pieces), codec.pad, device)
     return total / max(1, count)
 
 
@@ -394,12 +334,3 @@ def _resume(
         raise CheckpointError(f"{path}: cannot resume with a different {', '.join(sorted(changed))}")
     return dict(meta["train_state"])
 
-
-def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """A copy of ``config`` with the non-None ``overrides`` applied."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def corpus_for(config: TrainConfig) -> Corpus:
-    """The corpus a config trains on."""
-    return load_corpus(config.corpus)

@@ -8,9 +8,7 @@ memoises the result, so every test module of a session shares one build.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -124,19 +122,3 @@ def subprocess_env() -> dict[str, str]:
                PYTHONUNBUFFERED="1")
     return env
 
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """One torch intra-op thread inside, restored after.
-
-    The test machine is small and busy; several threads contending for its cores
-    run tiny models many times slower than one.
-    """
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)

@@ -6,12 +6,10 @@ import json
 import os
 import re
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from _corpus_fixtures import one_torch_thread
 
 from composer.checkpoint import (
     FORMAT_VERSION,
@@ -26,11 +24,7 @@ from composer.errors import CheckpointError, ComposerError
 from composer.model import LSTMModel, ModelConfig
 from composer.tokenizer import Codec
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

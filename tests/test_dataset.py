@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from _corpus_fixtures import TinyCorpus, one_torch_thread, tiny_corpus
+from _corpus_fixtures import TinyCorpus, tiny_corpus
 
 from composer.corpus import Corpus, load_corpus
 from composer.dataset import Piece, WindowSampler, full_sequence, load_pieces
 from composer.keys import transpose_key_index
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SEQ = 32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from typing import Any
 
 import _fuzz
 import pytest
+from helpers import one_line_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -65,22 +66,11 @@ def check_outcome(result: Any, name: str) -> str:
     assert result.exit_code in (0, 2), f"exit {result.exit_code}: {out}"
     if result.exit_code == 0:
         return "ok"
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert name in lines[0], f"{name!r} not named in {lines[0]!r}"
-    return lines[0]
+    return one_line_error(result, name)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Sampling a tiny LSTM is 50x slower with torch's default threads on a busy 2-core box."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# Sampling a tiny LSTM is 50x slower with torch's default threads on a busy 2-core box.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +147,7 @@ def test_load_score_hostile_catalogue(hostile_dir: Path) -> None:
     assert len(refused) >= 25, sorted(set(CASES) - set(refused))
 
 
+@pytest.mark.slow
 def test_load_score_600_mutations(tmp_path: Path) -> None:
     """600 seeded truncations, bit flips and splices: a Score or a MidiError, never anything else."""
     path = tmp_path / "m.mid"
@@ -212,6 +203,7 @@ def _event_files(draw: st.DrawFn) -> bytes:
     return _fuzz.smf([_fuzz.track(events, end=draw(st.booleans()))] * ntracks, fmt=fmt, tpq=tpq)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=_event_files())
 def test_load_score_hypothesis(tmp_path: Path, data: bytes) -> None:
@@ -299,6 +291,7 @@ def test_corpus_build_hostile_dir(runner: CliRunner, hostile_dir: Path, mutant_d
     assert m["totals"]["pieces"] >= 20
 
 
+@pytest.mark.slow
 def test_mutants_through_analyze_and_continue(runner: CliRunner, mutant_dir: Path, tiny_model: Path,
                                               tmp_path: Path) -> None:
     """90 mutants through analyze, 30 through continue: only exit 0 or one-line exit 2."""
@@ -326,6 +319,7 @@ def test_mutants_through_evaluate(runner: CliRunner, mutant_dir: Path, tiny_mode
     assert rep["pieces"] + rep["skipped"] == 90 and rep["skipped"] > 0
 
 
+@pytest.mark.slow
 def test_max_notes_option_raises_the_limit(runner: CliRunner, hostile_dir: Path) -> None:
     """Raised past the bomb, the limit lets it through, and analysis stays near-linear (seconds)."""
     path = hostile_dir / "midi_bomb_250k_notes.mid"

@@ -19,6 +19,7 @@ from composer.model import LSTMModel, ModelConfig
 from composer.tokenizer import Codec
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +150,7 @@ def test_python_api_returns_pretty_midi(ckpt: Path) -> None:
     assert [n.pitch for n in cont.instruments[0].notes[:4]] == [60, 64, 67, 72]
 
 
+@pytest.mark.slow
 def test_generate_as_subprocess(ckpt: Path, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "composer", "generate", "-m", str(ckpt), "--bars", "1",
                            "--seed", "2", "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
@@ -171,18 +173,18 @@ def test_generate_best_of_with_analysis(ckpt: Path, tmp_path: Path) -> None:
 def test_a_primer_follows_the_key_and_tempo_controls(ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The model always saw BOS Style Key TempoBand before the music; a primer must not skip them."""
     import composer.generation as g
+    import composer.generation.pieces as pieces
     from composer.keys import find_key
-    from composer.primer import parse_primer
 
     seen: list[list[int]] = []
-    real = g.sample_streams
+    real = pieces.sample_streams
 
     def spy(stepper, codec, prefixes, *args, **kw):  # type: ignore[no-untyped-def]
         seen.extend(list(p) for p in prefixes)
         return real(stepper, codec, prefixes, *args, **kw)
 
-    monkeypatch.setattr(g, "sample_streams", spy)
-    primer = parse_primer("tinyNotation: 4/4 g4 a b c' d'2 d'")
+    monkeypatch.setattr(pieces, "sample_streams", spy)
+    primer = g.parse_primer("tinyNotation: 4/4 g4 a b c' d'2 d'")
     g.sample_pieces(str(ckpt), n=1, bars=primer.bars + 1, primer=primer, quantize=False)
     list(g.stream_notes(str(ckpt), primer=primer.notes, bars=1, quantize=False))
     codec = g.load_model(str(ckpt)).codec
@@ -210,3 +212,79 @@ def test_bundled_folk_model_continues_in_the_primer_key() -> None:
         assert len(notes) >= 16
         shares.append(sum(n.pitch % 12 in g_major for n in notes) / len(notes))
     assert sum(shares) / len(shares) >= 0.75, shares
+
+
+# ---- harmonize (``continue --voices``) and best-of-K selection on the bundled chorale model ----------------
+
+HYMN = "tinyNotation: 4/4 g'4 g' a' b' c''2 b'4 r a' g' f'# g'"
+
+
+def _sounding(notes: list, t: float) -> list:  # type: ignore[type-arg]
+    return [n for n in notes if n.start <= t + 1e-6 < n.end]
+
+
+def test_harmonize_keeps_the_melody_as_the_top_voice_of_at_most_four() -> None:
+    from composer.config import SampleOptions
+    from composer.generation import harmonize, parse_primer
+
+    primer = parse_primer(HYMN)
+    piece = harmonize(primer, "chorales", options=SampleOptions(seed=4))
+    melody = [(n.start, n.pitch, n.duration) for n in primer.notes]
+    got = [(n.start, n.pitch, n.duration) for n in piece.notes]
+    assert set(melody) <= set(got)  # every melody note, unchanged
+    lower = [n for n in piece.notes if (n.start, n.pitch, n.duration) not in set(melody)]
+    assert lower, "no voices written beneath the melody"
+    for m in primer.notes:  # nothing sounds at or above the melody while it sounds
+        assert all(n.pitch < m.pitch for n in lower if n.start < m.end - 1e-6 and m.start < n.end - 1e-6), m
+    for t in sorted({n.start for n in piece.notes}):
+        assert len(_sounding(piece.notes, t)) <= 4, t
+    assert piece.bars == primer.bars
+    assert max(n.end for n in piece.notes) <= primer.bars * primer.bar_beats + 1e-6  # the primer's length
+    assert piece.primer_notes == len(primer.notes)
+    again = harmonize(primer, "chorales", options=SampleOptions(seed=4))
+    assert again.notes == piece.notes  # a fixed seed reproduces the same notes
+    other = harmonize(primer, "chorales", options=SampleOptions(seed=5))
+    assert other.notes != piece.notes
+
+
+def test_continue_voices_cli_on_the_chorale_model(tmp_path: Path) -> None:
+    from composer.config import SampleOptions
+    from composer.generation import harmonize, parse_primer
+
+    out = tmp_path / "h.mid"
+    res = runner.invoke(app, ["continue", HYMN, "-m", "chorales", "--voices", "--seed", "7", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "h.mid" in res.output and "kept unchanged" in res.output
+    written = [(round(n.start, 4), n.pitch, round(n.duration, 4)) for n in pitched_notes(load_score(out))]
+    from composer.cli.options import FILE_TOP_P
+
+    piece = harmonize(parse_primer(HYMN), "chorales", options=SampleOptions(seed=7, top_p=FILE_TOP_P))  # the CLI's
+    assert sorted(written) == sorted((round(n.start, 4), n.pitch, round(n.duration, 4)) for n in piece.notes)
+    score = load_score(out)
+    assert score.time_signatures[0].numerator == 4 and round(score.tempos[0].qpm) > 0
+    again = runner.invoke(app, ["continue", HYMN, "-m", "chorales", "--voices", "-o", str(out)])
+    assert again.exit_code == 2 and "exists" in again.output  # checked before sampling
+
+
+def test_best_of_k_keeps_the_candidate_with_the_highest_analysis_score(tmp_path: Path) -> None:
+    from composer.config import SampleOptions
+    from composer.generation import analyze_piece, choose_best, sample_pieces, write_best
+
+    opts = SampleOptions(seed=3)
+    cands = sample_pieces("chorales", n=4, bars=2, options=opts)
+    scores = [analyze_piece(p)[1] for p in cands]
+    sel = choose_best(cands, n=2, best_of=2)
+    assert sel.scores == {0: scores[:2], 1: scores[2:]}
+    for i in range(2):
+        group = cands[2 * i : 2 * i + 2]
+        best = max(range(2), key=lambda j: sel.scores[i][j])
+        assert sel.pieces[i] is group[best]
+        assert sel.analyses[i][1] == max(sel.scores[i])
+    plain = choose_best(cands, n=4, best_of=1)
+    assert plain.pieces == cands and plain.scores == {} and plain.analyses == {}  # nothing to choose: no analysis
+    # write_best: the same batch (same seed, n * best_of candidates), the kept pieces written as new files
+    written = write_best(tmp_path, "chorales", n=2, best_of=2, bars=2, options=opts)
+    assert [p.name for p in written.paths] == ["chorales-001.mid", "chorales-002.mid"]
+    assert written.scores == sel.scores
+    for path, piece in zip(written.paths, sel.pieces, strict=True):
+        assert path.read_bytes() == bytes(piece.to_score().dumps_midi())

@@ -1,4 +1,4 @@
-"""Tests of harmonic analysis (composer.harmony*, composer.voiceleading) and `composer analyze`."""
+"""Tests of harmonic analysis (the composer.harmony package) and `composer analyze`."""
 
 from __future__ import annotations
 
@@ -17,9 +17,14 @@ from typer.testing import CliRunner  # noqa: E402
 from composer.cli import app  # noqa: E402
 from composer.errors import InputError, MidiError  # noqa: E402
 from composer.events import Note  # noqa: E402
-from composer.harmony import analysis_score, analyze_file, analyze_notes  # noqa: E402
+from composer.harmony import (  # noqa: E402
+    analysis_score,
+    analyze_file,
+    analyze_notes,
+    check_voice_leading,
+    split_voices,
+)
 from composer.midifile import load_score, pitched_notes, score_from_notes, write_score  # noqa: E402
-from composer.voiceleading import check_voice_leading, split_voices  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHORALES = {"bach/bwv66.6": "F# minor", "bach/bwv253": "A major", "bach/bwv347": "A major"}
@@ -223,6 +228,7 @@ def test_cli_several_files_json_list(chorales) -> None:  # type: ignore[no-untyp
     assert isinstance(docs, list) and [d["key"]["name"] for d in docs] == ["A major", "A major"]
 
 
+@pytest.mark.slow
 def test_cli_table_roman_and_plot(tmp_path, chorales) -> None:  # type: ignore[no-untyped-def]
     from music21 import converter
 
@@ -284,8 +290,7 @@ def test_sweeps_agree_with_brute_force(seed: int) -> None:
     """The linear sweeps behind consonance share and polyphony give the quadratic answers."""
     from collections import Counter
 
-    from composer.harmony_figures import consonance_share, is_consonant
-    from composer.voiceleading import ONSET_EPS, polyphony_count
+    from composer.harmony import ONSET_EPS, consonance_share, is_consonant, polyphony_count
 
     notes = _random_notes(seed, 60)
     times = sorted({n.start for n in notes} | {n.end for n in notes})
@@ -304,10 +309,10 @@ def test_sweeps_agree_with_brute_force(seed: int) -> None:
 
 
 def test_key_from_pitch_class_weights_matches_music21_on_every_note() -> None:
-    """_find_key's one-note-per-pitch-class stream gives music21's answer for the full stream."""
+    """key_of_notes's one-note-per-pitch-class stream gives music21's answer for the full stream."""
     from music21 import note, stream
 
-    from composer.harmony import _find_key
+    from composer.harmony import key_of_notes
 
     for seed in range(4):
         notes = _random_notes(seed, 80)
@@ -316,6 +321,6 @@ def test_key_from_pitch_class_weights_matches_music21_on_every_note() -> None:
             m = note.Note(n.pitch)
             m.quarterLength = n.duration
             s.insert(n.start, m)
-        want, got = s.analyze("key"), _find_key(notes)
+        want, got = s.analyze("key"), key_of_notes(notes)
         assert (got.tonic.name, got.mode) == (want.tonic.name, want.mode)
         assert got.correlationCoefficient == pytest.approx(want.correlationCoefficient)

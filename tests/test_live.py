@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import signal
 import threading
 
 import mido
 import pytest
+from helpers import balanced
 
-from composer.errors import InputError, PortError
+from composer.config import SampleOptions
+from composer.errors import InputError, OutputError, PortError
 from composer.events import Note
-from composer.live import CLOCK_PPQN, LiveConfig, Player, TempoMap, note_events
-from composer.live_clock import ClockFollower
-from composer.live_jam import PhraseListener
-from composer.live_sources import builtin_name, note_stream, retrograde_answer, scale_stream
-from composer.ports import backend_name, match_port
+from composer.live import (
+    CLOCK_PPQN,
+    ClockFollower,
+    Jam,
+    JamConfig,
+    LiveConfig,
+    LiveStatus,
+    Output,
+    PhraseListener,
+    Player,
+    Recording,
+    SessionView,
+    TempoMap,
+    backend_name,
+    builtin_name,
+    match_port,
+    note_events,
+    note_stream,
+    play_config,
+    play_session,
+    retrograde_answer,
+    scale_stream,
+    status_text,
+    torch_threads,
+)
 
 
 class FakeClock:
@@ -59,15 +83,8 @@ def run(notes, clock=None, **kw):
     return result, port, clock
 
 
-def balanced(sent) -> bool:
-    """Every note-on is followed by a note-off of the same (channel, pitch)."""
-    open_: dict[tuple[int, int], int] = {}
-    for _, m in sent:
-        if m.type == "note_on" and m.velocity > 0:
-            open_[(m.channel, m.note)] = open_.get((m.channel, m.note), 0) + 1
-        elif m.type == "note_off" or (m.type == "note_on" and m.velocity == 0):
-            open_[(m.channel, m.note)] = 0
-    return not any(open_.values())
+def messages(port: FakePort) -> list[mido.Message]:
+    return [m for _, m in port.sent]
 
 
 def test_deadlines_exact():
@@ -152,7 +169,7 @@ def test_clean_stop_sends_note_offs_and_ccs():
         ("control_change", 123),
         ("control_change", 120),
     ]
-    assert balanced(port.sent)
+    assert balanced(messages(port))
     assert len(result.played) == 4 and all(n.end <= 5.0 for n in result.played)
 
 
@@ -167,7 +184,7 @@ def test_exception_in_source_still_releases():
     player = Player(source(), port, cfg(), now=clock.now, sleep=clock.sleep)
     with pytest.raises(RuntimeError, match="model crashed"):
         player.run()
-    assert balanced(port.sent)
+    assert balanced(messages(port))
     assert port.sent[-1][1].control == 120
 
 
@@ -183,7 +200,7 @@ def test_port_failure_is_port_error_and_releases():
 def test_same_pitch_overlap_never_sticks():
     notes = [Note(0.0, 60, 2.0), Note(1.0, 60, 0.5), Note(1.0, 62, 3.0), Note(1.5, 60, 0.25)]
     _, port, _ = run(notes)
-    assert balanced(port.sent)
+    assert balanced(messages(port))
     last = port.sent[-3][1]  # before the two CCs
     assert last.type == "note_off"
 
@@ -191,10 +208,10 @@ def test_same_pitch_overlap_never_sticks():
 def test_max_beats_and_seconds_cut_notes():
     result, port, _ = run(scale_stream(), max_beats=8.0)
     assert result.reason in ("end", "max_beats")
-    assert balanced(port.sent)
+    assert balanced(messages(port))
     assert max(n.end for n in result.played) <= 8.0 + 1e-9
     result, port, _ = run(scale_stream(), max_seconds=3.0)
-    assert result.reason == "max_seconds" and balanced(port.sent)
+    assert result.reason == "max_seconds" and balanced(messages(port))
     assert port.sent[-1][0] - port.sent[0][0] <= 3.0 + 1e-9
 
 
@@ -233,11 +250,26 @@ def test_snapshot_from_another_thread():
     clock = FakeClock()
     port = FakePort(clock)
     player = Player(scale_stream(bars=4), port, cfg(), now=clock.now, sleep=clock.sleep)
-    snaps = []
-    t = threading.Thread(target=lambda: snaps.append(player.snapshot()))
+    snaps: list[LiveStatus] = []
+    errors: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            while not snaps or snaps[-1].state != "stopped":
+                snaps.append(player.snapshot())
+        except BaseException as exc:  # fails the test below, not just this thread
+            errors.append(exc)
+
+    t = threading.Thread(target=watch)
     t.start()
     player.run()
-    t.join()
+    t.join(10)
+    assert not t.is_alive() and errors == []
+    assert snaps and all(isinstance(s, LiveStatus) for s in snaps)
+    assert snaps[-1].state == "stopped"
+    assert {s.state for s in snaps} <= {"waiting", "playing", "stopped"}
+    notes_sent = [s.notes_sent for s in snaps]
+    assert notes_sent == sorted(notes_sent)  # never goes back
     s = player.snapshot()
     assert s.state == "stopped" and s.notes_sent == 4 * 18 and s.bar >= 1
 
@@ -250,7 +282,7 @@ def test_record_contents(tmp_path):
     path = write_score(score_from_notes(result.played, tempo=120), tmp_path / "rec.mid")
     back = pitched_notes(load_score(path))
     assert [(n.start, n.pitch) for n in back] == [(n.start, n.pitch) for n in sorted(notes)]
-    with pytest.raises(Exception, match="exists"):
+    with pytest.raises(OutputError, match="exists"):
         write_score(score_from_notes(result.played), path)
 
 
@@ -277,11 +309,7 @@ def test_builtin_sources(monkeypatch):
     primer = [Note(0, 60, 1), Note(1, 62, 1), Note(2, 64, 2)]
     ans = retrograde_answer(primer, 1)
     assert [n.pitch for n in ans] == [64, 62, 60] and ans[0].start == 4.0
-    stream = list(
-        note_stream(
-            "builtin:scale", __import__("composer.config").config.SampleOptions(), primer, bars=1
-        )
-    )
+    stream = list(note_stream("builtin:scale", SampleOptions(), primer, bars=1))
     assert stream[:3] == primer and stream[3].start == 4.0
 
 
@@ -322,3 +350,234 @@ def test_phrase_listener_waits_for_silence_and_release():
     assert phrase is not None
     assert [(n.start, n.pitch, n.duration) for n in phrase] == [(0.0, 60, 1.0), (1.0, 62, 1.0)]
     assert lst.take_phrase(14.0) is None
+
+
+# ---- Jam: call and response with the fake clock ------------------------------------------------
+def ends_with_panic(msgs: list[mido.Message]) -> bool:
+    return [(m.type, m.control) for m in msgs[-2:]] == [("control_change", 123), ("control_change", 120)]
+
+
+def play_phrase(listener: PhraseListener, t: float, pitches: list[int], step: float = 0.25) -> float:
+    """Feed ``pitches`` as quarter-beat notes (120 bpm) from time ``t``; return the time after."""
+    for pitch in pitches:
+        listener.feed(mido.Message("note_on", note=pitch, velocity=90), t)
+        listener.feed(mido.Message("note_off", note=pitch), t + step)
+        t += step
+    return t
+
+
+def make_jam(clock: FakeClock, port: FakePort, **jam_kw) -> Jam:
+    listener = PhraseListener(tempo=120.0, silence=1.0)
+    answer = lambda primer, bars: retrograde_answer(primer, bars)  # noqa: E731
+    return Jam(listener, port, answer, cfg(), JamConfig(answer_bars=1, **jam_kw), now=clock.now, sleep=clock.sleep)
+
+
+def test_jam_answers_a_phrase():
+    clock = FakeClock()
+    port = FakePort(clock)
+    jam = make_jam(clock, port, rounds=1)
+    t_end = play_phrase(jam.listener, clock.t, [60, 62, 64, 65])
+    result = jam.run()
+    msgs = messages(port)
+    ons = [m.note for m in msgs if m.type == "note_on"]
+    assert result.rounds == 1
+    assert ons == [65, 64, 62, 60] * 2  # the test continuation: retrograde, repeated to fill one bar
+    assert balanced(msgs) and ends_with_panic(msgs)
+    first_on = next(t for t, m in port.sent if m.type == "note_on")
+    assert first_on >= t_end + 1.0  # answered after the second of silence, not before
+    assert [n.pitch for n in result.played] == [60, 62, 64, 65] + ons  # phrase, then answer
+    assert result.played[4].start >= result.played[3].end + 2.0 - 1e-9  # after 2 beats (1 s) of silence
+    assert jam.listener.listening and jam.snapshot() is None
+
+
+def test_jam_honours_rounds_and_ignores_input_while_answering():
+    clock = FakeClock()
+    port = FakePort(clock)
+    jam = make_jam(clock, port, rounds=2)
+    orig_send, orig_sleep = port.send, clock.sleep
+    fed = []
+
+    def send(msg):
+        orig_send(msg)
+        if msg.type == "note_on" and not fed:  # played over the answer: must not count
+            fed.append(play_phrase(jam.listener, clock.t, [90]))
+
+    def sleep(d):
+        orig_sleep(d)
+        if fed and len(fed) == 1 and jam.listener.listening and port.sent:
+            fed.append(play_phrase(jam.listener, clock.t, [70, 72]))  # the second phrase
+
+    port.send = send  # type: ignore[method-assign]
+    jam._sleep = sleep
+    play_phrase(jam.listener, clock.t, [60, 62, 64])
+    result = jam.run()
+    ons = [m.note for m in messages(port) if m.type == "note_on"]
+    assert result.rounds == 2
+    assert ons == [64, 62, 60, 64, 62, 60, 64, 62] + [72, 70] * 4  # one bar each
+    assert 90 not in [n.pitch for n in result.played]
+    assert balanced(messages(port))
+
+
+def test_jam_stop_releases_the_answer():
+    clock = FakeClock()
+    port = FakePort(clock)
+    jam = make_jam(clock, port, rounds=0)  # until stopped
+    orig_send = port.send
+
+    def send(msg):
+        orig_send(msg)
+        if msg.type == "note_on" and msg.note == 62:
+            jam.stop()
+
+    port.send = send  # type: ignore[method-assign]
+    play_phrase(jam.listener, clock.t, [60, 62, 64], step=1.0)  # long notes: stopped mid-note
+    result = jam.run()
+    msgs = messages(port)
+    assert result.rounds == 1
+    assert [m.note for m in msgs if m.type == "note_on"] == [64, 62]
+    assert balanced(msgs) and ends_with_panic(msgs)
+
+
+def test_jam_stop_while_listening_and_config():
+    clock = FakeClock()
+    jam = make_jam(clock, FakePort(clock), rounds=0)
+    orig = clock.sleep
+
+    def sleep(d):
+        orig(d)
+        if clock.t > 105:
+            jam.stop()
+
+    jam._sleep = sleep
+    assert jam.run().rounds == 0
+    with pytest.raises(ValueError, match="answer_bars"):
+        JamConfig(answer_bars=0)
+
+
+# ---- the session: signals, a vanished port, COMPOSER_THREADS ------------------------------------
+class ClosablePort(FakePort):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeOutput(Output):
+    """An Output that 'opens' a fake port, optionally watched by a watch that says it vanished."""
+
+    def __init__(self, port: ClosablePort, gone_after: int | None = None) -> None:
+        super().__init__(port="fake")
+        object.__setattr__(self, "fake", port)
+        object.__setattr__(self, "gone_after", gone_after)
+
+    def open(self):
+        return self.fake
+
+    def watch(self, port):
+        return None if self.gone_after is None else FakeWatch(self.gone_after)
+
+
+class FakeWatch:
+    name = "fake"
+
+    def __init__(self, gone_after: int) -> None:
+        self.calls = 0
+        self.gone_after = gone_after
+        self.closed = False
+
+    def exists(self) -> bool:
+        self.calls += 1
+        return self.calls <= self.gone_after
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class RecordingView(SessionView):
+    def __init__(self) -> None:
+        self.said: list[tuple[int, object]] = []
+
+    def recorded(self, count, path) -> None:
+        self.said.append((count, path))
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_session_signal_stops_cleanly_with_exit_code(tmp_path, sig, code):
+    clock = FakeClock()
+    port = ClosablePort(clock)
+    orig = clock.sleep
+
+    def sleep(d):
+        orig(d)
+        if sum(m.type == "note_on" for m in messages(port)) >= 20 and not raised:
+            raised.append(sig)
+            signal.raise_signal(sig)  # the handler runs here, on the main (sender) thread
+
+    raised: list[int] = []
+    clock.sleep = sleep  # type: ignore[method-assign]
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    view = RecordingView()
+    done = play_session(
+        "builtin:scale", SampleOptions(), cfg(), FakeOutput(port),
+        record=Recording(tmp_path / "rec.mid"), view=view, now=clock.now, sleep=clock.sleep,
+    )
+    assert done.exit_code == code and done.result.reason == "stopped"
+    msgs = messages(port)
+    assert balanced(msgs) and ends_with_panic(msgs) and port.closed
+    assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
+    assert view.said == [(len(done.result.played), tmp_path / "rec.mid")]
+    assert (tmp_path / "rec.mid").stat().st_size > 0
+    assert done.result.notes_sent >= 20
+
+
+def test_session_vanished_port_is_a_port_error():
+    clock = FakeClock(jitter=0.0001)
+    port = ClosablePort(clock)
+    output = FakeOutput(port, gone_after=0)  # gone at the first check (0.5 s into playback)
+    with pytest.raises(PortError, match="'fake' vanished"):
+        play_session("builtin:scale", SampleOptions(), cfg(), output, now=clock.now, sleep=clock.sleep)
+    msgs = messages(port)
+    assert any(m.type == "note_on" for m in msgs)
+    assert balanced(msgs) and ends_with_panic(msgs) and port.closed
+
+
+def test_session_without_signal_exits_0_and_refuses_an_existing_record(tmp_path):
+    clock = FakeClock()
+    port = ClosablePort(clock)
+    cfg_ = play_config([Note(0.0, 60, 1.5)], 1, tempo=120.0, spin=0.0, latency=0.0, prefill=0.0)
+    assert cfg_.max_beats == 8.0  # one bar after the primer's bar
+    done = play_session("builtin:scale", SampleOptions(), cfg_, FakeOutput(port), primer=[Note(0.0, 60, 1.5)],
+                        bars=1, now=clock.now, sleep=clock.sleep)
+    assert done.exit_code == 0 and done.result.notes_sent == 1 + 18
+    (tmp_path / "x.mid").write_bytes(b"")
+    with pytest.raises(OutputError, match="exists"):
+        Recording(tmp_path / "x.mid")
+    Recording(tmp_path / "x.mid", force=True)
+
+
+def test_composer_threads(monkeypatch):
+    assert torch_threads({}) == 1 and torch_threads({"COMPOSER_THREADS": "3"}) == 3
+    for bad in ("two", "0", "-1", ""):
+        with pytest.raises(InputError, match=f"COMPOSER_THREADS must be a positive integer, got {bad!r}"):
+            torch_threads({"COMPOSER_THREADS": bad})
+    monkeypatch.setenv("COMPOSER_THREADS", "two")
+    port = ClosablePort(FakeClock())
+    with pytest.raises(InputError, match="COMPOSER_THREADS"):  # before any port opens
+        play_session("some-model", SampleOptions(), cfg(), FakeOutput(port))
+    assert port.sent == [] and not port.closed
+
+
+def test_status_text():
+    snap = LiveStatus("playing", 5.0, 2, 120.0, 9.0, 2.5, 30, 40, 0)
+    assert status_text(snap) == "playing  bar 2  120.0 bpm  9.0 notes/s  queue 2.5 s"
+    assert status_text(dataclasses.replace(snap, late=3)).endswith("  late 3")
+    assert status_text(None) == "listening…"
+
+
+def test_importing_live_loads_neither_mido_nor_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, composer.live; print(sorted({'mido', 'rtmidi', 'torch'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -15,6 +15,7 @@ import time
 import uuid
 
 import pytest
+from helpers import balanced
 from jackfixture import jack  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.jack
@@ -56,16 +57,6 @@ class Receiver:
 
     def close(self) -> None:
         self.port.close()
-
-
-def balanced(msgs) -> bool:
-    open_: dict[tuple[int, int], int] = {}
-    for m in msgs:
-        if m.type == "note_on" and m.velocity > 0:
-            open_[(m.channel, m.note)] = open_.get((m.channel, m.note), 0) + 1
-        elif m.type == "note_off" or (m.type == "note_on" and m.velocity == 0):
-            open_[(m.channel, m.note)] = 0
-    return not any(open_.values())
 
 
 def ends_with_panic(msgs, channel: int = 0) -> bool:

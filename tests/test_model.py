@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
-from _corpus_fixtures import one_torch_thread
 
 from composer.model import LSTMModel, ModelConfig
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 V, E, H, L = 50, 16, 32, 2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import _fuzz
 import pytest
+from helpers import one_line_error
 from typer.testing import CliRunner
 
 from composer.cli import app
@@ -29,27 +29,7 @@ from composer.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_line_error(result: Any, *must: str) -> str:
-    """Assert exit 2 with one ``error:`` line containing each of ``must``; return the line."""
-    out = (result.stdout or "") + (result.stderr or "")
-    assert "Traceback" not in out, out
-    assert result.exit_code == 2, f"exit {result.exit_code}: {out}"
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for m in must:
-        assert m in lines[0], f"{m!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -183,10 +163,7 @@ def test_play_without_jack_server_prints_one_line() -> None:
          "--port", "nonexistent", "--api", "jack"],
         capture_output=True, text=True, timeout=120, env=_no_jack_env(), cwd=ROOT,
     )
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
+    one_line_error(proc)
 
 
 # ---- unwritable outputs and a full disk --------------------------------------------------------
@@ -423,6 +400,7 @@ def _write_corpus_files(folder: Path, n: int = 30) -> None:
         )
 
 
+@pytest.mark.slow
 def test_corpus_build_sigkill_then_resume(runner: CliRunner, tmp_path: Path) -> None:
     """SIGKILL a real build when some piece records exist; the rerun's manifest equals a clean build's."""
     src = tmp_path / "killme"
@@ -466,6 +444,4 @@ def test_corpus_build_sigkill_then_resume(runner: CliRunner, tmp_path: Path) -> 
 def test_bad_thread_count_is_a_one_line_error() -> None:
     result = CliRunner().invoke(app, ["play", "--model", "chorales", "--port", "x", "--api", "jack"],
                                 env={"COMPOSER_THREADS": "two"})
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "COMPOSER_THREADS" in lines[0], result.stderr
+    one_line_error(result, "COMPOSER_THREADS")

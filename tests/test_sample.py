@@ -10,9 +10,9 @@ import torch
 
 from composer.checkpoint import save_checkpoint
 from composer.config import SampleOptions, TokenizerSpec
+from composer.generation import RemiState, filter_logits
 from composer.keys import parse_key, scale_pitch_classes
 from composer.model import LSTMModel, ModelConfig
-from composer.sample import RemiState, filter_logits
 from composer.tokenizer import Codec
 
 STYLE = "bach-chorales"
@@ -79,6 +79,22 @@ def test_grammar_follows_remi(codec: Codec) -> None:
     assert ts == ["TimeSig_3/4"]  # one meter per piece
 
 
+def test_grammar_with_velocities_makes_notes() -> None:
+    """Pitch, Velocity, Duration is a note (a --from-dir corpus has velocity tokens)."""
+    codec = Codec(TokenizerSpec(use_velocities=True), styles=[STYLE])
+    types = codec.types
+    st = RemiState(codec, SampleOptions(), bars=2)
+    for tok in ("BOS_None", f"Style_{STYLE}", "Key_C_major", "TempoBand_medium", "Bar_None", "TimeSig_4/4",
+                "Position_0", "Pitch_60"):
+        st.update(codec.id_of(tok))
+    assert {types[i] for i in np.nonzero(st.allowed())[0]} == {"Velocity"}
+    velocity = next(i for i in np.nonzero(st.allowed())[0])
+    st.update(int(velocity))
+    assert {types[i] for i in np.nonzero(st.allowed())[0]} == {"Duration"}
+    note = st.update(codec.id_of("Duration_1.0.8"))
+    assert note is not None and (note.pitch, note.duration, note.velocity) == (60, 1.0, int(codec.values[velocity]))
+
+
 def test_samples_decode_to_the_same_notes_with_miditok(random_ckpt: Path, codec: Codec) -> None:
     from composer.generation import load_model
     from composer.midifile import pitched_notes
@@ -92,7 +108,7 @@ def test_samples_decode_to_the_same_notes_with_miditok(random_ckpt: Path, codec:
         assert all(n.end <= end + 1e-6 for n in p.notes), "notes are closed at the final bar line"
     # The incremental decoder agrees with MidiTok's decoder on the sampled ids.
     ckpt = load_model(str(random_ckpt))
-    from composer.sample import Stepper, sample_streams
+    from composer.generation import Stepper, sample_streams
 
     ids: list[int] = []
     for _, tok, _ in sample_streams(Stepper(ckpt.model), ckpt.codec, [[ckpt.codec.bos]], SampleOptions(),
@@ -133,7 +149,7 @@ def test_key_range_and_polyphony_constraints(random_ckpt: Path) -> None:
 
 
 def test_continuation_keeps_primer_and_follows_it(random_ckpt: Path) -> None:
-    from composer.primer import parse_primer
+    from composer.generation import parse_primer
 
     primer = parse_primer("tinyNotation: 4/4 c4 d e f g2 g")
     (p,) = sample(random_ckpt, n=1, bars=primer.bars + 2, primer=primer, seed=4)
@@ -147,8 +163,7 @@ def test_continuation_keeps_primer_and_follows_it(random_ckpt: Path) -> None:
 
 
 def test_harmonize_keeps_melody_on_top(random_ckpt: Path) -> None:
-    from composer.generation import harmonize
-    from composer.primer import parse_primer
+    from composer.generation import harmonize, parse_primer
 
     # a falling line: a lower voice held from an onset must end before the melody passes it;
     # a line with rests: the lower voices leave the melody's voice free while it rests
@@ -173,8 +188,8 @@ def test_harmonize_keeps_melody_on_top(random_ckpt: Path) -> None:
 def test_bad_constraints_are_input_errors(random_ckpt: Path) -> None:
     from composer.errors import InputError
 
-    with pytest.raises(InputError, match="unknown key"):
-        sample(random_ckpt, n=1, bars=1, options=SampleOptions(key="H major"))
+    with pytest.raises(ValueError, match="unknown key"):  # SampleOptions checks its key when built
+        SampleOptions(key="H major")
     with pytest.raises(InputError, match="bars"):
         sample(random_ckpt, n=1, bars=0)
     with pytest.raises(ValueError, match="temperature"):
@@ -184,7 +199,7 @@ def test_bad_constraints_are_input_errors(random_ckpt: Path) -> None:
 
 
 def test_draw_never_picks_masked_tokens_and_follows_probabilities() -> None:
-    from composer.sample import draw
+    from composer.generation import draw
 
     probs = torch.tensor([[0.0, 0.25, 0.0, 0.75, 0.0]]).repeat(4000, 1)
     picks = draw(probs, torch.Generator().manual_seed(0))
@@ -211,7 +226,7 @@ class _BiasedStepper:
 
 
 def _run(codec: Codec, prefs: dict[str, float], bars: int) -> list[tuple[int, object]]:
-    from composer.sample import sample_streams
+    from composer.generation import sample_streams
 
     stepper = _BiasedStepper(codec.vocab_size, {codec.id_of(k): v for k, v in prefs.items()})
     prefix = [codec.id_of("BOS_None")]
@@ -235,7 +250,7 @@ def test_a_bar_line_past_the_target_becomes_the_end(codec: Codec) -> None:
 
 
 def test_one_position_starts_at_most_max_onset_notes(codec: Codec) -> None:
-    from composer.sample import MAX_ONSET_NOTES
+    from composer.generation import MAX_ONSET_NOTES
 
     prefs = {"Bar_None": -30.0, "Position_0": 4.0, "Pitch_60": 6.0, "Duration_1.0.8": 6.0, "EOS_None": -30.0}
     out = _run(codec, {k: v for k, v in prefs.items() if k in codec.tok.vocab}, bars=2)

@@ -191,9 +191,18 @@ def test_pitch_range_top_is_consistent() -> None:
     assert (codec.transpose_table(0)[ids] == ids).all()
 
 
-def test_every_valid_spec_builds_a_codec() -> None:
-    try:
-        spec = TokenizerSpec(pitch_range=(0, 128))
-    except ValueError:
-        return  # refused up front, with composer's own message: consistent
-    assert Codec(spec).vocab_size > 128  # accepted by the spec, so the codec must build
+@pytest.mark.parametrize("kind", ["REMI", "TSD", "MIDILike"])
+@pytest.mark.parametrize("pitch_range", [(0, 127), (0, 1), (126, 127)])
+def test_every_valid_spec_builds_a_codec(kind: str, pitch_range: tuple[int, int]) -> None:
+    """The extremes the spec accepts all build a codec (MidiTok does not refuse them later)."""
+    lo, hi = pitch_range
+    codec = Codec(TokenizerSpec(kind=kind, pitch_range=pitch_range))
+    notes = "NoteOn" if kind == "MIDILike" else "Pitch"
+    assert sorted(int(v) for t, v in zip(codec.types, codec.values, strict=True) if t == notes) == list(
+        range(lo, hi + 1))
+
+
+@pytest.mark.parametrize("pitch_range", [(0, 128), (-1, 60), (60, 60), (72, 60)])
+def test_invalid_pitch_range_is_refused_by_the_spec(pitch_range: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match=r"pitch_range must be within 0\.\.127"):
+        TokenizerSpec(pitch_range=pitch_range)

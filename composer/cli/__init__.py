@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import typer
 
-from composer import __version__
 from composer.cli import analyze_cmd, corpus_cmd, generate_cmd, live_cmd, train_cmd
+from composer.version import __version__
 
 app = typer.Typer(
     name="composer",

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from composer.cli.common import console, fail, handle_errors
 from composer.cli.options import MaxNotes
-
-if TYPE_CHECKING:
-    from composer.harmony import Analysis
+from composer.harmony import WINDOW_BARS, Analysis, analysis_score, analyze_files
 
 MAX_FAULTS_SHOWN = 12
-
-
-def _out_path(out: Path, source: Path, several: bool) -> Path:
-    """``out`` itself for one input; ``out-<input stem>.<ext>`` for several."""
-    return out.with_name(f"{out.stem}-{source.stem}{out.suffix}") if several else out
 
 
 def _show(a: Analysis) -> None:
@@ -74,8 +67,6 @@ def _show(a: Analysis) -> None:
     t.add_row("pitch classes %", hist)
     t.add_row("non-diatonic", f"{fig['non_diatonic_share'] * 100:.1f}% of notes")
     t.add_row("consonance", f"{fig['consonance_share'] * 100:.1f}% of the time")
-    from composer.harmony import analysis_score
-
     t.add_row("quality score", f"{analysis_score(a):.3f}")
     console.print(t)
 
@@ -87,27 +78,16 @@ def register(app: typer.Typer) -> None:
     def analyze(
         files: Annotated[list[Path], typer.Argument(help="MIDI, MusicXML, ABC or kern files.")],
         as_json: Annotated[
-            bool,
-            typer.Option(
-                "--json", help="Print JSON (schema in docs/analysis.md) instead of tables."
-            ),
+            bool, typer.Option("--json", help="Print JSON (schema in docs/analysis.md) instead of tables.")
         ] = False,
         roman: Annotated[
-            Path | None,
-            typer.Option(
-                "--roman", help="Write a MusicXML score with the Roman numerals as lyrics."
-            ),
+            Path | None, typer.Option("--roman", help="Write a MusicXML score with the Roman numerals as lyrics.")
         ] = None,
         plot: Annotated[
-            Path | None,
-            typer.Option(
-                "--plot", help="Write a PNG piano roll with chord labels and key regions."
-            ),
+            Path | None, typer.Option("--plot", help="Write a PNG piano roll with chord labels and key regions.")
         ] = None,
-        window: Annotated[int, typer.Option("--window", help="Bars per local-key window.")] = 4,
-        force: Annotated[
-            bool, typer.Option("--force", help="Overwrite existing output files.")
-        ] = False,
+        window: Annotated[int, typer.Option("--window", help="Bars per local-key window.")] = WINDOW_BARS,
+        force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
         max_notes: MaxNotes = None,
     ) -> None:
         """Analyze harmony: key, local keys, Roman numerals, cadences, voice leading, figures.
@@ -121,19 +101,10 @@ def register(app: typer.Typer) -> None:
                 raise fail(f"--roman must end in .musicxml or .xml, got {roman}")
             if roman is not None and roman.suffix.lower() == ".mxl":
                 raise fail("--roman writes uncompressed MusicXML: use .musicxml or .xml")
-            from composer.harmony import analyze_file, write_roman
-            from composer.harmony_plot import write_plot
-
-            several = len(files) > 1
-            analyses = [analyze_file(f, window_bars=window) for f in files]
-            for f, a in zip(files, analyses, strict=True):
-                if roman is not None:
-                    write_roman(a, _out_path(roman, f, several), force=force)
-                if plot is not None:
-                    write_plot(a, _out_path(plot, f, several), force=force)
+            analyses = analyze_files(files, window_bars=window, roman=roman, plot=plot, force=force)
             if as_json:
                 docs = [a.to_dict() for a in analyses]
-                typer.echo(json.dumps(docs if several else docs[0], indent=2))
+                typer.echo(json.dumps(docs if len(files) > 1 else docs[0], indent=2))
             else:
                 for a in analyses:
                     _show(a)

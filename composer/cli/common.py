@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from composer.errors import ComposerError
+from composer.midifile import note_limit
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,8 +33,6 @@ def handle_errors(max_notes: int | None = None) -> Iterator[None]:
     tracebacks of unexpected errors.  ``max_notes`` raises or lowers the note
     limit of every MIDI file read inside the block.
     """
-    from composer.midifile import note_limit
-
     try:
         with note_limit(max_notes):
             yield

@@ -11,6 +11,7 @@ import typer
 
 from composer.cli.common import console, err_console, fail, handle_errors
 from composer.cli.options import MaxNotes
+from composer.recipes import dir_recipe, list_recipes, load_recipe
 
 corpus_app = typer.Typer(help="Build and inspect training corpora.", no_args_is_help=True)
 
@@ -43,7 +44,6 @@ def build(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from composer.corpus import build_corpus
-    from composer.recipes import dir_recipe, load_recipe
 
     with handle_errors():
         if (name is None) == (from_dir is None):
@@ -88,7 +88,6 @@ def list_(cache_dir: CacheDir = None) -> None:
     from rich.table import Table
 
     from composer.corpus import built_corpora, load_corpus
-    from composer.recipes import list_recipes, load_recipe
 
     with handle_errors():
         built = set(built_corpora(cache_dir))

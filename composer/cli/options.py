@@ -6,13 +6,21 @@ then calls :func:`sample_options`; a new sampling option is added here once.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from composer.config import SampleOptions
+from composer.cli.common import handle_errors
+from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE, SampleOptions
 from composer.errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Nucleus mass kept by ``generate`` and ``continue`` (files).  ``play`` and ``jam`` keep 1.0
 #: (no nucleus cut): a different default, kept as it was when these types were unified.
@@ -45,22 +53,67 @@ MaxNotes = Annotated[
 Record = Annotated[Path | None, typer.Option("--record", help="Also write what was played to this MIDI file.")]
 
 
-def sample_options(
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    seed: int | None,
-    key: str | None,
-    key_bias: float,
-    *,
-    pitch_min: int = 0,
-    pitch_max: int = 127,
-    max_polyphony: int = 0,
+def sampling(
+    temperature: Temperature = DEFAULT_TEMPERATURE,
+    top_k: TopK = 0,
+    top_p: TopP = FILE_TOP_P,
+    seed: Seed = None,
+    key: Key = None,
+    key_bias: KeyBias = DEFAULT_KEY_BIAS,
 ) -> SampleOptions:
-    """The :class:`SampleOptions` of a command line; a bad value is an :class:`InputError` (exit 2)."""
+    """The sampling options every sampling command takes (an option group, see :func:`with_groups`)."""
+    return sample_options(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias)
+
+
+def sample_options(**fields: Any) -> SampleOptions:
+    """:class:`SampleOptions` from command-line values; a bad value is an :class:`InputError` (exit 2)."""
     try:
-        return SampleOptions(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key,
-                             pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony,
-                             key_bias=key_bias)
+        return SampleOptions(**fields)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+
+
+def constrained(options: SampleOptions, **fields: Any) -> SampleOptions:
+    """``options`` with more fields set (pitch range, polyphony), validated like :func:`sample_options`."""
+    return sample_options(**{**dataclasses.asdict(options), **fields})
+
+
+def with_groups(**groups: Callable[..., Any] | tuple[Callable[..., Any], dict[str, Any]]) -> Callable[[F], F]:
+    """Declare shared options once: each parameter named in ``groups`` becomes its builder's options.
+
+    ``@with_groups(options=sampling)`` on a command whose signature has ``options: SampleOptions``
+    shows ``--temperature ... --key-bias`` in that place of ``--help``, and the command receives
+    ``options=sampling(temperature=..., ...)``.  A group given as ``(builder, {"top_p": 1.0})``
+    changes the builder's defaults for this command.  A bad value in a group exits 2 with one
+    ``error:`` line, like any option.
+    """
+
+    def decorate(func: F) -> F:
+        hints = typing.get_type_hints(func, include_extras=True)
+        params: list[inspect.Parameter] = []
+        members: dict[str, tuple[Callable[..., Any], list[str]]] = {}
+        for p in inspect.signature(func).parameters.values():
+            if p.name not in groups:
+                params.append(p.replace(annotation=hints.get(p.name, p.annotation)))
+                continue
+            group = groups[p.name]
+            builder, defaults = group if isinstance(group, tuple) else (group, {})
+            b_hints = typing.get_type_hints(builder, include_extras=True)
+            b_params = list(inspect.signature(builder).parameters.values())
+            members[p.name] = (builder, [q.name for q in b_params])
+            params += [q.replace(annotation=b_hints[q.name], default=defaults.get(q.name, q.default))
+                       for q in b_params]
+
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            with handle_errors():
+                for name, (builder, names) in members.items():
+                    kwargs[name] = builder(**{n: kwargs.pop(n) for n in names})
+            return func(**kwargs)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        del command.__wrapped__  # type: ignore[attr-defined]  # typer must read the new signature
+        return command  # type: ignore[return-value]
+
+    return decorate

@@ -12,6 +12,7 @@ import typer
 
 from composer.cli.common import console, err_console, fail, handle_errors
 from composer.cli.options import MaxNotes
+from composer.errors import InputError
 
 
 def train(
@@ -68,8 +69,8 @@ def train(
         base.update(corpus=corpus, out=str(out))
         try:
             cfg = TrainConfig(**base)
-        except (TypeError, ValueError) as exc:
-            raise fail(str(exc)) from None
+        except (TypeError, ValueError) as exc:  # an unknown or a bad option
+            raise InputError(str(exc)) from None
         rank0 = int(os.environ.get("RANK", "0")) == 0
         result = _run_with_progress(run_train, cfg, resume, quiet or not rank0)
         if rank0:

@@ -1,6 +1,6 @@
-"""Reading pieces for analysis, and writing the Roman-numeral MusicXML score.
+"""Reading pieces for analysis: MIDI, MusicXML, ABC and Humdrum into voices plus a bar grid.
 
-A :class:`Piece` is what the analysis works on: voices of beat-timed notes plus
+A :class:`VoicedPiece` is what the analysis works on: voices of beat-timed notes plus
 the bar grid.  MIDI files go through :func:`composer.midifile.load_score` (the
 untrusted-file checks); MusicXML, ABC and Humdrum/kern go through music21.
 music21 is imported inside the functions that need it.
@@ -11,24 +11,19 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from composer.errors import InputError, MidiError, OutputError
+from composer.errors import InputError, MidiError
 from composer.events import Note
-from composer.files import write_bytes_atomic
+from composer.harmony.voiceleading import separate_voices
 from composer.midifile import MAX_FILE_BYTES, load_score, pitched_notes
-from composer.voiceleading import separate_voices
-
-if TYPE_CHECKING:
-    from composer.harmony import Analysis
 
 SCORE_SUFFIXES = (".xml", ".musicxml", ".mxl", ".abc", ".krn")
 
 
 @dataclass
-class Piece:
+class VoicedPiece:
     """Voices and bar grid of one piece, ready for analysis."""
 
     name: str  # file name or "<notes>"
@@ -122,8 +117,8 @@ def piece_from_notes(
     fermatas: Sequence[float] = (),
     first_bar: int | None = None,
     bar_starts: Sequence[float] | None = None,
-) -> Piece:
-    """Build a :class:`Piece` from note tracks (one track of chords is split into voices).
+) -> VoicedPiece:
+    """Build a :class:`VoicedPiece` from note tracks (one track of chords is split into voices).
 
     ``pickup=None`` guesses an anacrusis with :func:`guess_pickup`.
     """
@@ -142,12 +137,12 @@ def piece_from_notes(
         first_bar = 0 if pickup else 1
     nonempty = [t for t in tracks if t]
     mode = "tracks" if len(voices) == len(nonempty) and len(nonempty) > 1 else "split"
-    return Piece(
+    return VoicedPiece(
         name, notes, voices, list(bar_starts), first_bar, num, den, list(fermatas), dropped, mode
     )
 
 
-def _load_midi(path: Path) -> Piece:
+def _load_midi(path: Path) -> VoicedPiece:
     score: Any = load_score(path)
     tpq = float(score.tpq)
     tracks = []
@@ -164,7 +159,7 @@ def _load_midi(path: Path) -> Piece:
     return piece_from_notes(tracks, name=str(path), time_signatures=sigs, pickup=None)
 
 
-def _load_music21(path: Path) -> Piece:
+def _load_music21(path: Path) -> VoicedPiece:
     from music21 import converter, expressions, stream
 
     size = path.stat().st_size
@@ -214,8 +209,8 @@ def _load_music21(path: Path) -> Piece:
     )
 
 
-def load_piece(path: str | Path) -> Piece:
-    """Read a MIDI, MusicXML, ABC or Humdrum file into a :class:`Piece`.
+def load_piece(path: str | Path) -> VoicedPiece:
+    """Read a MIDI, MusicXML, ABC or Humdrum file into a :class:`VoicedPiece`.
 
     Raises
     ------
@@ -245,87 +240,3 @@ def load_piece(path: str | Path) -> Piece:
         f"{path}: unknown format {suffix or '(no suffix)'}; use MIDI (.mid), MusicXML (.xml, "
         ".musicxml, .mxl), ABC (.abc) or Humdrum (.krn)"
     )
-
-
-def _q(x: float) -> Fraction:
-    """Round a beat value to a 1/12 grid (sixteenths and triplets) for notation."""
-    return Fraction(round(x * 12), 12)
-
-
-def roman_score(analysis: Analysis) -> Any:
-    """Build a music21 ``Score`` of the analyzed voices with the Roman numerals as lyrics.
-
-    Each chord change gets its numeral (prefixed by the key, as ``"f#: i"``, where
-    the local key changes) on the lowest voice that starts a note there.
-    """
-    from music21 import key, meter, note, stream
-
-    piece = analysis.piece
-    score = stream.Score()
-    pad = Fraction(0)
-    bar = piece.numerator * 4.0 / piece.denominator
-    if piece.first_bar == 0 and len(piece.bar_starts) > 1:
-        pad = _q(bar - piece.bar_starts[1])  # fill the pickup bar with a rest
-    tonic, _, mode = analysis.key.name.partition(" ")
-    parts = []
-    for name, voice in zip(analysis.voices.names, piece.voices, strict=True):
-        part = stream.Part(id=name)
-        part.partName = name
-        part.insert(0, meter.TimeSignature(f"{piece.numerator}/{piece.denominator}"))
-        part.insert(0, key.Key(tonic.replace("b", "-") if len(tonic) > 1 else tonic, mode))
-        for n in voice:
-            start, dur = _q(n.start) + pad, max(_q(n.duration), Fraction(1, 12))
-            m21 = note.Note(n.pitch, quarterLength=dur)
-            part.insert(start, m21)
-        parts.append(part)
-    labels = [(c.offset, c.roman, c.key) for c in analysis.chords]
-    last_key = None
-    last_label = None
-    for t, roman, k in labels:
-        if (roman, k) == last_label:
-            continue
-        last_label = (roman, k)
-        text = roman if k == last_key else f"{_short_key(k)}: {roman}"
-        last_key = k
-        at = _q(t) + pad
-        for part in reversed(parts):
-            hits = [n for n in part.getElementsByOffset(at, at) if isinstance(n, note.Note)]
-            if hits:
-                hits[0].addLyric(text)
-                break
-    for part in parts:
-        part.makeRests(fillGaps=True, inPlace=True)
-        part.makeMeasures(inPlace=True)
-        part.makeTies(inPlace=True)
-        measures = list(part.getElementsByClass(stream.Measure))
-        for i, m in enumerate(measures):
-            m.number = piece.first_bar + i if pad else i + 1
-        score.insert(0, part)
-    return score
-
-
-def _short_key(name: str) -> str:
-    tonic, _, mode = name.partition(" ")
-    return tonic.lower() if mode == "minor" else tonic
-
-
-def write_roman(analysis: Analysis, path: str | Path, *, force: bool = False) -> Path:
-    """Write the Roman-numeral analysis as MusicXML (atomically, no overwrite unless ``force``).
-
-    Raises
-    ------
-    OutputError
-        If the file exists and ``force`` is false, or cannot be written.
-    """
-    from music21.musicxml.m21ToXml import GeneralObjectExporter
-
-    path = Path(path)
-    if path.exists() and not force:
-        raise OutputError(f"{path} exists (use --force to overwrite)")
-    try:
-        data = GeneralObjectExporter(roman_score(analysis)).parse()
-    except Exception as exc:  # music21 export errors are not ComposerErrors
-        raise OutputError(
-            f"cannot build MusicXML for {path}: {type(exc).__name__}: {exc}"
-        ) from None
-    return write_bytes_atomic(bytes(data), path, force=force)

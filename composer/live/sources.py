@@ -12,24 +12,21 @@ machinery can be tested and demonstrated without torch or a checkpoint.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from composer.config import SampleOptions
 from composer.errors import InputError
-from composer.events import Note
+from composer.events import Note, next_bar_line
+from composer.keys import MAJOR_SCALE, NATURAL_MINOR_SCALE, parse_key
+from composer.live.jam import Continuation
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SOURCES = ("scale",)
 TEST_SOURCE_ENV = "COMPOSER_TEST_SOURCE"  # e.g. "scale": use the built-in source when no --model
 
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
-_MINOR = (0, 2, 3, 5, 7, 8, 10)
 _PROGRESSION = (0, 3, 4, 0, 5, 1, 4, 0)  # scale degrees of chord roots: I IV V I vi ii V I
-
-Continuation = Callable[[Sequence[Note], int], list[Note]]
 
 
 def builtin_name(model: str | None) -> str | None:
@@ -56,14 +53,12 @@ def builtin_name(model: str | None) -> str | None:
 
 def _scale(options: SampleOptions) -> tuple[int, tuple[int, ...]]:
     if not options.key:
-        return 0, _MAJOR
-    from composer.keys import parse_key
-
+        return 0, MAJOR_SCALE
     try:
         k = parse_key(options.key)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    return k // 2, (_MINOR if k % 2 else _MAJOR)
+    return k // 2, (NATURAL_MINOR_SCALE if k % 2 else MAJOR_SCALE)
 
 
 def scale_stream(
@@ -120,7 +115,7 @@ def retrograde_answer(primer: Sequence[Note], bars: int, beats_per_bar: int = 4)
         return []
     first = min(n.start for n in primer)
     end = max(n.end for n in primer)
-    begin = math.ceil(end / beats_per_bar - 1e-9) * beats_per_bar
+    begin = next_bar_line(end, beats_per_bar)
     stop = begin + bars * beats_per_bar
     pitches = [n.pitch for n in sorted(primer)][::-1]
     onsets = sorted(primer)
@@ -149,7 +144,7 @@ def note_stream(
     """
     primer = sorted(primer or [])
     end = max((n.end for n in primer), default=0.0)
-    offset = math.ceil(end / beats_per_bar - 1e-9) * beats_per_bar
+    offset = next_bar_line(end, beats_per_bar)
     name = builtin_name(model)
     if name is not None:
         rest: Iterator[Note] = scale_stream(options, offset, bars, beats_per_bar)
@@ -174,12 +169,13 @@ def continuation(model: str | None, options: SampleOptions, beats_per_bar: int =
 
 
 def _generation(name: str) -> Callable[..., Any]:
+    """``stream_notes`` or ``continue_notes`` of :mod:`composer.generation`, imported now (torch)."""
     try:
-        from composer import generation
+        from composer.generation import continue_notes, stream_notes
     except ImportError as exc:
         raise InputError(
             f"the generation module is not available ({exc}); "
             f"use --model {BUILTIN_PREFIX}scale for the built-in demo source"
         ) from None
-    func: Callable[..., Any] = getattr(generation, name)
-    return func
+    funcs: dict[str, Callable[..., Any]] = {"stream_notes": stream_notes, "continue_notes": continue_notes}
+    return funcs[name]

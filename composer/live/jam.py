@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from composer.events import Note
-from composer.live import LiveConfig, LiveStatus, Player
+from composer.events import Note, next_bar_line
+from composer.live.player import LiveConfig, LiveStatus, Player, PlayResult
 
 Continuation = Callable[[Sequence[Note], int], list[Note]]
 
@@ -148,13 +148,9 @@ class Jam:
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.listener = listener
-        self.port = port
-        self.answer = answer
-        self.config = config
-        self.jam = jam
-        self._now = now
-        self._sleep = sleep
+        self.listener, self.port, self.answer = listener, port, answer
+        self.config, self.jam = config, jam
+        self._now, self._sleep = now, sleep
         self._stop = threading.Event()
         self._player: Player | None = None
         self._error: BaseException | None = None
@@ -201,14 +197,14 @@ class Jam:
             raise self._error
         return JamResult(rounds, sorted(played))
 
-    def _answer(self, phrase: list[Note]) -> Any:
+    def _answer(self, phrase: list[Note]) -> PlayResult | None:
         bpb = self.config.beats_per_bar
         notes = sorted(self.answer(phrase, self.jam.answer_bars))
         if not notes or self._stop.is_set():
             return None
         # Shift the answer's first bar to beat 0 so that it starts as soon as it is ready.
         end = max(n.end for n in phrase)
-        begin = math.ceil(end / bpb - 1e-9) * bpb
+        begin = next_bar_line(end, bpb)
         begin = min(begin, math.floor(notes[0].start / bpb) * bpb)
         shifted = [dataclasses.replace(n, start=n.start - begin) for n in notes]
         cfg = dataclasses.replace(self.config, max_beats=float(self.jam.answer_bars * bpb))

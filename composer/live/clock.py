@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from composer.live import CLOCK_PPQN
+from composer.live.timeline import CLOCK_PPQN
 
 MAX_TICK_GAP = 0.5  # seconds; a longer gap between ticks (a paused clock) restarts the average
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -250,8 +251,6 @@ class _Captured:
 @contextlib.contextmanager
 def _captured_stderr() -> Iterator[_Captured]:
     """Keep libjack's and ALSA's own messages (written straight to fd 2) off the user's screen."""
-    import tempfile
-
     cap = _Captured()
     try:
         saved = os.dup(2)
@@ -274,11 +273,48 @@ def _captured_stderr() -> Iterator[_Captured]:
             os.unlink(tmp.name)
 
 
-def port_exists(name: str, direction: str, api: str | None = None) -> bool:
-    """Whether a port with this exact name is still listed (used to notice a vanished port)."""
-    backend = _backend(api)
-    lister = backend.get_output_names if direction == "output" else backend.get_input_names
-    try:
-        return name in lister()
-    except Exception:
-        return False
+
+class PortWatch:
+    """Whether an open port's name is still listed by its MIDI system (to notice a vanished port).
+
+    Listing through mido opens and closes two MIDI clients per call; a watcher that asks twice a
+    second keeps one client of the port's own API open instead.
+
+    Parameters
+    ----------
+    port : mido port
+        An open rtmidi port (mido names its API in ``port.api``, e.g. ``UNIX_JACK``).
+    direction : str
+        ``"output"`` or ``"input"``: the kind of port ``port`` is.
+
+    Raises
+    ------
+    PortError
+        If the port cannot be watched (not an rtmidi port, or no client could be opened).
+    """
+
+    def __init__(self, port: Any, direction: str = "output") -> None:
+        import rtmidi
+
+        self.name: str = getattr(port, "name", "")
+        rtapi = getattr(rtmidi, f"API_{getattr(port, 'api', '')}", None)
+        if rtapi is None:
+            raise PortError(f"cannot watch MIDI port {self.name!r}: not an rtmidi port")
+        kind = rtmidi.MidiOut if direction == "output" else rtmidi.MidiIn
+        with _captured_stderr():
+            try:
+                self._client = kind(rtapi=rtapi, name=f"{CLIENT_NAME}-watch")
+            except Exception as exc:
+                raise PortError(f"cannot watch MIDI port {self.name!r}: {exc}") from None
+
+    def exists(self) -> bool:
+        """Whether the port is still listed (False when the MIDI system cannot be asked)."""
+        try:
+            return self.name in self._client.get_ports()
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        """Close the listing client."""
+        with contextlib.suppress(Exception):
+            self._client.delete()

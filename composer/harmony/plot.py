@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from composer.files import write_bytes_atomic
-
-if TYPE_CHECKING:
-    from composer.harmony import Analysis
+from composer.files import refuse_overwrite, write_bytes_atomic
+from composer.harmony.analysis import Analysis
 
 _VOICE_COLORS = (
     "#d62728",
@@ -94,16 +91,7 @@ def plot_png(analysis: Analysis, *, dpi: int = 100) -> bytes:
 
 
 def write_plot(analysis: Analysis, path: str | Path, *, force: bool = False) -> Path:
-    """Write :func:`plot_png` to ``path`` atomically (no overwrite unless ``force``).
-
-    Raises
-    ------
-    OutputError
-        If the file exists and ``force`` is false, or cannot be written.
-    """
-    from composer.errors import OutputError
-
+    """Write :func:`plot_png` to ``path`` atomically; OutputError if it exists (without ``force``) or fails."""
     path = Path(path)
-    if path.exists() and not force:
-        raise OutputError(f"{path} exists (use --force to overwrite)")
+    refuse_overwrite(path, force)  # before the drawing, so a refusal comes at once
     return write_bytes_atomic(plot_png(analysis), path, force=force)

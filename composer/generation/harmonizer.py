@@ -1,6 +1,6 @@
 """Harmonizing under a given melody with a one-stream (REMI) model.
 
-:class:`HarmonizeState` adds masks to :class:`~composer.sample.RemiState` so
+:class:`HarmonizeState` adds masks to :class:`~composer.generation.grammar.RemiState` so
 the model writes the melody as the top voice and fills the voices beneath:
 
 * a Position may not skip past the next melody onset;
@@ -23,7 +23,7 @@ import numpy as np
 
 from composer.config import SampleOptions
 from composer.events import Note
-from composer.sample import RemiState
+from composer.generation.grammar import RemiState
 from composer.tokenizer import Codec
 
 
@@ -57,16 +57,17 @@ class HarmonizeState(RemiState):
         self.idx = 0  # next melody note to write
         self.pending = False  # the melody pitch was written; its duration comes next
 
-    def _grid(self, beats: float) -> float:
+    def grid(self, beats: float) -> float:
+        """``beats`` rounded to the finest grid the tokenizer can write (the melody's onsets are matched on it)."""
         q = self._step * self.beat_len
         return round(beats / q) * q
 
     def _next_onset(self) -> float | None:
-        return self._grid(self.melody[self.idx].start) if self.idx < len(self.melody) else None
+        return self.grid(self.melody[self.idx].start) if self.idx < len(self.melody) else None
 
     def _sounding(self, t: float) -> Note | None:
         for m in self.melody[: self.idx]:
-            if self._grid(m.start) <= t + 1e-9 < self._grid(m.end):
+            if self.grid(m.start) <= t + 1e-9 < self.grid(m.end):
                 return m
         return None
 
@@ -116,21 +117,21 @@ class HarmonizeState(RemiState):
                 m = tm["Bar"].copy()
         return m
 
-    def _room(self, first: bool = False) -> bool:
+    def has_room(self, first: bool = False) -> bool:
         """While the melody rests, the lower voices leave its voice free (at most ``limit - 1``)."""
-        ok = super()._room(first)
+        ok = super().has_room(first)
         limit = self.options.max_polyphony
         if ok and limit and self.pos >= 0 and self._sounding(self.now) is None:
             ok = self.count_sounding() < limit - 1
         return ok
 
-    def _durations(self) -> np.ndarray:
+    def duration_mask(self) -> np.ndarray:
         """A lower voice's note ends before the melody comes down to (or under) its pitch."""
-        ok = super()._durations()
+        ok = super().duration_mask()
         if self.pending or self.pitch < 0:
             return ok
         now = self.now
-        clash = [self._grid(m.start) for m in self.melody[self.idx :] if m.pitch <= self.pitch]
+        clash = [self.grid(m.start) for m in self.melody[self.idx :] if m.pitch <= self.pitch]
         clash = [t for t in clash if t > now + 1e-9]
         if clash:
             fits = ok & (self.v.duration * self.beat_len <= min(clash) - now + 1e-9)

@@ -20,23 +20,21 @@ Off (CC 120), and a MIDI Stop when it sent clock.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
-import heapq
 import math
 import os
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from composer.errors import PortError
 from composer.events import Note
+from composer.live.timeline import CLOCK_PPQN, NoteEvent, TempoMap, note_events
 
-CLOCK_PPQN = 24  # MIDI clock ticks per quarter note (fixed by the MIDI spec)
 CC_ALL_SOUND_OFF = 120
 CC_ALL_NOTES_OFF = 123
 SWITCH_INTERVAL = 0.0005  # seconds; GIL hand-over interval while playing (Python's default: 0.005)
@@ -69,17 +67,15 @@ class LiveConfig:
             raise ValueError(f"program must be 0-127, got {self.program}")
         if self.beats_per_bar < 1:
             raise ValueError(f"beats_per_bar must be >= 1, got {self.beats_per_bar}")
-        if not self.lookahead > 0:
-            raise ValueError(f"lookahead must be > 0 seconds, got {self.lookahead}")
-        for name in ("prefill", "latency", "spin", "late_tolerance"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
-        if not self.max_sleep > 0:
-            raise ValueError(f"max_sleep must be > 0 seconds, got {self.max_sleep}")
-        if self.max_beats is not None and not self.max_beats > 0:
-            raise ValueError(f"max_beats must be > 0, got {self.max_beats}")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
+        # Durations in seconds: "lookahead" and "max_sleep" must be > 0, the others >= 0.
+        for name in ("lookahead", "prefill", "latency", "spin", "late_tolerance", "max_sleep"):
+            value, positive = getattr(self, name), name in ("lookahead", "max_sleep")
+            if (not value > 0) if positive else value < 0:
+                raise ValueError(f"{name} must be {'>' if positive else '>='} 0 seconds, got {value}")
+        for name in ("max_beats", "max_seconds"):  # optional limits
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
 
 
 @dataclass(frozen=True)
@@ -107,72 +103,6 @@ class PlayResult:
     late: int  # messages sent late (see LiveConfig.late_tolerance)
     played: list[Note]  # what sounded, on the beat timeline (for --record)
     start_time: float  # clock time of beat 0 (from ``now``)
-
-
-class TempoMap:
-    """Piecewise-constant tempo: beat <-> absolute time, anchored at a start time."""
-
-    def __init__(self, start: float, bpm: float) -> None:
-        self._beats = [0.0]  # segment start beats, increasing
-        self._times = [start]  # absolute time at each segment start
-        self._spb = [60.0 / bpm]  # seconds per beat in each segment
-
-    @property
-    def bpm(self) -> float:
-        """Tempo of the last segment."""
-        return 60.0 / self._spb[-1]
-
-    def time_at(self, beat: float) -> float:
-        """Absolute time of ``beat`` (beats before 0 extrapolate the first tempo)."""
-        i = max(0, bisect.bisect_right(self._beats, beat) - 1)
-        return self._times[i] + (beat - self._beats[i]) * self._spb[i]
-
-    def beat_at(self, t: float) -> float:
-        """Beat at absolute time ``t``."""
-        i = max(0, bisect.bisect_right(self._times, t) - 1)
-        return self._beats[i] + (t - self._times[i]) / self._spb[i]
-
-    def change(self, beat: float, bpm: float) -> None:
-        """Play at ``bpm`` from ``beat`` on (later changes are dropped)."""
-        t = self.time_at(beat)
-        i = bisect.bisect_left(self._beats, beat)
-        del self._beats[i:], self._times[i:], self._spb[i:]
-        self._beats.append(beat)
-        self._times.append(t)
-        self._spb.append(60.0 / bpm)
-        if len(self._beats) > 64:  # clock-in changes tempo often; old segments are never asked
-            del self._beats[:32], self._times[:32], self._spb[:32]
-
-
-class _Event(NamedTuple):
-    beat: float
-    kind: int  # 0 note-off, 1 note-on (offs first at the same beat)
-    pitch: int
-    velocity: int
-
-
-def note_events(notes: Iterable[Note], max_beats: float | None = None) -> Iterator[_Event]:
-    """Turn notes in non-decreasing start order into note-on/off events in beat order.
-
-    Notes at or after ``max_beats`` are dropped and notes sounding there are
-    cut at it.  Pitches and velocities are clipped to the MIDI range.
-    """
-    offs: list[tuple[float, int]] = []
-    for n in notes:
-        if max_beats is not None and n.start >= max_beats:
-            break
-        while offs and offs[0][0] <= n.start:
-            end, pitch = heapq.heappop(offs)
-            yield _Event(end, 0, pitch, 0)
-        pitch = min(127, max(0, int(n.pitch)))
-        end = n.start + max(n.duration, 1e-3)
-        if max_beats is not None:
-            end = min(end, max_beats)
-        yield _Event(max(0.0, n.start), 1, pitch, min(127, max(1, int(n.velocity))))
-        heapq.heappush(offs, (end, pitch))
-    while offs:
-        end, pitch = heapq.heappop(offs)
-        yield _Event(end, 0, pitch, 0)
 
 
 PRODUCER_NICE = 10  # the look-ahead producer yields the CPU to the sender and the MIDI drivers
@@ -237,7 +167,7 @@ class Player:
         self._on_send = on_send
         self._ch = config.channel - 1
         self._cond = threading.Condition()
-        self._queue: deque[_Event] = deque()
+        self._queue: deque[NoteEvent] = deque()
         self._done = False  # the producer has queued everything
         self._stop_reason: str | None = None
         self._error: BaseException | None = None
@@ -401,7 +331,7 @@ class Player:
         if cfg.clock_out:
             self._send(self._mido.Message("start"))
 
-    def _next(self) -> tuple[float, _Event | None] | None:
+    def _next(self) -> tuple[float, NoteEvent | None] | None:
         """Return the next thing to send: (beat, event), (beat, None) for a clock tick, or None."""
         tick = self._next_tick / CLOCK_PPQN if self.config.clock_out else math.inf
         ev = self._queue[0] if self._queue else None
@@ -452,7 +382,7 @@ class Player:
             pass
         return True
 
-    def _emit(self, beat: float, ev: _Event | None, deadline: float) -> None:
+    def _emit(self, beat: float, ev: NoteEvent | None, deadline: float) -> None:
         mido = self._mido
         t = self._now()
         if t - deadline > self.config.late_tolerance:
@@ -527,14 +457,3 @@ class Player:
             name = getattr(self._port, "name", "the MIDI port")
             self._error = PortError(f"cannot send to {name} (closed or gone): {failed}")
 
-
-def play(
-    notes: Iterable[Note],
-    port: Any,
-    config: LiveConfig = LiveConfig(),
-    *,
-    now: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> PlayResult:
-    """Play ``notes`` on ``port`` and return when done; see :class:`Player`."""
-    return Player(notes, port, config, now=now, sleep=sleep).run()

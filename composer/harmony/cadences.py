@@ -8,22 +8,35 @@ end; the chord before it is the last beat's chord with other pitch classes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from composer.harmony import (
-    Cadence,
+from composer.harmony.chords import (
     ChordLabel,
-    KeyRegion,
-    _key_at,
-    _Label,
-    _label,
-    _m21_key,
-    _sounding,
+    RomanLabel,
+    label_chord,
+    sounding_pitches,
+    tonic_pc,
 )
-from composer.harmony_io import Piece
-from composer.voiceleading import ONSET_EPS
+from composer.harmony.keyfinding import KeyRegion, key_at
+from composer.harmony.piece import VoicedPiece
+from composer.harmony.voiceleading import ONSET_EPS
 
 
-def _phrase_ends(piece: Piece) -> list[tuple[float, str]]:
+@dataclass(frozen=True)
+class Cadence:
+    """A cadence at a phrase end."""
+
+    kind: str  # "authentic", "half", "plagal" or "deceptive"
+    subtype: str | None  # "perfect" / "imperfect" for authentic, else None
+    bar: int
+    beat: float
+    offset: float
+    key: str
+    progression: str  # e.g. "V7 i"
+    phrase_end: str  # why this is a phrase end: "fermata", "long_note", "rest", "final"
+
+
+def _phrase_ends(piece: VoicedPiece) -> list[tuple[float, str]]:
     """Onsets of phrase-final chords and why: fermatas, long notes, rests, the last chord."""
     ends: dict[float, str] = {}
     bass = piece.voices[-1] if piece.voices else piece.notes
@@ -50,9 +63,9 @@ def _phrase_ends(piece: Piece) -> list[tuple[float, str]]:
 
 
 def _classify(
-    prev: _Label, arr: _Label, arr_pitches: tuple[int, ...], key_name: str
+    prev: RomanLabel, arr: RomanLabel, arr_pitches: tuple[int, ...], key_name: str
 ) -> tuple[str, str | None] | None:
-    tonic = _m21_key(key_name).tonic.pitchClass
+    tonic = tonic_pc(key_name)
     minor = key_name.endswith("minor")
     rel = (arr.root_pc - tonic) % 12
     prel = (prev.root_pc - tonic) % 12
@@ -77,13 +90,13 @@ def _classify(
 
 
 def find_cadences(
-    piece: Piece, chords: Sequence[ChordLabel], regions: Sequence[KeyRegion], default_key: str
+    piece: VoicedPiece, chords: Sequence[ChordLabel], regions: Sequence[KeyRegion], default_key: str
 ) -> list[Cadence]:
     """Find the cadences at the phrase ends of ``piece``, in time order.
 
     Parameters
     ----------
-    piece : Piece
+    piece : VoicedPiece
         The piece.
     chords : sequence of ChordLabel
         Its chords by beat.
@@ -101,11 +114,11 @@ def find_cadences(
     max_dur = max(n.duration for n in notes)
     out = []
     for t, why in _phrase_ends(piece):
-        arr_ps = _sounding(notes, starts, max_dur, t)
+        arr_ps = sounding_pitches(notes, starts, max_dur, t)
         if not arr_ps:
             continue
-        k = _key_at(regions, t, default_key)
-        arr = _label(arr_ps, k)
+        k = key_at(regions, t, default_key)
+        arr = label_chord(arr_ps, k)
         arr_pcs = {p % 12 for p in arr_ps}
         prev_ps = None
         for c in reversed(chords):
@@ -114,7 +127,7 @@ def find_cadences(
                 break
         if prev_ps is None:
             continue
-        prev = _label(prev_ps, k)
+        prev = label_chord(prev_ps, k)
         kind = _classify(prev, arr, arr_ps, k)
         if kind is None:
             continue

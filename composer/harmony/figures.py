@@ -1,4 +1,8 @@
-"""Descriptive figures of a piece: range, density, pitch classes, consonance (numpy only)."""
+"""Descriptive figures of a piece: range, density, pitch classes, consonance (no music21).
+
+numpy is imported inside :func:`descriptive_figures`, so importing the harmony
+package stays light.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from composer.events import Note
-from composer.keys import PITCH_NAMES, pitch_name
+from composer.keys import PITCH_NAMES, pitch_class_histogram, pitch_name
 
 _BASS_CONSONANT = frozenset({0, 3, 4, 7, 8, 9})  # above the bass: no fourths, seconds, sevenths
 _UPPER_CONSONANT = frozenset({0, 3, 4, 5, 7, 8, 9})  # between upper voices a fourth is fine
@@ -81,11 +83,11 @@ def descriptive_figures(notes: Sequence[Note], scale: frozenset[int]) -> dict[st
     dict
         JSON-ready, keys as documented in docs/analysis.md.
     """
+    import numpy as np
+
     pitches = np.array([n.pitch for n in notes])
     span = max(n.end for n in notes) - min(n.start for n in notes)
-    hist = np.zeros(12)
-    for n in notes:
-        hist[n.pitch % 12] += n.duration
+    hist = pitch_class_histogram(notes)
     hist = hist / hist.sum() if hist.sum() > 0 else hist
     lo, hi = int(pitches.min()), int(pitches.max())
     return {

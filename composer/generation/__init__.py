@@ -1,0 +1,71 @@
+"""Generation: whole pieces, continuations, harmonizations and endless streams from a trained model.
+
+The face of the package; callers import from here.  Inside, lowest first:
+
+* :mod:`~composer.generation.primer`: what a continuation starts from (MIDI, tinyNotation, note names);
+* :mod:`~composer.generation.grammar`: :class:`RemiState`, the REMI grammar and constraint masks;
+* :mod:`~composer.generation.sampler`: logits filtering, drawing, :class:`Stepper`, :func:`sample_streams`;
+* :mod:`~composer.generation.harmonizer`: :class:`HarmonizeState`, the masks that keep a melody on top;
+* :mod:`~composer.generation.pieces`: the shared set-up of a run and :func:`sample_pieces`,
+  :func:`continue_notes`, :func:`stream_notes`, :func:`harmonize`;
+* :mod:`~composer.generation.api`: :func:`generate` and :func:`continue_melody` (``composer.generate``);
+* :mod:`~composer.generation.select`: best of K by harmony analysis score, and writing new files.
+
+Importing it loads torch (about a second); ``import composer`` does not.
+"""
+
+from __future__ import annotations
+
+from composer.generation.api import continue_melody, generate
+from composer.generation.grammar import MAX_ONSET_NOTES, RemiState, Vocab
+from composer.generation.harmonizer import HarmonizeState, top_line
+from composer.generation.pieces import (
+    GeneratedPiece,
+    Sampling,
+    bars_for,
+    check_out_dir,
+    continue_notes,
+    harmonize,
+    load_model,
+    next_paths,
+    output_path,
+    sample_pieces,
+    start_sampling,
+    stream_notes,
+)
+from composer.generation.primer import Primer, parse_primer
+from composer.generation.sampler import Stepper, draw, filter_logits, quantize_model, sample_streams
+from composer.generation.select import Selection, analyze_piece, choose_best, write_best
+
+__all__ = [
+    "MAX_ONSET_NOTES",
+    "GeneratedPiece",
+    "HarmonizeState",
+    "Primer",
+    "RemiState",
+    "Sampling",
+    "Selection",
+    "Stepper",
+    "Vocab",
+    "analyze_piece",
+    "bars_for",
+    "check_out_dir",
+    "choose_best",
+    "continue_melody",
+    "continue_notes",
+    "draw",
+    "filter_logits",
+    "generate",
+    "harmonize",
+    "load_model",
+    "next_paths",
+    "output_path",
+    "parse_primer",
+    "quantize_model",
+    "sample_pieces",
+    "sample_streams",
+    "start_sampling",
+    "stream_notes",
+    "top_line",
+    "write_best",
+]

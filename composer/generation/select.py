@@ -1,0 +1,87 @@
+"""Best of K: sample K candidates per piece and keep the one whose harmony analysis scores best.
+
+:func:`choose_best` picks among sampled candidates: the best of each group of
+``best_of`` by :func:`composer.harmony.analysis_score` (the first on ties).
+:func:`write_best` is what ``composer generate`` runs: check the output folder,
+sample ``n * best_of`` candidates in one batch, choose, and write the kept pieces
+as new ``MODEL-NNN.mid`` files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from composer.config import SampleOptions
+from composer.generation.pieces import GeneratedPiece, check_out_dir, next_paths, sample_pieces
+from composer.harmony import Analysis, analysis_score, analyze_notes
+
+
+@dataclass
+class Selection:
+    """The kept pieces, and the analysis behind each choice."""
+
+    pieces: list[GeneratedPiece]  # one per requested piece
+    scores: dict[int, list[float]] = field(default_factory=dict)  # piece -> every candidate's score
+    analyses: dict[int, tuple[Analysis, float]] = field(default_factory=dict)  # piece -> (analysis, score) kept
+    paths: list[Path] = field(default_factory=list)  # where :func:`write_best` wrote the pieces
+
+
+def analyze_piece(piece: GeneratedPiece) -> tuple[Analysis, float]:
+    """The harmony analysis of a generated piece and its one-number score (higher is better)."""
+    a = analyze_notes(piece.notes, time_signature=piece.time_signature, name=piece.meta.get("model", ""))
+    return a, analysis_score(a)
+
+
+def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze: bool = False) -> Selection:
+    """Keep the best-scoring piece of each group of ``best_of`` consecutive candidates.
+
+    With ``best_of == 1`` and no ``analyze`` nothing is analyzed and the candidates are kept as they are.
+    """
+    out = Selection([])
+    for i in range(n):
+        group = candidates[i * best_of : (i + 1) * best_of]
+        if best_of > 1 or analyze:
+            results = [analyze_piece(p) for p in group]
+            best = max(range(len(group)), key=lambda j: results[j][1])
+            out.scores[i] = [r[1] for r in results]
+            out.analyses[i] = results[best]
+            out.pieces.append(group[best])
+        else:
+            out.pieces.append(group[0])
+    return out
+
+
+def write_best(
+    out_dir: Path,
+    checkpoint: str | Path | None = None,
+    *,
+    n: int = 1,
+    best_of: int = 1,
+    bars: int = 16,
+    options: SampleOptions = SampleOptions(),
+    tempo: float | None = None,
+    program: int | None = None,
+    quantize: bool = True,
+    analyze: bool = False,
+) -> Selection:
+    """Sample ``n * best_of`` candidates in one batch, keep the best of each ``best_of``, write them.
+
+    The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`).
+    The folder is checked (created, writable) before sampling, so a user does not wait to learn
+    it.  The other parameters are those of :func:`~composer.generation.pieces.sample_pieces`;
+    ``analyze`` analyzes the kept pieces even when there is nothing to choose (``best_of == 1``).
+
+    Raises
+    ------
+    OutputError
+        If ``out_dir`` is a file or cannot be created or written.
+    """
+    check_out_dir(out_dir)
+    cands = sample_pieces(checkpoint, n=n * best_of, bars=bars, options=options, tempo=tempo, program=program,
+                          quantize=quantize)
+    sel = choose_best(cands, n, best_of, analyze)
+    stem = sel.pieces[0].meta.get("model", "piece")
+    paths = next_paths(out_dir, stem, n)
+    sel.paths = [piece.write(path) for path, piece in zip(paths, sel.pieces, strict=True)]
+    return sel

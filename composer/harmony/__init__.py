@@ -1,0 +1,108 @@
+"""Harmonic analysis with music21: keys, Roman numerals, cadences, voice leading, figures.
+
+The face of the package: code outside it imports from here.  Modules, lowest first (each imports
+only those before it): ``voiceleading`` (voices, four-part checks), ``piece`` (reading files into a
+:class:`VoicedPiece`), ``keyfinding`` (global and local keys), ``chords`` (Roman numerals by beat),
+``cadences``, ``figures`` (range, density, pitch classes, consonance), ``analysis``
+(:class:`Analysis`, :func:`analyze_file`, :func:`analysis_score`), ``romanxml`` (the MusicXML
+score), ``plot`` (the piano-roll PNG).  music21, numpy and matplotlib are imported inside the
+functions that need them, so importing this package is light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from composer.harmony.analysis import (
+    SCHEMA_VERSION,
+    WINDOW_BARS,
+    Analysis,
+    VoicesInfo,
+    analysis_score,
+    analyze_file,
+    analyze_notes,
+    analyze_piece,
+)
+from composer.harmony.cadences import Cadence
+from composer.harmony.chords import ChordLabel
+from composer.harmony.figures import consonance_share, is_consonant
+from composer.harmony.keyfinding import KeyEstimate, KeyRegion, key_of_notes
+from composer.harmony.piece import VoicedPiece, load_piece, piece_from_notes
+from composer.harmony.plot import plot_png, write_plot
+from composer.harmony.romanxml import roman_score, write_roman
+from composer.harmony.voiceleading import (
+    FAULT_KINDS,
+    ONSET_EPS,
+    VoiceFault,
+    check_voice_leading,
+    polyphony_count,
+    split_voices,
+)
+
+__all__ = [
+    "FAULT_KINDS",
+    "ONSET_EPS",
+    "SCHEMA_VERSION",
+    "WINDOW_BARS",
+    "Analysis",
+    "Cadence",
+    "ChordLabel",
+    "KeyEstimate",
+    "KeyRegion",
+    "VoiceFault",
+    "VoicedPiece",
+    "VoicesInfo",
+    "analysis_score",
+    "analyze_file",
+    "analyze_files",
+    "analyze_notes",
+    "analyze_piece",
+    "check_voice_leading",
+    "consonance_share",
+    "is_consonant",
+    "key_of_notes",
+    "load_piece",
+    "piece_from_notes",
+    "plot_png",
+    "polyphony_count",
+    "roman_score",
+    "split_voices",
+    "write_plot",
+    "write_roman",
+]
+
+
+def _out_path(out: Path, source: Path, several: bool) -> Path:
+    """``out`` itself for one input; ``out-<input stem>.<ext>`` for several."""
+    return out.with_name(f"{out.stem}-{source.stem}{out.suffix}") if several else out
+
+
+def analyze_files(
+    paths: Sequence[Path],
+    *,
+    window_bars: int = WINDOW_BARS,
+    roman: Path | None = None,
+    plot: Path | None = None,
+    force: bool = False,
+) -> list[Analysis]:
+    """Analyze each file, then write its Roman-numeral score and plot if asked (``composer analyze``).
+
+    Every file is analyzed before anything is written, so a bad file leaves no outputs.  With
+    several files, ``roman``/``plot`` ``OUT.ext`` become ``OUT-<file stem>.ext`` for each.
+
+    Raises
+    ------
+    MidiError, InputError
+        For an unreadable file (see :func:`analyze_file`).
+    OutputError
+        If an output exists and ``force`` is false, or cannot be written.
+    """
+    several = len(paths) > 1
+    analyses = [analyze_file(p, window_bars=window_bars) for p in paths]
+    for p, a in zip(paths, analyses, strict=True):
+        if roman is not None:
+            write_roman(a, _out_path(roman, p, several), force=force)
+        if plot is not None:
+            write_plot(a, _out_path(plot, p, several), force=force)
+    return analyses
