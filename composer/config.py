@@ -55,6 +55,11 @@ class SampleOptions:
         if not 0 <= self.key_bias < float("inf"):
             raise ValueError(f"key_bias must be a finite number >= 0, got {self.key_bias}")
 
+    @property
+    def key_index(self) -> int | None:
+        """The key as an index 0..23 (see :mod:`composer.keys`), or None when no key is asked."""
+        return None if self.key is None else parse_key(self.key)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-native copy of the options."""
         return asdict(self)

@@ -19,7 +19,7 @@ import numpy as np
 from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
-from composer.keys import parse_key, scale_pitch_classes
+from composer.keys import scale_pitch_classes
 from composer.tokenizer import Codec
 
 
@@ -139,11 +139,8 @@ class RemiState:
         pitch = codec.pitch_of
         is_pitch = pitch >= 0
         ok &= ~is_pitch | ((pitch >= o.pitch_min) & (pitch <= o.pitch_max))
-        if o.key:
-            try:
-                pcs = scale_pitch_classes(parse_key(o.key))
-            except ValueError as exc:
-                raise InputError(str(exc)) from None
+        if o.key_index is not None:
+            pcs = scale_pitch_classes(o.key_index)
             in_key = np.isin(pitch % 12, sorted(pcs))
             ok &= ~is_pitch | in_key
         if not (ok & is_pitch).any():

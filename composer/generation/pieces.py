@@ -31,7 +31,7 @@ from composer.generation.grammar import RemiState
 from composer.generation.harmonizer import HarmonizeState, top_line
 from composer.generation.primer import Primer
 from composer.generation.sampler import Stepper, quantize_model, sample_streams
-from composer.keys import find_key, key_name, parse_key
+from composer.keys import find_key, key_name
 from composer.midifile import score_from_notes, write_score
 
 if TYPE_CHECKING:
@@ -220,10 +220,7 @@ def start_sampling(checkpoint: str | Path | None, options: SampleOptions, tempo:
     if options.style and f"Style_{options.style}" not in codec.controls:
         raise InputError(f"unknown style {options.style!r}; this model knows: {', '.join(codec.styles)}")
     if options.key:
-        try:
-            key_index = parse_key(options.key)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+        key_index = options.key_index
     forced: dict[str, int] = {}
     if key_index is not None:
         forced["Key"] = codec.key_id(key_index)

@@ -19,7 +19,7 @@ from typing import Any
 from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note, next_bar_line
-from composer.keys import MAJOR_SCALE, NATURAL_MINOR_SCALE, parse_key
+from composer.keys import MAJOR_SCALE, NATURAL_MINOR_SCALE
 from composer.live.jam import Continuation
 
 BUILTIN_PREFIX = "builtin:"
@@ -52,12 +52,9 @@ def builtin_name(model: str | None) -> str | None:
 
 
 def _scale(options: SampleOptions) -> tuple[int, tuple[int, ...]]:
-    if not options.key:
+    k = options.key_index
+    if k is None:
         return 0, MAJOR_SCALE
-    try:
-        k = parse_key(options.key)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
     return k // 2, (NATURAL_MINOR_SCALE if k % 2 else MAJOR_SCALE)
 
 
