@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 
+from composer.codec import AnyCodec, codec_from_dict
 from composer.errors import CheckpointError
 from composer.files import write_bytes_atomic
 from composer.model import LSTMModel, ModelConfig
 from composer.paths import checkpoints_dir, user_models_dir
-from composer.tokenizer import Codec
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -37,7 +37,7 @@ class Checkpoint:
     """A loaded model with its codec and metadata."""
 
     model: LSTMModel
-    codec: Codec
+    codec: AnyCodec
     meta: dict[str, Any]
     path: Path
 
@@ -51,7 +51,7 @@ class Checkpoint:
 def save_checkpoint(
     path: str | Path,
     model: LSTMModel,
-    codec: Codec,
+    codec: AnyCodec,
     meta: dict[str, Any],
     extra: dict[str, torch.Tensor] | None = None,
 ) -> Path:
@@ -63,7 +63,7 @@ def save_checkpoint(
         Target ``.safetensors`` file (folders are created).
     model : LSTMModel
         The model; its config is stored.
-    codec : Codec
+    codec : Codec or VoiceGridCodec
         The tokenizer; its config and hash are stored.
     meta : dict
         JSON-native extras: training config, metrics, corpus hash, ...
@@ -178,7 +178,7 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
         config = ModelConfig(**meta["model"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad model config ({exc})") from None
-    codec = Codec.from_dict(meta.get("tokenizer", {}))
+    codec = codec_from_dict(meta.get("tokenizer", {}))
     if codec.vocab_size != config.vocab_size:
         raise CheckpointError(
             f"{path}: tokenizer has {codec.vocab_size} tokens but the model expects {config.vocab_size}"
@@ -206,7 +206,7 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
     return Checkpoint(model.to(device), codec, meta, path)
 
 
-def check_codec_matches(ckpt_codec: Codec, corpus_codec: Codec, what: str = "corpus") -> None:
+def check_codec_matches(ckpt_codec: AnyCodec, corpus_codec: AnyCodec, what: str = "corpus") -> None:
     """Raise ``CheckpointError`` if a checkpoint's tokenizer differs from a corpus's."""
     if ckpt_codec.hash != corpus_codec.hash:
         a, b = ckpt_codec.to_dict(), corpus_codec.to_dict()

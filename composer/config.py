@@ -73,7 +73,7 @@ def _default_beat_res() -> dict[str, int]:
 class TokenizerSpec:
     """The MidiTok tokenizer of a corpus; saved with the corpus and each checkpoint."""
 
-    kind: str = "REMI"  # REMI | TSD | MIDILike
+    kind: str = "REMI"  # REMI | TSD | MIDILike (MidiTok, one stream) | SATB (voicegrid: four voices)
     beat_res: dict[str, int] = field(default_factory=_default_beat_res)  # "lo_hi" beats -> steps/beat
     pitch_range: tuple[int, int] = (21, 109)  # MIDI pitches, inclusive (as MidiTok reads it)
     use_velocities: bool = False  # velocity tokens (off for corpora with flat dynamics)
@@ -83,8 +83,8 @@ class TokenizerSpec:
     use_time_signatures: bool = True  # time-signature tokens
 
     def __post_init__(self) -> None:
-        if self.kind not in ("REMI", "TSD", "MIDILike"):
-            raise ValueError(f"tokenizer kind must be REMI, TSD or MIDILike, got {self.kind!r}")
+        if self.kind not in ("REMI", "TSD", "MIDILike", "SATB"):
+            raise ValueError(f"tokenizer kind must be REMI, TSD, MIDILike or SATB, got {self.kind!r}")
         lo, hi = self.pitch_range
         if not 0 <= lo < hi <= 127:
             raise ValueError(f"pitch_range must be within 0..127 (inclusive), got {self.pitch_range}")

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from composer.codec import AnyCodec, codec_from_dict, make_codec
 from composer.errors import CorpusError, MidiError
 from composer.files import write_bytes_atomic
 from composer.keys import KEY_NAMES, find_key
 from composer.midifile import MAX_NOTES, load_score, pitched_notes, set_note_limit
 from composer.paths import cache_dir
 from composer.recipes import Recipe, piece_refs, split_of
-from composer.tokenizer import Codec
 
 MANIFEST_VERSION = 1
 Progress = Callable[[int, int], None]  # (done, total)
@@ -49,18 +49,22 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 # ---- worker side -------------------------------------------------------------------------------
-_CODEC: Codec | None = None
+_CODEC: AnyCodec | None = None
 
 
 def _init_worker(codec_dict: dict[str, Any], max_notes: int) -> None:
     global _CODEC
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     set_note_limit(max_notes)
-    _CODEC = Codec.from_dict(codec_dict)
+    _CODEC = codec_from_dict(codec_dict)
 
 
 def _music21_midi(ref: dict[str, Any]) -> bytes:
-    """Parse a music21 source and render it to MIDI bytes, pickups aligned to the bar."""
+    """Parse a music21 source and render it to MIDI bytes, pickups aligned to the bar.
+
+    Fermatas (the chorales' phrase ends), which MIDI has no event for, become marker meta
+    events named ``fermata`` at their onsets; token codes that know phrases read them.
+    """
     from music21 import converter, midi
 
     if ref["kind"] == "music21-abc":
@@ -77,21 +81,34 @@ def _music21_midi(ref: dict[str, Any]) -> bytes:
     if measures:
         first = measures[0]
         pad = float(first.paddingLeft or 0.0)
+    fermatas = _fermata_offsets(stream)
     mf = midi.translate.streamToMidiFile(stream)
     data = mf.writestr()
-    if pad:
-        data = _shift_midi(data, pad)
+    if pad or fermatas:
+        data = _shift_midi(data, pad, fermatas)
     return data
 
 
-def _shift_midi(data: bytes, beats: float) -> bytes:
-    from symusic import Score
+def _fermata_offsets(stream: Any) -> list[float]:
+    """Onsets (quarter notes from the start) of the notes and chords that carry a fermata."""
+    out = set()
+    for n in stream.flatten().notes:
+        if any(type(e).__name__ == "Fermata" for e in n.expressions):
+            out.add(round(float(n.offset), 4))
+    return sorted(out)
+
+
+def _shift_midi(data: bytes, beats: float, fermatas: Sequence[float] = ()) -> bytes:
+    """Shift every note by ``beats`` and add a ``fermata`` marker at each (shifted) onset."""
+    from symusic import Score, TextMeta
 
     score = Score.from_midi(data)
     ticks = round(beats * score.tpq)
     for track in score.tracks:
         for note in track.notes:
             note.time += ticks
+    for t in fermatas:
+        score.markers.append(TextMeta(round((t + beats) * score.tpq), "fermata"))
     return bytes(score.dumps_midi())
 
 
@@ -179,7 +196,7 @@ def build_corpus(
         The manifest (also written to ``manifest.json``).
     """
     out = corpus_root(recipe.name, root)
-    codec = Codec(recipe.tokenizer, styles=[recipe.name])
+    codec = make_codec(recipe.tokenizer, styles=[recipe.name])
     old = out / "tokenizer.json"
     if old.exists() and json.loads(old.read_text()).get("hash") != codec.hash:
         raise CorpusError(
@@ -211,7 +228,7 @@ def build_corpus(
     return manifest
 
 
-def _manifest(recipe: Recipe, codec: Codec, out: Path, ids: list[str]) -> dict[str, Any]:
+def _manifest(recipe: Recipe, codec: AnyCodec, out: Path, ids: list[str]) -> dict[str, Any]:
     pieces, skipped = [], []
     for pid in sorted(ids):
         rec = json.loads((out / "pieces" / f"{pid}.json").read_text())
@@ -258,7 +275,7 @@ class Corpus:
 
     root: Path
     manifest: dict[str, Any]
-    codec: Codec
+    codec: AnyCodec
 
     @property
     def name(self) -> str:
@@ -299,7 +316,7 @@ def load_corpus(name_or_path: str | Path, root: str | Path | None = None) -> Cor
         )
     try:
         manifest = json.loads(mf.read_text())
-        codec = Codec.from_dict(manifest["tokenizer"])
+        codec = codec_from_dict(manifest["tokenizer"])
     except (json.JSONDecodeError, KeyError) as exc:
         raise CorpusError(f"{mf}: corrupt manifest ({exc}); rebuild the corpus") from None
     return Corpus(path, manifest, codec)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from composer.checkpoint import check_codec_matches, load_checkpoint
+from composer.codec import AnyCodec as Codec
 from composer.corpus import Corpus, load_corpus
 from composer.dataset import Piece, bar_id, load_pieces, scored_sequences
 from composer.errors import CorpusError, InputError, MidiError
@@ -32,7 +33,6 @@ from composer.keys import find_key
 from composer.midifile import find_midi_files, load_score, pitched_notes
 from composer.model import resolve_device
 from composer.nll import sequence_nll
-from composer.tokenizer import Codec
 
 
 class KneserNey:

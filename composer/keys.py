@@ -91,6 +91,19 @@ def scale_pitch_classes(index: int) -> frozenset[int]:
     return frozenset((tonic + s) % 12 for s in steps)
 
 
+def key_signature(index: int) -> tuple[int, int]:
+    """``(sharps, minor)`` of key ``index`` for a MIDI key-signature event (flats negative).
+
+    The spelling of :data:`KEY_NAMES` decides between enharmonic signatures (Eb minor: 6 flats).
+    """
+    tonic, minor = divmod(index, 2)
+    major_tonic = (tonic + 3) % 12 if minor else tonic
+    sharps = (major_tonic * 7) % 12
+    if sharps > 6 or (sharps == 6 and "b" in KEY_NAMES[index].split()[0]):
+        sharps -= 12
+    return sharps, minor
+
+
 def transpose_key_index(index: int, semitones: int) -> int:
     """Key index moved by ``semitones``."""
     tonic, minor = divmod(index, 2)

@@ -174,6 +174,32 @@ def pitched_notes(score: Score) -> list[Note]:
     return out
 
 
+def score_from_voices(
+    voices: Sequence[Sequence[Note]],
+    names: Sequence[str],
+    *,
+    tempo: float = 120.0,
+    time_signature: tuple[int, int] = (4, 4),
+    key_signature: tuple[int, int] | None = None,
+    program: int = 0,
+    tpq: int = 480,
+) -> Score:
+    """A ``symusic.Score`` with one named track per voice (type-1 MIDI), and the key signature.
+
+    ``key_signature`` is ``(sharps, minor)``: sharps -7..7 (negative = flats), minor 0/1, as the
+    MIDI key-signature meta event stores it (see :func:`composer.keys.key_signature`).
+    """
+    from symusic import KeySignature
+
+    score = score_from_notes([], tempo=tempo, time_signature=time_signature, program=program, tpq=tpq)
+    score.tracks.clear()
+    if key_signature is not None:
+        score.key_signatures.append(KeySignature(0, *key_signature))
+    for voice, name in zip(voices, names, strict=True):
+        score.tracks.append(score_from_notes(voice, program=program, tpq=tpq, name=name).tracks[0])
+    return score
+
+
 def score_from_notes(
     notes: Iterable[Note],
     *,

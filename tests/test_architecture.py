@@ -27,7 +27,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "composer"
 #: Top-level units of ``composer``, lowest first.  A unit may import only units before it.
 ORDER: tuple[tuple[str, ...], ...] = (
     ("version",), ("errors",), ("events",), ("keys",), ("config",), ("paths",), ("files",),  # base
-    ("midifile",), ("recipes",), ("tokenizer",), ("model",), ("nll",), ("metrics",), ("checkpoint",),  # core
+    ("midifile",), ("recipes",), ("tokenizer",), ("voicegrid",), ("codec",), ("model",), ("nll",), ("metrics",),
+    ("checkpoint",),  # core
     ("corpus",), ("dataset",), ("train",), ("evaluate",), ("bundle",),  # the training stack
     ("harmony",), ("generation",), ("live",),  # feature packages
     ("cli",), ("__main__",), ("__init__",),
@@ -35,10 +36,11 @@ ORDER: tuple[tuple[str, ...], ...] = (
 
 #: Inside each package, lowest first; modules in one tuple are peers and may not import each other.
 PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
-    "harmony": (("voiceleading",), ("piece",), ("keyfinding",), ("chords",), ("cadences",), ("figures",),
+    "harmony": (("voiceleading",), ("piece",), ("slices",), ("keyfinding",), ("numerals",), ("chords",),
+                ("cadences",), ("figures",),
                 ("analysis",), ("romanxml",), ("plot",), ("__init__",)),
-    "generation": (("primer",), ("grammar",), ("sampler",), ("harmonizer",), ("pieces",), ("api",), ("select",),
-                   ("__init__",)),
+    "generation": (("primer",), ("grammar",), ("sampler",), ("harmonizer",), ("setup",), ("satb",), ("pieces",),
+                   ("api",), ("select",), ("__init__",)),
     "live": (("ports",), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),
              ("__init__",)),
     "cli": (("common",), ("options",), ("analyze_cmd", "corpus_cmd", "generate_cmd", "live_cmd", "train_cmd"),

@@ -173,7 +173,7 @@ def test_generate_best_of_with_analysis(ckpt: Path, tmp_path: Path) -> None:
 def test_a_primer_follows_the_key_and_tempo_controls(ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The model always saw BOS Style Key TempoBand before the music; a primer must not skip them."""
     import composer.generation as g
-    import composer.generation.pieces as pieces
+    import composer.generation.setup as pieces
     from composer.keys import find_key
 
     seen: list[list[int]] = []

@@ -208,7 +208,7 @@ def test_cli_json_has_documented_keys(chorales) -> None:  # type: ignore[no-unty
         "quality_score",
     ):
         assert key in doc
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert doc["key"]["name"] == "A major"
     assert set(doc["voice_leading"]) >= {"counts", "total", "per_100_beats", "faults"}
     assert {

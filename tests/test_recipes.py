@@ -90,7 +90,7 @@ def test_defaults_and_hash() -> None:
         ({"augment": {"transpose": [1, 2, 3]}}, "augment.transpose must be \\[low, high\\]"),
         (
             {"tokenizer": {"kind": "Octuple"}},
-            "tokenizer kind must be REMI, TSD or MIDILike, got 'Octuple'",
+            "tokenizer kind must be REMI, TSD, MIDILike or SATB, got 'Octuple'",
         ),
         ({"tokenizer": {"pitch_range": [0, 200]}}, "pitch_range must be within 0..127"),
         ({"tokenizer": {"colour": "blue"}}, "unknown tokenizer option\\(s\\): colour"),

@@ -18,6 +18,7 @@ Tempo = Annotated[float | None, typer.Option(help="Tempo in bpm.")]
 PitchMin = Annotated[int, typer.Option(help="Lowest MIDI pitch.")]
 PitchMax = Annotated[int, typer.Option(help="Highest MIDI pitch.")]
 MaxPoly = Annotated[int, typer.Option("--max-polyphony", help="Most notes sounding at once (0 = off).")]
+BestOf = Annotated[int, typer.Option("--best-of", help="Sample K candidates per piece, keep the best analysis.")]
 Fp32 = Annotated[bool, typer.Option("--fp32", help="Sample with the fp32 model instead of int8.")]
 
 
@@ -62,9 +63,7 @@ def generate(
     max_polyphony: MaxPoly = 0,
     out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Folder for the MIDI files.")] = Path("out"),
     analyze: Annotated[bool, typer.Option("--analyze", help="Print a harmonic analysis of each piece.")] = False,
-    best_of: Annotated[
-        int, typer.Option("--best-of", help="Sample K candidates per piece, keep the best analysis.")
-    ] = 1,
+    best_of: BestOf = 1,
     fp32: Fp32 = False,
 ) -> None:
     """Generate N MIDI files from a trained model (default: the bundled chorale model)."""
@@ -100,19 +99,25 @@ def continue_(
     program: opt.Program = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .mid file, or a folder.")] = Path("out"),
     force: opt.Force = False,
+    best_of: BestOf = 1,
     fp32: Fp32 = False,
     max_notes: opt.MaxNotes = None,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars."""
-    from composer.generation import harmonize, output_path, parse_primer, sample_pieces
+    from composer.generation import best_continuation, harmonize, output_path, parse_primer, sample_pieces
 
     with handle_errors(max_notes):
         if not 1 <= bars <= 512:
             raise fail(f"--bars must be in 1..512, got {bars}")
+        if not 1 <= best_of <= 256:
+            raise fail(f"--best-of must be in 1..256, got {best_of}")
         opts = options  # built and checked by the option group
         p = parse_primer(primer)
         path = output_path(out, "continuation" if not voices else "harmonized", force)  # before sampling
-        if voices:
+        if best_of > 1:
+            piece = best_continuation(p, model, best_of=best_of, voices=voices, bars=bars, options=opts, tempo=tempo,
+                                      program=program, quantize=not fp32).pieces[0]
+        elif voices:
             piece = harmonize(p, model, options=opts, tempo=tempo, program=program, quantize=not fp32)
         else:
             piece = sample_pieces(model, n=1, bars=p.bars + bars, options=opts, tempo=tempo, program=program,

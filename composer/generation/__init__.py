@@ -6,7 +6,8 @@ The face of the package; callers import from here.  Inside, lowest first:
 * :mod:`~composer.generation.grammar`: :class:`RemiState`, the REMI grammar and constraint masks;
 * :mod:`~composer.generation.sampler`: logits filtering, drawing, :class:`Stepper`, :func:`sample_streams`;
 * :mod:`~composer.generation.harmonizer`: :class:`HarmonizeState`, the masks that keep a melody on top;
-* :mod:`~composer.generation.pieces`: the shared set-up of a run and :func:`sample_pieces`,
+* :mod:`~composer.generation.setup`: the shared set-up of a run, :class:`GeneratedPiece`, output paths;
+* :mod:`~composer.generation.pieces`: :func:`sample_pieces`,
   :func:`continue_notes`, :func:`stream_notes`, :func:`harmonize`;
 * :mod:`~composer.generation.api`: :func:`generate` and :func:`continue_melody` (``composer.generate``);
 * :mod:`~composer.generation.select`: best of K by harmony analysis score, and writing new files.
@@ -19,23 +20,20 @@ from __future__ import annotations
 from composer.generation.api import continue_melody, generate
 from composer.generation.grammar import MAX_ONSET_NOTES, RemiState, Vocab
 from composer.generation.harmonizer import HarmonizeState, top_line
-from composer.generation.pieces import (
+from composer.generation.pieces import continue_notes, harmonizations, harmonize, sample_pieces, stream_notes
+from composer.generation.primer import Primer, parse_primer
+from composer.generation.sampler import Stepper, draw, filter_logits, quantize_model, sample_streams
+from composer.generation.select import Selection, analyze_piece, best_continuation, choose_best, write_best
+from composer.generation.setup import (
     GeneratedPiece,
     Sampling,
     bars_for,
     check_out_dir,
-    continue_notes,
-    harmonize,
     load_model,
     next_paths,
     output_path,
-    sample_pieces,
     start_sampling,
-    stream_notes,
 )
-from composer.generation.primer import Primer, parse_primer
-from composer.generation.sampler import Stepper, draw, filter_logits, quantize_model, sample_streams
-from composer.generation.select import Selection, analyze_piece, choose_best, write_best
 
 __all__ = [
     "MAX_ONSET_NOTES",
@@ -48,6 +46,7 @@ __all__ = [
     "Stepper",
     "Vocab",
     "analyze_piece",
+    "best_continuation",
     "bars_for",
     "check_out_dir",
     "choose_best",
@@ -56,6 +55,7 @@ __all__ = [
     "draw",
     "filter_logits",
     "generate",
+    "harmonizations",
     "harmonize",
     "load_model",
     "next_paths",

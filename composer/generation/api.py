@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, TypedDict
 
 from composer.config import SampleOptions
 from composer.events import Note
-from composer.generation.pieces import bars_for, sample_pieces
+from composer.generation.pieces import sample_pieces
 from composer.generation.primer import Primer, parse_primer
+from composer.generation.setup import bars_for
 
 if TYPE_CHECKING:
     import pretty_midi

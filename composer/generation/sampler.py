@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -16,7 +17,27 @@ import torch
 from composer.config import SampleOptions
 from composer.events import Note
 from composer.generation.grammar import RemiState
-from composer.tokenizer import Codec
+
+if TYPE_CHECKING:
+    from composer.codec import AnyCodec
+
+
+class StreamState(Protocol):
+    """What :func:`sample_streams` needs of a grammar: :class:`RemiState` or the SATB grid's."""
+
+    done: bool
+    bar: int
+    bar_is_eos: bool  # EOS stands in for the Bar the model may want (their logits are merged)
+    target_bars: int | None
+    bias: np.ndarray | None  # (V,) logit offsets, or None
+
+    def allowed(self) -> np.ndarray:
+        """(V,) bool: the tokens that may come next."""
+        ...
+
+    def update(self, token: int) -> Note | None:
+        """Advance by one token; the note it completes, if any."""
+        ...
 
 
 def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
@@ -37,13 +58,13 @@ def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
 
 def sample_streams(
     stepper: Stepper,
-    codec: Codec,
+    codec: AnyCodec,
     prefixes: Sequence[Sequence[int]],
     options: SampleOptions,
     bars: int | None,
     max_tokens: int,
     generator: torch.Generator,
-    make_state: Callable[[], RemiState] | None = None,
+    make_state: Callable[[], StreamState] | None = None,
     reset_every: int = 0,
 ) -> Iterator[tuple[int, int, Note | None]]:
     """Sample several streams in one batch; yield ``(stream, token, note)`` per token.
@@ -55,7 +76,8 @@ def sample_streams(
     prefix and the last bars, like the training windows, so an endless stream
     never runs far beyond the lengths the model was trained on.
     """
-    states = [make_state() if make_state else RemiState(codec, options, bars) for _ in prefixes]
+    states: list[StreamState] = [make_state() if make_state else RemiState(codec, options, bars)  # type: ignore[arg-type]
+                                 for _ in prefixes]
     for st, pre in zip(states, prefixes, strict=True):
         for tok in pre:
             st.update(int(tok))

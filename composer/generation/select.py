@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from composer.config import SampleOptions
-from composer.generation.pieces import GeneratedPiece, check_out_dir, next_paths, sample_pieces
+from composer.generation.pieces import harmonizations, sample_pieces
+from composer.generation.primer import Primer
+from composer.generation.setup import GeneratedPiece, check_out_dir, next_paths
 from composer.harmony import Analysis, analysis_score, analyze_notes
 
 
@@ -28,8 +30,12 @@ class Selection:
 
 
 def analyze_piece(piece: GeneratedPiece) -> tuple[Analysis, float]:
-    """The harmony analysis of a generated piece and its one-number score (higher is better)."""
-    a = analyze_notes(piece.notes, time_signature=piece.time_signature, name=piece.meta.get("model", ""))
+    """The harmony analysis of a generated piece and its one-number score (higher is better).
+
+    A four-voice piece is analysed voice by voice (its tracks), a one-stream piece split by pitch.
+    """
+    notes = piece.voices if piece.voices is not None else piece.notes
+    a = analyze_notes(notes, time_signature=piece.time_signature, name=piece.meta.get("model", ""))
     return a, analysis_score(a)
 
 
@@ -50,6 +56,33 @@ def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze:
         else:
             out.pieces.append(group[0])
     return out
+
+
+def best_continuation(
+    primer: Primer,
+    checkpoint: str | Path | None = None,
+    *,
+    best_of: int = 1,
+    voices: bool = False,
+    bars: int = 8,
+    options: SampleOptions = SampleOptions(),
+    tempo: float | None = None,
+    program: int | None = None,
+    quantize: bool = True,
+) -> Selection:
+    """The best of ``best_of`` continuations (or, with ``voices``, harmonizations) of a primer.
+
+    Harmonizing with several candidates is how the lower voices get to know where the melody
+    goes: each candidate is written step by step, and the analysis of the whole (key, voice
+    leading, the final cadence) picks the one that fits the melody's future best.
+    """
+    if voices:
+        cands = harmonizations(primer, checkpoint, n=best_of, options=options, tempo=tempo, program=program,
+                               quantize=quantize)
+    else:
+        cands = sample_pieces(checkpoint, n=best_of, bars=primer.bars + bars, options=options, tempo=tempo,
+                              program=program, primer=primer, quantize=quantize)
+    return choose_best(cands, 1, best_of)
 
 
 def write_best(

@@ -2,7 +2,9 @@
 
 The face of the package: code outside it imports from here.  Modules, lowest first (each imports
 only those before it): ``voiceleading`` (voices, four-part checks), ``piece`` (reading files into a
-:class:`VoicedPiece`), ``keyfinding`` (global and local keys), ``chords`` (Roman numerals by beat),
+:class:`VoicedPiece`), ``slices`` (half-beat pitch-class weights, non-chord tones set aside),
+``keyfinding`` (global key; local keys by Viterbi), ``numerals`` (chord templates and their
+RomanText figures), ``chords`` (chord labels by Viterbi on the harmonic rhythm),
 ``cadences``, ``figures`` (range, density, pitch classes, consonance), ``analysis``
 (:class:`Analysis`, :func:`analyze_file`, :func:`analysis_score`), ``romanxml`` (the MusicXML
 score), ``plot`` (the piano-roll PNG).  music21, numpy and matplotlib are imported inside the
@@ -27,10 +29,12 @@ from composer.harmony.analysis import (
 from composer.harmony.cadences import Cadence
 from composer.harmony.chords import ChordLabel
 from composer.harmony.figures import consonance_share, is_consonant
-from composer.harmony.keyfinding import KeyEstimate, KeyRegion, key_of_notes
+from composer.harmony.keyfinding import KEY_NAMES, KeyEstimate, KeyRegion, key_of_notes, key_path
+from composer.harmony.numerals import QUALITIES, roman_figure
 from composer.harmony.piece import VoicedPiece, load_piece, piece_from_notes
 from composer.harmony.plot import plot_png, write_plot
 from composer.harmony.romanxml import roman_score, write_roman
+from composer.harmony.slices import Slices, make_slices
 from composer.harmony.voiceleading import (
     FAULT_KINDS,
     ONSET_EPS,
@@ -42,7 +46,9 @@ from composer.harmony.voiceleading import (
 
 __all__ = [
     "FAULT_KINDS",
+    "KEY_NAMES",
     "ONSET_EPS",
+    "QUALITIES",
     "SCHEMA_VERSION",
     "WINDOW_BARS",
     "Analysis",
@@ -50,6 +56,7 @@ __all__ = [
     "ChordLabel",
     "KeyEstimate",
     "KeyRegion",
+    "Slices",
     "VoiceFault",
     "VoicedPiece",
     "VoicesInfo",
@@ -62,9 +69,12 @@ __all__ = [
     "consonance_share",
     "is_consonant",
     "key_of_notes",
+    "key_path",
+    "make_slices",
     "load_piece",
     "piece_from_notes",
     "plot_png",
+    "roman_figure",
     "polyphony_count",
     "roman_score",
     "split_voices",

@@ -20,9 +20,9 @@ from typing import Any
 
 from composer.events import Note
 from composer.harmony.cadences import Cadence, find_cadences
-from composer.harmony.chords import ChordLabel, beat_chords, progression_line
+from composer.harmony.chords import ChordLabel, harmony, progression_line
 from composer.harmony.figures import descriptive_figures
-from composer.harmony.keyfinding import KeyEstimate, KeyRegion, global_key, local_keys, m21_key
+from composer.harmony.keyfinding import KeyEstimate, KeyRegion, global_key, m21_key
 from composer.harmony.piece import VoicedPiece, load_piece, piece_from_notes
 from composer.harmony.voiceleading import (
     FAULT_KINDS,
@@ -32,8 +32,8 @@ from composer.harmony.voiceleading import (
 )
 from composer.keys import MAJOR_SCALE, MINOR_ALL_FORMS
 
-SCHEMA_VERSION = 1
-WINDOW_BARS = 4  # bars per local-key window
+SCHEMA_VERSION = 2  # 2: chords also at changes between beats; local keys by Viterbi
+WINDOW_BARS = 2  # bars of key evidence around each beat (local keys)
 
 
 @dataclass(frozen=True)
@@ -94,16 +94,14 @@ class Analysis:
                 "name": self.key.name,
                 "correlation": round(self.key.correlation, 4),
                 "certainty": round(self.key.certainty, 4),
-                "alternates": [
-                    {"name": n, "correlation": round(r, 4)} for n, r in self.key.alternates
-                ],
+                "alternates": [{"name": n, "correlation": round(r, 4)} for n, r in self.key.alternates],
             },
             "local_keys": [asdict(r) for r in self.local_keys],
             "modulations": [
                 {"bar": b.start_bar, "offset": b.start, "from": a.key, "to": b.key}
                 for a, b in zip(self.local_keys, self.local_keys[1:], strict=False)
             ],
-            "chords": [{**asdict(c), "pitches": list(c.pitches)} for c in self.chords],
+            "chords": [c.to_dict() for c in self.chords],
             "progression": self.progression,
             "cadences": [asdict(c) for c in self.cadences],
             "voices": {
@@ -115,9 +113,7 @@ class Analysis:
                 "counts": self.fault_counts,
                 "total": len(self.faults),
                 "per_100_beats": round(len(self.faults) * per100, 3),
-                "per_100_beats_by_kind": {
-                    k: round(v * per100, 3) for k, v in self.fault_counts.items()
-                },
+                "per_100_beats_by_kind": {k: round(v * per100, 3) for k, v in self.fault_counts.items()},
                 "faults": [f.to_dict() for f in self.faults],
             },
             "figures": self.figures,
@@ -155,9 +151,8 @@ def analyze_piece(piece: VoicedPiece, *, window_bars: int = WINDOW_BARS) -> Anal
     """
     if window_bars < 1:
         raise ValueError(f"window_bars must be >= 1, got {window_bars}")
-    key_est, m21key = global_key(piece.notes)
-    regions = local_keys(piece, m21key, window_bars)
-    chords = beat_chords(piece, regions, key_est.name)
+    key_est, _ = global_key(piece.notes)
+    regions, chords = harmony(piece, key_est.name, window_bars)
     cadences = find_cadences(piece, chords, regions, key_est.name)
     faults = check_voice_leading(piece.voices, piece.locate)
     names = tuple(voice_names(len(piece.voices)))
@@ -252,9 +247,7 @@ def analyze_notes(
         tracks = [list(notes)]  # type: ignore[arg-type]
     else:
         tracks = [list(t) for t in notes]  # type: ignore[arg-type]
-    piece = piece_from_notes(
-        tracks, name=name, time_signatures=[(0.0, *time_signature)], pickup=pickup
-    )
+    piece = piece_from_notes(tracks, name=name, time_signatures=[(0.0, *time_signature)], pickup=pickup)
     return analyze_piece(piece, window_bars=window_bars)
 
 

@@ -7,17 +7,12 @@ end; the chord before it is the last beat's chord with other pitch classes.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from composer.harmony.chords import (
-    ChordLabel,
-    RomanLabel,
-    label_chord,
-    sounding_pitches,
-    tonic_pc,
-)
-from composer.harmony.keyfinding import KeyRegion, key_at
+from composer.harmony.chords import ChordLabel, sounding_pitches, tonic_pc
+from composer.harmony.keyfinding import KeyRegion
 from composer.harmony.piece import VoicedPiece
 from composer.harmony.voiceleading import ONSET_EPS
 
@@ -36,8 +31,12 @@ class Cadence:
     phrase_end: str  # why this is a phrase end: "fermata", "long_note", "rest", "final"
 
 
-def _phrase_ends(piece: VoicedPiece) -> list[tuple[float, str]]:
-    """Onsets of phrase-final chords and why: fermatas, long notes, rests, the last chord."""
+def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple[float, str]]:
+    """Onsets of phrase-final chords and why.
+
+    Fermatas, long notes, rests, the last chord, and (without fermatas) root-position V-I
+    arrivals with the soprano held for a beat.
+    """
     ends: dict[float, str] = {}
     bass = piece.voices[-1] if piece.voices else piece.notes
     final = max(n.start for n in bass)
@@ -58,25 +57,37 @@ def _phrase_ends(piece: VoicedPiece) -> list[tuple[float, str]]:
     for t in piece.fermatas:
         if t < final - 1e-6:
             ends[round(t, 6)] = "fermata"
+    if not piece.fermatas:  # MIDI: root-position V-I arrivals held for a beat in the soprano
+        held = {round(n.start, 6) for n in top if n.duration >= piece.beat_unit - 1e-6}
+        for prev, c in zip(chords, chords[1:], strict=False):
+            t = round(c.offset, 6)
+            if (
+                t in held
+                and t < final - 1e-6
+                and c.quality in ("maj", "min")
+                and c.bass_pc == c.root_pc
+                and prev.quality in ("maj", "dom7")
+                and prev.bass_pc == prev.root_pc
+                and (prev.root_pc - c.root_pc) % 12 == 7
+                and not any(abs(t - e) <= piece.beat_unit + 1e-6 for e in ends)
+            ):
+                ends[t] = "cadence"
     ends[round(final, 6)] = "final"
     return sorted(ends.items())
 
 
 def _classify(
-    prev: RomanLabel, arr: RomanLabel, arr_pitches: tuple[int, ...], key_name: str
+    prev: ChordLabel, arr: ChordLabel, arr_pitches: tuple[int, ...], key_name: str
 ) -> tuple[str, str | None] | None:
     tonic = tonic_pc(key_name)
     minor = key_name.endswith("minor")
     rel = (arr.root_pc - tonic) % 12
     prel = (prev.root_pc - tonic) % 12
-    prev_dominant = (prel == 7 and prev.third == 4) or (prel == 11 and prev.third == 3)
+    prev_dominant = (prel == 7 and prev.third == 4) or (prel == 11 and prev.quality in ("dim", "dim7", "hdim7"))
     if rel == 0 and arr.third:
         if prev_dominant:
             perfect = (
-                prel == 7
-                and prev.bass_pc == prev.root_pc
-                and arr.bass_pc == tonic
-                and max(arr_pitches) % 12 == tonic
+                prel == 7 and prev.bass_pc == prev.root_pc and arr.bass_pc == tonic and max(arr_pitches) % 12 == tonic
             )
             return "authentic", "perfect" if perfect else "imperfect"
         if prel == 5:
@@ -109,30 +120,28 @@ def find_cadences(
     -------
     list of Cadence
     """
+    del regions, default_key  # each chord carries its local key
     notes = piece.notes
     starts = [n.start for n in notes]
     max_dur = max(n.duration for n in notes)
+    offsets = [c.offset for c in chords]
     out = []
-    for t, why in _phrase_ends(piece):
+    for t, why in _phrase_ends(piece, chords):
         arr_ps = sounding_pitches(notes, starts, max_dur, t)
-        if not arr_ps:
+        i = bisect.bisect_right(offsets, t + ONSET_EPS) - 1
+        if not arr_ps or i < 0:
             continue
-        k = key_at(regions, t, default_key)
-        arr = label_chord(arr_ps, k)
-        arr_pcs = {p % 12 for p in arr_ps}
-        prev_ps = None
-        for c in reversed(chords):
-            if c.offset < t - ONSET_EPS and {p % 12 for p in c.pitches} != arr_pcs:
-                prev_ps = c.pitches
-                break
-        if prev_ps is None:
+        arr = chords[i]
+        k = arr.key
+        prev = next(
+            (c for c in reversed(chords[:i]) if (c.root_pc, c.quality) != (arr.root_pc, arr.quality)),
+            None,
+        )
+        if prev is None:
             continue
-        prev = label_chord(prev_ps, k)
         kind = _classify(prev, arr, arr_ps, k)
         if kind is None:
             continue
         bar, beat = piece.locate(t)
-        out.append(
-            Cadence(kind[0], kind[1], bar, beat, round(t, 4), k, f"{prev.figure} {arr.figure}", why)
-        )
+        out.append(Cadence(kind[0], kind[1], bar, beat, round(t, 4), k, f"{prev.roman} {arr.roman}", why))
     return out

@@ -1,8 +1,12 @@
-"""Chords by beat: the sounding pitches at every beat, spelled and labeled in the local key.
+"""Chord labels: a Viterbi pass over the half-beat slices, named in the local key.
 
-Chords are taken at every beat from the sounding notes (like ``chordify``) and
-labeled with ``roman.romanNumeralFromChord`` in the local key.  music21 is
-imported inside the functions.
+:func:`harmony` finds the local keys (:func:`~composer.harmony.keyfinding.key_path`) and the
+chords together: each slice's chord is chosen among the templates of
+:mod:`~composer.harmony.numerals` by how well it covers the slice's sound (non-chord tones set
+aside by :mod:`~composer.harmony.slices`), the bass, and how usual it is in the local key; a
+change of chord costs more between beats than on them, so labels follow the harmonic rhythm.
+V-I arrivals then confirm their keys and both passes run again.  numpy is imported inside the
+functions; music21 only to spell chord symbols.
 """
 
 from __future__ import annotations
@@ -10,12 +14,22 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any
 
 from composer.events import Note
-from composer.harmony.keyfinding import KeyRegion, key_at, m21_key, short_key_name
+from composer.harmony.keyfinding import (
+    KEY_NAMES,
+    KeyRegion,
+    key_index,
+    key_path,
+    key_regions,
+    m21_key,
+    short_key_name,
+)
+from composer.harmony.numerals import QUALITIES, QUALITY_NAMES, SYMBOL_SUFFIX, chord_prior, roman_figure
 from composer.harmony.piece import VoicedPiece
+from composer.harmony.slices import Slices, make_slices
 from composer.harmony.voiceleading import ONSET_EPS
 
 
@@ -30,16 +44,22 @@ class ChordLabel:
     symbol: str  # e.g. "F#m", "C#7"
     roman: str  # Roman numeral figure in the local key, e.g. "V65"
     key: str  # local key
+    root_pc: int = field(default=-1, compare=False)  # chord root (pitch class)
+    bass_pc: int = field(default=-1, compare=False)  # chord member in the bass
+    third: int = field(default=0, compare=False)  # semitones from the root to the third (3, 4)
+    quality: str = field(default="", compare=False)  # a key of numerals.QUALITIES
 
-
-class RomanLabel(NamedTuple):
-    """A chord's Roman numeral and chord symbol, with the facts cadences need."""
-
-    figure: str
-    symbol: str
-    root_pc: int
-    bass_pc: int
-    third: int  # semitones from root to the chord's third (3, 4) or 0 if none
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of one chord (docs/analysis.md)."""
+        return {
+            "offset": self.offset,
+            "bar": self.bar,
+            "beat": self.beat,
+            "pitches": list(self.pitches),
+            "symbol": self.symbol,
+            "roman": self.roman,
+            "key": self.key,
+        }
 
 
 @functools.lru_cache(maxsize=4096)
@@ -71,88 +91,114 @@ def tonic_pc(key_name: str) -> int:
     return int(m21_key(key_name).tonic.pitchClass)
 
 
-def label_chord(pitches: tuple[int, ...], key_name: str) -> RomanLabel:
-    """Roman numeral of a chord (MIDI pitches) in a key, with the facts cadences need.
-
-    The numeral depends only on the chord's pitch classes and bass relative to
-    the tonic, so labels are computed once in C and cached: a piece, however
-    long, needs at most a few thousand music21 calls.  The label is therefore
-    independent of voicing; for tertian chords it is music21's, while for
-    clusters whose root music21 guesses from the note order (it breaks ties by
-    voicing) the root may differ from a voicing-specific call.
-    """
-    tonic = tonic_pc(key_name)
-    mode = key_name.partition(" ")[2]
-    bass = min(pitches) % 12
-    rel_pcs = tuple(sorted({(m - tonic) % 12 for m in pitches}))
-    figure, root_rel, quality, third = _label_in_c(rel_pcs, (bass - tonic) % 12, mode)
-    root_pc = (root_rel + tonic) % 12
-    symbol = _spelling(key_name)[root_pc].replace("-", "b") + quality
-    return RomanLabel(figure, symbol, root_pc, bass, third)
-
-
-@functools.cache  # bounded: 2 modes x 4096 pitch-class sets x 12 basses
-def _label_in_c(rel_pcs: tuple[int, ...], rel_bass: int, mode: str) -> tuple[str, int, str, int]:
-    """(figure, root pc, quality + seventh suffix, third) of a chord in C ``mode``."""
-    from music21 import chord, pitch, roman
-
-    key_name = f"C {mode}"
-    spell = _spelling(key_name)
-    ps = []
-    for m in [48 + rel_bass] + [60 + pc for pc in rel_pcs if pc != rel_bass]:
-        p = pitch.Pitch(spell[m % 12])
-        p.octave = 4
-        p.octave += (m - int(p.midi)) // 12
-        ps.append(p)
-    c = chord.Chord(ps)
-    rn = roman.romanNumeralFromChord(c, m21_key(key_name))
-    root = c.root()
-    pcs = set(rel_pcs)
-    third = next((i for i in (4, 3) if (root.pitchClass + i) % 12 in pcs), 0)
-    quality = {"major": "", "minor": "m", "diminished": "dim", "augmented": "aug"}.get(
-        c.quality, ""
-    )
-    seventh = "7" if c.seventh is not None and len(pcs) >= 4 else ""
-    return rn.figure, int(root.pitchClass), quality + seventh, third
-
-
-def sounding_pitches(
-    notes: Sequence[Note], starts: Sequence[float], max_dur: float, t: float
-) -> tuple[int, ...]:
+def sounding_pitches(notes: Sequence[Note], starts: Sequence[float], max_dur: float, t: float) -> tuple[int, ...]:
     """The pitches (low to high) of ``notes`` (sorted, with their ``starts``) sounding at ``t``."""
     lo = bisect.bisect_left(starts, t - max_dur - 1e-6)
     hi = bisect.bisect_right(starts, t + ONSET_EPS)
     return tuple(sorted({n.pitch for n in notes[lo:hi] if n.end > t + ONSET_EPS}))
 
 
-def _beat_grid(piece: VoicedPiece) -> list[float]:
-    unit = piece.beat_unit
-    grid = []
-    bounds = piece.bar_starts + [piece.end]
-    for b0, b1 in zip(bounds, bounds[1:], strict=False):
-        t = b0
-        while t < b1 - 1e-6:
-            grid.append(round(t, 6))
-            t += unit
-    return grid
+# ---------------------------------------------------------------- chord labels by Viterbi
+
+FIT_WEIGHT = 1.0  # reward for the share of the slice's sound inside the chord
+OUT_WEIGHT = 1.5  # cost for the share outside it (non-chord tones not set aside)
+MISSING_WEIGHT = (0.6, 0.6, 0.2, 0.8)  # cost of a missing root, third, fifth, seventh
+BASS_ROOT_BONUS = 0.3  # the bass on the root
+BASS_OUT_COST = 0.4  # the bass outside the chord
+PRIOR_WEIGHT = 0.5  # weight of numerals.chord_prior (usual chords in the local key)
+CHANGE_COST = {3: 0.1, 2: 0.2, 1: 0.35}  # a chord change at a bar line, on a beat, between beats
+_PRESENT = 0.05  # a pitch class sounding less than this share of a slice is absent
 
 
-def beat_chords(
-    piece: VoicedPiece, regions: Sequence[KeyRegion], default_key: str
+@functools.lru_cache(maxsize=1)
+def _templates() -> tuple[Any, Any, Any, list[tuple[int, str]]]:
+    """(member indicator (S, 12), missing-cost matrix (S, 12), root pcs (S,), states)."""
+    import numpy as np
+
+    states = [(r, q) for r in range(12) for q in QUALITY_NAMES]
+    member = np.zeros((len(states), 12))
+    miss = np.zeros((len(states), 12))
+    for s, (r, q) in enumerate(states):
+        for k, iv in enumerate(QUALITIES[q]):
+            member[s, (r + iv) % 12] = 1.0
+            miss[s, (r + iv) % 12] = MISSING_WEIGHT[k]
+    roots = np.array([r for r, _ in states])
+    return member, miss, roots, states
+
+
+@functools.lru_cache(maxsize=64)
+def _prior_row(key_idx: int) -> Any:
+    import numpy as np
+
+    _, _, _, states = _templates()
+    tonic, mode = key_idx % 12, ("major" if key_idx < 12 else "minor")
+    return PRIOR_WEIGHT * np.array([chord_prior((r - tonic) % 12, q, mode) for r, q in states])
+
+
+def chord_path(sl: Slices, slice_keys: Sequence[int]) -> list[int]:
+    """The chord (state index into the templates) of each slice: Viterbi with change costs."""
+    import numpy as np
+
+    member, miss, roots, _ = _templates()
+    n = sl.n
+    if n == 0:
+        return []
+    w = np.asarray(sl.chordal, dtype=float)
+    tot = w.sum(axis=1, keepdims=True)
+    share = np.divide(w, tot, out=np.zeros_like(w), where=tot > 1e-9)
+    fit = share @ member.T
+    absent = (share < _PRESENT).astype(float)
+    emit = FIT_WEIGHT * fit - OUT_WEIGHT * (1.0 - fit) - absent @ miss.T
+    bass = np.array(sl.onset_bass) % 12
+    has_bass = np.array(sl.onset_bass) >= 0
+    in_chord = member[:, bass].T > 0  # (n, S)
+    emit += has_bass[:, None] * (BASS_ROOT_BONUS * (roots[None, :] == bass[:, None]) - BASS_OUT_COST * ~in_chord)
+    emit += np.vstack([_prior_row(k) for k in slice_keys])
+    emit[tot[:, 0] <= 1e-9] = 0.0  # silence: no evidence
+    change = np.array([CHANGE_COST[s] for s in sl.strength])
+    score = emit[0].copy()
+    back = np.zeros((n, emit.shape[1]), dtype=np.int32)
+    idx = np.arange(emit.shape[1])
+    for i in range(1, n):
+        j = int(score.argmax())
+        switch = score[j] - change[i]
+        stay = score >= switch
+        back[i] = np.where(stay, idx, j)
+        score = np.where(stay, score, switch) + emit[i]
+    path = [int(score.argmax())]
+    for i in range(n - 1, 0, -1):
+        path.append(int(back[i][path[-1]]))
+    return path[::-1]
+
+
+def label_slices(
+    piece: VoicedPiece, sl: Slices, path: Sequence[int], slice_keys: Sequence[int], key_names: Sequence[str]
 ) -> list[ChordLabel]:
-    """The labeled chord at every beat where something sounds, each in its local key."""
+    """Chord labels at every beat and at each change between beats, where something sounds."""
+    _, _, _, states = _templates()
     notes = piece.notes
     starts = [n.start for n in notes]
     max_dur = max(n.duration for n in notes)
     out = []
-    for t in _beat_grid(piece):
+    for i, t in enumerate(sl.starts):
+        if sl.strength[i] < 2 and (i == 0 or path[i] == path[i - 1]):
+            continue
         ps = sounding_pitches(notes, starts, max_dur, t)
         if not ps:
             continue
-        k = key_at(regions, t, default_key)
-        lab = label_chord(ps, k)
+        root, q = states[path[i]]
+        members = {(root + iv) % 12 for iv in QUALITIES[q]}
+        bass = sl.onset_bass[i] % 12 if sl.onset_bass[i] >= 0 else root
+        if bass not in members:
+            bass = next((p % 12 for p in ps if p % 12 in members), root)
+        k = slice_keys[i]
+        tonic, mode = k % 12, ("major" if k < 12 else "minor")
+        figure = roman_figure((root - tonic) % 12, q, (bass - tonic) % 12, mode)
+        key_name = key_names[k]
+        symbol = _spelling(key_name)[root].replace("-", "b") + SYMBOL_SUFFIX[q]
+        third = next((iv for iv in QUALITIES[q][1:2]), 0)
         bar, beat = piece.locate(t)
-        out.append(ChordLabel(t, bar, beat, ps, lab.symbol, lab.figure, k))
+        out.append(ChordLabel(t, bar, beat, ps, symbol, figure, key_name, root, bass, third, q))
     return out
 
 
@@ -168,3 +214,72 @@ def progression_line(chords: Sequence[ChordLabel]) -> str:
         words.append(c.roman)
         last = (c.roman, c.key)
     return " ".join(words)
+
+
+# ---------------------------------------------------------------- keys and chords together
+
+CADENCE_BONUS = 0.3  # key evidence per beat for the tonic of a V-I arrival
+CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
+
+
+def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
+    """(n beats, 24) key evidence from authentic arrivals: V(7) -> I/i, bass 5 -> 1, on a beat."""
+    import numpy as np
+
+    _, _, _, states = _templates()
+    bonus = np.zeros((len(beats), 24))
+    beat_pos = {s: b for b, s in enumerate(beats)}
+    for i in range(1, sl.n):
+        if path[i] == path[i - 1] or sl.strength[i] < 2:
+            continue
+        r, q = states[path[i]]
+        pr, pq = states[path[i - 1]]
+        if q not in ("maj", "min") or pq not in ("maj", "dom7") or (pr - r) % 12 != 7:
+            continue
+        if sl.onset_bass[i] < 0 or sl.onset_bass[i] % 12 != r:
+            continue
+        b = beat_pos[sl.beat_of[i]]
+        lo = max(0, b - CADENCE_SPAN)
+        if q == "min":
+            bonus[lo : b + 1, 12 + r] += CADENCE_BONUS
+        else:
+            bonus[lo : b + 1, r] += CADENCE_BONUS
+            bonus[lo : b + 1, 12 + r] += 0.5 * CADENCE_BONUS
+    return bonus
+
+
+def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[list[KeyRegion], list[ChordLabel]]:
+    """Local keys and chord labels of ``piece``.
+
+    Keys by Viterbi over windowed key correlations, chords by Viterbi over the slices in those
+    keys, then V-I arrivals confirm their keys and both passes run again.
+    """
+    import numpy as np
+
+    sl = make_slices(piece)
+    if sl.n == 0:
+        return [], []
+    beats = [i for i, s in enumerate(sl.strength) if s >= 2]
+    beat_pos = {s: b for b, s in enumerate(beats)}
+    raw = np.asarray(sl.raw)
+    bounds = [*beats, sl.n]
+    vectors = np.vstack([raw[a:b].sum(axis=0) for a, b in zip(bounds, bounds[1:], strict=False)])
+    per_bar = max(1.0, piece.numerator * 4.0 / piece.denominator / piece.beat_unit)
+    half = max(1, round(window_bars * per_bar / 2))
+    g = key_index(global_key)
+    names = list(KEY_NAMES)
+    names[g] = global_key
+    kpath, corr = key_path(vectors, half, g)
+    slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
+    cpath = chord_path(sl, slice_keys)
+    bonus = cadence_bonus(sl, cpath, beats)
+    if bonus.any():
+        kpath, corr = key_path(vectors, half, g, bonus)
+        slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
+        cpath = chord_path(sl, slice_keys)
+    beat_starts = [sl.starts[b] for b in beats]
+    regions = key_regions(piece, beat_starts, kpath, corr)
+    regions = [
+        KeyRegion(names[key_index(r.key)], r.start_bar, r.end_bar, r.start, r.end, r.correlation) for r in regions
+    ]
+    return regions, label_slices(piece, sl, cpath, slice_keys, names)

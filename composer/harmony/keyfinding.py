@@ -17,8 +17,6 @@ from typing import Any
 from composer.events import Note
 from composer.harmony.piece import VoicedPiece
 
-KEY_SWITCH_MARGIN = 0.1  # a window keeps the previous key unless another fits this much better
-
 
 @dataclass(frozen=True)
 class KeyEstimate:
@@ -94,9 +92,7 @@ def key_of_notes(notes: Sequence[Note], t0: float = 0.0, t1: float = float("inf"
     return s.analyze("key")
 
 
-def _in_window(
-    notes: Sequence[Note], starts: Sequence[float], max_dur: float, t0: float, t1: float
-) -> Sequence[Note]:
+def _in_window(notes: Sequence[Note], starts: Sequence[float], max_dur: float, t0: float, t1: float) -> Sequence[Note]:
     """The notes (sorted by start) that may sound in ``[t0, t1)``."""
     lo = bisect.bisect_left(starts, t0 - max_dur - 1e-6)
     hi = bisect.bisect_left(starts, t1)
@@ -108,53 +104,126 @@ def global_key(notes: Sequence[Note]) -> tuple[KeyEstimate, Any]:
     k = key_of_notes(notes)
     if k is None:  # cannot happen for a non-empty piece
         raise ValueError("no notes to find a key in")
-    alts = tuple(
-        (m21_key_name(a), float(a.correlationCoefficient)) for a in k.alternateInterpretations[:3]
-    )
-    est = KeyEstimate(
-        m21_key_name(k), float(k.correlationCoefficient), float(k.tonalCertainty()), alts
-    )
+    alts = tuple((m21_key_name(a), float(a.correlationCoefficient)) for a in k.alternateInterpretations[:3])
+    est = KeyEstimate(m21_key_name(k), float(k.correlationCoefficient), float(k.tonalCertainty()), alts)
     return est, k
 
 
-def local_keys(piece: VoicedPiece, global_key: Any, window_bars: int) -> list[KeyRegion]:
-    """Key per window of ``window_bars`` bars, merged into regions; hysteresis keeps a key."""
-    starts = piece.bar_starts
-    if piece.first_bar == 0 and len(starts) > 1:
-        starts = starts[1:]  # the pickup belongs to the first window
-    edges = [0.0] + starts[window_bars::window_bars] if starts[0] > 0 else starts[::window_bars]
-    edges = sorted(set(edges) | {0.0})
-    if len(edges) > 1 and piece.end - edges[-1] < 0.5 * (edges[-1] - edges[-2]):
-        edges.pop()  # a short tail joins the window before it
-    edges.append(piece.end)
+# ---------------------------------------------------------------- local keys
+
+# Temperley-Kostka-Payne key profiles (music21 ``analysis.discrete.TemperleyKostkaPayne``)
+KEY_PROFILES = {
+    "major": (0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400),
+    "minor": (0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330),
+}
+MODULATION_PENALTY = 1.0  # Viterbi cost of a key change (in beats of correlation 1)
+DISTANCE_PENALTY = 0.25  # extra cost per step on the circle of fifths between the key signatures
+START_BONUS = 1.5  # evidence for the global key at the first beat
+_MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+KEY_NAMES = tuple(f"{n} major" for n in _MAJOR_NAMES) + tuple(f"{n} minor" for n in _MINOR_NAMES)
+
+
+def key_index(key_name: str) -> int:
+    """Index in :data:`KEY_NAMES` (0-11 major, 12-23 minor by tonic pitch class) of any name."""
+    tonic, _, mode = key_name.partition(" ")
+    pcs = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+    pc = pcs[tonic[0].upper()] + sum({"#": 1, "b": -1, "-": -1}.get(c, 0) for c in tonic[1:])
+    return pc % 12 + (12 if mode == "minor" else 0)
+
+
+def key_correlations(vectors: Any) -> Any:
+    """Pearson correlation of each row of ``vectors`` (n, 12) with the 24 key profiles: (n, 24)."""
+    import numpy as np
+
+    prof = np.array([np.roll(KEY_PROFILES[m], t) for m in ("major", "minor") for t in range(12)], dtype=float)
+    prof = prof - prof.mean(axis=1, keepdims=True)
+    prof /= np.linalg.norm(prof, axis=1, keepdims=True)
+    v = np.asarray(vectors, dtype=float)
+    v = v - v.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    v = np.divide(v, norms, out=np.zeros_like(v), where=norms > 1e-9)
+    return v @ prof.T
+
+
+def _key_distance() -> Any:
+    """(24, 24) steps on the circle of fifths between the key signatures of two keys."""
+    import numpy as np
+
+    sig = [(t * 7) % 12 for t in range(12)] + [((t + 3) * 7) % 12 for t in range(12)]
+    d = np.array([[min((a - b) % 12, (b - a) % 12) for b in sig] for a in sig], dtype=float)
+    return d
+
+
+def key_path(
+    beat_vectors: Any, half_width: int, start_key: int | None = None, bonus: Any = None
+) -> tuple[list[int], Any]:
+    """The most likely key of each beat: Viterbi over windowed key correlations.
+
+    Parameters
+    ----------
+    beat_vectors : array (n, 12)
+        Pitch-class durations of each beat.
+    half_width : int
+        The evidence of beat ``i`` is the sum of beats ``i - half_width .. i + half_width``.
+    start_key : int or None
+        Index of a key favoured at the start (the global key).
+    bonus : array (n, 24) or None
+        Extra evidence per beat and key (cadences).
+
+    Returns
+    -------
+    (list of key indices, correlation array (n, 24))
+    """
+    import numpy as np
+
+    v = np.asarray(beat_vectors, dtype=float)
+    n = len(v)
+    if n == 0:
+        return [], np.zeros((0, 24))
+    c = np.vstack([np.zeros((1, 12)), np.cumsum(v, axis=0)])
+    lo = np.clip(np.arange(n) - half_width, 0, n)
+    hi = np.clip(np.arange(n) + half_width + 1, 0, n)
+    corr = key_correlations(c[hi] - c[lo])
+    emit = corr + (bonus if bonus is not None else 0.0)
+    trans = -(MODULATION_PENALTY + DISTANCE_PENALTY * _key_distance())
+    np.fill_diagonal(trans, 0.0)
+    score = emit[0].copy()
+    if start_key is not None:
+        score[start_key] += START_BONUS
+    back = np.zeros((n, 24), dtype=int)
+    for i in range(1, n):
+        cand = score[:, None] + trans  # from j to k
+        back[i] = cand.argmax(axis=0)
+        score = cand[back[i], np.arange(24)] + emit[i]
+    path = [int(score.argmax())]
+    for i in range(n - 1, 0, -1):
+        path.append(int(back[i][path[-1]]))
+    return path[::-1], corr
+
+
+def key_regions(piece: VoicedPiece, beat_starts: Sequence[float], path: Sequence[int], corr: Any) -> list[KeyRegion]:
+    """Regions of equal key along the beats (``path`` from :func:`key_path`)."""
     regions: list[KeyRegion] = []
-    current = m21_key_name(global_key)
-    notes = piece.notes
-    starts = [n.start for n in notes]
-    max_dur = max((n.duration for n in notes), default=0.0)
-    for t0, t1 in zip(edges, edges[1:], strict=False):
-        if t1 - t0 < 1e-6:
-            continue
-        k = key_of_notes(_in_window(notes, starts, max_dur, t0, t1), t0, t1)
-        if k is None:
-            continue
-        scores = {m21_key_name(k): float(k.correlationCoefficient)}
-        scores.update(
-            {m21_key_name(a): float(a.correlationCoefficient) for a in k.alternateInterpretations}
-        )
-        best = m21_key_name(k)
-        if scores.get(current, -2.0) >= scores[best] - KEY_SWITCH_MARGIN:
-            best = current
-        current = best
-        b0, _ = piece.locate(t0)
-        b1, _ = piece.locate(max(t0, t1 - 1e-3))
-        if regions and regions[-1].key == best:
-            r = regions[-1]
-            regions[-1] = KeyRegion(
-                best, r.start_bar, b1, r.start, t1, round((r.correlation + scores[best]) / 2, 4)
+    i = 0
+    while i < len(path):
+        j = i
+        while j + 1 < len(path) and path[j + 1] == path[i]:
+            j += 1
+        t0 = 0.0 if i == 0 else beat_starts[i]
+        t1 = piece.end if j + 1 == len(path) else beat_starts[j + 1]
+        r = float(sum(corr[b][path[i]] for b in range(i, j + 1)) / (j - i + 1))
+        regions.append(
+            KeyRegion(
+                KEY_NAMES[path[i]],
+                piece.locate(t0)[0],
+                piece.locate(max(t0, t1 - 1e-3))[0],
+                round(t0, 4),
+                round(t1, 4),
+                round(r, 4),
             )
-        else:
-            regions.append(KeyRegion(best, b0, b1, t0, t1, round(scores[best], 4)))
+        )
+        i = j + 1
     return regions
 
 

@@ -1,0 +1,333 @@
+"""Sampling four-voice pieces from an SATB grid model (see :mod:`composer.voicegrid`).
+
+:class:`GridState` is the grammar of the grid for :func:`~composer.generation.sampler.sample_streams`:
+controls, then per bar ``Bar Left_k``, then per step ``Pos_k [Fermata]`` and one token per voice,
+soprano first.  It forces what the caller fixes (the key's mode, the metre, the bars left, a
+melody in the soprano) and masks each voice to its range and to holding only the pitch it
+sounds.  Pieces are sampled in C major / A minor, as the model was trained, and transposed to the
+key asked for; a given melody is transposed the other way first, so it comes out unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from composer.config import SampleOptions
+from composer.errors import InputError
+from composer.events import Note
+from composer.generation.setup import GeneratedPiece, Sampling
+from composer.keys import KEY_NAMES, MAJOR_SCALE, MINOR_SCALE, find_key, key_name
+from composer.voicegrid import (
+    MAX_LEFT,
+    VOICE_NAMES,
+    VOICES,
+    VoiceGridCodec,
+    canonical_key,
+    canonical_shift,
+)
+
+#: Voice ranges in C major / A minor: the lowest and highest pitch of each voice in the corpus
+#: (bach-chorales-satb: soprano 52-84, alto 48-79, tenor 44-74, bass 31-67), a little narrowed
+#: at the soprano's bottom, where only a handful of notes lie.
+VOICE_RANGES = ((55, 84), (48, 79), (43, 74), (31, 67))
+
+#: Keys a piece takes when none is asked (the chorales' common keys), drawn with the run's seed.
+DEFAULT_KEYS = ("G major", "C major", "D major", "F major", "A major", "Bb major", "Eb major",
+                "A minor", "D minor", "E minor", "G minor", "B minor", "C minor")
+
+TOKENS_PER_BAR = 6 * 16 + 2  # a 4/4 bar at 16ths with fermatas: the sampling budget per bar
+MELODY = 0  # the soprano
+
+
+class GridState:
+    """Grammar and voices of one SATB stream (the interface :func:`sample_streams` drives).
+
+    Parameters
+    ----------
+    codec : VoiceGridCodec
+        The model's codec.
+    options : SampleOptions
+        ``key_bias`` penalizes new pitches outside the scale of the mode (C major / A minor).
+    bars : int or None
+        Bars to write (EOS after the last); ``None`` = endless.
+    meter : (int, int)
+        The time signature.
+    melody : dict, optional
+        Grid step -> the soprano token id the step must take (a melody to harmonize).
+    """
+
+    def __init__(self, codec: VoiceGridCodec, options: SampleOptions, bars: int | None,
+                 meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None) -> None:
+        self.codec, self.options, self.target_bars = codec, options, bars
+        self.meter = meter
+        self.bar_steps = round(meter[0] * 4 / meter[1] * codec.grid)
+        self.melody = melody or {}
+        self.forced: dict[str, int] = {}
+        self.last = "BOS"
+        self.bar = -1
+        self.pos = -1
+        self.voice = VOICES  # index of the voice whose token comes next; VOICES = frame complete
+        self.sounding: list[int] = [-1] * VOICES  # pitch each voice holds, -1 = silent
+        self.done = False
+        self.bar_is_eos = False
+        self.bias: np.ndarray | None = None
+        self.ids: list[int] = []
+        self._open: list[Note | None] = [None] * VOICES  # the note each voice is in, for streaming
+        self._closed: list[Note] = []  # finished notes not yet handed out by ready()
+        types = np.array(codec.types)
+        self._type = {t: types == t for t in set(codec.types)}
+        self._pitch = codec.pitch_of
+        self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo) & (self._pitch <= hi) | self._type["Rest"]
+                          for lo, hi in VOICE_RANGES]
+        self._none = np.zeros(codec.vocab_size, dtype=bool)
+        # ids looked up once: the grammar runs once per token and stream
+        lo, hi = codec.spec.pitch_range
+        self._hold = {p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)}
+        self._pos = [codec.id_of(f"Pos_{k}") for k in range(self.bar_steps)]
+        self._left = {k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)}
+        self._bar, self._fermata = codec.id_of("Bar_None"), codec.id_of("Fermata_None")
+        self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
+
+    @property
+    def step(self) -> int:
+        """Grid steps from the first bar line to the current step."""
+        return max(self.bar, 0) * self.bar_steps + max(self.pos, 0)
+
+    def _only(self, token_id: int) -> np.ndarray:
+        m = self._none.copy()
+        m[token_id] = True
+        return m
+
+    def _next_control(self) -> np.ndarray:
+        codec = self.codec
+        if self.last in ("BOS", "Style"):
+            if "Key" in self.forced:
+                return self._only(self.forced["Key"])
+            m = self._none.copy()
+            m[[codec.key_id(0), codec.key_id(19)]] = True  # the model knows C major and A minor only
+            return m
+        return self._only(self._meter)
+
+    def _voice_mask(self) -> np.ndarray:
+        step = self.step
+        if self.voice == MELODY and step in self.melody:
+            return self._only(self.melody[step])
+        m = self._voice_ok[self.voice].copy()
+        held = self.sounding[self.voice]
+        if held >= 0:
+            m[self._hold[held]] = True
+        return m
+
+    def allowed(self) -> np.ndarray:
+        """(V,) bool: the tokens that may come next."""
+        codec, last = self.codec, self.last
+        self.bar_is_eos = False
+        if self.done:
+            return self._only(codec.eos)
+        if last in ("BOS", "Style", "Key"):
+            return self._next_control()
+        if last == "TimeSig":
+            return self._only(self._bar)
+        if last == "Bar":
+            left = MAX_LEFT if self.target_bars is None else min(self.target_bars - self.bar, MAX_LEFT)
+            return self._only(self._left[max(left, 1)])
+        if last == "Left":
+            return self._only(self._pos[0])
+        if last == "Fermata":
+            return self._voice_mask()
+        if last == "Pos":
+            m = self._voice_mask()
+            if not (self.voice == MELODY and self.step in self.melody):
+                m[self._fermata] = True
+            return m
+        if self.voice < VOICES:
+            return self._voice_mask()
+        if self.pos + 1 < self.bar_steps:
+            return self._only(self._pos[self.pos + 1])
+        if self.target_bars is not None and self.bar + 1 >= self.target_bars:
+            self.bar_is_eos = True
+            return self._only(codec.eos)
+        return self._only(self._bar)
+
+    def update(self, token: int) -> Note | None:
+        """Advance by one token (notes are read from :attr:`ids` at the end, or by :meth:`ready`)."""
+        t = self.codec.types[token]
+        self.ids.append(token)
+        if t == "EOS":
+            self.done = True
+        elif t == "Bar":
+            self.bar += 1
+            self.pos = -1
+        elif t == "Pos":
+            self.pos = int(self.codec.values[token])
+            self.voice = 0
+        elif t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:
+            self._follow(self.voice, t, int(self._pitch[token]))
+            self.sounding[self.voice] = int(self._pitch[token]) if t != "Rest" else -1
+            self.voice += 1
+        elif t == "Key" and self.options.key_bias > 0:
+            self.bias = self._key_bias(int(self.codec.key_of[token]))
+        if t != "Style":
+            self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
+        return None
+
+    def _follow(self, voice: int, kind: str, pitch: int) -> None:
+        """Keep each voice's sounding note up to date (for :meth:`ready`)."""
+        now = self.step / self.codec.grid
+        step = 1 / self.codec.grid
+        note = self._open[voice]
+        if kind == "Hold" and note is not None and note.pitch == pitch:
+            self._open[voice] = Note(note.start, pitch, round(now + step - note.start, 6), note.velocity)
+            return
+        if note is not None:
+            self._closed.append(note)
+        self._open[voice] = Note(round(now, 6), pitch, round(step, 6), 80) if kind != "Rest" else None
+
+    def ready(self) -> list[Note]:
+        """Finished notes that no sounding note starts before, in start order (for live streams).
+
+        A held note may still grow, so notes starting after it wait until it ends: what is
+        handed out is in non-decreasing start order, as a live player needs.
+        """
+        if self.done:
+            self._closed += [n for n in self._open if n is not None]
+            self._open = [None] * VOICES
+        horizon = min((n.start for n in self._open if n is not None), default=float("inf"))
+        out = sorted(n for n in self._closed if n.start < horizon - 1e-9 or self.done)
+        self._closed = [n for n in self._closed if not (n.start < horizon - 1e-9 or self.done)]
+        return out
+
+    def _key_bias(self, key_index: int) -> np.ndarray:
+        steps = MINOR_SCALE if key_index % 2 else MAJOR_SCALE
+        tonic = key_index // 2
+        outside = self._type["Pitch"] & ~np.isin(self._pitch % 12, [(tonic + s) % 12 for s in steps])
+        return np.where(outside, -float(self.options.key_bias), 0.0).astype(np.float32)
+
+
+def melody_steps(codec: VoiceGridCodec, melody: Sequence[Note], semitones: int) -> dict[int, int]:
+    """Grid step -> the soprano token (``Pitch``/``Hold``/``Rest``) of a melody moved by ``semitones``.
+
+    Raises
+    ------
+    InputError
+        If a melody note falls outside the soprano's range after the move to C major / A minor.
+    """
+    g = codec.grid
+    end = round(max(n.end for n in melody) * g)
+    steps = {s: codec.id_of("Rest_None") for s in range(end)}
+    lo, hi = codec.spec.pitch_range
+    for n in melody:
+        p = n.pitch + semitones
+        if not lo <= p <= hi:
+            raise InputError(f"melody note {n.pitch} is out of this model's range")
+        a, b = round(n.start * g), max(round(n.start * g) + 1, round(n.end * g))
+        for s in range(a, b):
+            steps[s] = codec.id_of(f"{'Pitch' if s == a else 'Hold'}_{p}")
+    return steps
+
+
+def relative_key(key_index: int) -> int:
+    """The relative minor of a major key, the relative major of a minor one (same signature)."""
+    tonic, minor = divmod(key_index, 2)
+    return ((tonic + 3) % 12) * 2 if minor else ((tonic + 9) % 12) * 2 + 1
+
+
+def target_key(run: Sampling, options: SampleOptions, index: int) -> int:
+    """The key piece ``index`` is written in: the one asked for, else one of :data:`DEFAULT_KEYS`."""
+    if options.key_index is not None:
+        return options.key_index
+    rng = np.random.default_rng([run.seed, index])
+    return KEY_NAMES.index(str(rng.choice(DEFAULT_KEYS)))
+
+
+def sample_satb(
+    run: Sampling,
+    *,
+    n: int,
+    bars: int,
+    options: SampleOptions,
+    meter: tuple[int, int] = (4, 4),
+    tempo: float,
+    program: int | None = None,
+    melody: Sequence[Note] = (),
+    melody_key: int | None = None,
+) -> list[GeneratedPiece]:
+    """Sample ``n`` four-voice pieces of ``bars`` bars, each in its key, as :class:`GeneratedPiece`.
+
+    With ``melody`` (beats from the first bar line, in ``melody_key``), every piece takes it as
+    its soprano for the melody's length, unchanged; later bars are free (a continuation).
+    """
+    codec = run.codec
+    if not isinstance(codec, VoiceGridCodec):
+        raise InputError("this model writes one stream, not four voices")
+    if melody and melody_key is not None:
+        # A melody alone hardly tells a major key from its relative minor (G A B C: C major or A minor?):
+        # unless a key is asked, candidates alternate between the two and the analysis chooses.
+        both = (melody_key, relative_key(melody_key))
+        keys = [melody_key if options.key_index is not None else both[i % 2] for i in range(n)]
+    else:
+        keys = [target_key(run, options, i) for i in range(n)]
+    shifts = [canonical_shift(k) for k in keys]  # target key -> C major / A minor
+    if melody and len(set(shifts)) > 1:
+        raise InputError("a melody is harmonized in one key")
+    steps = melody_steps(codec, melody, shifts[0]) if melody else {}
+    states: list[GridState] = []
+
+    def make_state() -> GridState:
+        st = GridState(codec, replace(options, key=None), bars, meter, steps)
+        st.forced = {"Key": codec.key_id(canonical_key(keys[len(states)]))}
+        states.append(st)
+        return st
+
+    prefix = run.prefix()
+    for _ in run.notes(options, [prefix] * n, bars * TOKENS_PER_BAR + 64, make_state):
+        pass
+    out = []
+    for i, st in enumerate(states):
+        piece = codec.decode_piece(st.ids)
+        voices = [[replace(nt, pitch=nt.pitch - shifts[i]) for nt in v] for v in piece.voices]
+        if melody:
+            voices[MELODY] = [replace(nt) for nt in melody] + [nt for nt in voices[MELODY]
+                                                                if nt.start >= max(m.end for m in melody) - 1e-9]
+        out.append(GeneratedPiece(
+            notes=sorted(nt for v in voices for nt in v),
+            bars=max(piece.bars, 1),
+            time_signature=meter,
+            tempo=float(tempo),
+            program=run.program(program),
+            key=key_name(keys[i]),
+            seed=run.seed,
+            primer_notes=len(melody),
+            meta={"model": run.ckpt.name, "tokens": len(st.ids), "index": i, "fermatas": list(piece.fermatas)},
+            voices=voices,
+        ))
+    return out
+
+
+def stream_satb(run: Sampling, options: SampleOptions, bars: int | None, key_index: int | None
+                ) -> Iterator[Note]:
+    """Four voices as one stream of notes in start order (``composer play``); endless when ``bars`` is None."""
+    codec = run.codec
+    if not isinstance(codec, VoiceGridCodec):
+        raise InputError("this model writes one stream, not four voices")
+    key = key_index if key_index is not None else target_key(run, options, 0)
+    shift = canonical_shift(key)
+    st = GridState(codec, replace(options, key=None), bars)
+    st.forced = {"Key": codec.key_id(canonical_key(key))}
+    limit = 10**12 if bars is None else bars * TOKENS_PER_BAR + 64
+    for _ in run.notes(options, [run.prefix()], limit, lambda: st, reset_every=0 if bars else 4096):
+        for note in st.ready():
+            yield replace(note, pitch=note.pitch - shift)
+    for note in st.ready():
+        yield replace(note, pitch=note.pitch - shift)
+
+
+def melody_key_of(melody: Sequence[Note], options: SampleOptions) -> int:
+    """The key a melody is harmonized in: the one asked for, else Krumhansl-Schmuckler's."""
+    return options.key_index if options.key_index is not None else find_key(melody)[0]
+
+
+__all__ = ["VOICE_NAMES", "GridState", "melody_key_of", "melody_steps", "sample_satb", "stream_satb", "target_key"]

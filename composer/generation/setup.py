@@ -1,0 +1,234 @@
+"""What every sampling run shares: the model, the seed, the controls, the stepper, and the pieces' form.
+
+:class:`Sampling` is the set-up of one run (:func:`start_sampling`); :class:`GeneratedPiece` is
+what a run returns, on a beat timeline, one track of merged voices or one track per voice
+(four-voice models); output paths follow the overwrite rule of :mod:`composer.files`.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import torch
+
+from composer.checkpoint import Checkpoint, load_checkpoint
+from composer.config import SampleOptions
+from composer.errors import InputError, OutputError
+from composer.events import Note
+from composer.files import refuse_overwrite
+from composer.generation.grammar import RemiState
+from composer.generation.sampler import Stepper, StreamState, quantize_model, sample_streams
+from composer.keys import find_key, key_name, key_signature, parse_key
+from composer.midifile import score_from_notes, score_from_voices, write_score
+from composer.voicegrid import VOICE_NAMES
+
+if TYPE_CHECKING:
+    import pretty_midi
+    from symusic import Score
+
+    from composer.codec import AnyCodec
+
+
+State = TypeVar("State", bound=RemiState)
+
+
+@dataclass
+class GeneratedPiece:
+    """One generated piece on a beat timeline."""
+
+    notes: list[Note]
+    bars: int
+    time_signature: tuple[int, int]
+    tempo: float  # bpm
+    program: int
+    key: str  # the key the piece was asked for or the model chose
+    seed: int
+    primer_notes: int = 0  # how many of ``notes`` are the primer's (they come first)
+    meta: dict[str, Any] = field(default_factory=dict)
+    voices: list[list[Note]] | None = None  # soprano, alto, tenor, bass, for four-voice models
+
+    @property
+    def found_key(self) -> str:
+        """Key found in the notes (Krumhansl-Schmuckler)."""
+        return key_name(find_key(self.notes)[0])
+
+    def to_score(self) -> Score:
+        """The piece as a ``symusic.Score`` (type-1 MIDI when written).
+
+        One track of merged voices, or, for four-voice models, one named track per voice
+        (Soprano, Alto, Tenor, Bass) with the key signature, as a score editor expects.
+        """
+        if self.voices is not None:
+            key = key_signature(parse_key(self.key)) if self.key else None
+            return score_from_voices(self.voices, VOICE_NAMES, tempo=self.tempo, time_signature=self.time_signature,
+                                     key_signature=key, program=self.program)
+        return score_from_notes(self.notes, tempo=self.tempo, time_signature=self.time_signature,
+                                program=self.program, name=self.meta.get("model", "composer"))
+
+    def to_pretty_midi(self) -> pretty_midi.PrettyMIDI:
+        """The piece as ``pretty_midi.PrettyMIDI``."""
+        import pretty_midi
+
+        return pretty_midi.PrettyMIDI(io.BytesIO(bytes(self.to_score().dumps_midi())))
+
+    def write(self, path: str | Path, force: bool = False) -> Path:
+        """Write a standard MIDI file atomically (refuses to overwrite unless ``force``)."""
+        return write_score(self.to_score(), path, force=force)
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` if needed and make sure a file can be written in it.
+
+    Raises
+    ------
+    OutputError
+        If it is a file, cannot be created, or is not writable (checked before sampling).
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"output folder {out_dir} is a file")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {out_dir}: {exc.strerror}") from None
+    probe = out_dir / ".composer-write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output folder {out_dir} is not writable: {exc.strerror}") from None
+
+
+def next_paths(out_dir: Path, stem: str, count: int) -> list[Path]:
+    """``count`` new file names ``STEM-NNN.mid`` after the highest already in ``out_dir``."""
+    pattern = re.compile(rf"^{re.escape(stem)}-(\d+)\.mid$")
+    taken = [int(m.group(1)) for p in out_dir.glob(f"{stem}-*.mid") if (m := pattern.match(p.name))]
+    start = max(taken, default=0) + 1
+    return [out_dir / f"{stem}-{start + i:03d}.mid" for i in range(count)]
+
+
+def output_path(out: Path, stem: str, force: bool = False) -> Path:
+    """Where one piece goes: ``out`` itself when it names a ``.mid``/``.midi`` file, else a new file in it.
+
+    Checked before sampling: an existing file (without ``force``) or an unusable folder is an
+    ``OutputError`` now, not after the work.
+    """
+    if out.suffix.lower() in (".mid", ".midi"):
+        refuse_overwrite(out, force)
+        return out
+    check_out_dir(out)
+    return next_paths(out, stem, 1)[0]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(checkpoint: str | None) -> Checkpoint:
+    return load_checkpoint(checkpoint)
+
+
+def load_model(checkpoint: str | Path | None) -> Checkpoint:
+    """Load (and cache) a checkpoint by name, folder or file; ``None`` is the default model."""
+    return _load(None if checkpoint is None else str(checkpoint))
+
+
+@functools.lru_cache(maxsize=4)
+def _stepper_model(checkpoint: str | None, quantize: bool) -> torch.nn.Module:
+    model = _load(checkpoint).model
+    return quantize_model(model) if quantize else model
+
+
+def bars_for(seconds: float, tempo: float, time_signature: tuple[int, int]) -> int:
+    """Whole bars covering ``seconds`` at ``tempo`` (quarter-note bpm)."""
+    bar_beats = time_signature[0] * 4 / time_signature[1]
+    return max(1, math.ceil(seconds * tempo / 60 / bar_beats))
+
+
+@dataclass
+class Sampling:
+    """The set-up every sampling run shares: model, seed, generator, control tokens, stepper.
+
+    The control prefix itself is built by :meth:`composer.tokenizer.Codec.prefix`, the same
+    builder the training sequences use, so the model is prompted as it was trained.
+    """
+
+    ckpt: Checkpoint
+    seed: int
+    generator: torch.Generator
+    stepper: Stepper
+    style: str | None  # the Style control (dropped by the codec when it has no such style)
+    key_index: int | None  # the Key control the grammar must take, if any
+    forced: dict[str, int]  # control type -> the id it must take
+    states: list[RemiState] = field(default_factory=list)  # one per stream, in stream order
+
+    @property
+    def codec(self) -> AnyCodec:
+        """The checkpoint's codec."""
+        return self.ckpt.codec
+
+    @property
+    def default_tempo(self) -> float:
+        """The model's tempo (bpm) when neither the caller nor a primer gives one."""
+        return float(self.ckpt.meta.get("default_tempo", 100.0))
+
+    def program(self, program: int | None) -> int:
+        """``program``, else the model's default General MIDI program."""
+        return int(program if program is not None else self.ckpt.meta.get("default_program", 0))
+
+    def prefix(self, primed_bpm: float | None = None) -> list[int]:
+        """``BOS [Style]``; with ``primed_bpm`` (a primer follows) also the Key and TempoBand.
+
+        Without a primer the grammar samples (or forces) Key and TempoBand right after the
+        prefix; a primer's music comes right after the prefix, so they must be in it, or the
+        model sees a sequence it never saw in training (and loses the primer's key).
+        """
+        if primed_bpm is None:
+            return self.codec.prefix(self.style, None, None)
+        return self.codec.prefix(self.style, self.key_index, primed_bpm)
+
+    def track(self, state: State) -> State:
+        """``state`` with the forced controls, remembered in :attr:`states` (a ``make_state`` helper)."""
+        state.forced = dict(self.forced)
+        self.states.append(state)
+        return state
+
+    def notes(self, options: SampleOptions, prefixes: Sequence[Sequence[int]], max_tokens: int,
+              make_state: Callable[[], StreamState], reset_every: int = 0) -> Iterator[tuple[int, int, Note | None]]:
+        """:func:`~composer.generation.sampler.sample_streams` with this run's stepper and generator."""
+        return sample_streams(self.stepper, self.codec, prefixes, options, None, max_tokens, self.generator,
+                              make_state=make_state, reset_every=reset_every)
+
+
+def start_sampling(checkpoint: str | Path | None, options: SampleOptions, tempo: float | None = None,
+                   key_index: int | None = None, quantize: bool = True) -> Sampling:
+    """Load the model and set up a run: seed, generator, stepper and the controls.
+
+    ``options.style`` (else the model's corpus) picks the Style control; ``options.key``
+    (else ``key_index``) forces the Key control; ``tempo`` forces the TempoBand.
+
+    Raises
+    ------
+    InputError
+        For a style the model does not know, or a bad key.
+    """
+    ckpt = load_model(checkpoint)
+    codec = ckpt.codec
+    seed = int.from_bytes(os.urandom(4), "little") if options.seed is None else int(options.seed)
+    style = options.style or ckpt.meta.get("corpus")
+    if options.style and f"Style_{options.style}" not in codec.controls:
+        raise InputError(f"unknown style {options.style!r}; this model knows: {', '.join(codec.styles)}")
+    if options.key:
+        key_index = options.key_index
+    forced: dict[str, int] = {}
+    if key_index is not None:
+        forced["Key"] = codec.key_id(key_index)
+    if tempo is not None:
+        forced["TempoBand"] = codec.tempo_id(tempo)
+    ref = None if checkpoint is None else str(checkpoint)
+    return Sampling(ckpt, seed, torch.Generator().manual_seed(seed), Stepper(_stepper_model(ref, quantize)),
+                    style, key_index, forced)

@@ -1,0 +1,119 @@
+"""Tests of the chord labels and local keys of composer.harmony (issue #13)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+pytest.importorskip("music21")
+
+from composer.events import Note  # noqa: E402
+from composer.harmony import (  # noqa: E402
+    KEY_NAMES,
+    QUALITIES,
+    analyze_notes,
+    key_path,
+    make_slices,
+    piece_from_notes,
+    roman_figure,
+)
+
+# chords named by their triad on purpose (RomanText has no plain figure for them)
+_LOSSY = {"fr", "maj7", "min7"}
+
+
+@pytest.mark.parametrize("mode", ["major", "minor"])
+def test_figures_read_back_by_music21(mode: str) -> None:
+    """Every figure we write means, to music21's RomanText reader, the chord we meant."""
+    from music21 import key, roman
+
+    k = key.Key("C", mode)
+    wrong = []
+    for r in range(12):
+        for q, ivs in QUALITIES.items():
+            for iv in ivs:
+                fig = roman_figure(r, q, (r + iv) % 12, mode)
+                rn = roman.RomanNumeral(fig, k)
+                want = {(r + i) % 12 for i in ivs}
+                got = {p.pitchClass for p in rn.pitches}
+                if got == want and rn.bass().pitchClass == (r + iv) % 12:
+                    continue
+                if q in _LOSSY and (got <= want or q == "fr"):  # fr: named as the V7 it alters
+                    continue
+                wrong.append((r, q, iv, fig))
+    assert wrong == []
+
+
+def test_standard_figures() -> None:
+    assert roman_figure(7, "dom7", 11, "major") == "V65"
+    assert roman_figure(2, "dom7", 2, "major") == "V7/V"
+    assert roman_figure(6, "dim7", 6, "major") == "viio7/V"
+    assert roman_figure(11, "dim", 2, "minor") == "viio6"
+    assert roman_figure(8, "maj", 8, "minor") == "VI"
+    assert roman_figure(10, "maj", 10, "minor") == "VII"
+    assert roman_figure(1, "maj", 5, "minor") == "N6"
+    assert roman_figure(8, "dom7", 8, "minor") == "Ger65"
+    assert roman_figure(8, "fr", 8, "major") == "Fr43"
+    assert roman_figure(4, "maj", 4, "major") == "V/vi"
+
+
+def test_key_path_modulates_once() -> None:
+    """Eight beats of C major then eight of G major (F#): one change, near the boundary."""
+    c_major = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    g_major = [1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1]
+    path, corr = key_path([c_major] * 8 + [g_major] * 8, 2, KEY_NAMES.index("C major"))
+    names = [KEY_NAMES[k] for k in path]
+    assert names[0] == "C major" and names[-1] == "G major"
+    assert sum(a != b for a, b in zip(path, path[1:], strict=False)) == 1
+    assert 6 <= names.index("G major") <= 10
+    assert corr.shape == (16, 24)
+
+
+def _voices(chords: Sequence[tuple[int, ...]], dur: float = 1.0) -> list[list[Note]]:
+    voices: list[list[Note]] = [[] for _ in chords[0]]
+    for i, chord in enumerate(chords):
+        for v, p in enumerate(chord):
+            voices[v].append(Note(i * dur, p, dur))
+    return voices
+
+
+def test_passing_tone_and_suspension_set_aside() -> None:
+    # soprano E-F-G over a held C major chord: F (off the beat) is a passing tone
+    s = [Note(0.0, 76, 1.0), Note(1.0, 77, 0.5), Note(1.5, 79, 0.5), Note(2.0, 79, 2.0)]
+    low = [[Note(0.0, p, 4.0)] for p in (67, 60, 48)]
+    sl = make_slices(piece_from_notes([s, *low]))
+    i = sl.starts.index(1.0)
+    assert 0 < sl.chordal[i][5] < sl.raw[i][5]
+    # alto C held across beat 3 falls to B: a suspension, its weight moves to B
+    a = [Note(0.0, 74, 1.0), Note(1.0, 72, 1.5), Note(2.5, 71, 1.5)]
+    other = [[Note(0.0, 79, 4.0)], [Note(0.0, 67, 4.0)], [Note(0.0, 43, 4.0)]]
+    sl = make_slices(piece_from_notes([other[0], a, *other[1:]]))
+    j = sl.starts.index(2.0)
+    assert sl.chordal[j][11] > 0 and sl.chordal[j][0] < sl.raw[j][0]
+
+
+def test_secondary_dominant_and_cadence() -> None:
+    """C: I IV V7/V V I (D7 with F#, then G): named V7/V (or its inversion), authentic end."""
+    chords = [
+        (72, 67, 64, 48),  # I
+        (72, 69, 65, 53),  # IV
+        (72, 69, 66, 50),  # V7/V  (D F# A C)
+        (71, 67, 62, 43),  # V
+        (72, 67, 64, 48),  # I
+    ]
+    a = analyze_notes(_voices(chords), time_signature=(4, 4))
+    romans = [c.roman for c in a.chords]
+    assert romans[0] == "I" and romans[-1] == "I"
+    assert any(r.startswith("V") and r.endswith("/V") for r in romans), romans
+    assert a.final_cadence is not None and a.final_cadence.kind == "authentic"
+
+
+def test_chords_follow_the_harmonic_rhythm() -> None:
+    """A change on the half beat gets its own label; a held chord keeps one label per beat."""
+    s = [Note(0.0, 72, 0.5), Note(0.5, 71, 0.5), Note(1.0, 72, 1.0)]
+    a_ = [Note(0.0, 67, 0.5), Note(0.5, 67, 0.5), Note(1.0, 67, 1.0)]
+    t = [Note(0.0, 64, 0.5), Note(0.5, 62, 0.5), Note(1.0, 64, 1.0)]
+    b = [Note(0.0, 48, 0.5), Note(0.5, 43, 0.5), Note(1.0, 48, 1.0)]
+    a = analyze_notes([s, a_, t, b], time_signature=(2, 4))
+    assert [(c.offset, c.roman) for c in a.chords] == [(0.0, "I"), (0.5, "V"), (1.0, "I")]

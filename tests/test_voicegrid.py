@@ -1,0 +1,162 @@
+"""Tests of the SATB grid code (composer.voicegrid) and of sampling with it (generation.satb)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from symusic import Score
+
+from composer.checkpoint import save_checkpoint
+from composer.codec import codec_from_dict, make_codec
+from composer.config import SampleOptions, TokenizerSpec
+from composer.corpus import _music21_midi
+from composer.errors import MidiError
+from composer.events import Note
+from composer.generation import Primer, harmonize, sample_pieces, stream_notes
+from composer.keys import find_key, parse_key
+from composer.midifile import score_from_voices
+from composer.model import LSTMModel, ModelConfig
+from composer.recipes import load_recipe, piece_refs
+from composer.voicegrid import (
+    VOICES,
+    VoicedPiece,
+    VoiceGridCodec,
+    canonical_key,
+    canonical_shift,
+    voiced_piece_from_score,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SPEC = TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96))
+
+
+@pytest.fixture(scope="module")
+def codec() -> VoiceGridCodec:
+    c = make_codec(SPEC, styles=["bach-chorales-satb"])
+    assert isinstance(c, VoiceGridCodec)
+    return c
+
+
+@pytest.fixture(scope="module")
+def chorales() -> list[Score]:
+    """Three real chorales rendered as the corpus renders them (four tracks, fermata markers)."""
+    refs = [r for r in piece_refs(load_recipe("bach-chorales-satb")) if r["path"]][:3]
+    return [Score.from_midi(_music21_midi(r)) for r in refs]
+
+
+def _timing(voices: list[list[Note]]) -> list[list[tuple[float, int, float]]]:
+    return [[(n.start, n.pitch, n.duration) for n in v] for v in voices]
+
+
+def test_canonical_keys() -> None:
+    assert canonical_shift(parse_key("G major")) == 5 and canonical_key(parse_key("G major")) == 0
+    assert canonical_shift(parse_key("E minor")) == 5 and canonical_key(parse_key("E minor")) == 19
+    assert canonical_shift(parse_key("F# major")) == 6 or canonical_shift(parse_key("F# major")) == -6
+    for k in range(24):  # every key lands on C major or A minor
+        tonic = (k // 2 + canonical_shift(k)) % 12
+        assert tonic == (9 if k % 2 else 0) and -6 <= canonical_shift(k) <= 5
+
+
+def test_real_chorales_round_trip(codec: VoiceGridCodec, chorales: list[Score]) -> None:
+    for score in chorales:
+        piece = voiced_piece_from_score(score, codec.grid)
+        assert len(piece.voices) == VOICES and piece.fermatas  # the chorales' phrase ends survive
+        ids = codec.encode(piece)
+        back = codec.decode_piece(ids)
+        assert _timing(back.voices) == _timing(piece.voices)  # on the 16th grid nothing is lost (but velocity)
+        assert back.fermatas == piece.fermatas
+        assert back.bars == piece.bars and (back.numerator, back.denominator) == (piece.numerator, piece.denominator)
+        tokens = [codec.token_of(i) for i in ids]
+        lefts = [int(t.split("_")[1]) for t in tokens if t.startswith("Left_")]
+        assert lefts[-3:] == [3, 2, 1] and len(lefts) == piece.bars  # the bars still to come
+        assert tokens.count("Bar_None") == piece.bars
+
+
+def test_encode_score_is_in_c_major_or_a_minor(codec: VoiceGridCodec, chorales: list[Score]) -> None:
+    for score in chorales:
+        back = codec.decode_piece(codec.encode_score(score))
+        key, _ = find_key([n for v in back.voices for n in v])
+        assert key in (0, 19)  # C major or A minor
+
+
+def test_four_voices_needed(codec: VoiceGridCodec) -> None:
+    three = score_from_voices([[Note(0, 60, 1)], [Note(0, 55, 1)], [Note(0, 48, 1)]], ["a", "b", "c"])
+    with pytest.raises(MidiError, match="3 voices"):
+        codec.encode_score(three)
+
+
+def test_codec_dict_round_trip(codec: VoiceGridCodec) -> None:
+    again = codec_from_dict(codec.to_dict())
+    assert isinstance(again, VoiceGridCodec) and again.hash == codec.hash and again.tokens == codec.tokens
+    assert make_codec(TokenizerSpec()).hash != codec.hash
+
+
+def test_held_notes_and_rests(codec: VoiceGridCodec) -> None:
+    voices = [[Note(0, 72, 2.0), Note(3.0, 71, 1.0)], [Note(0, 67, 4.0)], [Note(0, 64, 1.0), Note(1.0, 64, 1.0)],
+              [Note(0, 48, 4.0)]]
+    piece = VoicedPiece(voices, 4, 4, (3.0,), 1)
+    tokens = [codec.token_of(i) for i in codec.encode(piece)]
+    assert tokens[:8] == ["TimeSig_4/4", "Bar_None", "Left_1", "Pos_0", "Pitch_72", "Pitch_67", "Pitch_64", "Pitch_48"]
+    assert tokens[8:13] == ["Pos_1", "Hold_72", "Hold_67", "Hold_64", "Hold_48"]
+    assert tokens[tokens.index("Pos_4") + 3] == "Pitch_64"  # a repeated note is a new attack, not a hold
+    assert tokens[tokens.index("Pos_8") + 1] == "Rest_None"
+    assert tokens[tokens.index("Pos_12") + 1] == "Fermata_None"
+    assert codec.decode_piece(codec.encode(piece)).voices == voices
+
+
+@pytest.fixture(scope="module")
+def satb_ckpt(codec: VoiceGridCodec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained SATB model: noise, but the grammar must still give four good voices."""
+    torch.manual_seed(0)
+    model = LSTMModel(ModelConfig(codec.vocab_size, embed_dim=16, hidden_size=32, num_layers=1, dropout=0.0))
+    path = tmp_path_factory.mktemp("satb") / "satb" / "model.safetensors"
+    save_checkpoint(path, model, codec, {"name": "satb", "corpus": "bach-chorales-satb", "default_tempo": 80.0})
+    return path
+
+
+def _monophonic(voice: list[Note]) -> bool:
+    return all(a.end <= b.start + 1e-9 for a, b in zip(voice, voice[1:], strict=False))
+
+
+def test_sampled_pieces_have_four_voices_in_range_and_the_key(satb_ckpt: Path, tmp_path: Path) -> None:
+    pieces = sample_pieces(str(satb_ckpt), n=2, bars=3, options=SampleOptions(seed=4, key="D minor"),
+                           quantize=False)
+    for p in pieces:
+        assert p.voices is not None and len(p.voices) == 4 and p.bars == 3 and p.key == "D minor"
+        assert all(_monophonic(v) for v in p.voices)
+        assert max(n.end for n in p.notes) <= 12.0 + 1e-9  # three 4/4 bars
+        assert sorted(p.notes) == sorted(n for v in p.voices for n in v)
+        p.write(tmp_path / f"p{p.meta['index']}.mid")
+    score = Score(str(tmp_path / "p0.mid"))
+    assert [t.name for t in score.tracks] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert [(k.key, k.tonality) for k in score.key_signatures] == [(-1, 1)]  # D minor: one flat
+    again = sample_pieces(str(satb_ckpt), n=2, bars=3, options=SampleOptions(seed=4, key="D minor"), quantize=False)
+    assert [p.notes for p in again] == [p.notes for p in pieces]  # same seed, same music
+
+
+def test_harmonize_keeps_the_melody_as_soprano(satb_ckpt: Path) -> None:
+    melody = [Note(0, 67, 1), Note(1, 67, 1), Note(2, 69, 1), Note(3, 71, 1), Note(4, 72, 2), Note(6, 71, 2)]
+    primer = Primer(melody)
+    piece = harmonize(primer, str(satb_ckpt), options=SampleOptions(seed=2), quantize=False)
+    assert piece.voices is not None and piece.voices[0] == melody
+    assert piece.bars == 2 and piece.key == "G major"
+    assert all(_monophonic(v) for v in piece.voices)
+
+
+def test_continuation_keeps_the_primer_then_goes_on(satb_ckpt: Path) -> None:
+    melody = [Note(0, 72, 1), Note(1, 74, 1), Note(2, 76, 2)]
+    piece = sample_pieces(str(satb_ckpt), n=1, bars=3, options=SampleOptions(seed=3), primer=Primer(melody),
+                          quantize=False)[0]
+    assert piece.voices is not None and piece.voices[0][:3] == melody and piece.bars == 3
+    assert any(n.start >= 4.0 for n in piece.voices[0])  # the soprano goes on after the primer
+
+
+def test_stream_is_in_start_order(satb_ckpt: Path) -> None:
+    notes = list(stream_notes(str(satb_ckpt), SampleOptions(seed=5, key="C major"), bars=2, quantize=False))
+    starts = [n.start for n in notes]
+    assert notes and starts == sorted(starts) and max(n.end for n in notes) <= 8.0 + 1e-9
+    assert np.all(np.diff(starts) >= 0)
