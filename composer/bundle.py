@@ -93,6 +93,19 @@ def export_model(
     return card
 
 
+def _tokenizer_line(card: dict[str, Any]) -> str:
+    spec, code = card["tokenizer"]["spec"], card["tokenizer"]["hash"]
+    if spec["kind"] == "SATB":
+        return (f"- Tokenizer: the SATB grid (`composer/voicegrid.py`, `docs/chorales.md`), {max(spec['beat_res'].values())} "
+                "steps per quarter note: every step lists soprano, alto, tenor and bass (new note, held note or rest), "
+                f"with bar, bars-left, position and fermata tokens; pieces stored in C major / A minor; hash {code}; "
+                "control tokens: style, key (the mode).")
+    return (f"- Tokenizer: MidiTok {spec['kind']}, beat resolution {spec['beat_res']}, "
+            f"velocities {'on' if spec['use_velocities'] else 'off'}, hash {code}; "
+            "control tokens: style, key (24), tempo band (3). Training transposes each piece by a random shift in the "
+            "recipe's range every epoch.")
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The model card as Markdown."""
     t = card["training"]
@@ -106,10 +119,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- Corpus `{card['corpus']}` (recipe `corpora/{card['corpus']}.toml`, manifest {card['corpus_manifest_hash']}).",
         f"- Split by piece: train {card['split']['train']}, validation {card['split']['valid']}, "
         f"test {card['split']['test']} pieces ({card['split']['rule']}); tokens per split {card['split_tokens']}.",
-        f"- Tokenizer: MidiTok {card['tokenizer']['spec']['kind']}, beat resolution {card['tokenizer']['spec']['beat_res']}, "
-        f"velocities {'on' if card['tokenizer']['spec']['use_velocities'] else 'off'}, hash {card['tokenizer']['hash']}; "
-        "control tokens: style, key (24), tempo band (3). Training transposes each piece by a random shift in the "
-        "recipe's range every epoch.",
+        _tokenizer_line(card),
         "",
         "## Model",
         f"- LSTM language model: embedding {m['embed_dim']}, {m['num_layers']} x LSTM {m['hidden_size']}, "

@@ -36,6 +36,7 @@ class SampleOptions:
     max_polyphony: int = 0  # 0 = off; else the most notes sounding at once
     style: str | None = None  # control token, e.g. "bach-chorales"; None = checkpoint default
     key_bias: float = DEFAULT_KEY_BIAS  # >= 0; logit penalty (before temperature) off the Key control's scale
+    no_parallels: bool = True  # four-voice models: no consecutive fifths/octaves between two moving voices
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:

@@ -1,11 +1,13 @@
 """Training windows of token ids, with the control prefix and transposition.
 
 Each piece becomes ``BOS Style Key Tempo <music> EOS``.  A window is at most
-``seq_len + 1`` ids; pieces longer than that are cut at bar lines, and every
-window after the first gets the piece's control prefix again, so the model is
-always told what it is writing.  The order of windows and the transposition of
-each piece are a pure function of ``(seed, epoch)``: a resumed run sees the
-same batches as an uninterrupted one.
+``seq_len + 1`` ids; a piece that fits is one window, longer pieces are cut at
+bar lines, and every window after the first gets the piece's control prefix
+again, so the model is always told what it is writing.  A batch is padded to its
+longest window, and (``group_by_length``) windows of like length are batched
+together, so little of a step is spent on padding.  The order of windows and batches and the
+transposition of each piece are a pure function of ``(seed, epoch)``: a resumed
+run sees the same batches as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from composer.codec import AnyCodec as Codec
 from composer.corpus import Corpus
-from composer.tokenizer import Codec
 
 
 @dataclass
@@ -52,7 +54,10 @@ def load_pieces(corpus: Corpus, split: str, codec: Codec | None = None) -> list[
 
 def bar_id(codec: Codec) -> int:
     """The id of the Bar token, or -1 for tokenizations without bars (TSD, MIDILike)."""
-    return codec.id_of("Bar_None") if "Bar_None" in codec.tok.vocab else -1
+    try:
+        return codec.id_of("Bar_None")
+    except KeyError:  # a bar-less MidiTok code (TSD, MIDILike)
+        return -1
 
 
 def full_sequence(codec: Codec, piece: Piece, semitones: int = 0) -> np.ndarray | None:
@@ -97,7 +102,13 @@ class WindowSampler:
         Base seed.
     rank, world : int
         This process's share of the batches under ``torchrun``.
+    group_by_length : bool
+        Batch windows of like length together: the shuffled windows are taken in
+        pools of ``GROUP_POOL`` batches, each pool sorted by length and cut into
+        batches, and the batches shuffled.  Off: consecutive shuffled windows.
     """
+
+    GROUP_POOL = 16  # batches per length-sorted pool
 
     def __init__(
         self,
@@ -110,6 +121,7 @@ class WindowSampler:
         seed: int = 0,
         rank: int = 0,
         world: int = 1,
+        group_by_length: bool = False,
     ) -> None:
         if seq_len < 8:
             raise ValueError(f"seq_len must be >= 8, got {seq_len}")
@@ -119,6 +131,7 @@ class WindowSampler:
         self.seq_len, self.batch_size = seq_len, batch_size
         self.transpose, self.pitch_range = transpose, pitch_range
         self.seed, self.rank, self.world = seed, rank, world
+        self.group_by_length = group_by_length
         self._tables: dict[int, np.ndarray | None] = {}
 
     def _shift(self, rng: np.random.Generator, piece: Piece) -> int:
@@ -190,15 +203,23 @@ class WindowSampler:
         return out
 
     def batches(self, epoch: int) -> list[torch.Tensor]:
-        """The batches of an epoch for this rank: (B, seq_len + 1) int64, PAD-filled."""
+        """The batches of an epoch for this rank: (B, longest window) int64, PAD-filled."""
         wins = self.windows(epoch)
         usable = len(wins) - len(wins) % self.world if self.world > 1 else len(wins)
         mine = wins[self.rank : usable : self.world]
+        groups = [mine[i : i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
+        if self.group_by_length:
+            groups = []
+            pool = self.batch_size * self.GROUP_POOL
+            for i in range(0, len(mine), pool):
+                part = sorted(mine[i : i + pool], key=len)  # stable: ties keep the shuffled order
+                groups += [part[j : j + self.batch_size] for j in range(0, len(part), self.batch_size)]
+            order = np.random.default_rng([self.seed, epoch, 1]).permutation(len(groups))
+            groups = [groups[k] for k in order]
         pad = self.codec.pad
         batches = []
-        for i in range(0, len(mine), self.batch_size):
-            group = mine[i : i + self.batch_size]
-            arr = np.full((len(group), self.seq_len + 1), pad, dtype=np.int64)
+        for group in groups:
+            arr = np.full((len(group), max(len(w) for w in group)), pad, dtype=np.int64)
             for j, w in enumerate(group):
                 arr[j, : len(w)] = w
             batches.append(torch.from_numpy(arr))
@@ -210,4 +231,5 @@ class WindowSampler:
 
     def state(self) -> dict[str, Any]:
         """What determines the data order (saved with the training state)."""
-        return {"seed": self.seed, "seq_len": self.seq_len, "batch_size": self.batch_size}
+        return {"seed": self.seed, "seq_len": self.seq_len, "batch_size": self.batch_size,
+                "transpose": list(self.transpose), "group_by_length": self.group_by_length}

@@ -43,6 +43,16 @@ NATURAL_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)  # MusPy's scale consistency, the b
 MINOR_ALL_FORMS = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural, harmonic and melodic minor together (analysis)
 
 
+#: Textbook SATB ranges (MIDI pitches, inclusive): S C4-G5, A G3-D5, T C3-G4, B E2-D4; the analysis
+#: counts a note outside them as a fault, and four-voice sampling keeps to them.
+SATB_RANGES: dict[str, tuple[int, int]] = {
+    "S": (60, 79),
+    "A": (55, 74),
+    "T": (48, 67),
+    "B": (40, 62),
+}
+
+
 def parse_key(text: str) -> int:
     """Parse a key name such as ``"D minor"``, ``"Dm"``, ``"F# major"``, ``"Bb"`` or ``"d"``.
 

@@ -27,13 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from composer.checkpoint import check_codec_matches, read_checkpoint, save_checkpoint
+from composer.codec import AnyCodec as Codec
+from composer.codec import codec_from_dict
 from composer.corpus import load_corpus
 from composer.dataset import Piece, WindowSampler, load_pieces, scored_sequences
 from composer.errors import CheckpointError, InputError
 from composer.files import write_bytes_atomic
 from composer.model import LSTMModel, ModelConfig, resolve_device
 from composer.nll import sequence_nll
-from composer.tokenizer import Codec
 
 Callback = Callable[[dict[str, Any]], None]
 
@@ -45,16 +46,18 @@ class TrainConfig:
     corpus: str  # built corpus name or folder
     out: str  # output folder
     embed_dim: int = 256
-    hidden_size: int = 512
+    hidden_size: int = 256
     num_layers: int = 2
     dropout: float = 0.2  # [0, 1)
-    tie_weights: bool = False
-    seq_len: int = 384  # tokens per training window
-    batch_size: int = 32  # windows per step (per process under torchrun)
+    tie_weights: bool | None = None  # share input and output embeddings; None = when embed_dim == hidden_size
+    seq_len: int = 384  # most tokens per training window (a piece that fits is one window)
+    batch_size: int = 8  # windows per step (per process under torchrun)
     lr: float = 3e-3  # peak learning rate (AdamW)
     weight_decay: float = 0.01
-    schedule: str = "cosine"  # cosine (warm-up + cosine decay) | plateau | constant
-    warmup_steps: int = 100
+    schedule: str = "cosine"  # cosine (warm-up + cosine decay over steps or time budget) | plateau | constant
+    warmup_steps: int = 0
+    transpose: bool = True  # the recipe's transposition augmentation
+    group_by_length: bool = True  # batch windows of like length together (less padding)
     grad_clip: float = 1.0  # max gradient norm; 0 = off
     epochs: int = 30
     max_steps: int = 0  # 0 = no limit; else stop after this many optimizer steps
@@ -87,7 +90,8 @@ class TrainConfig:
         """The shape of the model this run trains, over ``vocab_size`` token ids."""
         return ModelConfig(
             vocab_size=vocab_size, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
-            num_layers=self.num_layers, dropout=self.dropout, tie_weights=self.tie_weights,
+            num_layers=self.num_layers, dropout=self.dropout,
+            tie_weights=self.embed_dim == self.hidden_size if self.tie_weights is None else self.tie_weights,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,14 +127,23 @@ def _optim_state(tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -> dict[
     return {"state": state, "param_groups": doc["param_groups"]}
 
 
-def _lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
+def _lr_lambda(cfg: TrainConfig, total_steps: int, st: dict[str, Any]) -> Callable[[int], float]:
+    """The lr factor after ``step`` steps: linear warm-up, then cosine down to 10 %.
+
+    The cosine's progress is the larger of the steps done out of ``total_steps``
+    and, under a time budget, the time spent (``st["elapsed"]``, validation
+    included) out of the budget, so a run stopped by its budget ends annealed.
+    """
+
     def f(step: int) -> float:
         if step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
         if cfg.schedule != "cosine":
             return 1.0
-        frac = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+        frac = (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps)
+        if cfg.time_budget:
+            frac = max(frac, st["elapsed"] / cfg.time_budget)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
     return f
 
@@ -175,11 +188,12 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         train_pieces,
         config.seq_len,
         config.batch_size,
-        transpose=tuple(recipe["augment"]["transpose"]),  # type: ignore[arg-type]
+        transpose=tuple(recipe["augment"]["transpose"]) if config.transpose else (0, 0),  # type: ignore[arg-type]
         pitch_range=tuple(recipe["augment"]["pitch_range"]),  # type: ignore[arg-type]
         seed=config.seed,
         rank=rank,
         world=world,
+        group_by_length=config.group_by_length,
     )
     torch.manual_seed(config.seed)
     model = LSTMModel(config.model_config(codec.vocab_size)).to(device)
@@ -191,19 +205,19 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = sampler.num_batches(0)
     total_steps = config.max_steps or steps_per_epoch * config.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, total_steps))
+    st: dict[str, Any] = {
+        "epoch": 0, "batch": 0, "step": 0, "best_val": float("inf"), "bad_epochs": 0,
+        "history": [], "elapsed": 0.0, "cpu": 0.0, "tokens": 0,
+    }
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, total_steps, st))  # reads st["elapsed"]
     plateau = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
         if config.schedule == "plateau"
         else None
     )
     out = Path(config.out)
-    st: dict[str, Any] = {
-        "epoch": 0, "batch": 0, "step": 0, "best_val": float("inf"), "bad_epochs": 0,
-        "history": [], "elapsed": 0.0, "tokens": 0,
-    }
     if resume:
-        st = _resume(out / "last.safetensors", model, opt, sched, plateau, codec, config)
+        st.update(_resume(out / "last.safetensors", model, opt, sched, plateau, codec, config))
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(json.dumps(config.to_dict(), indent=1).encode(), out / "train_config.json", force=True)
@@ -231,6 +245,7 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         save_checkpoint(out / "last.safetensors", model, codec, meta, extra=tens)
 
     t0 = time.monotonic() - st["elapsed"]
+    c0 = time.process_time() - st["cpu"]  # CPU seconds: a clock that a busy machine does not stretch
     stop = _should_stop(config, st, world) or bool(
         config.patience and st["bad_epochs"] >= config.patience
     )
@@ -246,12 +261,13 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
+            st["elapsed"] = _agreed_elapsed(time.monotonic() - t0, config, world)  # the scheduler reads it
+            st["cpu"] = time.process_time() - c0
             if plateau is None or st["step"] < config.warmup_steps:  # LambdaLR would undo the plateau's cuts
                 sched.step()
             st["step"] += 1
             st["batch"] = bi + 1
             st["tokens"] += ntok
-            st["elapsed"] = time.monotonic() - t0
             emit({"event": "step", "step": st["step"], "epoch": st["epoch"], "loss": float(loss.detach()),
                   "tokens_per_s": ntok * world / max(1e-9, time.perf_counter() - tick),
                   "lr": opt.param_groups[0]["lr"], "total_steps": total_steps})
@@ -263,7 +279,7 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         if st["batch"] >= len(batches) or stop:
             val = _validate(model, codec, valid_pieces, device)
             st["history"].append({"epoch": st["epoch"], "step": st["step"], "val_loss": val,
-                                  "elapsed": round(st["elapsed"], 1)})
+                                  "elapsed": round(st["elapsed"], 1), "cpu": round(st["cpu"], 1)})
             if plateau:
                 plateau.step(val)
             improved = val < st["best_val"] - 1e-4
@@ -289,6 +305,17 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
             "elapsed": st["elapsed"], "tokens": st["tokens"], "history": st["history"]}
 
 
+def _agreed_elapsed(elapsed: float, config: TrainConfig, world: int) -> float:
+    """The elapsed time, the same on every rank under a time budget (the lr depends on it)."""
+    if world > 1 and config.time_budget:
+        import torch.distributed as dist
+
+        t = torch.tensor([elapsed], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return float(t.item())
+    return elapsed
+
+
 def _should_stop(config: TrainConfig, st: dict[str, Any], world: int) -> bool:
     stop = bool(config.max_steps and st["step"] >= config.max_steps)
     stop = stop or bool(config.time_budget and st["elapsed"] >= config.time_budget)
@@ -306,6 +333,10 @@ def _validate(model: LSTMModel, codec: Codec, pieces: list[Piece], device: torch
     return total / max(1, count)
 
 
+#: Data-order options added after the first checkpoints, with the value those runs had.
+_BEFORE_DATA_OPTIONS = {"transpose": True, "group_by_length": False}
+
+
 def _resume(
     path: Path,
     model: LSTMModel,
@@ -318,7 +349,7 @@ def _resume(
     if not path.exists():
         raise CheckpointError(f"nothing to resume: {path} does not exist")
     tensors, meta = read_checkpoint(path)
-    check_codec_matches(Codec.from_dict(meta["tokenizer"]), codec)
+    check_codec_matches(codec_from_dict(meta["tokenizer"]), codec)
     if ModelConfig(**meta["model"]) != model.config:
         raise CheckpointError(f"{path}: model shape differs from the resumed run's options")
     weights = {k: v for k, v in tensors.items() if not k.startswith(("optim/", "rng/"))}
@@ -328,8 +359,8 @@ def _resume(
     if plateau and meta.get("plateau"):
         plateau.load_state_dict(meta["plateau"])
     torch.set_rng_state(tensors["rng/torch"])
-    old = meta.get("training", {})
-    changed = {k for k in ("seq_len", "batch_size", "seed") if old.get(k) != getattr(config, k)}
+    old = dict(_BEFORE_DATA_OPTIONS, **meta.get("training", {}))
+    changed = {k for k in ("seq_len", "batch_size", "seed", *_BEFORE_DATA_OPTIONS) if old.get(k) != getattr(config, k)}
     if changed:
         raise CheckpointError(f"{path}: cannot resume with a different {', '.join(sorted(changed))}")
     return dict(meta["train_state"])

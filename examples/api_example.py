@@ -18,7 +18,8 @@ out.mkdir(exist_ok=True)
 # A 16-bar four-part chorale in G minor from the bundled default model.
 chorale = composer.generate("chorales", bars=16, key="G minor", seed=7)
 chorale.write(str(out / "api-chorale.mid"))
-print("chorale:", len(chorale.instruments[0].notes), "notes,", round(chorale.get_end_time(), 1), "seconds")
+voices = ", ".join(f"{i.name} {len(i.notes)}" for i in chorale.instruments)  # Soprano, Alto, Tenor, Bass
+print("chorale:", voices, "notes,", round(chorale.get_end_time(), 1), "seconds")
 
 # Continue a typed melody with the folk model; the first notes are exactly the primer's.
 tune = composer.continue_melody("tinyNotation: 6/8 d8 e f# g4 a8 b4 a8 g4.", "folk", bars=8, seed=3)

@@ -14,7 +14,7 @@ rm -f "$out"/chorales/*.mid "$out"/folk/*.mid "$out"/continue/*.mid "$out"/*/*.p
     -o "$out/continue/chorale-continuation.mid" > /dev/null 2>&1
 "$composer" continue "tinyNotation: 6/8 d8 e f# g a b a g f# g4." -m folk --bars 8 --seed 1 \
     -o "$out/continue/folk-continuation.mid" > /dev/null 2>&1
-"$composer" continue "tinyNotation: 4/4 g4 g a b c'2 b a g a b c'1" -m chorales --voices --seed 1 \
+"$composer" continue "tinyNotation: 4/4 g4 g a b c'2 b a g a b c'1" -m chorales --voices --best-of 8 --seed 1 \
     -o "$out/continue/chorale-harmonized.mid" > /dev/null 2>&1
 
 # Piano rolls with the chord under each beat (the analysis' plot).

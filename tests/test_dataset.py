@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 from _corpus_fixtures import TinyCorpus, tiny_corpus
 
 from composer.corpus import Corpus, load_corpus
@@ -81,6 +82,7 @@ def test_later_windows_continue_the_piece(corpus: Corpus, pieces: list[Piece]) -
     """Untransposed, every window's music is a slice of its piece starting at a bar line."""
     codec = corpus.codec
     seqs = [full_sequence(codec, p) for p in pieces]
+    assert all(s is not None for s in seqs)
     for w in _sampler(corpus, pieces, transpose=(0, 0)).windows(1):
         music = w[4:]
         hits = [
@@ -89,7 +91,7 @@ def test_later_windows_continue_the_piece(corpus: Corpus, pieces: list[Piece]) -
         ]
         assert hits, "window is not a bar-aligned slice of any piece"
         i, _ = hits[0]
-        assert np.array_equal(w[:4], seqs[i][:4])  # with that piece's own prefix
+        assert np.array_equal(w[:4], seqs[i][:4])  # type: ignore[index]  # with that piece's own prefix
 
 
 def test_deterministic_in_seed_and_epoch(corpus: Corpus, pieces: list[Piece]) -> None:
@@ -114,9 +116,34 @@ def test_batches_are_padded_windows(corpus: Corpus, pieces: list[Piece]) -> None
     rows = [r for b in batches for r in b.numpy()]
     assert len(rows) == len(wins)
     for row, w in zip(rows, wins, strict=True):
-        assert row.shape == (SEQ + 1,)
+        assert row.shape[0] <= SEQ + 1
         assert np.array_equal(row[: len(w)], w) and (row[len(w) :] == corpus.codec.pad).all()
+    i = 0
+    for b in batches:  # padded to the batch's longest window, not to seq_len
+        assert b.shape[1] == max(len(w) for w in wins[i : i + len(b)])
+        i += len(b)
     assert all(str(b.dtype) == "torch.int64" for b in batches)
+
+
+def test_group_by_length_batches_like_lengths(corpus: Corpus, pieces: list[Piece]) -> None:
+    plain, grouped = _sampler(corpus, pieces), _sampler(corpus, pieces, group_by_length=True)
+    wins, batches = plain.windows(0), grouped.batches(0)
+    assert len(batches) == len(plain.batches(0)) and sum(len(b) for b in batches) == len(wins)
+    rows = sorted(tuple(int(t) for t in r if t != corpus.codec.pad) for b in batches for r in b.numpy())
+    assert rows == sorted(tuple(int(t) for t in w) for w in wins)  # the same windows, regrouped
+    cells = lambda bs: sum(b.numel() for b in bs)  # noqa: E731
+    assert cells(batches) < cells(plain.batches(0))  # less padding
+    again = _sampler(corpus, pieces, group_by_length=True).batches(0)
+    assert all(torch.equal(x, y) for x, y in zip(batches, again, strict=True))  # a function of (seed, epoch)
+    assert not all(torch.equal(x, y) for x, y in zip(batches, grouped.batches(1), strict=False))
+
+
+def test_whole_pieces_fit_one_window(corpus: Corpus, pieces: list[Piece]) -> None:
+    s = WindowSampler(corpus.codec, pieces, 100_000, 4, seed=3)
+    wins = s.windows(0)
+    assert len(wins) == len(pieces)
+    full = sorted(tuple(full_sequence(corpus.codec, p)) for p in pieces)  # type: ignore[arg-type]
+    assert sorted(tuple(w) for w in wins) == full
 
 
 def _shift_of_first(codec, seq, w):  # type: ignore[no-untyped-def]

@@ -125,8 +125,33 @@ def test_max_steps_time_budget_and_patience(tiny: TinyCorpus, tmp_path: Path) ->
     assert r["epochs"] == 3 and len(r["history"]) == 3  # best at 0, bad at 1 and 2
 
 
+def test_time_budget_sets_the_schedule_horizon(
+    tiny: TinyCorpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped by its time budget ends annealed (lr at the floor), not mid-cosine.
+
+    A fake clock advances one second per reading (one reading per step): a 12-second
+    budget stops a 50-epoch run at step 12, with the lr at the cosine's 10 % floor.
+    """
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr("composer.train.time.monotonic", tick)
+    events: list[dict[str, Any]] = []
+    cfg = tiny_train_config(tmp_path, epochs=50, warmup_steps=0, time_budget=12.0)
+    r = train(cfg, callback=events.append)
+    lrs = [e["lr"] for e in events if e["event"] == "step"]
+    assert r["steps"] == len(lrs) == 12 < events[0]["total_steps"]
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))  # decaying at every step
+    assert lrs[5] == pytest.approx(cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * 6 / 12))))  # by time
+    assert lrs[-1] == pytest.approx(0.1 * cfg.lr)  # annealed at the budget
+
+
 def test_config_validation() -> None:
-    base = dict(corpus=TINY, out="x")
+    base: dict[str, Any] = dict(corpus=TINY, out="x")
     for bad in (dict(schedule="foo"), dict(seq_len=0), dict(seq_len=7), dict(batch_size=0), dict(epochs=0),
                 dict(save_every=0), dict(lr=0.0), dict(max_steps=-1), dict(time_budget=-1.0),
                 dict(patience=-1), dict(grad_clip=-1.0), dict(device="tpu")):
@@ -139,12 +164,19 @@ def test_config_validation() -> None:
     TrainConfig(**base, seq_len=8)
 
 
-@pytest.mark.parametrize("bad", [dict(dropout=1.5), dict(embed_dim=0), dict(tie_weights=True),
-                                 dict(threads=-2), dict(warmup_steps=-1)])
+@pytest.mark.parametrize("bad", [dict(dropout=1.5), dict(embed_dim=0), dict(threads=-2), dict(warmup_steps=-1)])
 def test_config_validates_model_options(bad: dict[str, Any]) -> None:
     (name,) = bad
     with pytest.raises(ValueError, match=name):
         TrainConfig(corpus=TINY, out="x", **bad)
+    with pytest.raises(ValueError, match="tie_weights"):
+        TrainConfig(corpus=TINY, out="x", embed_dim=128, hidden_size=256, tie_weights=True)
+
+
+def test_tied_embeddings_by_default_when_widths_match() -> None:
+    assert TrainConfig(corpus=TINY, out="x").model_config(10).tie_weights  # 256 = 256
+    assert not TrainConfig(corpus=TINY, out="x", embed_dim=128).model_config(10).tie_weights
+    assert not TrainConfig(corpus=TINY, out="x", tie_weights=False).model_config(10).tie_weights
 
 
 # ---- resume -----------------------------------------------------------------------------------
@@ -278,7 +310,7 @@ def test_torchrun_two_process_gloo(tiny: TinyCorpus, tmp_path: Path) -> None:
     args = [str(torchrun), "--nproc_per_node=2", "--standalone", "-m", "composer", "train", TINY,
             "--out", str(out), "--device", "cpu", "--max-steps", "4", "--quiet", "--threads", "1",
             "--embed-dim", "16", "--hidden-size", "32", "--seq-len", "32", "--batch-size", "4",
-            "--save-every", "2"]
+            "--save-every", "2", "--time-budget", "60"]  # a budget: the ranks agree on the elapsed time
     done = subprocess.run(args, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("done: 4 steps") == 1  # only rank 0 reports

@@ -160,3 +160,35 @@ def test_stream_is_in_start_order(satb_ckpt: Path) -> None:
     starts = [n.start for n in notes]
     assert notes and starts == sorted(starts) and max(n.end for n in notes) <= 8.0 + 1e-9
     assert np.all(np.diff(starts) >= 0)
+
+
+def _steps(voices: list[list[Note]], grid: int = 4) -> list[list[int]]:
+    end = round(max(n.end for v in voices for n in v) * grid)
+    out = [[-1] * len(voices) for _ in range(end)]
+    for k, v in enumerate(voices):
+        for n in v:
+            for s in range(round(n.start * grid), round(n.end * grid)):
+                out[s][k] = n.pitch
+    return out
+
+
+def _parallels(voices: list[list[Note]]) -> int:
+    """Consecutive fifths/octaves between two voices that both move from one grid step to the next."""
+    steps, count = _steps(voices), 0
+    for prev, now in zip(steps, steps[1:], strict=False):
+        for i in range(4):
+            for j in range(i + 1, 4):
+                if min(prev[i], prev[j], now[i], now[j]) < 0 or prev[i] == now[i] or prev[j] == now[j]:
+                    continue
+                gap = (prev[i] - prev[j]) % 12
+                count += gap in (0, 7) and (now[i] - now[j]) % 12 == gap
+    return count
+
+
+def test_no_parallels_rule(satb_ckpt: Path) -> None:
+    assert SampleOptions().no_parallels  # on by default
+    strict = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6), quantize=False)
+    free = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6, no_parallels=False),
+                         quantize=False)
+    assert sum(_parallels(p.voices or []) for p in strict) == 0
+    assert sum(_parallels(p.voices or []) for p in free) > 0  # the untrained model writes them when allowed

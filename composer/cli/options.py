@@ -43,6 +43,11 @@ Key = Annotated[str | None, typer.Option("--key", help='Keep to a key, e.g. "D m
 KeyBias = Annotated[
     float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
 ]
+NoParallels = Annotated[
+    bool,
+    typer.Option("--no-parallels/--allow-parallels",
+                 help="Four-voice models: forbid consecutive fifths and octaves between moving voices."),
+]
 Program = Annotated[int | None, typer.Option("--program", help="General MIDI program 0-127.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress bar.")]
@@ -60,9 +65,11 @@ def sampling(
     seed: Seed = None,
     key: Key = None,
     key_bias: KeyBias = DEFAULT_KEY_BIAS,
+    no_parallels: NoParallels = True,
 ) -> SampleOptions:
     """The sampling options every sampling command takes (an option group, see :func:`with_groups`)."""
-    return sample_options(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias)
+    return sample_options(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias,
+                          no_parallels=no_parallels)
 
 
 def sample_options(**fields: Any) -> SampleOptions:

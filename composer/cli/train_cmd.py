@@ -22,22 +22,36 @@ def train(
         Path | None, typer.Option("--config", help="TOML file with any of the options below.")
     ] = None,
     embed_dim: Annotated[int | None, typer.Option(help="Embedding width [256].")] = None,
-    hidden_size: Annotated[int | None, typer.Option(help="LSTM width [512].")] = None,
+    hidden_size: Annotated[int | None, typer.Option(help="LSTM width [256].")] = None,
     num_layers: Annotated[int | None, typer.Option(help="LSTM layers [2].")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout in [0, 1) [0.2].")] = None,
     tie_weights: Annotated[
-        bool | None, typer.Option("--tie-weights/--no-tie-weights", help="Share input/output embeddings.")
+        bool | None,
+        typer.Option("--tie-weights/--no-tie-weights",
+                     help="Share input/output embeddings (default: when embed-dim = hidden-size)."),
     ] = None,
-    seq_len: Annotated[int | None, typer.Option(help="Tokens per training window [384].")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Windows per step [32].")] = None,
+    seq_len: Annotated[
+        int | None, typer.Option(help="Most tokens per training window; longer pieces are cut at bar lines [384].")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Windows per step [8].")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate [3e-3].")] = None,
     schedule: Annotated[str | None, typer.Option(help="cosine | plateau | constant [cosine].")] = None,
-    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps [100].")] = None,
+    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps [0].")] = None,
+    transpose: Annotated[
+        bool | None,
+        typer.Option("--transpose/--no-transpose", help="The recipe's transposition augmentation (default: on)."),
+    ] = None,
+    group_by_length: Annotated[
+        bool | None,
+        typer.Option("--group-by-length/--no-group-by-length",
+                     help="Batch windows of like length together, less padding (default: on)."),
+    ] = None,
     grad_clip: Annotated[float | None, typer.Option(help="Max gradient norm, 0 = off [1.0].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs [30].")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N steps, 0 = off.")] = None,
     time_budget: Annotated[
-        float | None, typer.Option(help="Stop after this many minutes, 0 = off.")
+        float | None,
+        typer.Option(help="Stop after this many minutes, 0 = off; the cosine schedule ends annealed at the budget."),
     ] = None,
     patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs [5].")] = None,
     save_every: Annotated[int | None, typer.Option(help="Steps between resumable checkpoints [200].")] = None,
@@ -61,7 +75,8 @@ def train(
         opts = dict(
             embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
             tie_weights=tie_weights, seq_len=seq_len, batch_size=batch_size, lr=lr, schedule=schedule,
-            warmup_steps=warmup_steps, grad_clip=grad_clip, epochs=epochs, max_steps=max_steps,
+            warmup_steps=warmup_steps, transpose=transpose, group_by_length=group_by_length,
+            grad_clip=grad_clip, epochs=epochs, max_steps=max_steps,
             time_budget=time_budget * 60 if time_budget is not None else None, patience=patience,
             save_every=save_every, seed=seed, device=device, threads=threads,
         )

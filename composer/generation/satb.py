@@ -19,7 +19,7 @@ from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.setup import GeneratedPiece, Sampling
-from composer.keys import KEY_NAMES, MAJOR_SCALE, MINOR_SCALE, find_key, key_name
+from composer.keys import KEY_NAMES, MAJOR_SCALE, MINOR_SCALE, SATB_RANGES, find_key, key_name
 from composer.voicegrid import (
     MAX_LEFT,
     VOICE_NAMES,
@@ -29,10 +29,12 @@ from composer.voicegrid import (
     canonical_shift,
 )
 
-#: Voice ranges in C major / A minor: the lowest and highest pitch of each voice in the corpus
-#: (bach-chorales-satb: soprano 52-84, alto 48-79, tenor 44-74, bass 31-67), a little narrowed
-#: at the soprano's bottom, where only a handful of notes lie.
-VOICE_RANGES = ((55, 84), (48, 79), (43, 74), (31, 67))
+#: Voice ranges in the key written out: the textbook SATB ranges (:data:`composer.keys.SATB_RANGES`),
+#: which the analysis checks.  Sampling happens in C major / A minor, so a piece's ranges are moved
+#: by its key's shift there.  (Bach's own voices in the corpus, moved to C major / A minor, reach
+#: soprano 52-84, alto 48-79, tenor 44-74, bass 31-67: wider, because his keys vary and ours are
+#: moved back.)
+VOICE_RANGES = tuple(SATB_RANGES[v] for v in "SATB")
 
 #: Keys a piece takes when none is asked (the chorales' common keys), drawn with the run's seed.
 DEFAULT_KEYS = ("G major", "C major", "D major", "F major", "A major", "Bb major", "Eb major",
@@ -57,10 +59,12 @@ class GridState:
         The time signature.
     melody : dict, optional
         Grid step -> the soprano token id the step must take (a melody to harmonize).
+    shift : int
+        Semitones from the key written out to C major / A minor: the voice ranges move with it.
     """
 
     def __init__(self, codec: VoiceGridCodec, options: SampleOptions, bars: int | None,
-                 meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None) -> None:
+                 meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None, shift: int = 0) -> None:
         self.codec, self.options, self.target_bars = codec, options, bars
         self.meter = meter
         self.bar_steps = round(meter[0] * 4 / meter[1] * codec.grid)
@@ -71,6 +75,7 @@ class GridState:
         self.pos = -1
         self.voice = VOICES  # index of the voice whose token comes next; VOICES = frame complete
         self.sounding: list[int] = [-1] * VOICES  # pitch each voice holds, -1 = silent
+        self.before: list[int] = [-1] * VOICES  # what each voice sounded at the previous step
         self.done = False
         self.bar_is_eos = False
         self.bias: np.ndarray | None = None
@@ -80,8 +85,8 @@ class GridState:
         types = np.array(codec.types)
         self._type = {t: types == t for t in set(codec.types)}
         self._pitch = codec.pitch_of
-        self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo) & (self._pitch <= hi) | self._type["Rest"]
-                          for lo, hi in VOICE_RANGES]
+        self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
+                          | self._type["Rest"] for lo, hi in VOICE_RANGES]
         self._none = np.zeros(codec.vocab_size, dtype=bool)
         # ids looked up once: the grammar runs once per token and stream
         lo, hi = codec.spec.pitch_range
@@ -119,7 +124,31 @@ class GridState:
         held = self.sounding[self.voice]
         if held >= 0:
             m[self._hold[held]] = True
+        if self.options.no_parallels:
+            m &= ~self._parallels(self.voice)
         return m
+
+    def _parallels(self, voice: int) -> np.ndarray:
+        """(V,) the new pitches of ``voice`` that move in consecutive fifths or octaves with a voice above.
+
+        Two voices that both move, from a perfect fifth or octave (or unison, compound or not) to the
+        same interval again, is the fault :mod:`composer.harmony` counts as parallels; a held or
+        repeated note does not move.
+        """
+        bad = self._none.copy()
+        was = self.before[voice]
+        if was < 0:
+            return bad
+        pitch = self._pitch
+        moving = self._type["Pitch"] & (pitch != was)
+        for upper in range(voice):
+            a0, a1 = self.before[upper], self.sounding[upper]
+            if a0 < 0 or a1 < 0 or a0 == a1:
+                continue
+            gap = (a0 - was) % 12
+            if gap in (0, 7):
+                bad |= moving & ((a1 - pitch) % 12 == gap)
+        return bad
 
     def allowed(self) -> np.ndarray:
         """(V,) bool: the tokens that may come next."""
@@ -164,6 +193,7 @@ class GridState:
         elif t == "Pos":
             self.pos = int(self.codec.values[token])
             self.voice = 0
+            self.before = list(self.sounding)
         elif t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:
             self._follow(self.voice, t, int(self._pitch[token]))
             self.sounding[self.voice] = int(self._pitch[token]) if t != "Rest" else -1
@@ -277,7 +307,7 @@ def sample_satb(
     states: list[GridState] = []
 
     def make_state() -> GridState:
-        st = GridState(codec, replace(options, key=None), bars, meter, steps)
+        st = GridState(codec, replace(options, key=None), bars, meter, steps, shifts[len(states)])
         st.forced = {"Key": codec.key_id(canonical_key(keys[len(states)]))}
         states.append(st)
         return st
@@ -315,7 +345,7 @@ def stream_satb(run: Sampling, options: SampleOptions, bars: int | None, key_ind
         raise InputError("this model writes one stream, not four voices")
     key = key_index if key_index is not None else target_key(run, options, 0)
     shift = canonical_shift(key)
-    st = GridState(codec, replace(options, key=None), bars)
+    st = GridState(codec, replace(options, key=None), bars, shift=shift)
     st.forced = {"Key": codec.key_id(canonical_key(key))}
     limit = 10**12 if bars is None else bars * TOKENS_PER_BAR + 64
     for _ in run.notes(options, [run.prefix()], limit, lambda: st, reset_every=0 if bars else 4096):

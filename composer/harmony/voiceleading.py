@@ -17,17 +17,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from composer.events import Note
-from composer.keys import pitch_name
+from composer.keys import SATB_RANGES, pitch_name
 
 ONSET_EPS = 0.03  # beats: onsets closer than this are simultaneous (humanized MIDI)
 MAX_VOICES = 8  # a texture thicker than this is not treated as part-writing
-# Textbook SATB ranges (MIDI pitches, inclusive): S C4-G5, A G3-D5, T C3-G4, B E2-D4.
-SATB_RANGES: dict[str, tuple[int, int]] = {
-    "S": (60, 79),
-    "A": (55, 74),
-    "T": (48, 67),
-    "B": (40, 62),
-}
 FAULT_KINDS = ("parallel_fifths", "parallel_octaves", "voice_crossing", "spacing", "range")
 
 
