@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from composer.checkpoint import WEIGHTS, load_checkpoint, save_checkpoint
+from composer.checkpoint import WEIGHTS, check_meta, load_checkpoint, save_checkpoint
 from composer.corpus import load_corpus
 from composer.evaluate import evaluate
 from composer.files import refuse_overwrite, write_bytes_atomic
@@ -48,6 +48,8 @@ def export_model(
     refuse_overwrite(out / WEIGHTS, force)
     ckpt = load_checkpoint(run)
     meta = dict(ckpt.meta)
+    check_meta({"default_program": default_program, "default_tempo": default_tempo or meta.get("default_tempo", 100.0),
+                "name": name or out.name}, out)  # before the test evaluation, not after
     corpus = load_corpus(meta["corpus"])
     report = evaluate(str(ckpt.path), corpus.name, split="test", order=ngram)
     lstm, uni, ngram_row = report["models"]  # evaluate's order: the LSTM, unigram, n-gram

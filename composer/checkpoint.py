@@ -22,13 +22,16 @@ import torch
 
 from composer.codec import AnyCodec, codec_from_dict
 from composer.errors import CheckpointError
-from composer.files import write_bytes_atomic
+from composer.files import NotARegularFile, read_regular_file, write_bytes_atomic
 from composer.model import LSTMModel, ModelConfig
 from composer.paths import checkpoints_dir, user_models_dir
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 DEFAULT_MODEL = "chorales"
+#: Largest checkpoint file read: a model at the size limit (:data:`composer.model.MAX_PARAMS`, 800 MB
+#: in float32) with its optimizer state (two more copies) in ``last.safetensors``, and room to spare.
+MAX_CHECKPOINT_BYTES = 4 * 2**30
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 
 
@@ -137,22 +140,32 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, MAX_CHECKPOINT_BYTES)
         if len(data) < 8 or int.from_bytes(data[:8], "little") > len(data) - 8:
             raise CheckpointError(f"{path}: not a safetensors file (a pickle or a torn file?)")
         tensors = load(data)
         header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
     except CheckpointError:
         raise
+    except NotARegularFile as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     except (SafetensorError, OSError, ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: safetensors header nested too deeply") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: safetensors header is not an object")
     raw = (header.get("__metadata__") or {}).get("composer")
+    if raw is not None and not isinstance(raw, str):
+        raise CheckpointError(f"{path}: composer metadata is not a string")
     if raw is None:
         raise CheckpointError(f"{path}: no composer metadata in the safetensors header")
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: malformed checkpoint JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: checkpoint JSON nested too deeply") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: checkpoint JSON is not an object")
     version = meta.get("format_version")
@@ -175,10 +188,19 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
     path = resolve(ref)
     tensors, meta = read_checkpoint(path)
     try:
+        if not isinstance(meta.get("model"), dict):
+            raise ValueError("'model' must be an object")
         config = ModelConfig(**meta["model"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad model config ({exc})") from None
-    codec = codec_from_dict(meta.get("tokenizer", {}))
+    check_meta(meta, path)
+    try:
+        tok = meta.get("tokenizer", {})
+        if not isinstance(tok, dict):
+            raise CheckpointError("bad tokenizer config: 'tokenizer' must be an object")
+        codec = codec_from_dict(tok)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     if codec.vocab_size != config.vocab_size:
         raise CheckpointError(
             f"{path}: tokenizer has {codec.vocab_size} tokens but the model expects {config.vocab_size}"
@@ -199,11 +221,39 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
             raise CheckpointError(
                 f"{path}: tensor {k} has shape {tuple(v.shape)}, config says {tuple(expected[k].shape)}"
             )
+        if not v.is_floating_point():
+            raise CheckpointError(f"{path}: tensor {k} has dtype {v.dtype}, not floating point")
+        if not bool(torch.isfinite(v).all()):
+            raise CheckpointError(f"{path}: tensor {k} holds NaN or infinite values")
     model.load_state_dict(weights, strict=not config.tie_weights)
     if config.tie_weights:
         model.head.weight = model.embed.weight
     model.eval()
     return Checkpoint(model.to(device), codec, meta, path)
+
+
+#: Sane bounds of a checkpoint's default tempo (bpm); ``export --tempo`` and the CLI's ``--tempo``
+#: stay inside them.
+TEMPO_RANGE = (10.0, 400.0)
+
+
+def check_meta(meta: dict[str, Any], path: str | Path = "checkpoint") -> None:
+    """Refuse metadata a piece is written from: ``default_program`` (0..127), ``default_tempo``, ``name``.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file and the field.
+    """
+    program = meta.get("default_program", 0)
+    if isinstance(program, bool) or not isinstance(program, int) or not 0 <= program <= 127:
+        raise CheckpointError(f"{path}: default_program must be an integer in 0..127, got {program!r}")
+    tempo = meta.get("default_tempo", 100.0)
+    lo, hi = TEMPO_RANGE
+    if isinstance(tempo, bool) or not isinstance(tempo, int | float) or not lo <= tempo <= hi:
+        raise CheckpointError(f"{path}: default_tempo must be a number in {lo:g}..{hi:g} bpm, got {tempo!r}")
+    if not isinstance(meta.get("name", ""), str | None):
+        raise CheckpointError(f"{path}: name must be a string, got {meta['name']!r}")
 
 
 def check_codec_matches(ckpt_codec: AnyCodec, corpus_codec: AnyCodec, what: str = "corpus") -> None:

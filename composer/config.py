@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,6 +19,9 @@ DEFAULT_TEMPERATURE = 0.8
 #: share 0.94 vs 0.93; folk 2.49 vs 2.50 and 0.99 vs 0.99; at 0: 3.29/0.82 and 2.74/0.93), and the key
 #: music21 finds is the chosen one in 15 of 24 chorales instead of 3 (benchmarks/RESULTS.md).
 DEFAULT_KEY_BIAS = 1.0
+
+#: The largest seed: torch's generators take a signed 64-bit seed.
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,8 @@ class SampleOptions:
     no_parallels: bool = True  # four-voice models: no consecutive fifths/octaves between two moving voices
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"temperature must be a finite number > 0, got {self.temperature}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
@@ -49,6 +54,8 @@ class SampleOptions:
             raise ValueError(
                 f"pitch range must satisfy 0 <= min <= max <= 127, got {self.pitch_min}..{self.pitch_max}"
             )
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in 0..{MAX_SEED}, got {self.seed}")
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
         if self.key is not None:
@@ -64,6 +71,30 @@ class SampleOptions:
     def to_dict(self) -> dict[str, Any]:
         """JSON-native copy of the options."""
         return asdict(self)
+
+
+def check_int(name: str, value: object, lo: int, hi: int) -> int:
+    """``value`` if it is an int (not a bool) in ``lo..hi``, else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` if it is a bool, else a ``ValueError`` naming ``name``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+#: Tokenizer resolution limits.  The bundled recipes use at most 12 steps per beat and spans up to
+#: 16 beats (100 duration values); MidiTok builds its tables in time proportional to the number of
+#: (span x steps) values, and ``beat_res {"0_4": 1000000}`` spun for over a minute (issue 14).
+MAX_STEPS_PER_BEAT = 64
+MAX_BEAT_SPAN = 64
+MAX_DURATION_VALUES = 4096
 
 
 def _default_beat_res() -> dict[str, int]:
@@ -86,9 +117,33 @@ class TokenizerSpec:
     def __post_init__(self) -> None:
         if self.kind not in ("REMI", "TSD", "MIDILike", "SATB"):
             raise ValueError(f"tokenizer kind must be REMI, TSD, MIDILike or SATB, got {self.kind!r}")
+        self._check_beat_res()
+        if not isinstance(self.pitch_range, tuple | list) or len(self.pitch_range) != 2:
+            raise ValueError(f"pitch_range must be [low, high], got {self.pitch_range!r}")
+        if any(isinstance(x, bool) or not isinstance(x, int) for x in self.pitch_range):
+            raise ValueError(f"pitch_range must be two integers, got {self.pitch_range!r}")
         lo, hi = self.pitch_range
         if not 0 <= lo < hi <= 127:
             raise ValueError(f"pitch_range must be within 0..127 (inclusive), got {self.pitch_range}")
+        for flag in ("use_velocities", "use_tempos", "use_time_signatures"):
+            check_bool(flag, getattr(self, flag))
+        check_int("num_velocities", self.num_velocities, 1, 127)
+        check_int("num_tempos", self.num_tempos, 1, 256)
+
+    def _check_beat_res(self) -> None:
+        if not isinstance(self.beat_res, dict) or not self.beat_res:
+            raise ValueError(f'beat_res must be a table like {{"0_4": 8}}, got {self.beat_res!r}')
+        values = 0
+        for key, res in self.beat_res.items():
+            m = re.fullmatch(r"(\d{1,3})_(\d{1,3})", str(key))
+            if not m or not int(m.group(1)) < int(m.group(2)) <= MAX_BEAT_SPAN:
+                raise ValueError(
+                    f"beat_res key must be 'low_high' beats with low < high <= {MAX_BEAT_SPAN}, got {key!r}"
+                )
+            check_int(f"beat_res[{key!r}] (steps per beat)", res, 1, MAX_STEPS_PER_BEAT)
+            values += (int(m.group(2)) - int(m.group(1))) * res
+        if values > MAX_DURATION_VALUES:
+            raise ValueError(f"beat_res has {values} duration values, over the limit of {MAX_DURATION_VALUES}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native copy (tuples become lists)."""

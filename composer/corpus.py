@@ -196,6 +196,8 @@ def build_corpus(
         The manifest (also written to ``manifest.json``).
     """
     out = corpus_root(recipe.name, root)
+    if out.parent.resolve() != Path(root or cache_dir() / "corpora").resolve() or out.name in ("", ".", ".."):
+        raise CorpusError(f"corpus name {recipe.name!r} would leave the corpus folder")
     codec = make_codec(recipe.tokenizer, styles=[recipe.name])
     old = out / "tokenizer.json"
     if old.exists() and json.loads(old.read_text()).get("hash") != codec.hash:

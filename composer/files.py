@@ -10,6 +10,7 @@ replaced, not even one that appears while we write.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -93,3 +94,45 @@ def write_bytes_atomic(data: bytes, path: str | Path, *, force: bool = False) ->
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+class NotARegularFile(ValueError):
+    """A path to be read that is a FIFO, a device, a socket (or a link to one), or too big."""
+
+
+def read_regular_file(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``path`` (symlinks followed), at most ``max_bytes`` of them.
+
+    The file is opened without blocking (a FIFO with no writer would block ``open``) and checked on
+    the open descriptor, so a FIFO, ``/dev/zero`` or a link to either is refused before any read,
+    and a file that grows while it is read stops at ``max_bytes + 1``.
+
+    Raises
+    ------
+    NotARegularFile
+        Saying what the path is instead, or its size over the limit.
+    OSError
+        If it cannot be opened or read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            mode = st.st_mode
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+            raise NotARegularFile(f"is {kind}, not a regular file")
+        if st.st_size > max_bytes:
+            raise NotARegularFile(f"{st.st_size} bytes is over the limit of {max_bytes}")
+        chunks, total = [], 0
+        while total <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > max_bytes:
+            raise NotARegularFile(f"over the limit of {max_bytes} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from composer.errors import MidiError
 from composer.events import Note
-from composer.files import write_bytes_atomic
+from composer.files import NotARegularFile, read_regular_file, write_bytes_atomic
 
 if TYPE_CHECKING:
     from symusic import Score
@@ -139,11 +139,10 @@ def load_score(
         raise MidiError(f"{path}: no such file")
     if path.is_dir():
         raise MidiError(f"{path}: is a folder, not a MIDI file")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise MidiError(f"{path}: {size} bytes is over the limit of {max_bytes}")
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, max_bytes)
+    except NotARegularFile as exc:
+        raise MidiError(f"{path}: {exc}") from None
     except OSError as exc:
         raise MidiError(f"{path}: cannot read ({exc.strerror})") from None
     check_midi_bytes(data, str(path))

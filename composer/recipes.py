@@ -25,6 +25,25 @@ SOURCE_KINDS = ("music21-chorales", "music21-abc", "music21-files", "dir")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+#: What a corpus name may be: it becomes a folder in the cache and a style token.
+_CORPUS_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
+def check_corpus_name(name: str) -> str:
+    """``name`` if it is a safe corpus name (``[A-Za-z0-9._-]``, at most 100, not starting with a dot).
+
+    Raises
+    ------
+    ValueError
+        For anything that could name a path: separators, ``..``, an absolute path, an empty name.
+    """
+    if not _CORPUS_NAME.fullmatch(name):
+        raise ValueError(
+            f"corpus name {name!r} must be 1-100 of the characters A-Z a-z 0-9 . _ - (not starting with a dot)"
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A parsed corpus recipe."""
@@ -69,7 +88,7 @@ def recipe_from_dict(d: dict[str, Any], origin: str = "recipe") -> Recipe:
         Naming the recipe and the problem.
     """
     try:
-        name = str(d["name"])
+        name = check_corpus_name(str(d["name"]))
         sources = d.get("sources") or []
         if not sources:
             raise ValueError("no [[sources]]")
@@ -126,7 +145,11 @@ def dir_recipe(folder: str | Path, name: str | None = None, tokenizer: str = "RE
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise CorpusError(f"{folder}: not a folder")
-    corpus_name = name or _SAFE.sub("-", folder.name).strip("-") or "midi"
+    corpus_name = name or _SAFE.sub("-", folder.name).strip("-.")[:100] or "midi"
+    try:
+        check_corpus_name(corpus_name)
+    except ValueError as exc:
+        raise CorpusError(f"--name: {exc}") from None
     return Recipe(
         name=corpus_name,
         description=f"MIDI files under {folder}",

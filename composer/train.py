@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from composer.checkpoint import check_codec_matches, read_checkpoint, save_checkpoint
+from composer.checkpoint import TEMPO_RANGE, check_codec_matches, read_checkpoint, save_checkpoint
 from composer.codec import AnyCodec as Codec
 from composer.codec import codec_from_dict
 from composer.corpus import load_corpus
@@ -230,7 +230,7 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         "world_size": world,
         "device": device.type,
         "torch": torch.__version__,
-        "default_tempo": float(np.median([p.tempo or 120.0 for p in train_pieces])),
+        "default_tempo": float(np.clip(np.median([p.tempo or 120.0 for p in train_pieces]), *TEMPO_RANGE)),
     }
     emit({"event": "start", "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
           "params": model.num_parameters(), "device": str(device), "resumed": resume, **st})

@@ -317,3 +317,97 @@ def test_overwrite_replaces_atomically(tmp_path: Path, codec: Codec) -> None:
     ck = load_checkpoint(path)
     assert ck.meta["gen"] == 2 and ck.model.config.hidden_size == 16
     assert _tmp_leftovers(tmp_path) == []
+
+
+# ---- issue 14: metadata, types, sizes and weights from an untrusted file ------------------------
+def _deep(n: int) -> str:
+    return "[" * n + "]" * n
+
+
+BAD_FIELDS = [
+    ({"default_program": 200}, "default_program"),
+    ({"default_program": -1}, "default_program"),
+    ({"default_program": "piano"}, "default_program"),
+    ({"default_tempo": -50}, "default_tempo"),
+    ({"default_tempo": 1e12}, "default_tempo"),
+    ({"default_tempo": 0}, "default_tempo"),
+    ({"default_tempo": "fast"}, "default_tempo"),
+    ({"name": ["x"]}, "name"),
+    ({"model": {"embed_dim": 128.5}}, "embed_dim"),
+    ({"model": {"hidden_size": 10**7}}, "hidden_size"),
+    ({"model": {"hidden_size": 20_000, "num_layers": 4}}, "parameters"),
+    ({"model": {"num_layers": True}}, "num_layers"),
+    ({"model": {"dropout": "0.1"}}, "dropout"),
+    ({"model": {"tie_weights": "yes"}}, "tie_weights"),
+    ({"model": "small"}, "model"),
+    ({"tokenizer": {"spec": {"beat_res": [8, 4]}}}, "beat_res"),
+    ({"tokenizer": {"spec": {"beat_res": {"0_4": 1000000}}}}, "beat_res"),
+    ({"tokenizer": {"spec": {"beat_res": {"4_0": 8}}}}, "beat_res"),
+    ({"tokenizer": {"spec": {"beat_res": {"0_4": 8.5}}}}, "beat_res"),
+    ({"tokenizer": {"spec": {"pitch_range": [21.5, 108]}}}, "pitch_range"),
+    ({"tokenizer": {"spec": {"num_velocities": 10**9}}}, "num_velocities"),
+    ({"tokenizer": {"spec": {"use_tempos": "no"}}}, "use_tempos"),
+    ({"tokenizer": "REMI"}, "tokenizer"),
+]
+
+
+def _merge(doc: dict, change: dict) -> dict:
+    out = dict(doc)
+    for k, v in change.items():
+        if k == "tokenizer" and isinstance(v, dict):
+            out[k] = dict(doc[k], spec=dict(doc[k]["spec"], **v["spec"]))
+        elif k == "model" and isinstance(v, dict):
+            out[k] = dict(doc[k], **v)
+        else:
+            out[k] = v
+    return out
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_FIELDS, ids=[str(c) for c, _ in BAD_FIELDS])
+def test_bad_metadata_field_is_named(tmp_path: Path, codec: Codec, change: dict, field: str) -> None:
+    tensors, doc = _doc_and_tensors(tmp_path, codec)
+    path = _craft(tmp_path / "bad.safetensors", tensors, _merge(doc, change))
+    with pytest.raises(CheckpointError, match=field) as exc:
+        load_checkpoint(path)
+    assert "\n" not in str(exc.value) and str(path) in str(exc.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused(tmp_path: Path, codec: Codec, value: float) -> None:
+    tensors, doc = _doc_and_tensors(tmp_path, codec)
+    tensors["lstm.weight_hh_l0"] = tensors["lstm.weight_hh_l0"].clone()
+    tensors["lstm.weight_hh_l0"][3, 1] = value
+    with pytest.raises(CheckpointError, match=r"lstm\.weight_hh_l0 holds NaN or infinite"):
+        load_checkpoint(_craft(tmp_path / "nan.safetensors", tensors, doc))
+
+
+def test_deeply_nested_json_is_refused(tmp_path: Path, codec: Codec) -> None:
+    tensors, doc = _doc_and_tensors(tmp_path, codec)
+    nested = json.dumps(doc)[:-1] + ', "deep": ' + _deep(100_000) + "}"
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        load_checkpoint(_craft(tmp_path / "deep.safetensors", tensors, nested))
+    with pytest.raises(CheckpointError, match="safetensors"):  # in the header itself: safetensors refuses it
+        load_checkpoint(_deep_header(tmp_path / "deephdr.safetensors"))
+
+
+def _deep_header(path: Path) -> Path:
+    blob = ('{"__metadata__": {"composer": "{}"}, "x": ' + _deep(100_000) + "}").encode()
+    blob += b" " * (-len(blob) % 8)
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob)
+    return path
+
+
+def test_one_bad_user_model_does_not_break_the_list(tmp_path: Path, codec: Codec,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.checkpoint import list_models
+
+    monkeypatch.setenv("COMPOSER_MODELS_DIR", str(tmp_path / "models"))
+    tensors, doc = _doc_and_tensors(tmp_path, codec)
+    from composer.paths import user_models_dir
+
+    for name, raw in (("deep", json.dumps(doc)[:-1] + ', "deep": ' + _deep(100_000) + "}"),
+                      ("good", json.dumps(doc))):
+        (user_models_dir() / name).mkdir(parents=True)
+        _craft(user_models_dir() / name / "model.safetensors", tensors, raw)
+    rows = {m["name"]: m for m in list_models() if m["origin"] == "user"}
+    assert "nested too deeply" in rows["deep"]["error"] and "error" not in rows["good"]

@@ -445,3 +445,194 @@ def test_bad_thread_count_is_a_one_line_error() -> None:
     result = CliRunner().invoke(app, ["play", "--model", "chorales", "--port", "x", "--api", "jack"],
                                 env={"COMPOSER_THREADS": "two"})
     one_line_error(result, "COMPOSER_THREADS")
+
+
+# ---- issue 14: output names, checkpoint metadata, options ------------------------------------
+def _ckpt_with(folder: Path, good: Path, file_name: str, **meta_changes: Any) -> Path:
+    """A copy of the ``good`` checkpoint with its JSON document changed."""
+    from safetensors.torch import save
+
+    from composer.checkpoint import read_checkpoint
+
+    tensors, meta = read_checkpoint(good)
+    meta = {**meta, **meta_changes}
+    path = folder / file_name
+    path.write_bytes(save(dict(tensors), metadata={"composer": json.dumps(meta)}))
+    return path
+
+
+@pytest.mark.parametrize("model_name", ["../../escaped", "/tmp/abs/escaped", "..", "", "a/b\\c d"])
+def test_checkpoint_name_cannot_write_outside_the_output_folder(
+    runner: CliRunner, env: dict[str, Path], tmp_path: Path, model_name: str
+) -> None:
+    ckpt = _ckpt_with(tmp_path, env["ckpt"], "named.safetensors", name=model_name)
+    out = tmp_path / "a" / "b" / "out"
+    r = runner.invoke(app, ["generate", "-m", str(ckpt), "-o", str(out), "--bars", "1", "--seed", "0", "-n", "2"])
+    assert r.exit_code == 0, r.stderr
+    written = sorted(p for p in tmp_path.rglob("*.mid"))
+    assert len(written) == 2 and all(p.parent == out for p in written), written
+    assert all(set(p.name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+               and not p.name.startswith(".") for p in written), written
+    assert not Path("/tmp/abs").exists()
+
+
+@pytest.mark.parametrize("bad_name", ["../../x", "ABSOLUTE", "..", ".hidden", "a/b", ""])
+def test_corpus_name_cannot_leave_the_cache(runner: CliRunner, env: dict[str, Path], tmp_path: Path,
+                                            bad_name: str) -> None:
+    cache = tmp_path / "deep" / "cache"
+    bad_name = str(tmp_path / "abs") if bad_name == "ABSOLUTE" else bad_name
+    r = runner.invoke(app, ["corpus", "build", "--from-dir", str(env["src"]), "--name", bad_name,
+                            "--cache-dir", str(cache), "-j", "1"])
+    if bad_name == "":  # an empty --name means the folder's name
+        assert r.exit_code == 0, r.stderr
+        return
+    one_line_error(r, "name")
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
+ISSUE14_OPTIONS = [
+    (f"{GEN} --seed 18446744073709551616", "seed"),
+    (f"{GEN} --seed -1", "seed"),
+    ("generate -m {ckpt} -o {base}/gen --seed abc", "--seed"),
+    ("analyze {melody} --max-notes 0", "--max-notes"),
+    (f"{GEN} --bogus", "--bogus"),
+    ("nosuchcommand", "nosuchcommand"),
+    ("corpus build --from-dir {src} --jobs x", "--jobs"),
+    (f"{GEN} --temperature inf", "temperature"),
+    (f"{GEN} --temperature nan", "temperature"),
+    (f"{CONT} --temperature inf", "temperature"),
+    ("continue 'C4:1/0 D4' -m {ckpt} -o {base}/cont", "1/0"),
+    ("continue 'C4:1/0' -m {ckpt} -o {base}/cont", "1/0"),
+    ("continue 'C4:" + "9" * 400 + " D4' -m {ckpt} -o {base}/cont", "finite"),
+    ("corpus build --from-dir {src} --limit -1", "--limit"),
+    ("corpus build --from-dir {src} --limit 0", "--limit"),
+]
+
+
+@pytest.mark.parametrize(("cmd", "must"), ISSUE14_OPTIONS,
+                         ids=[c[0].split(" {")[0][:40] + "|" + c[1] for c in ISSUE14_OPTIONS])
+def test_issue14_bad_option_is_one_line_exit_2(runner: CliRunner, env: dict[str, Path], cmd: str, must: str) -> None:
+    args = shlex.split(cmd.format(**{k: str(v) for k, v in env.items()}))
+    one_line_error(runner.invoke(app, args), must)
+
+
+def test_usage_error_is_one_line_in_a_real_process() -> None:
+    r = subprocess.run([sys.executable, "-m", "composer", "generate", "--seed", "abc"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, COLUMNS="80"))
+    one_line_error(r, "--seed")
+    r = subprocess.run([sys.executable, "-m", "composer", "corpus"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert "Usage" in r.stdout + r.stderr and "error:" not in r.stderr  # no arguments: still the help
+
+
+ISSUE14_CKPTS: list[tuple[dict[str, Any], str]] = [
+    ({"default_program": 200}, "default_program"),
+    ({"default_program": -1}, "default_program"),
+    ({"default_tempo": -50}, "default_tempo"),
+    ({"default_tempo": 1e12}, "default_tempo"),
+    ({"default_tempo": "fast"}, "default_tempo"),
+    ({"model": {"embed_dim": 128.5}}, "embed_dim"),
+    ({"model": {"hidden_size": 10**7}}, "hidden_size"),
+    ({"tokenizer": {"spec": {"beat_res": [8, 4]}}}, "beat_res"),
+    ({"tokenizer": {"spec": {"beat_res": {"0_4": 1000000}}}}, "beat_res"),
+]
+
+
+@pytest.mark.parametrize(("change", "must"), ISSUE14_CKPTS, ids=[str(c) for c, _ in ISSUE14_CKPTS])
+def test_issue14_bad_checkpoint_metadata(runner: CliRunner, env: dict[str, Path], tmp_path: Path,
+                                         change: dict[str, Any], must: str) -> None:
+    from composer.checkpoint import read_checkpoint
+
+    _, meta = read_checkpoint(env["ckpt"])
+    for k in ("model", "tokenizer"):
+        if k in change:
+            inner = change[k].get("spec") if k == "tokenizer" else change[k]
+            base = meta[k]["spec"] if k == "tokenizer" else meta[k]
+            merged = {**base, **inner}
+            change = {**change, k: {**meta[k], "spec": merged} if k == "tokenizer" else merged}
+    ckpt = _ckpt_with(tmp_path, env["ckpt"], "bad.safetensors", **change)
+    r = runner.invoke(app, ["generate", "-m", str(ckpt), "-o", str(tmp_path / "out"), "--bars", "1", "--seed", "0"])
+    one_line_error(r, must)
+    assert not list(tmp_path.rglob("*.mid"))
+
+
+def test_issue14_nan_weights_and_nested_json(runner: CliRunner, env: dict[str, Path], tmp_path: Path) -> None:
+    from safetensors.torch import save
+
+    from composer.checkpoint import read_checkpoint
+
+    tensors, meta = read_checkpoint(env["ckpt"])
+    tensors = dict(tensors)
+    tensors["head.bias"] = tensors["head.bias"].clone().fill_(float("nan"))
+    nan = tmp_path / "nan.safetensors"
+    nan.write_bytes(save(tensors, metadata={"composer": json.dumps(meta)}))
+    one_line_error(runner.invoke(app, ["generate", "-m", str(nan), "-o", str(tmp_path / "o"), "--bars", "1"]),
+                   "head.bias")
+    deep = tmp_path / "models" / "deep" / "model.safetensors"
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(save(dict(read_checkpoint(env["ckpt"])[0]),
+                          metadata={"composer": "[" * 100_000 + "]" * 100_000}))
+    one_line_error(runner.invoke(app, ["generate", "-m", str(deep), "-o", str(tmp_path / "o"), "--bars", "1"]),
+                   "nested too deeply")
+    r = runner.invoke(app, ["models"], env={"COMPOSER_MODELS_DIR": str(tmp_path / "models")})
+    assert r.exit_code == 0 and "deep" in r.stdout, r.stdout + r.stderr
+    assert not list(tmp_path.rglob("*.mid"))
+
+
+def _special_files(folder: Path) -> list[Path]:
+    fifo = folder / "fifo.mid"
+    os.mkfifo(fifo)
+    zero = folder / "zero.mid"
+    zero.symlink_to("/dev/zero")
+    return [fifo, zero]
+
+
+def test_fifo_and_dev_zero_are_refused_as_midi(runner: CliRunner, tmp_path: Path) -> None:
+    import signal as sig
+
+    def hang(*_: object) -> None:
+        raise TimeoutError("hung on a special file")
+
+    old = sig.signal(sig.SIGALRM, hang)
+    sig.alarm(20)
+    try:
+        for path in _special_files(tmp_path):
+            one_line_error(runner.invoke(app, ["analyze", str(path)]), str(path), "not a regular file")
+    finally:
+        sig.alarm(0)
+        sig.signal(sig.SIGALRM, old)
+
+
+def test_fifo_and_dev_zero_are_refused_as_checkpoints(runner: CliRunner, env: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    import signal as sig
+
+    def hang(*_: object) -> None:
+        raise TimeoutError("hung on a special file")
+
+    models = tmp_path / "models"
+    for name in ("fifo", "zero"):
+        (models / name).mkdir(parents=True)
+    os.mkfifo(models / "fifo" / "model.safetensors")
+    (models / "zero" / "model.safetensors").symlink_to("/dev/zero")
+    old = sig.signal(sig.SIGALRM, hang)
+    sig.alarm(20)
+    try:
+        for name in ("fifo", "zero"):
+            path = models / name / "model.safetensors"
+            one_line_error(runner.invoke(app, ["generate", "-m", str(path), "-o", str(tmp_path / "o")]),
+                           "not a regular file")
+        r = runner.invoke(app, ["models"], env={"COMPOSER_MODELS_DIR": str(models)})
+        assert r.exit_code == 0 and "fifo" in r.stdout and "zero" in r.stdout, r.stdout + r.stderr
+    finally:
+        sig.alarm(0)
+        sig.signal(sig.SIGALRM, old)
+
+
+@pytest.mark.parametrize(("extra", "must"), [(["--tempo", "1000"], "default_tempo"),
+                                             (["--program", "200"], "program")])
+def test_export_refuses_metadata_that_loading_would_refuse(runner: CliRunner, env: dict[str, Path], tmp_path: Path,
+                                                           extra: list[str], must: str) -> None:
+    r = runner.invoke(app, ["export", str(env["ckpt"]), "-o", str(tmp_path / "exp"), *extra])
+    one_line_error(r, must)
+    assert not (tmp_path / "exp" / "model.safetensors").exists()

@@ -50,6 +50,8 @@ def build(
             raise fail("give a recipe NAME or --from-dir PATH (one of them)")
         if jobs is not None and jobs < 1:
             raise fail(f"--jobs must be >= 1, got {jobs}")
+        if limit is not None and limit < 1:
+            raise fail(f"--limit must be >= 1, got {limit}")
         if tokenizer not in ("REMI", "TSD", "MIDILike"):
             raise fail(f"--tokenizer must be REMI, TSD or MIDILike, got {tokenizer!r}")
         recipe = dir_recipe(from_dir, corpus_name, tokenizer) if from_dir else load_recipe(str(name))

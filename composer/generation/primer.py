@@ -64,8 +64,14 @@ def _duration(text: str | None, default: float) -> float:
         return default
     if "/" in text:
         a, b = text.split("/")
-        return float(a) / float(b)
-    return float(text)
+        if float(b) == 0:
+            raise InputError(f"duration {text!r} divides by zero")
+        value = float(a) / float(b)
+    else:
+        value = float(text)
+    if not math.isfinite(value):
+        raise InputError(f"duration {text!r} is not a finite number")
+    return value
 
 
 def parse_note_names(text: str) -> Primer:

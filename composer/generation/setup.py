@@ -106,12 +106,34 @@ def check_out_dir(out_dir: Path) -> None:
         raise OutputError(f"output folder {out_dir} is not writable: {exc.strerror}") from None
 
 
+#: The characters an output file's stem may keep; anything else (a path separator, "..") goes.
+_STEM_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_stem(name: object, fallback: str = "piece") -> str:
+    """A file-name stem made only of ``[A-Za-z0-9._-]`` from an untrusted name (a checkpoint's ``name``).
+
+    Path separators and other characters become ``_``; leading dots go (no ``..``, no hidden
+    files); the result is at most 64 characters, and ``fallback`` when nothing is left.
+    """
+    stem = _STEM_UNSAFE.sub("_", str(name)).lstrip("._-")[:64]
+    return stem or fallback
+
+
 def next_paths(out_dir: Path, stem: str, count: int) -> list[Path]:
-    """``count`` new file names ``STEM-NNN.mid`` after the highest already in ``out_dir``."""
+    """``count`` new file names ``STEM-NNN.mid`` after the highest already in ``out_dir``.
+
+    ``stem`` is made safe (:func:`safe_stem`) and every path is checked to lie directly in ``out_dir``.
+    """
+    stem = safe_stem(stem)
     pattern = re.compile(rf"^{re.escape(stem)}-(\d+)\.mid$")
     taken = [int(m.group(1)) for p in out_dir.glob(f"{stem}-*.mid") if (m := pattern.match(p.name))]
     start = max(taken, default=0) + 1
-    return [out_dir / f"{stem}-{start + i:03d}.mid" for i in range(count)]
+    paths = [out_dir / f"{stem}-{start + i:03d}.mid" for i in range(count)]
+    for path in paths:
+        if path.parent != out_dir or os.path.dirname(os.path.normpath(path)) != os.path.normpath(out_dir):
+            raise OutputError(f"output name {path.name!r} would leave the output folder {out_dir}")
+    return paths
 
 
 def output_path(out: Path, stem: str, force: bool = False) -> Path:
