@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,23 @@ def build_miditok(spec: TokenizerSpec) -> MusicTokenizer:
     )
     cls = {"REMI": miditok.REMI, "TSD": miditok.TSD, "MIDILike": miditok.MIDILike}[spec.kind]
     return cls(cfg)
+
+
+def int_values(types: Sequence[str], values: Sequence[str], kinds: tuple[str, ...]) -> np.ndarray:
+    """(V,) the integer value of each token whose type is one of ``kinds`` (``Pitch_60`` -> 60), -1 elsewhere."""
+    out = np.full(len(types), -1, dtype=np.int64)
+    for i, (t, v) in enumerate(zip(types, values, strict=True)):
+        if t in kinds:
+            out[i] = int(v)
+    return out
+
+
+def key_indices(vocab_size: int, key_id: Callable[[int], int]) -> np.ndarray:
+    """(V,) the key index (0..23) of each Key control id, -1 elsewhere."""
+    out = np.full(vocab_size, -1, dtype=np.int64)
+    for k in range(len(KEY_NAMES)):
+        out[key_id(k)] = k
+    return out
 
 
 def spec_hash(spec: TokenizerSpec, styles: Sequence[str] = ()) -> str:
@@ -180,19 +197,12 @@ class Codec:
     @cached_property
     def pitch_of(self) -> np.ndarray:
         """(V,) MIDI pitch of each Pitch token id, -1 elsewhere."""
-        out = np.full(self.vocab_size, -1, dtype=np.int64)
-        for i, (t, v) in enumerate(zip(self.types, self.values, strict=True)):
-            if t == "Pitch":
-                out[i] = int(v)
-        return out
+        return int_values(self.types, self.values, ("Pitch",))
 
     @cached_property
     def key_of(self) -> np.ndarray:
         """(V,) key index of each Key control id, -1 elsewhere."""
-        out = np.full(self.vocab_size, -1, dtype=np.int64)
-        for k in range(len(KEY_NAMES)):
-            out[self.key_id(k)] = k
-        return out
+        return key_indices(self.vocab_size, self.key_id)
 
     def transpose_table(self, semitones: int) -> np.ndarray:
         """(V,) id map that transposes a sequence, or ``None`` if a pitch would leave the range.

@@ -37,7 +37,7 @@ from composer.config import TokenizerSpec
 from composer.errors import MidiError
 from composer.events import Note
 from composer.keys import KEY_NAMES, find_key, transpose_key_index
-from composer.tokenizer import SPECIAL_TOKENS, TEMPO_BANDS, tempo_band
+from composer.tokenizer import SPECIAL_TOKENS, TEMPO_BANDS, int_values, key_indices, tempo_band
 
 if TYPE_CHECKING:
     from symusic import Score
@@ -189,19 +189,12 @@ class VoiceGridCodec:
     @cached_property
     def pitch_of(self) -> np.ndarray:
         """(V,) MIDI pitch of each Pitch and Hold id, -1 elsewhere."""
-        out = np.full(self.vocab_size, -1, dtype=np.int64)
-        for i, (t, v) in enumerate(zip(self.types, self.values, strict=True)):
-            if t in ("Pitch", "Hold"):
-                out[i] = int(v)
-        return out
+        return int_values(self.types, self.values, ("Pitch", "Hold"))
 
     @cached_property
     def key_of(self) -> np.ndarray:
         """(V,) key index of each Key control id, -1 elsewhere."""
-        out = np.full(self.vocab_size, -1, dtype=np.int64)
-        for k in range(len(KEY_NAMES)):
-            out[self.key_id(k)] = k
-        return out
+        return key_indices(self.vocab_size, self.key_id)
 
     def transpose_table(self, semitones: int) -> np.ndarray:
         """(V,) id map moving Pitch/Hold tokens and Key controls by ``semitones`` (-1: out of range)."""
