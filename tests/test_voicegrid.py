@@ -192,3 +192,19 @@ def test_no_parallels_rule(satb_ckpt: Path) -> None:
                          quantize=False)
     assert sum(_parallels(p.voices or []) for p in strict) == 0
     assert sum(_parallels(p.voices or []) for p in free) > 0  # the untrained model writes them when allowed
+
+
+def test_unknown_metre_is_an_input_error(satb_ckpt: Path) -> None:
+    from composer.errors import InputError
+
+    primer = Primer([Note(0, 72, 1.0)], time_signature=(7, 8))
+    with pytest.raises(InputError, match="7/8"):
+        sample_pieces(str(satb_ckpt), n=1, bars=2, options=SampleOptions(seed=1), primer=primer, quantize=False)
+
+
+def test_continue_notes_answers_after_the_phrase(satb_ckpt: Path) -> None:
+    from composer.generation import continue_notes
+
+    phrase = [Note(0, 72, 1), Note(1, 74, 1), Note(2, 76, 1), Note(3, 77, 1)]
+    answer = continue_notes(phrase, 1, str(satb_ckpt), SampleOptions(seed=2))
+    assert answer and min(n.start for n in answer) >= 4.0 and max(n.end for n in answer) <= 8.0 + 1e-9

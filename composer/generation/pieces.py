@@ -174,10 +174,14 @@ def continue_notes(
     primer: Sequence[Note], bars: int, checkpoint: str | None = None,
     options: SampleOptions = SampleOptions(),
 ) -> list[Note]:
-    """New notes continuing ``primer`` for ``bars`` bars, on the primer's timeline (for ``jam``)."""
+    """New notes continuing ``primer`` for ``bars`` bars, on the primer's timeline (for ``jam``).
+
+    Only what starts after the primer: a four-voice model also harmonizes the primer's bars, and those
+    lower voices are not part of the answer.
+    """
     p = Primer(sorted(primer))
     piece = sample_pieces(checkpoint, n=1, bars=p.bars + bars, options=options, primer=p)[0]
-    return piece.notes[piece.primer_notes:]
+    return [n for n in piece.notes if n.start >= p.end - 1e-9]
 
 
 def stream_notes(

@@ -22,6 +22,7 @@ from composer.generation.setup import GeneratedPiece, Sampling
 from composer.keys import KEY_NAMES, MAJOR_SCALE, MINOR_SCALE, SATB_RANGES, find_key, key_name
 from composer.voicegrid import (
     MAX_LEFT,
+    METERS,
     VOICE_NAMES,
     VOICES,
     VoiceGridCodec,
@@ -91,9 +92,12 @@ class GridState:
         # ids looked up once: the grammar runs once per token and stream
         lo, hi = codec.spec.pitch_range
         self._hold = {p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)}
-        self._pos = [codec.id_of(f"Pos_{k}") for k in range(self.bar_steps)]
+        self._pos_all = [i for i, t in enumerate(codec.types) if t == "Pos"]
+        self._pos = self._pos_all[: self.bar_steps]
         self._left = {k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)}
         self._bar, self._fermata = codec.id_of("Bar_None"), codec.id_of("Fermata_None")
+        if not codec.has(f"TimeSig_{meter[0]}/{meter[1]}") or self.bar_steps > len(self._pos_all):
+            raise InputError(f"this model writes no {meter[0]}/{meter[1]} bars (it knows {', '.join(METERS)})")
         self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
 
     @property
