@@ -19,7 +19,9 @@ from composer.version import __version__
 
 #: Click's UsageError (bad or missing option, argument or command), reached through the public
 #: ``typer.BadParameter`` because Typer vendors its own Click.
-UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+UsageError: type[Exception] = next(
+    (c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"), typer.BadParameter
+)
 
 
 def _usage_error(exc: Any) -> Exception:
