@@ -21,7 +21,7 @@ from composer.evaluate import evaluate
 from composer.midifile import load_score
 from composer.train import train
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # trains and exports a tiny model
 METRICS = ("nll_per_token", "perplexity", "nll_per_note", "nll_per_quarter")
 WIDE = {"COLUMNS": "200", "NO_COLOR": "1"}  # rich output unwrapped, no colour codes
 

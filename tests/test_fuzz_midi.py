@@ -217,7 +217,16 @@ def test_load_score_hypothesis(tmp_path: Path, data: bytes) -> None:
 
 
 # ---- every command that reads MIDI --------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(CASES))
+#: Cases that take seconds, not milliseconds: out of the fast lane (`-m "not slow"`), still in CI.
+#: (A 90,000-beat silence is 9 s of local-key and chord Viterbi in `analyze`: issue 14, item 2.)
+SLOW_CASES = {"long_silence_90k_beats"}
+
+
+def _cases() -> list[Any]:
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_CASES else n for n in sorted(CASES)]
+
+
+@pytest.mark.parametrize("name", _cases())
 def test_analyze_hostile(runner: CliRunner, hostile_dir: Path, name: str) -> None:
     path = hostile_dir / f"{name}.mid"
     with deadline():
@@ -234,6 +243,7 @@ def _continue_params() -> list[Any]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _continue_params())
 def test_continue_hostile(
     runner: CliRunner, hostile_dir: Path, tiny_model: Path, tmp_path: Path, name: str
@@ -245,6 +255,7 @@ def test_continue_hostile(
     check_outcome(result, str(path) if name != "long_silence_90k_beats" else "bars must be")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_evaluate_hostile(
     runner: CliRunner, hostile_dir: Path, tiny_model: Path, tmp_path: Path, name: str

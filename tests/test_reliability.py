@@ -516,6 +516,7 @@ def test_issue14_bad_option_is_one_line_exit_2(runner: CliRunner, env: dict[str,
     one_line_error(runner.invoke(app, args), must)
 
 
+@pytest.mark.slow
 def test_usage_error_is_one_line_in_a_real_process() -> None:
     r = subprocess.run([sys.executable, "-m", "composer", "generate", "--seed", "abc"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60, env=dict(os.environ, COLUMNS="80"))

@@ -282,6 +282,7 @@ def test_key_bias_penalizes_pitches_outside_the_key_control(codec: Codec) -> Non
             SampleOptions(key_bias=bad)
 
 
+@pytest.mark.slow
 def test_key_bias_keeps_the_bundled_chorales_in_their_key() -> None:
     """On the real model the soft key lifts the in-scale share of notes."""
     from composer.generation import sample_pieces

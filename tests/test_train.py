@@ -184,6 +184,7 @@ class Killed(Exception):
     """Stands for a crash between two steps."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_at", [5, 11, 34])
 def test_resume_after_crash_equals_uninterrupted(
     reference: dict[str, Any], tmp_path: Path, kill_at: int
