@@ -208,3 +208,11 @@ def test_continue_notes_answers_after_the_phrase(satb_ckpt: Path) -> None:
     phrase = [Note(0, 72, 1), Note(1, 74, 1), Note(2, 76, 1), Note(3, 77, 1)]
     answer = continue_notes(phrase, 1, str(satb_ckpt), SampleOptions(seed=2))
     assert answer and min(n.start for n in answer) >= 4.0 and max(n.end for n in answer) <= 8.0 + 1e-9
+
+
+def test_long_bars_are_not_cut(satb_ckpt: Path) -> None:
+    """A 3/2 bar is 24 steps: the token budget follows the metre, so every bar asked for is written."""
+    melody = [Note(0, 72, 2.0), Note(2, 74, 2.0), Note(4, 76, 2.0)]
+    piece = sample_pieces(str(satb_ckpt), n=1, bars=3, options=SampleOptions(seed=1),
+                          primer=Primer(melody, time_signature=(3, 2)), quantize=False)[0]
+    assert piece.bars == 3 and piece.time_signature == (3, 2) and max(n.end for n in piece.notes) > 12.0

@@ -41,7 +41,9 @@ VOICE_RANGES = tuple(SATB_RANGES[v] for v in "SATB")
 DEFAULT_KEYS = ("G major", "C major", "D major", "F major", "A major", "Bb major", "Eb major",
                 "A minor", "D minor", "E minor", "G minor", "B minor", "C minor")
 
-TOKENS_PER_BAR = 6 * 16 + 2  # a 4/4 bar at 16ths with fermatas: the sampling budget per bar
+def tokens_per_bar(codec: VoiceGridCodec, meter: tuple[int, int]) -> int:
+    """The most tokens a bar can take: per step ``Pos``, ``Fermata`` and four voices, plus ``Bar Left``."""
+    return round(meter[0] * 4 / meter[1] * codec.grid) * (VOICES + 2) + 2
 MELODY = 0  # the soprano
 
 
@@ -317,7 +319,7 @@ def sample_satb(
         return st
 
     prefix = run.prefix()
-    for _ in run.notes(options, [prefix] * n, bars * TOKENS_PER_BAR + 64, make_state):
+    for _ in run.notes(options, [prefix] * n, bars * tokens_per_bar(codec, meter) + 64, make_state):
         pass
     out = []
     for i, st in enumerate(states):
@@ -351,7 +353,7 @@ def stream_satb(run: Sampling, options: SampleOptions, bars: int | None, key_ind
     shift = canonical_shift(key)
     st = GridState(codec, replace(options, key=None), bars, shift=shift)
     st.forced = {"Key": codec.key_id(canonical_key(key))}
-    limit = 10**12 if bars is None else bars * TOKENS_PER_BAR + 64
+    limit = 10**12 if bars is None else bars * tokens_per_bar(codec, (4, 4)) + 64
     for _ in run.notes(options, [run.prefix()], limit, lambda: st, reset_every=0 if bars else 4096):
         for note in st.ready():
             yield replace(note, pitch=note.pitch - shift)
