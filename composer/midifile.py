@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from composer.errors import MidiError
 from composer.events import Note
@@ -160,17 +160,16 @@ def load_score(
     return score
 
 
+def track_notes(track: Any, tpq: int) -> list[Note]:
+    """One ``symusic`` track's notes on a beat timeline (velocity clipped to 1-127), in track order."""
+    t = float(tpq)
+    return [Note(n.time / t, int(n.pitch), max(n.duration, 1) / t, int(max(1, min(127, n.velocity))))
+            for n in track.notes]
+
+
 def pitched_notes(score: Score) -> list[Note]:
     """All non-drum notes of ``score`` on a beat timeline, sorted."""
-    tpq = float(score.tpq)
-    out = [
-        Note(n.time / tpq, int(n.pitch), max(n.duration, 1) / tpq, int(max(1, min(127, n.velocity))))
-        for t in score.tracks
-        if not t.is_drum
-        for n in t.notes
-    ]
-    out.sort()
-    return out
+    return sorted(n for t in score.tracks if not t.is_drum for n in track_notes(t, score.tpq))
 
 
 def score_from_voices(

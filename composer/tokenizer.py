@@ -85,6 +85,18 @@ def key_indices(vocab_size: int, key_id: Callable[[int], int]) -> np.ndarray:
     return out
 
 
+def strip_controls(ids: Sequence[int] | np.ndarray, base_size: int, eos: int, specials: set[int]) -> list[int]:
+    """The music of ``ids``: ids below ``base_size`` (controls come after) except ``specials``, cut at EOS."""
+    out: list[int] = []
+    for i in ids:
+        i = int(i)
+        if i == eos:
+            break
+        if i < base_size and i not in specials:
+            out.append(i)
+    return out
+
+
 def spec_hash(spec: TokenizerSpec, styles: Sequence[str] = ()) -> str:
     """Short hash of a tokenizer spec and its style list (corpus/checkpoint match check)."""
     blob = json.dumps({"spec": spec.to_dict(), "styles": list(styles)}, sort_keys=True)
@@ -259,15 +271,7 @@ class Codec:
 
     def music_ids(self, ids: Sequence[int] | np.ndarray) -> list[int]:
         """The MidiTok ids of ``ids``: controls and special tokens dropped, cut at EOS."""
-        out: list[int] = []
-        eos, specials = self.eos, {self.bos, self.pad}
-        for i in ids:
-            i = int(i)
-            if i == eos:
-                break
-            if i < self.base_size and i not in specials:
-                out.append(i)
-        return out
+        return strip_controls(ids, self.base_size, self.eos, {self.bos, self.pad})
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> Score:
         """A one-track ``symusic.Score`` from ids (controls and specials ignored).

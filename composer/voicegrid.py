@@ -37,7 +37,8 @@ from composer.config import TokenizerSpec
 from composer.errors import MidiError
 from composer.events import Note
 from composer.keys import KEY_NAMES, find_key, transpose_key_index
-from composer.tokenizer import SPECIAL_TOKENS, TEMPO_BANDS, int_values, key_indices, tempo_band
+from composer.midifile import track_notes
+from composer.tokenizer import SPECIAL_TOKENS, TEMPO_BANDS, int_values, key_indices, strip_controls, tempo_band
 
 if TYPE_CHECKING:
     from symusic import Score
@@ -274,25 +275,20 @@ class VoiceGridCodec:
                 if not fermatas or fermatas[-1] < now - 1e-9:
                     fermatas.append(now)
             elif t in ("Pitch", "Hold", "Rest") and step_in_frame < VOICES:
-                _add_step(voices[step_in_frame], t, int(v) if t != "Rest" else -1, now, 1 / g)
+                add_step(voices[step_in_frame], t, int(v) if t != "Rest" else -1, now, 1 / g)
                 step_in_frame += 1
         return VoicedPiece(voices, num, den, _first_onsets(fermatas, voices), bars)
 
     def music_ids(self, ids: Sequence[int] | np.ndarray) -> list[int]:
         """The music ids of ``ids``: controls and special tokens dropped, cut at EOS."""
-        out: list[int] = []
-        specials = {self.bos, self.pad}
-        for i in ids:
-            i = int(i)
-            if i == self.eos:
-                break
-            if i < self.base_size and i not in specials:
-                out.append(i)
-        return out
+        return strip_controls(ids, self.base_size, self.eos, {self.bos, self.pad})
 
 
-def _add_step(voice: list[Note], kind: str, pitch: int, now: float, step: float) -> None:
-    """Extend the voice by one grid step: a new note, a held one, or nothing (a rest)."""
+def add_step(voice: list[Note], kind: str, pitch: int, now: float, step: float) -> None:
+    """Extend the voice by one grid step: a new note, a held one, or nothing (a rest).
+
+    The one rule of ties, for decoding a sequence and for following a stream as it is sampled.
+    """
     if kind == "Rest":
         return
     last = voice[-1] if voice else None
@@ -349,7 +345,7 @@ def voiced_piece_from_score(score: Score, grid: int) -> VoicedPiece:
     tpq = score.tpq
     voices = []
     for t in tracks:
-        notes = pitched_notes_of_track(t, tpq)
+        notes = track_notes(t, tpq)
         voices.append(_monophonic(notes, grid))
     voices.sort(key=lambda v: -float(np.mean([n.pitch for n in v])))
     ts = score.time_signatures
@@ -360,12 +356,6 @@ def voiced_piece_from_score(score: Score, grid: int) -> VoicedPiece:
     fermatas = sorted({round(m.time / tpq * grid) / grid for m in score.markers
                        if m.text.strip().lower() == FERMATA_MARKER})
     return VoicedPiece(voices, num, den, tuple(fermatas), bars)
-
-
-def pitched_notes_of_track(track: Any, tpq: int) -> list[Note]:
-    """One track's notes in beats."""
-    return sorted(Note(n.time / tpq, int(n.pitch), max(n.duration, 1) / tpq, int(n.velocity))
-                  for n in track.notes)
 
 
 def _monophonic(notes: list[Note], grid: int) -> list[Note]:

@@ -10,7 +10,6 @@ piece ends at a bar line with every note closed.  The one-call public API
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from composer.generation.grammar import RemiState
 from composer.generation.harmonizer import HarmonizeState, top_line
 from composer.generation.primer import Primer
 from composer.generation.satb import melody_key_of, sample_satb, stream_satb
-from composer.generation.setup import GeneratedPiece, load_model, start_sampling
+from composer.generation.setup import GeneratedPiece, draw_seed, load_model, start_sampling
 from composer.keys import find_key, key_name
 from composer.tokenizer import Codec
 from composer.voicegrid import VoiceGridCodec
@@ -165,7 +164,7 @@ def harmonizations(
     if isinstance(load_model(checkpoint).codec, VoiceGridCodec):
         return _sample_voices(checkpoint, n=n, bars=primer.bars, options=options, tempo=tempo, program=program,
                               primer=primer, quantize=quantize)
-    seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
+    seed = draw_seed(options.seed)
     return [harmonize(primer, checkpoint, options=replace(options, seed=seed + i), tempo=tempo, program=program,
                       quantize=quantize) for i in range(n)]
 

@@ -26,6 +26,7 @@ from composer.voicegrid import (
     VOICE_NAMES,
     VOICES,
     VoiceGridCodec,
+    add_step,
     canonical_key,
     canonical_shift,
 )
@@ -83,8 +84,8 @@ class GridState:
         self.bar_is_eos = False
         self.bias: np.ndarray | None = None
         self.ids: list[int] = []
-        self._open: list[Note | None] = [None] * VOICES  # the note each voice is in, for streaming
-        self._closed: list[Note] = []  # finished notes not yet handed out by ready()
+        self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far (for streaming)
+        self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
         types = np.array(codec.types)
         self._type = {t: types == t for t in set(codec.types)}
         self._pitch = codec.pitch_of
@@ -201,7 +202,8 @@ class GridState:
             self.voice = 0
             self.before = list(self.sounding)
         elif t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:
-            self._follow(self.voice, t, int(self._pitch[token]))
+            add_step(self.voices[self.voice], t, int(self._pitch[token]), self.step / self.codec.grid,
+                     1 / self.codec.grid)
             self.sounding[self.voice] = int(self._pitch[token]) if t != "Rest" else -1
             self.voice += 1
         elif t == "Key" and self.options.key_bias > 0:
@@ -210,31 +212,23 @@ class GridState:
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
         return None
 
-    def _follow(self, voice: int, kind: str, pitch: int) -> None:
-        """Keep each voice's sounding note up to date (for :meth:`ready`)."""
-        now = self.step / self.codec.grid
-        step = 1 / self.codec.grid
-        note = self._open[voice]
-        if kind == "Hold" and note is not None and note.pitch == pitch:
-            self._open[voice] = Note(note.start, pitch, round(now + step - note.start, 6), note.velocity)
-            return
-        if note is not None:
-            self._closed.append(note)
-        self._open[voice] = Note(round(now, 6), pitch, round(step, 6), 80) if kind != "Rest" else None
-
     def ready(self) -> list[Note]:
         """Finished notes that no sounding note starts before, in start order (for live streams).
 
-        A held note may still grow, so notes starting after it wait until it ends: what is
-        handed out is in non-decreasing start order, as a live player needs.
+        A voice's last note may still grow while the voice sounds, so notes starting after it wait
+        until it ends: what is handed out is in non-decreasing start order, as a live player needs.
         """
-        if self.done:
-            self._closed += [n for n in self._open if n is not None]
-            self._open = [None] * VOICES
-        horizon = min((n.start for n in self._open if n is not None), default=float("inf"))
-        out = sorted(n for n in self._closed if n.start < horizon - 1e-9 or self.done)
-        self._closed = [n for n in self._closed if not (n.start < horizon - 1e-9 or self.done)]
-        return out
+        growing = [v[-1] for v, pitch in zip(self.voices, self.sounding, strict=True)
+                   if v and pitch >= 0 and not self.done]
+        horizon = min((n.start for n in growing), default=float("inf"))
+        out: list[Note] = []
+        for k, voice in enumerate(self.voices):
+            done = self._handed[k]
+            while done < len(voice) and voice[done].start < horizon - 1e-9:
+                out.append(voice[done])
+                done += 1
+            self._handed[k] = done
+        return sorted(out)
 
     def _key_bias(self, key_index: int) -> np.ndarray:
         steps = MINOR_SCALE if key_index % 2 else MAJOR_SCALE

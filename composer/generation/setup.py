@@ -226,6 +226,11 @@ class Sampling:
                               make_state=make_state, reset_every=reset_every)
 
 
+def draw_seed(seed: int | None) -> int:
+    """``seed``, or a fresh random one when None (recorded with the piece, so it can be reproduced)."""
+    return int.from_bytes(os.urandom(4), "little") if seed is None else int(seed)
+
+
 def start_sampling(checkpoint: str | Path | None, options: SampleOptions, tempo: float | None = None,
                    key_index: int | None = None, quantize: bool = True) -> Sampling:
     """Load the model and set up a run: seed, generator, stepper and the controls.
@@ -240,7 +245,7 @@ def start_sampling(checkpoint: str | Path | None, options: SampleOptions, tempo:
     """
     ckpt = load_model(checkpoint)
     codec = ckpt.codec
-    seed = int.from_bytes(os.urandom(4), "little") if options.seed is None else int(options.seed)
+    seed = draw_seed(options.seed)
     style = options.style or ckpt.meta.get("corpus")
     if options.style and f"Style_{options.style}" not in codec.controls:
         raise InputError(f"unknown style {options.style!r}; this model knows: {', '.join(codec.styles)}")
