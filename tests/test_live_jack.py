@@ -75,6 +75,32 @@ def composer(*args: str) -> subprocess.Popen:
     )
 
 
+class StderrWatch:
+    """Read a process's stderr on a thread; ``wait(text)`` until a line contains ``text``."""
+
+    def __init__(self, p: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(p,), daemon=True)
+        self._thread.start()
+
+    def _read(self, p: subprocess.Popen) -> None:
+        assert p.stderr is not None
+        for line in p.stderr:
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+
+    def wait(self, text: str, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: any(text in line for line in self.lines), timeout)
+
+    def text(self) -> str:
+        self._thread.join(5)
+        with self._cond:
+            return "".join(self.lines)
+
+
 @pytest.fixture
 def rx(jack):  # noqa: F811
     r = Receiver()
@@ -195,22 +221,26 @@ def test_jam_answers_a_phrase(rx):
         "2",
         "--rounds",
         "1",
-        "-q",
     )
+    err = StderrWatch(p)
     try:
-        time.sleep(1.0)  # let jam start and connect to our output
+        # Play only once jam says it listens (its input and output are open): on a loaded
+        # machine its start-up can take longer than any fixed sleep, and notes sent before
+        # it connects are lost.  (Polling ``jack_lsp`` instead stalls a --sync server.)
+        assert err.wait("listening on", timeout=60), err.lines
+        time.sleep(0.25)  # margin over jam's own settle time, for a loaded server
         phrase = [60, 62, 64, 65]
         for pitch in phrase:
             tx.send(mido.Message("note_on", note=pitch, velocity=90))
             time.sleep(0.1)
             tx.send(mido.Message("note_off", note=pitch))
             time.sleep(0.02)
-        _, err = p.communicate(timeout=20)
+        p.wait(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
         tx.close()
-    assert p.returncode == 0, err
+    assert p.returncode == 0, err.text()
     time.sleep(0.1)
     msgs = rx.messages()
     ons = [m.note for m in msgs if m.type == "note_on"]

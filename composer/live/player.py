@@ -408,8 +408,9 @@ class Player:
                 mido.Message("note_on", channel=self._ch, note=ev.pitch, velocity=ev.velocity),
                 deadline,
             )
-            self._notes_sent += 1
-            self._recent.append(t)
+            with self._cond:  # snapshot() reads these from another thread
+                self._notes_sent += 1
+                self._recent.append(t)
         elif self._sounding.get(key, 0):
             if self._sounding[key] == 1:
                 self._send(mido.Message("note_off", channel=self._ch, note=ev.pitch), deadline)

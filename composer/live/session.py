@@ -42,6 +42,7 @@ THREADS_ENV = "COMPOSER_THREADS"  # torch intra-op threads while playing a model
 BEATS_PER_BAR = 4.0  # what --bars counts and the summary reports
 WATCH_INTERVAL = 0.5  # seconds between checks that an output given by name is still there
 CLOSE_WAIT = 2.0  # seconds given to closing a port before the process goes on without it
+INPUT_SETTLE = 0.25  # seconds after opening an input before its connection is sure to carry messages
 
 R = TypeVar("R")
 
@@ -198,6 +199,10 @@ class Input:
         """The open port calling ``callback(msg)`` for each message, closed on leaving."""
         inp = open_input(self.port, self.virtual, self.api, callback=callback)
         try:
+            # A new connection takes effect a few server cycles after the call returns (JACK:
+            # messages sent at once were lost, 0.1 s later all arrived): wait it out, so input
+            # played once we say "listening" is heard.
+            time.sleep(INPUT_SETTLE)
             yield inp
         finally:
             inp.close()
