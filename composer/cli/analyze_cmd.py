@@ -10,7 +10,7 @@ import typer
 
 from composer.cli.common import console, fail, handle_errors
 from composer.cli.options import MaxNotes
-from composer.harmony import WINDOW_BARS, Analysis, analysis_score, analyze_files
+from composer.harmony import MAX_ANALYSIS_BEATS, WINDOW_BARS, Analysis, analysis_score, analyze_files
 
 MAX_FAULTS_SHOWN = 12
 
@@ -89,6 +89,10 @@ def register(app: typer.Typer) -> None:
         window: Annotated[int, typer.Option("--window", help="Bars per local-key window.")] = WINDOW_BARS,
         force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
         max_notes: MaxNotes = None,
+        max_beats: Annotated[
+            int,
+            typer.Option("--max-beats", min=1, help="Refuse pieces longer than this many beats."),
+        ] = MAX_ANALYSIS_BEATS,
     ) -> None:
         """Analyze harmony: key, local keys, Roman numerals, cadences, voice leading, figures.
 
@@ -101,7 +105,8 @@ def register(app: typer.Typer) -> None:
                 raise fail(f"--roman must end in .musicxml or .xml, got {roman}")
             if roman is not None and roman.suffix.lower() == ".mxl":
                 raise fail("--roman writes uncompressed MusicXML: use .musicxml or .xml")
-            analyses = analyze_files(files, window_bars=window, roman=roman, plot=plot, force=force)
+            analyses = analyze_files(files, window_bars=window, max_beats=max_beats, roman=roman, plot=plot,
+                                     force=force)
             if as_json:
                 docs = [a.to_dict() for a in analyses]
                 typer.echo(json.dumps(docs if len(files) > 1 else docs[0], indent=2))

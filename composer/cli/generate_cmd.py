@@ -124,7 +124,7 @@ def continue_(
                                       primer=p, quantize=not fp32)[0]
         piece.write(path, force=force)
         _summary([(path, piece)])
-        err_console.print(f"primer: {p.bars} bar(s), {len(p.notes)} notes, kept unchanged at the start")
+        err_console.print(piece.primer_summary(p), highlight=False, soft_wrap=True)
 
 
 def models() -> None:

@@ -12,12 +12,14 @@ the model writes the melody as the top voice and fills the voices beneath:
   the melody always keeping a voice; the lower voices keep to the key's scale;
 * the piece ends with the melody's last bar.
 
-The melody notes in the output are the primer's own, unchanged.
+The melody notes in the output are the primer's top line, unchanged (where a primer's top
+note still sounds when the next starts, it is cut there: see :func:`top_line`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,13 +30,19 @@ from composer.tokenizer import Codec
 
 
 def top_line(notes: Sequence[Note]) -> list[Note]:
-    """The highest note at each onset (a melody from a possibly chordal primer)."""
+    """The highest note at each onset (a melody from a possibly chordal primer), monophonic.
+
+    A note still sounding when the next one starts is cut there (a melody, or a soprano
+    track, holds one note at a time); a line that is already monophonic comes back as it is.
+    """
     by_onset: dict[float, Note] = {}
     for n in notes:
         cur = by_onset.get(n.start)
         if cur is None or n.pitch > cur.pitch:
             by_onset[n.start] = n
-    return [by_onset[t] for t in sorted(by_onset)]
+    line = [by_onset[t] for t in sorted(by_onset)]
+    return [replace(n, duration=round(nxt.start - n.start, 6)) if n.end > nxt.start + 1e-9 else n
+            for n, nxt in zip(line, line[1:], strict=False)] + line[-1:]
 
 
 class HarmonizeState(RemiState):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from composer.config import SampleOptions
 from composer.errors import InputError
@@ -110,17 +110,22 @@ def sample_pieces(
             body = [nt for nt in body if nt.start >= primer.end - 1e-9]
             body = list(primer.notes) + body
         key_tok = next((t for t in ids[i] if codec.types[t] == "Key"), run.forced.get("Key"))
+        model_metre = (st.time_signatures[0][1], st.time_signatures[0][2]) if st.time_signatures else None
+        meta: dict[str, Any] = {"model": run.ckpt.name, "tokens": len(ids[i]), "index": i}
+        if primer is not None and model_metre not in (None, primer.time_signature):
+            meta["model_metre"] = f"{model_metre[0]}/{model_metre[1]}"  # the file keeps the primer's
         out.append(GeneratedPiece(
             notes=sorted(body),
             bars=max(st.bar + 1, 1),
-            time_signature=(st.time_signatures[0][1], st.time_signatures[0][2]) if st.time_signatures
-            else (primer.time_signature if primer else (4, 4)),
+            time_signature=primer.time_signature if primer is not None else (model_metre or (4, 4)),
             tempo=float(bpm),
             program=run.program(program),
             key=codec.token_of(key_tok).split("_", 1)[1].replace("_", " ") if key_tok is not None else "",
             seed=run.seed,
             primer_notes=len(primer.notes) if primer else 0,
-            meta={"model": run.ckpt.name, "tokens": len(ids[i]), "index": i},
+            meta=meta,
+            primer_tracks=primer.tracks if primer is not None else (),
+            tpq=primer.write_tpq if primer is not None else 480,
         ))
     return out
 
@@ -139,9 +144,10 @@ def _sample_voices(checkpoint: str | Path | None, *, n: int, bars: int, options:
     melody = top_line(primer.notes) if primer is not None and primer.notes else []
     run = start_sampling(checkpoint, options, None, None, quantize)
     bpm = tempo or (primer.tempo if primer else None) or run.default_tempo
-    return sample_satb(run, n=n, bars=bars, options=options, meter=primer.time_signature if primer else (4, 4),
-                       tempo=bpm, program=program, melody=melody,
-                       melody_key=melody_key_of(melody, options) if melody else None)
+    pieces = sample_satb(run, n=n, bars=bars, options=options, meter=primer.time_signature if primer else (4, 4),
+                         tempo=bpm, program=program, melody=melody,
+                         melody_key=melody_key_of(melody, options) if melody else None)
+    return [replace(p, tpq=primer.write_tpq) for p in pieces] if primer is not None else pieces
 
 
 def harmonizations(

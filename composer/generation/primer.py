@@ -14,13 +14,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from composer.errors import InputError, MidiError
 from composer.events import Note, next_bar_line
-from composer.midifile import load_score, pitched_notes, score_from_notes
+from composer.midifile import load_score, score_from_notes, track_notes
 
 if TYPE_CHECKING:
     from symusic import Score
@@ -29,6 +29,19 @@ _NOTE_RE = re.compile(r"^([A-Ga-g])(#{1,2}|b{1,2}|-{1,2})?(-?\d)(?::(\d+(?:\.\d+
 _REST_RE = re.compile(r"^[rR](?::(\d+(?:\.\d+)?|\d+/\d+))?$")
 _PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 MAX_PRIMER_NOTES = 20_000
+MAX_TPQ = 32767  # the largest ticks-per-quarter a MIDI header can hold
+MAX_NUMERATOR = 64  # beats per bar in a typed time signature (music21 took > 30 s on 1000/4)
+_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
+_TS_RE = re.compile(r"(?<![\w/])(\d+)/(\d+)(?![\w/])")
+
+
+@dataclass(frozen=True)
+class PrimerTrack:
+    """One pitched track of a MIDI primer."""
+
+    name: str
+    program: int  # General MIDI program, 0-127
+    notes: tuple[Note, ...]
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,20 @@ class Primer:
     notes: Sequence[Note]
     time_signature: tuple[int, int] = (4, 4)
     tempo: float | None = None  # bpm, when the source says
+    # A multitrack MIDI primer's own tracks (name, GM program, notes; drums left out): written
+    # back as they are, since merged into one track two tracks' notes on one pitch collide.
+    tracks: tuple[PrimerTrack, ...] = ()
+    tpq: int = 480  # ticks per quarter of the source file, so that its notes can be written back exactly
+
+    @property
+    def write_tpq(self) -> int:
+        """Ticks per quarter for an output holding this primer.
+
+        A multiple of both its own resolution (its notes come out exact) and 480 (the model's
+        grid); its own where that would exceed what a MIDI header holds.
+        """
+        both = math.lcm(self.tpq, 480)
+        return both if both <= MAX_TPQ else self.tpq
 
     @property
     def bar_beats(self) -> float:
@@ -80,7 +107,7 @@ def parse_note_names(text: str) -> Primer:
     ts = (4, 4)
     if words and re.fullmatch(r"\d+/\d+", words[0]):
         num, den = (int(x) for x in words.pop(0).split("/"))
-        if num < 1 or den not in (1, 2, 4, 8, 16):
+        if not 1 <= num <= MAX_NUMERATOR or den not in _DENOMINATORS:
             raise InputError(f"bad time signature {num}/{den}")
         ts = (num, den)
     t, dur, notes = 0.0, 1.0, []
@@ -112,6 +139,13 @@ def parse_tiny_notation(text: str) -> Primer:
     """Parse music21 tinyNotation (``"tinyNotation: 4/4 c4 d e f"``) into a :class:`Primer`."""
     from music21 import converter, meter
 
+    for num_s, den_s in _TS_RE.findall(text):  # music21 spins on a bar of 1000 beats: check first
+        num, den = int(num_s), int(den_s)
+        if not 1 <= num <= MAX_NUMERATOR or den not in _DENOMINATORS:
+            raise InputError(
+                f"bad time signature {num}/{den} in the tinyNotation melody (numerator 1..{MAX_NUMERATOR}, "
+                "denominator 1, 2, 4, 8, 16, 32 or 64)"
+            )
     try:
         stream = converter.parse(text if text.startswith("tinyNotation:") else f"tinyNotation: {text}")
     except Exception as exc:  # music21 raises many kinds on bad tinyNotation
@@ -132,7 +166,9 @@ def parse_tiny_notation(text: str) -> Primer:
 def primer_from_midi(path: str | Path) -> Primer:
     """Read a MIDI file as a primer (all pitched tracks; first tempo and time signature)."""
     score = load_score(path)
-    notes = pitched_notes(score)
+    tracks = [(str(t.name), int(t.program), track_notes(t, score.tpq)) for t in score.tracks
+              if not t.is_drum and len(t.notes)]
+    notes = sorted(n for _, _, ns in tracks for n in ns)
     if not notes:
         raise MidiError(f"{path}: no notes to continue")
     if len(notes) > MAX_PRIMER_NOTES:
@@ -145,9 +181,12 @@ def primer_from_midi(path: str | Path) -> Primer:
     if first > 0:  # drop leading silence, keeping the bar grid when it is whole bars
         bar = sig[0] * 4 / sig[1]
         shift = math.floor(first / bar) * bar
-        notes = [Note(n.start - shift, n.pitch, n.duration, n.velocity) for n in notes]
+        if shift:
+            notes = [replace(n, start=n.start - shift) for n in notes]
+            tracks = [(name, prog, [replace(n, start=n.start - shift) for n in ns]) for name, prog, ns in tracks]
     tempo = float(score.tempos[0].qpm) if len(score.tempos) else None
-    return Primer(notes, sig, tempo)
+    kept = tuple(PrimerTrack(name, prog, tuple(sorted(ns))) for name, prog, ns in tracks) if len(tracks) > 1 else ()
+    return Primer(notes, sig, tempo, kept, int(score.tpq))
 
 
 def parse_primer(source: str | Path | Sequence[Note]) -> Primer:

@@ -25,6 +25,8 @@ from composer.errors import InputError, OutputError
 from composer.events import Note
 from composer.files import refuse_overwrite
 from composer.generation.grammar import RemiState
+from composer.generation.harmonizer import top_line
+from composer.generation.primer import Primer, PrimerTrack
 from composer.generation.sampler import Stepper, StreamState, quantize_model, sample_streams
 from composer.keys import find_key, key_name, key_signature, parse_key
 from composer.midifile import score_from_notes, score_from_voices, write_score
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
 
 
 State = TypeVar("State", bound=RemiState)
+
+
+def _notes(k: int) -> str:
+    return f"{k} note" if k == 1 else f"{k} notes"
 
 
 @dataclass
@@ -54,11 +60,36 @@ class GeneratedPiece:
     primer_notes: int = 0  # how many of ``notes`` are the primer's (they come first)
     meta: dict[str, Any] = field(default_factory=dict)
     voices: list[list[Note]] | None = None  # soprano, alto, tenor, bass, for four-voice models
+    primer_tracks: tuple[PrimerTrack, ...] = ()  # a multitrack primer's tracks, written as they were
+    tpq: int = 480  # ticks per quarter of the written file (a MIDI primer's own resolution divides it)
 
     @property
     def found_key(self) -> str:
         """Key found in the notes (Krumhansl-Schmuckler)."""
         return key_name(find_key(self.notes)[0])
+
+    def primer_summary(self, primer: Primer) -> str:
+        """What became of ``primer`` in this piece, in one line for the user.
+
+        A continuation keeps every primer note (in the primer's own tracks and metre); a
+        harmonization, or a four-voice model, keeps the primer's top line as the melody and
+        writes the parts beneath it anew.
+        """
+        total = len(primer.notes)
+        head = f"primer: {primer.bars} bar(s), {total} notes"
+        if self.primer_notes >= total:
+            where = f" in {len(primer.tracks)} tracks" if self.primer_tracks else ""
+            said = f"{head}{where}, kept unchanged at the start"
+        else:
+            own = set(primer.notes)
+            cut = sum(1 for n in top_line(primer.notes) if n not in own)  # shortened to keep one line
+            said = (f"{head}: its top line ({_notes(self.primer_notes)}) kept as the melody"
+                    + (f" ({cut} cut where the next note starts)" if cut else "")
+                    + f"; new harmony beneath it replaces its other {_notes(total - self.primer_notes)}")
+        if "model_metre" in self.meta:
+            meter = f"{primer.time_signature[0]}/{primer.time_signature[1]}"
+            said += f"; the model writes {self.meta['model_metre']} bars, the file keeps the primer's {meter}"
+        return said
 
     def to_score(self) -> Score:
         """The piece as a ``symusic.Score`` (type-1 MIDI when written).
@@ -69,9 +100,19 @@ class GeneratedPiece:
         if self.voices is not None:
             key = key_signature(parse_key(self.key)) if self.key else None
             return score_from_voices(self.voices, VOICE_NAMES, tempo=self.tempo, time_signature=self.time_signature,
-                                     key_signature=key, program=self.program)
+                                     key_signature=key, program=self.program, tpq=self.tpq)
+        name = self.meta.get("model", "composer")
+        if self.primer_tracks:  # the primer's own tracks, then the continuation in the model's track
+            score = score_from_notes([], tempo=self.tempo, time_signature=self.time_signature, tpq=self.tpq)
+            score.tracks.clear()
+            for i, t in enumerate(self.primer_tracks):
+                score.tracks.append(score_from_notes(t.notes, program=t.program, tpq=self.tpq,
+                                                     name=t.name or f"primer {i + 1}").tracks[0])
+            score.tracks.append(score_from_notes(self.notes[self.primer_notes:], program=self.program,
+                                                 tpq=self.tpq, name=name).tracks[0])
+            return score
         return score_from_notes(self.notes, tempo=self.tempo, time_signature=self.time_signature,
-                                program=self.program, name=self.meta.get("model", "composer"))
+                                program=self.program, name=name, tpq=self.tpq)
 
     def to_pretty_midi(self) -> pretty_midi.PrettyMIDI:
         """The piece as ``pretty_midi.PrettyMIDI``."""

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from composer.harmony.analysis import (
+    MAX_ANALYSIS_BEATS,
     SCHEMA_VERSION,
     WINDOW_BARS,
     Analysis,
@@ -50,6 +51,7 @@ __all__ = [
     "ONSET_EPS",
     "QUALITIES",
     "SCHEMA_VERSION",
+    "MAX_ANALYSIS_BEATS",
     "WINDOW_BARS",
     "Analysis",
     "Cadence",
@@ -92,6 +94,7 @@ def analyze_files(
     paths: Sequence[Path],
     *,
     window_bars: int = WINDOW_BARS,
+    max_beats: int = MAX_ANALYSIS_BEATS,
     roman: Path | None = None,
     plot: Path | None = None,
     force: bool = False,
@@ -109,7 +112,7 @@ def analyze_files(
         If an output exists and ``force`` is false, or cannot be written.
     """
     several = len(paths) > 1
-    analyses = [analyze_file(p, window_bars=window_bars) for p in paths]
+    analyses = [analyze_file(p, window_bars=window_bars, max_beats=max_beats) for p in paths]
     for p, a in zip(paths, analyses, strict=True):
         if roman is not None:
             write_roman(a, _out_path(roman, p, several), force=force)

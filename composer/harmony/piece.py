@@ -64,8 +64,9 @@ def bar_grid(
     t = pickup if pickup > 0 else 0.0
     if pickup > 0:
         starts.append(t)
+    at = [c[0] for c in changes]
     while True:
-        i = max(0, bisect.bisect_right([c[0] for c in changes], t + 1e-6) - 1)
+        i = max(0, bisect.bisect_right(at, t + 1e-6) - 1)
         _, num, den = changes[i]
         t += max(num * 4.0 / den, 0.25)
         if t >= end - 1e-6:

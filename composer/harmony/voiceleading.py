@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -99,16 +100,74 @@ def monophonize(notes: Sequence[Note]) -> tuple[list[Note], int]:
     return out, dropped
 
 
-def _assign_cost(
-    notes: Sequence[Note], voices: Sequence[int], anchor: Sequence[float], held: dict[int, int]
-) -> float:
-    cost = 0.0
-    for n, v in zip(notes, voices, strict=True):
-        cost += abs(n.pitch - anchor[v])
-        for h, hp in held.items():  # crossing a held voice is expensive
-            if (v < h and n.pitch < hp) or (v > h and n.pitch > hp):
-                cost += 24.0
-    return cost
+def _pair_costs(
+    group: Sequence[Note], free: Sequence[int], anchor: Sequence[float], held: dict[int, int]
+) -> list[list[float]]:
+    """Cost of giving note ``group[i]`` to voice ``free[j]``: its leap, plus 24 per held voice crossed."""
+    costs = []
+    for n in group:
+        row = []
+        for v in free:
+            c = abs(n.pitch - anchor[v])
+            for h, hp in held.items():  # crossing a held voice is expensive
+                if (v < h and n.pitch < hp) or (v > h and n.pitch > hp):
+                    c += 24.0
+            row.append(c)
+        costs.append(row)
+    return costs
+
+
+EXHAUSTIVE_LIMIT = 2000  # assignments tried one by one up to this many; an exact DP above it
+
+
+def _best_assignment(
+    group: Sequence[Note], free: Sequence[int], anchor: Sequence[float], held: dict[int, int]
+) -> tuple[tuple[Note, ...], tuple[int, ...]]:
+    """The cheapest order-keeping match of ``group`` (highest first) to ``free`` voices.
+
+    As many pairs as the smaller side has; the highest chosen note goes to the highest chosen
+    voice.  Small chords try every assignment (the first cheapest wins, as it always has);
+    dense ones (a 40-note chord has 76 million) use a dynamic programme over (notes, voices)
+    that finds the same least cost in O(notes x voices).
+    """
+    pc = _pair_costs(group, free, anchor, held)
+    g, f = len(group), len(free)
+    k = min(g, f)
+    if math.comb(g, k) * math.comb(f, k) <= EXHAUSTIVE_LIMIT:
+        pairs = itertools.product(itertools.combinations(range(g), k), itertools.combinations(range(f), k))
+        ni, vj = min(pairs, key=lambda p: sum(pc[i][j] for i, j in zip(*p, strict=True)))  # first cheapest
+        return tuple(group[i] for i in ni), tuple(free[j] for j in vj)
+    inf = float("inf")
+    # cost[i][j]: least cost using the first i notes and the first j voices, where only the
+    # larger side may skip members (so the smaller side ends up fully matched).
+    cost = [[inf] * (f + 1) for _ in range(g + 1)]
+    step = [[0] * (f + 1) for _ in range(g + 1)]  # how (i, j) was reached: 0 pair, 1 skip note, 2 skip voice
+    cost[0][0] = 0.0
+    for i in range(g + 1):
+        for j in range(f + 1):
+            here = cost[i][j]
+            if here == inf:
+                continue
+            if i < g and j < f and here + pc[i][j] < cost[i + 1][j + 1]:
+                cost[i + 1][j + 1], step[i + 1][j + 1] = here + pc[i][j], 0
+            if i < g and g > f and here < cost[i + 1][j]:
+                cost[i + 1][j], step[i + 1][j] = here, 1
+            if j < f and f > g and here < cost[i][j + 1]:
+                cost[i][j + 1], step[i][j + 1] = here, 2
+    notes: list[Note] = []
+    voices: list[int] = []
+    i, j = g, f
+    while i or j:
+        how = step[i][j]
+        if how == 0:
+            i, j = i - 1, j - 1
+            notes.append(group[i])
+            voices.append(free[j])
+        elif how == 1:
+            i -= 1
+        else:
+            j -= 1
+    return tuple(reversed(notes)), tuple(reversed(voices))
 
 
 def split_voices(
@@ -157,16 +216,7 @@ def split_voices(
             # Re-attack: the new notes replace the held notes closest in pitch.
             free = list(range(n_voices))
             held = {}
-        best: tuple[float, tuple[Note, ...], tuple[int, ...]] | None = None
-        k = min(len(group), len(free))
-        for chosen in itertools.combinations(group, k):
-            for vs in itertools.combinations(free, k):
-                c = _assign_cost(chosen, vs, anchor, held)
-                if best is None or c < best[0]:
-                    best = (c, chosen, vs)
-        if best is None:  # an empty group cannot happen; keep mypy and readers calm
-            continue
-        _, chosen, vs = best
+        chosen, vs = _best_assignment(group, free, anchor, held)
         dropped += len(group) - len(chosen)
         for n, v in zip(chosen, vs, strict=True):
             line = voices[v]
