@@ -18,6 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -52,8 +56,34 @@ def _write_json(path: Path, data: Any) -> None:
 _CODEC: AnyCodec | None = None
 
 
-def _init_worker(codec_dict: dict[str, Any], max_notes: int) -> None:
+def _end_with_parent(parent: int) -> None:
+    """Make this worker process end when the build process ``parent`` dies (even by SIGKILL).
+
+    A killed parent's pool workers wait forever on a queue nobody writes.  On Linux the
+    kernel signals them (``PR_SET_PDEATHSIG``); elsewhere, and as a second guard, a daemon
+    thread checks twice a second whether the parent is still the parent.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent:  # died before the guard was set
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="composer-parent-watch").start()
+
+
+def _init_worker(codec_dict: dict[str, Any], max_notes: int, parent: int) -> None:
     global _CODEC
+    _end_with_parent(parent)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     set_note_limit(max_notes)
     _CODEC = codec_from_dict(codec_dict)
@@ -217,7 +247,8 @@ def build_corpus(
         progress(done, len(refs))
     if todo:
         jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(codec.to_dict(), max_notes)) as ex:
+        with ProcessPoolExecutor(jobs, initializer=_init_worker,
+                                 initargs=(codec.to_dict(), max_notes, os.getpid())) as ex:
             futures = [ex.submit(convert_piece, r, str(out), recipe.name) for r in todo]
             for fut in as_completed(futures):
                 rec = fut.result()

@@ -244,6 +244,33 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
                     plateau=plateau.state_dict() if plateau else None)
         save_checkpoint(out / "last.safetensors", model, codec, meta, extra=tens)
 
+    def validate(stop: bool) -> bool:
+        """Validate at the end of an epoch or of the run, keep the best model; True = stop now."""
+        val = _validate(model, codec, valid_pieces, device)
+        st["history"].append({"epoch": st["epoch"], "step": st["step"], "val_loss": val,
+                              "elapsed": round(st["elapsed"], 1), "cpu": round(st["cpu"], 1)})
+        if plateau:
+            plateau.step(val)
+        improved = val < st["best_val"] - 1e-4
+        if improved:
+            st["best_val"], st["bad_epochs"] = val, 0
+            if rank == 0:
+                save_checkpoint(out / "model.safetensors", model, codec,
+                                dict(base_meta, best_metrics={"val_loss": val, "step": st["step"],
+                                     "epoch": st["epoch"]}, history=st["history"]))
+        else:
+            st["bad_epochs"] += 1
+        if not stop:
+            st["epoch"] += 1
+            st["batch"] = 0
+        if config.patience and st["bad_epochs"] >= config.patience:
+            stop = True
+        st["stopped"] = stop
+        save_last()
+        emit({"event": "epoch", "epoch": st["epoch"], "val_loss": val, "best_val": st["best_val"],
+              "improved": improved, "step": st["step"]})
+        return stop
+
     t0 = time.monotonic() - st["elapsed"]
     c0 = time.process_time() - st["cpu"]  # CPU seconds: a clock that a busy machine does not stretch
     stop = _should_stop(config, st, world) or bool(
@@ -277,32 +304,16 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
             if stop:
                 break
         if st["batch"] >= len(batches) or stop:
-            val = _validate(model, codec, valid_pieces, device)
-            st["history"].append({"epoch": st["epoch"], "step": st["step"], "val_loss": val,
-                                  "elapsed": round(st["elapsed"], 1), "cpu": round(st["cpu"], 1)})
-            if plateau:
-                plateau.step(val)
-            improved = val < st["best_val"] - 1e-4
-            if improved:
-                st["best_val"], st["bad_epochs"] = val, 0
-                if rank == 0:
-                    save_checkpoint(out / "model.safetensors", model, codec,
-                                    dict(base_meta, best_metrics={"val_loss": val, "step": st["step"],
-                                         "epoch": st["epoch"]}, history=st["history"]))
-            else:
-                st["bad_epochs"] += 1
-            if not stop:
-                st["epoch"] += 1
-                st["batch"] = 0
-            if config.patience and st["bad_epochs"] >= config.patience:
-                stop = True
-            st["stopped"] = stop
-            save_last()
-            emit({"event": "epoch", "epoch": st["epoch"], "val_loss": val, "best_val": st["best_val"],
-                  "improved": improved, "step": st["step"]})
+            stop = validate(stop)
+    if stop and st["step"] and (not st["history"] or st["history"][-1]["step"] != st["step"]):
+        # Killed after the stopping step's save and before its validation: --resume finds the
+        # run finished but never validated (and no best model written): validate it now.
+        validate(stop)
     emit({"event": "end", **st})
+    best = out / "model.safetensors"
     return {"best_val_loss": st["best_val"], "steps": st["step"], "epochs": st["epoch"],
-            "elapsed": st["elapsed"], "tokens": st["tokens"], "history": st["history"]}
+            "elapsed": st["elapsed"], "tokens": st["tokens"], "history": st["history"],
+            "best_model": str(best) if best.is_file() else None}
 
 
 def _agreed_elapsed(elapsed: float, config: TrainConfig, world: int) -> float:

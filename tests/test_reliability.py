@@ -8,6 +8,7 @@ exit 2 with ONE line ``error: ...``; never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -439,6 +440,62 @@ def test_corpus_build_sigkill_then_resume(runner: CliRunner, tmp_path: Path) -> 
         import numpy as np
 
         assert len(np.load(killed / "killme" / "tokens" / f"{rec['id']}.npy")) == rec["tokens"]
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc; zombies left out)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
+def test_corpus_workers_end_when_the_build_is_sigkilled(tmp_path: Path) -> None:
+    """Issue 14 item 14: SIGKILL only the parent; its worker processes must not live on."""
+    src = tmp_path / "orphans"
+    _write_corpus_files(src, n=60)
+    pieces = tmp_path / "cache" / "orphans" / "pieces"
+    cmd = [sys.executable, "-m", "composer", "corpus", "build", "--from-dir", str(src), "--cache-dir",
+           str(tmp_path / "cache"), "-j", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if pieces.exists() and any(pieces.glob("*.json")):
+                workers = _children(proc.pid)
+                if len(workers) >= 2:
+                    break
+            time.sleep(0.02)
+        if proc.poll() is not None:
+            pytest.skip(f"the build finished (rc {proc.returncode}) before it could be killed")
+        proc.kill()  # the parent alone, as the OOM killer or `kill -9 PID` would
+        proc.wait(timeout=30)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and any(_alive(w) for w in workers):
+            time.sleep(0.05)
+        assert workers and not [w for w in workers if _alive(w)], f"workers {workers} outlived the build"
+    finally:
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_bad_thread_count_is_a_one_line_error() -> None:

@@ -232,6 +232,52 @@ def test_resume_after_max_steps_constant_schedule(tiny: TinyCorpus, tmp_path: Pa
     _assert_same_weights(tmp_path / "a" / "last.safetensors", tmp_path / "b" / "last.safetensors")
 
 
+def test_resume_after_a_kill_between_the_last_save_and_validation(
+    tiny: TinyCorpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14 item 13: the stopping step is saved, then the process dies before validating.
+
+    Before, ``--resume`` found the run finished, skipped validation and reported a best model
+    that was never written.  Now it validates and writes it, as the uninterrupted run did.
+    """
+    import composer.train as train_mod
+
+    cfg = tiny_train_config(tmp_path / "run", epochs=3, max_steps=4)
+    real = train_mod._validate
+
+    def killed(*args: Any, **kwargs: Any) -> float:
+        raise Killed
+
+    monkeypatch.setattr(train_mod, "_validate", killed)
+    with pytest.raises(Killed):
+        train(cfg)
+    assert (tmp_path / "run" / "last.safetensors").is_file()
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    monkeypatch.setattr(train_mod, "_validate", real)
+    resumed = train(cfg, resume=True)
+    ref = train(tiny_train_config(tmp_path / "ref", epochs=3, max_steps=4))
+    assert resumed["best_model"] == str(tmp_path / "run" / "model.safetensors")
+    assert _val_losses(resumed["history"]) == _val_losses(ref["history"]) and resumed["history"][-1]["step"] == 4
+    _assert_same_weights(tmp_path / "run" / "model.safetensors", tmp_path / "ref" / "model.safetensors")
+    again = train(cfg, resume=True)  # nothing left to do: no second validation
+    assert _val_losses(again["history"]) == _val_losses(ref["history"])
+
+
+def test_train_cli_names_no_best_model_that_does_not_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from composer.cli import app
+
+    def fake_train(config: Any, resume: bool = False, callback: Any = None) -> dict[str, Any]:
+        return {"best_val_loss": float("inf"), "steps": 3, "epochs": 0, "elapsed": 1.0, "tokens": 10,
+                "history": [], "best_model": None}
+
+    monkeypatch.setattr("composer.train.train", fake_train)
+    result = CliRunner().invoke(app, ["train", TINY, "-o", "x", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "no model was validated" in result.stdout and "best model:" not in result.stdout
+
+
 def test_resume_refusals(tiny: TinyCorpus, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train(tiny_train_config(tmp_path / "none"), resume=True)

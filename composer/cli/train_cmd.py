@@ -89,10 +89,13 @@ def train(
         rank0 = int(os.environ.get("RANK", "0")) == 0
         result = _run_with_progress(run_train, cfg, resume, quiet or not rank0)
         if rank0:
+            best = result.get("best_model")
             console.print(
                 f"done: {result['steps']} steps, {result['epochs']} epochs, "
                 f"best validation loss {result['best_val_loss']:.4f} nats/token, "
-                f"{result['elapsed'] / 60:.1f} min; best model: {out / 'model.safetensors'}"
+                f"{result['elapsed'] / 60:.1f} min; "
+                + (f"best model: {best}" if best else "no model was validated, so none was written"),
+                soft_wrap=True,  # a path is never cut
             )
 
 
