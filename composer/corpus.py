@@ -15,6 +15,7 @@ where it stopped, and the manifest comes out the same.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -56,6 +57,9 @@ def _write_json(path: Path, data: Any) -> None:
 _CODEC: AnyCodec | None = None
 
 
+_KILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
+
+
 def _end_with_parent(parent: int) -> None:
     """Make this worker process end when the build process ``parent`` dies (even by SIGKILL).
 
@@ -65,8 +69,6 @@ def _end_with_parent(parent: int) -> None:
     """
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
@@ -74,10 +76,10 @@ def _end_with_parent(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
-        os._exit(1)
+        os.kill(os.getpid(), _KILL)  # at once: no pool clean-up waiting on the dead parent
 
     if os.getppid() != parent:  # died before the guard was set
-        os._exit(1)
+        os.kill(os.getpid(), _KILL)
     threading.Thread(target=watch, daemon=True, name="composer-parent-watch").start()
 
 
