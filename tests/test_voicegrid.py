@@ -138,6 +138,25 @@ def test_sampled_pieces_have_four_voices_in_range_and_the_key(satb_ckpt: Path, t
     assert [p.notes for p in again] == [p.notes for p in pieces]  # same seed, same music
 
 
+@pytest.mark.parametrize(("key", "tonic", "triad"), [("D minor", 2, {2, 5, 6, 9}), ("Bb major", 10, {10, 2, 5})])
+def test_pieces_end_on_the_tonic_held_to_the_end(satb_ckpt: Path, key: str, tonic: int, triad: set[int]) -> None:
+    """Even an untrained model ends on the tonic triad (tonic in the bass) from the half bar at the
+    latest, every voice sounding and held to the end of the last bar, as Bach's chorales end."""
+    for p in sample_pieces(str(satb_ckpt), n=6, bars=3, options=SampleOptions(seed=8, key=key), quantize=False):
+        assert p.voices is not None
+        last = max(n.start for n in p.notes)
+        assert last <= 10.0 + 1e-9  # bar 3 starts at 8; its half bar is at 10
+        final = [v[-1] for v in p.voices]
+        assert all(n.end == pytest.approx(12.0) for n in final) and all(n.start <= last for n in final)
+        assert final[3].pitch % 12 == tonic and {n.pitch % 12 for n in final} <= triad
+
+
+def test_a_melody_in_the_last_bar_decides_the_ending(satb_ckpt: Path) -> None:
+    melody = [Note(0, 67, 1), Note(1, 69, 1), Note(2, 71, 1), Note(3, 72, 0.5), Note(3.5, 74, 0.5)]
+    piece = harmonize(Primer(melody), str(satb_ckpt), options=SampleOptions(seed=2), quantize=False)
+    assert piece.voices is not None and piece.voices[0] == melody  # moving to the end: no held chord forced
+
+
 def test_harmonize_keeps_the_melody_as_soprano(satb_ckpt: Path) -> None:
     melody = [Note(0, 67, 1), Note(1, 67, 1), Note(2, 69, 1), Note(3, 71, 1), Note(4, 72, 2), Note(6, 71, 2)]
     primer = Primer(melody)

@@ -99,9 +99,19 @@ class GridState:
         self._pos = self._pos_all[: self.bar_steps]
         self._left = {k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)}
         self._bar, self._fermata = codec.id_of("Bar_None"), codec.id_of("Fermata_None")
+        self._rest = codec.id_of("Rest_None")
         if not codec.has(f"TimeSig_{meter[0]}/{meter[1]}") or self.bar_steps > len(self._pos_all):
             raise InputError(f"this model writes no {meter[0]}/{meter[1]} bars (it knows {', '.join(METERS)})")
         self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
+        # The ending: in the last bar a fermata chord is held to the end (as Bach's chorales end),
+        # at the latest from the half bar (even metres) or the downbeat (odd ones), unless a given
+        # melody decides the last bar itself.
+        last_bar = ((bars - 1) * self.bar_steps) if bars else None
+        self._end_free = last_bar is not None and not any(
+            last_bar <= k < last_bar + self.bar_steps for k in self.melody)
+        self._end_by = self.bar_steps // 2 if meter[0] % 2 == 0 else 0
+        self.end_step: int | None = None  # grid step of the final fermata chord, once written
+        self.mode_minor = False  # the Key token says (A minor, else C major)
 
     @property
     def step(self) -> int:
@@ -123,17 +133,40 @@ class GridState:
             return m
         return self._only(self._meter)
 
+    def _in_last_bar(self) -> bool:
+        return self._end_free and self.target_bars is not None and self.bar == self.target_bars - 1
+
     def _voice_mask(self) -> np.ndarray:
         step = self.step
         if self.voice == MELODY and step in self.melody:
             return self._only(self.melody[step])
+        if self.end_step is not None and step > self.end_step:  # the final chord is held to the end
+            held = self.sounding[self.voice]
+            return self._only(self._hold[held] if held >= 0 else self._rest)
         m = self._voice_ok[self.voice].copy()
         held = self.sounding[self.voice]
         if held >= 0:
             m[self._hold[held]] = True
+        free = m
         if self.options.no_parallels:
-            m &= ~self._parallels(self.voice)
+            m = m & ~self._parallels(self.voice)
+        if self.end_step is not None and step == self.end_step:  # the final chord: the tonic triad
+            tonic = self._final_pcs(free)
+            m = m & tonic if (m & tonic).any() else tonic
         return m
+
+    def _final_pcs(self, allowed: np.ndarray) -> np.ndarray:
+        """(V,) of ``allowed``, the notes of the final chord.
+
+        The tonic in the bass, the tonic triad above it (in a minor key also the major third: the
+        Picardy third), as Bach ends.
+        """
+        if self.voice == VOICES - 1:
+            pcs = [9] if self.mode_minor else [0]  # sampling is in A minor / C major
+        else:
+            pcs = [9, 0, 1, 4] if self.mode_minor else [0, 4, 7]
+        sounding = self._type["Pitch"] | self._type["Hold"]
+        return allowed & sounding & np.isin(self._pitch % 12, pcs)
 
     def _parallels(self, voice: int) -> np.ndarray:
         """(V,) the new pitches of ``voice`` that move in consecutive fifths or octaves with a voice above.
@@ -175,6 +208,8 @@ class GridState:
         if last == "Fermata":
             return self._voice_mask()
         if last == "Pos":
+            if self._in_last_bar() and (self.end_step is not None or self.pos >= self._end_by):
+                return self._only(self._fermata)
             m = self._voice_mask()
             if not (self.voice == MELODY and self.step in self.melody):
                 m[self._fermata] = True
@@ -206,8 +241,12 @@ class GridState:
                      1 / self.codec.grid)
             self.sounding[self.voice] = int(self._pitch[token]) if t != "Rest" else -1
             self.voice += 1
-        elif t == "Key" and self.options.key_bias > 0:
-            self.bias = self._key_bias(int(self.codec.key_of[token]))
+        elif t == "Fermata" and self.end_step is None and self._in_last_bar():
+            self.end_step = self.step
+        elif t == "Key":
+            self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
+            if self.options.key_bias > 0:
+                self.bias = self._key_bias(int(self.codec.key_of[token]))
         if t != "Style":
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
         return None
