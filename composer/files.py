@@ -96,6 +96,34 @@ def write_bytes_atomic(data: bytes, path: str | Path, *, force: bool = False) ->
     return path
 
 
+def publish_file(tmp: str | Path, path: str | Path, *, force: bool = False) -> Path:
+    """Move the finished file ``tmp`` (in ``path``'s folder) to ``path`` by the overwrite rule.
+
+    For outputs another program writes (FluidSynth's WAV): the file is synced and given the
+    mode ``open()`` would give, then renamed (``force``) or hard-linked (never over a file
+    that appeared meanwhile).
+
+    Raises
+    ------
+    OutputError
+        If ``path`` exists and ``force`` is false, or the file cannot be synced or moved.
+    """
+    path = Path(path)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            _publish_no_clobber(str(tmp), path)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
 class NotARegularFile(ValueError):
     """A path to be read that is a FIFO, a device, a socket (or a link to one), or too big."""
 

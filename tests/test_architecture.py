@@ -28,7 +28,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "composer"
 ORDER: tuple[tuple[str, ...], ...] = (
     ("version",), ("errors",), ("events",), ("keys",), ("config",), ("paths",), ("files",),  # base
     ("midifile",), ("recipes",), ("tokenizer",), ("voicegrid",), ("codec",), ("model",), ("nll",), ("metrics",),
-    ("checkpoint",),  # core
+    ("checkpoint",), ("audio",),  # core
     ("corpus",), ("dataset",), ("train",), ("evaluate",), ("bundle",),  # the training stack
     ("harmony",), ("generation",), ("live",),  # feature packages
     ("cli",), ("__main__",), ("__init__",),
@@ -43,7 +43,8 @@ PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
                    ("api",), ("select",), ("__init__",)),
     "live": (("ports",), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),
              ("__init__",)),
-    "cli": (("common",), ("options",), ("analyze_cmd", "corpus_cmd", "generate_cmd", "live_cmd", "train_cmd"),
+    "cli": (("common",), ("options",), ("analyze_cmd", "corpus_cmd", "generate_cmd", "live_cmd", "render_cmd",
+                                                    "train_cmd"),
             ("__init__",)),
 }
 

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from composer.cli import analyze_cmd, corpus_cmd, generate_cmd, live_cmd, train_cmd
+from composer.cli import analyze_cmd, corpus_cmd, generate_cmd, live_cmd, render_cmd, train_cmd
 from composer.cli.common import fail
 from composer.version import __version__
 
@@ -73,7 +73,7 @@ def main(
     """Compose music with an LSTM trained on MIDI."""
 
 
-for _module in (corpus_cmd, train_cmd, generate_cmd, live_cmd, analyze_cmd):
+for _module in (corpus_cmd, train_cmd, generate_cmd, live_cmd, analyze_cmd, render_cmd):
     _module.register(app)
 
 
