@@ -40,6 +40,7 @@ PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the leading tone: what "in key" means
 NATURAL_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)  # MusPy's scale consistency, the built-in live source
+HARMONIC_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 11)  # the four-voice sampler's soft key in minor
 MINOR_ALL_FORMS = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural, harmonic and melodic minor together (analysis)
 
 

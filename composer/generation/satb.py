@@ -19,7 +19,7 @@ from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.setup import GeneratedPiece, Sampling
-from composer.keys import KEY_NAMES, MAJOR_SCALE, MINOR_SCALE, SATB_RANGES, find_key, key_name
+from composer.keys import HARMONIC_MINOR_SCALE, KEY_NAMES, MAJOR_SCALE, SATB_RANGES, find_key, key_name
 from composer.voicegrid import (
     MAX_LEFT,
     METERS,
@@ -270,7 +270,12 @@ class GridState:
         return sorted(out)
 
     def _key_bias(self, key_index: int) -> np.ndarray:
-        steps = MINOR_SCALE if key_index % 2 else MAJOR_SCALE
+        # In minor the bias leaves the harmonic minor scale alone and penalizes the natural 7th as
+        # much as a chromatic note: with the plain minor scale (both 7ths) the model under-used the
+        # leading tone (G# 1.6% of A minor's note time, G 15.4%; Bach's minor chorales moved to A
+        # minor: 3.9% and 9.3%) and music21 heard 14 of 24 "A minor" pieces as C major (seed 5).
+        # With this: 3.0% and 9.5%, and 3 of 24.
+        steps = HARMONIC_MINOR_SCALE if key_index % 2 else MAJOR_SCALE
         tonic = key_index // 2
         outside = self._type["Pitch"] & ~np.isin(self._pitch % 12, [(tonic + s) % 12 for s in steps])
         return np.where(outside, -float(self.options.key_bias), 0.0).astype(np.float32)

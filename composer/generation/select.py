@@ -9,14 +9,16 @@ as new ``MODEL-NNN.mid`` files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from composer.config import SampleOptions
+from composer.config import MAX_SEED, SampleOptions
 from composer.generation.pieces import harmonizations, sample_pieces
 from composer.generation.primer import Primer
 from composer.generation.setup import GeneratedPiece, check_out_dir, next_paths
 from composer.harmony import Analysis, analysis_score, analyze_notes
+
+MAX_BATCH = 256  # candidates sampled together at most (the sampler's limit)
 
 
 @dataclass
@@ -98,7 +100,11 @@ def write_best(
     quantize: bool = True,
     analyze: bool = False,
 ) -> Selection:
-    """Sample ``n * best_of`` candidates in one batch, keep the best of each ``best_of``, write them.
+    """Sample ``n * best_of`` candidates, keep the best of each ``best_of``, write them.
+
+    Candidates are sampled in batches of at most :data:`MAX_BATCH` (the whole set in one batch
+    when it fits, so ``n * best_of <= 256`` behaves as it always has); batch ``k`` after the
+    first uses the seed ``seed + k``.
 
     The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`).
     The folder is checked (created, writable) before sampling, so a user does not wait to learn
@@ -111,8 +117,12 @@ def write_best(
         If ``out_dir`` is a file or cannot be created or written.
     """
     check_out_dir(out_dir)
-    cands = sample_pieces(checkpoint, n=n * best_of, bars=bars, options=options, tempo=tempo, program=program,
-                          quantize=quantize)
+    per_batch = max(1, MAX_BATCH // best_of)  # pieces whose candidates fit in one batch
+    cands: list[GeneratedPiece] = []
+    for k, first in enumerate(range(0, n, per_batch)):  # batch k after the first: seed + k
+        opts = options if k == 0 or options.seed is None else replace(options, seed=(options.seed + k) % (MAX_SEED + 1))
+        cands += sample_pieces(checkpoint, n=min(per_batch, n - first) * best_of, bars=bars, options=opts,
+                               tempo=tempo, program=program, quantize=quantize)
     sel = choose_best(cands, n, best_of, analyze)
     stem = sel.pieces[0].meta.get("model", "piece")
     paths = next_paths(out_dir, stem, n)
