@@ -252,7 +252,8 @@ def test_continue_voices_cli_on_the_chorale_model(tmp_path: Path) -> None:
     from composer.generation import harmonize, parse_primer
 
     out = tmp_path / "h.mid"
-    res = runner.invoke(app, ["continue", HYMN, "-m", "chorales", "--voices", "--seed", "7", "-o", str(out)])
+    res = runner.invoke(app, ["continue", HYMN, "-m", "chorales", "--voices", "--seed", "7", "--best-of", "1",
+                              "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "h.mid" in res.output and "kept unchanged" in res.output
     written = [(round(n.start, 4), n.pitch, round(n.duration, 4)) for n in pitched_notes(load_score(out))]
@@ -264,6 +265,15 @@ def test_continue_voices_cli_on_the_chorale_model(tmp_path: Path) -> None:
     assert score.time_signatures[0].numerator == 4 and round(score.tempos[0].qpm) > 0
     again = runner.invoke(app, ["continue", HYMN, "-m", "chorales", "--voices", "-o", str(out)])
     assert again.exit_code == 2 and "exists" in again.output  # checked before sampling
+
+
+def test_four_voice_models_choose_among_four_by_default(tmp_path: Path) -> None:
+    from composer.generation import default_best_of
+
+    assert default_best_of("chorales") == 4 and default_best_of("folk") == 1
+    res = runner.invoke(app, ["generate", "-n", "1", "--bars", "2", "--seed", "3", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "score" in res.output  # the table shows the candidates' scores when it chose
 
 
 def test_best_of_k_keeps_the_candidate_with_the_highest_analysis_score(tmp_path: Path) -> None:

@@ -18,7 +18,11 @@ Tempo = Annotated[float | None, typer.Option(help="Tempo in bpm.")]
 PitchMin = Annotated[int, typer.Option(help="Lowest MIDI pitch.")]
 PitchMax = Annotated[int, typer.Option(help="Highest MIDI pitch.")]
 MaxPoly = Annotated[int, typer.Option("--max-polyphony", help="Most notes sounding at once (0 = off).")]
-BestOf = Annotated[int, typer.Option("--best-of", help="Sample K candidates per piece, keep the best analysis.")]
+BestOf = Annotated[
+    int | None,
+    typer.Option("--best-of", help="Sample K candidates per piece, keep the best analysis [4 for four-voice models, "
+                 "else 1]."),
+]
 Fp32 = Annotated[bool, typer.Option("--fp32", help="Sample with the fp32 model instead of int8.")]
 
 
@@ -63,15 +67,16 @@ def generate(
     max_polyphony: MaxPoly = 0,
     out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Folder for the MIDI files.")] = Path("out"),
     analyze: Annotated[bool, typer.Option("--analyze", help="Print a harmonic analysis of each piece.")] = False,
-    best_of: BestOf = 1,
+    best_of: BestOf = None,
     fp32: Fp32 = False,
 ) -> None:
     """Generate N MIDI files from a trained model (default: the bundled chorale model)."""
-    from composer.generation import bars_for, write_best
+    from composer.generation import bars_for, default_best_of, write_best
 
     with handle_errors():
         if bars is not None and seconds is not None:
             raise fail("give --bars or --seconds, not both")
+        best_of = best_of if best_of is not None else default_best_of(model)
         if num < 1 or best_of < 1:
             raise fail("--num and --best-of must be >= 1")
         if seconds is not None and not 0 < seconds <= 3600:
@@ -99,14 +104,22 @@ def continue_(
     program: opt.Program = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .mid file, or a folder.")] = Path("out"),
     force: opt.Force = False,
-    best_of: BestOf = 1,
+    best_of: BestOf = None,
     fp32: Fp32 = False,
     max_notes: opt.MaxNotes = None,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars."""
-    from composer.generation import best_continuation, harmonize, output_path, parse_primer, sample_pieces
+    from composer.generation import (
+        best_continuation,
+        default_best_of,
+        harmonize,
+        output_path,
+        parse_primer,
+        sample_pieces,
+    )
 
     with handle_errors(max_notes):
+        best_of = best_of if best_of is not None else default_best_of(model)
         if not 1 <= bars <= 512:
             raise fail(f"--bars must be in 1..512, got {bars}")
         if not 1 <= best_of <= 256:

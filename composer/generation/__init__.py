@@ -23,7 +23,14 @@ from composer.generation.harmonizer import HarmonizeState, top_line
 from composer.generation.pieces import continue_notes, harmonizations, harmonize, sample_pieces, stream_notes
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.sampler import Stepper, draw, filter_logits, quantize_model, sample_streams
-from composer.generation.select import Selection, analyze_piece, best_continuation, choose_best, write_best
+from composer.generation.select import (
+    Selection,
+    analyze_piece,
+    best_continuation,
+    choose_best,
+    default_best_of,
+    write_best,
+)
 from composer.generation.setup import (
     GeneratedPiece,
     Sampling,
@@ -50,6 +57,7 @@ __all__ = [
     "bars_for",
     "check_out_dir",
     "choose_best",
+    "default_best_of",
     "continue_melody",
     "continue_notes",
     "draw",

@@ -15,8 +15,9 @@ from pathlib import Path
 from composer.config import MAX_SEED, SampleOptions
 from composer.generation.pieces import harmonizations, sample_pieces
 from composer.generation.primer import Primer
-from composer.generation.setup import GeneratedPiece, check_out_dir, next_paths
+from composer.generation.setup import GeneratedPiece, check_out_dir, load_model, next_paths
 from composer.harmony import Analysis, analysis_score, analyze_notes
+from composer.voicegrid import VoiceGridCodec
 
 MAX_BATCH = 256  # candidates sampled together at most (the sampler's limit)
 
@@ -39,6 +40,17 @@ def analyze_piece(piece: GeneratedPiece) -> tuple[Analysis, float]:
     notes = piece.voices if piece.voices is not None else piece.notes
     a = analyze_notes(notes, time_signature=piece.time_signature, name=piece.meta.get("model", ""))
     return a, analysis_score(a)
+
+
+#: Candidates per piece when none is asked: four-voice (SATB) models choose among 4 by the harmony
+#: analysis.  On 100 bundled-chorale pieces (seed 1) that took authentic final cadences from 37% to
+#: 87% (Bach's whole chorales: 88%) and cost about 1.5 s a piece; one-stream models keep 1.
+DEFAULT_BEST_OF_SATB = 4
+
+
+def default_best_of(checkpoint: str | Path | None = None) -> int:
+    """How many candidates per piece ``composer generate`` / ``continue`` sample for this model by default."""
+    return DEFAULT_BEST_OF_SATB if isinstance(load_model(checkpoint).codec, VoiceGridCodec) else 1
 
 
 def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze: bool = False) -> Selection:
