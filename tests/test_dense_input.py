@@ -258,3 +258,20 @@ def test_real_world_files_continue_with_the_primer_exact(tmp_path: Path) -> None
         assert got[:len(want)] == want, f
         checked += 1
     assert checked >= 15
+
+
+# ---- issue 12: strict typed melodies ---------------------------------------------------------------------
+@pytest.mark.parametrize("melody", ["tinyNotation: 4/4 c4 zz9", "tinyNotation: 4/4 c4 d h4", "tinyNotation: c4 d4x"])
+def test_a_token_music21_would_skip_is_named(melody: str) -> None:
+    from composer.errors import InputError
+
+    bad = melody.split()[-1]
+    with pytest.raises(InputError, match=f"cannot read '{bad}' in the tinyNotation melody"):
+        parse_primer(melody)
+
+
+def test_valid_tinynotation_still_parses() -> None:
+    for melody, notes in [("tinyNotation: 4/4 c4 d e f g2 g", 6), ("tinyNotation: 6/8 d8 e f# g a b a g f# g4.", 10),
+                          ("tinyNotation: 4/4 g4 g a b c'2 b a g a b c'1", 11),
+                          ("tinyNotation: 4/4 c4 trip{c8 d e} f~ f r4 B-8 C#8", 8)]:
+        assert len(parse_primer(melody).notes) == notes

@@ -581,3 +581,38 @@ def test_importing_live_loads_neither_mido_nor_torch():
     code = "import sys, composer.live; print(sorted({'mido', 'rtmidi', 'torch'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---- the MIDI API and the port, chosen and checked before the model loads (issue 12) ----------------
+def test_jack_is_chosen_where_linux_has_no_alsa_sequencer(monkeypatch):
+    from composer.live import ports
+
+    monkeypatch.setattr(ports.sys, "platform", "linux")
+    monkeypatch.setattr(ports, "available_apis", lambda: ["alsa", "jack"])
+    monkeypatch.setattr(ports.os.path, "exists", lambda p: p != ports.ALSA_SEQ)
+    assert ports.choose_api(None) == ("jack", "this system has no ALSA sequencer (/dev/snd/seq)")
+    assert ports.choose_api("alsa") == ("alsa", "asked for")
+    monkeypatch.setattr(ports.os.path, "exists", lambda p: True)
+    assert ports.choose_api(None)[0] is None  # ALSA is there: rtmidi's default
+    monkeypatch.setattr(ports.os.path, "exists", lambda p: False)
+    monkeypatch.setattr(ports, "available_apis", lambda: ["alsa"])
+    assert ports.choose_api(None)[0] is None  # no JACK in this python-rtmidi: nothing better to offer
+
+
+def test_a_missing_port_fails_before_the_model_loads(monkeypatch):
+    """``play``/``jam`` check the port first: a wrong name costs a moment, not the model's loading."""
+    from typer.testing import CliRunner
+
+    from composer.cli import app
+    from composer.live import session
+
+    def no_loading(model):
+        raise AssertionError("the model was loaded before the port was checked")
+
+    monkeypatch.setattr(session, "check_model", no_loading)
+    monkeypatch.setattr(session, "check_port", lambda *a: (_ for _ in ()).throw(PortError("no MIDI output port "
+                                                                                         "matches 'nowhere'")))
+    for cmd in (["play", "--model", "chorales", "--port", "nowhere"],
+                ["jam", "--model", "chorales", "--in", "keys", "--port", "nowhere"]):
+        result = CliRunner().invoke(app, cmd)
+        assert result.exit_code == 2 and "no MIDI output port matches 'nowhere'" in result.stderr, result.output

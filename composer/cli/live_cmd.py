@@ -127,6 +127,10 @@ class _View(SessionView):
         if not self.quiet:
             err_console.print(f"listening on {port_name}…", highlight=False)
 
+    def midi_api(self, api: str, why: str) -> None:
+        if not self.quiet:
+            err_console.print(f"MIDI API: {api}, as {why} (--api chooses another)", highlight=False)
+
     def recorded(self, count: int, path: Path) -> None:
         err_console.print(f"recorded {count} notes to {path}", highlight=False)
 

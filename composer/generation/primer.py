@@ -135,6 +135,21 @@ def parse_note_names(text: str) -> Primer:
     return Primer(notes, ts)
 
 
+def _check_tiny_tokens(text: str) -> None:
+    """Refuse a tinyNotation token music21 would silently skip (``zz9`` in ``c4 zz9 d``)."""
+    from music21 import tinyNotation
+
+    conv = tinyNotation.Converter(text.split(":", 1)[1] if text.startswith("tinyNotation:") else text)
+    conv.splitPreTokens()
+    patterns = [re.compile(rx) for rx, _ in conv.tokenMap]
+    states = "|".join(map(re.escape, conv.bracketStateMapping))
+    for word in conv.preTokens:
+        core = re.sub(rf"^(?:{states})\{{", "", word).rstrip("}") if states else word.rstrip("}")
+        if core and not any(p.match(core) for p in patterns):
+            raise InputError(f"cannot read {word!r} in the tinyNotation melody: write notes as c4, f#8, b-2., "
+                             "c'4 or rests as r4 (music21 tinyNotation)")
+
+
 def parse_tiny_notation(text: str) -> Primer:
     """Parse music21 tinyNotation (``"tinyNotation: 4/4 c4 d e f"``) into a :class:`Primer`."""
     from music21 import converter, meter
@@ -146,6 +161,7 @@ def parse_tiny_notation(text: str) -> Primer:
                 f"bad time signature {num}/{den} in the tinyNotation melody (numerator 1..{MAX_NUMERATOR}, "
                 "denominator 1, 2, 4, 8, 16, 32 or 64)"
             )
+    _check_tiny_tokens(text)
     try:
         stream = converter.parse(text if text.startswith("tinyNotation:") else f"tinyNotation: {text}")
     except Exception as exc:  # music21 raises many kinds on bad tinyNotation

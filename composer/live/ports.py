@@ -80,6 +80,51 @@ def available_apis() -> list[str]:
     return out
 
 
+ALSA_SEQ = "/dev/snd/seq"  # the ALSA sequencer device: rtmidi's default API on Linux needs it
+
+
+def choose_api(api: str | None) -> tuple[str | None, str]:
+    """The API to open ports with, and why (a few words for the user).
+
+    The one asked for; else, on Linux without the ALSA sequencer (containers, PipeWire-only
+    or JACK-only systems), JACK when python-rtmidi has it; else rtmidi's default (ALSA on
+    Linux, CoreMIDI, Windows MM).
+    """
+    if api:
+        return api, "asked for"
+    if sys.platform.startswith("linux") and not os.path.exists(ALSA_SEQ) and "jack" in available_apis():
+        return "jack", f"this system has no ALSA sequencer ({ALSA_SEQ})"
+    return None, "the system's default"
+
+
+def check_port(direction: str, port: str | None, virtual: str | None, api: str | None) -> str | None:
+    """Make sure a port can be had before anything slow happens (loading a model).
+
+    Returns the full name of the existing ``port`` it matches (None for a virtual port).
+
+    Raises
+    ------
+    PortError
+        If no port, or several, match ``port`` (the message lists the ports), the API has no
+        MIDI server, or virtual ports are impossible here.
+    """
+    if (port is None) == (virtual is None):
+        raise InputError(f"give exactly one of a {direction} port name or a virtual port name")
+    backend = _backend(api)
+    if virtual is not None:
+        _check_virtual(api)
+        return None
+    lister = backend.get_output_names if direction == "output" else backend.get_input_names
+    with _captured_stderr() as noise:
+        try:
+            names = list(lister())
+        except Exception as exc:  # rtmidi: no server behind this API
+            said = noise.first_line()
+            detail = str(exc).strip() + (f"; the MIDI system said: {said}" if said else "")
+            raise PortError(f"cannot list MIDI {direction} ports ({api or 'default API'}): {detail}") from None
+    return match_port(port or "", names, direction)
+
+
 def list_ports(api: str | None = None) -> tuple[list[PortInfo], dict[str, str]]:
     """List MIDI ports of one API or of every available one.
 

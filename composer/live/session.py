@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -32,7 +32,7 @@ from composer.files import refuse_overwrite
 from composer.live.clock import ClockFollower
 from composer.live.jam import Jam, JamConfig, JamResult, PhraseListener
 from composer.live.player import LiveConfig, LiveStatus, Player, PlayResult
-from composer.live.ports import PortWatch, open_input, open_output
+from composer.live.ports import PortWatch, check_port, choose_api, open_input, open_output
 from composer.live.sources import builtin_name, continuation, note_stream
 from composer.midifile import load_score, pitched_notes, score_from_notes, write_score
 
@@ -160,12 +160,19 @@ class Output:
     virtual: str | None = None
     api: str | None = None
 
-    def open(self) -> Any:
-        """Open the port (a mido output)."""
+    @property
+    def _virtual(self) -> str | None:
         if self.port is not None and self.virtual is not None:
             raise InputError("give --port or --virtual, not both")
-        virtual = "composer" if self.port is None and self.virtual is None else self.virtual
-        return open_output(self.port, virtual, self.api)
+        return "composer" if self.port is None and self.virtual is None else self.virtual
+
+    def check(self) -> None:
+        """Fail now, before a model loads, if the port cannot be had (see :func:`check_port`)."""
+        check_port("output", self.port, self._virtual, self.api)
+
+    def open(self) -> Any:
+        """Open the port (a mido output)."""
+        return open_output(self.port, self._virtual, self.api)
 
     def watch(self, port: Any) -> Watch | None:
         """A watch on an existing port (which can vanish); None for a virtual one, or when unwatchable."""
@@ -193,6 +200,10 @@ class Input:
     port: str | None = None
     virtual: str | None = None
     api: str | None = None
+
+    def check(self) -> None:
+        """Fail now, before a model loads, if the port cannot be had (see :func:`check_port`)."""
+        check_port("input", self.port, self.virtual, self.api)
 
     @contextlib.contextmanager
     def opened(self, callback: Callable[[Any], None]) -> Iterator[Any]:
@@ -229,6 +240,9 @@ class SessionView:
 
     def listening(self, port_name: str) -> None:
         """``jam``: listening on ``port_name``."""
+
+    def midi_api(self, api: str, why: str) -> None:
+        """The MIDI API the ports are opened with (``api``), chosen because ``why``."""
 
     def recorded(self, count: int, path: Path) -> None:
         """``count`` notes were written to ``path``."""
@@ -370,6 +384,23 @@ def _finish(
     return SessionResult(result, session.exit_code)
 
 
+def _ports_first(view: SessionView | None, output: Output, listen: Input | None = None) -> tuple[Output, Input]:
+    """Choose the MIDI API and check the ports before the model loads.
+
+    JACK where Linux has no ALSA sequencer; a missing port then fails in a moment, not after the
+    model's seconds of loading.
+    """
+    api, why = choose_api(output.api)
+    if api is not None and api != output.api and view is not None:
+        view.midi_api(api, why)
+    output = replace(output, api=api)
+    listen = replace(listen, api=api) if listen is not None else Input(api=api)
+    output.check()
+    if listen.port is not None or listen.virtual is not None:
+        listen.check()
+    return output, listen
+
+
 def play_session(
     model: str | None,
     options: SampleOptions,
@@ -390,6 +421,8 @@ def play_session(
     bars to make.  With ``clock_in``, playback waits for MIDI Start on that input and follows
     its tempo.  ``now`` and ``sleep`` drive the player (tests pass a fake clock).
     """
+    builtin_name(model)  # a bad built-in source name is reported before any port
+    output = _ports_first(view, output)[0]
     check_model(model)
     notes = note_stream(model, options, list(primer), bars)
     with output.opened() as out:
@@ -418,6 +451,8 @@ def jam_session(
     sleep: Callable[[float], None] = time.sleep,
 ) -> SessionResult[JamResult]:
     """``composer jam``: answer each phrase played on ``listen`` with a continuation, on ``output``."""
+    builtin_name(model)
+    output, listen = _ports_first(view, output, listen)
     answer = continuation(model, options)
     check_model(model)
     beats = jam.silence_beats if jam.silence_beats is not None else config.beats_per_bar
