@@ -149,6 +149,11 @@ def _lr_lambda(cfg: TrainConfig, total_steps: int, st: dict[str, Any]) -> Callab
 
 
 # ---- the loop ----------------------------------------------------------------------------------
+#: One JSON object a line beside the checkpoints: every event (start, step with loss, lr and
+#: tokens/s, epoch with the validation loss, warning, end), appended across resumes.
+METRICS_LOG = "metrics.jsonl"
+
+
 def train(config: TrainConfig, *, resume: bool = False, callback: Callback | None = None) -> dict[str, Any]:
     """Train a model on a built corpus; return the final metrics.
 
@@ -163,7 +168,7 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         Receives progress events (dicts with ``"event"``: ``start``, ``step``,
         ``epoch``, ``end``); the library itself prints nothing.
     """
-    emit = callback or (lambda e: None)
+    user_callback = callback or (lambda e: None)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = resolve_device(config.device)
@@ -179,9 +184,14 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
     corpus = load_corpus(config.corpus)
     codec = corpus.codec
     train_pieces = load_pieces(corpus, "train")
-    valid_pieces = load_pieces(corpus, "valid") or train_pieces[: max(1, len(train_pieces) // 20)]
     if not train_pieces:
         raise InputError(f"corpus {corpus.name!r} has no training pieces")
+    valid_pieces = load_pieces(corpus, "valid")
+    warning = None
+    if not valid_pieces:  # validating on training pieces measures memory, not music: say so
+        valid_pieces = train_pieces[: max(1, len(train_pieces) // 20)]
+        warning = (f"corpus {corpus.name!r} has no validation pieces: validating on {len(valid_pieces)} of its "
+                   "training pieces, so the validation loss (and the best model) favour memorizing them")
     recipe = corpus.recipe
     sampler = WindowSampler(
         codec,
@@ -232,6 +242,17 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         "torch": torch.__version__,
         "default_tempo": float(np.clip(np.median([p.tempo or 120.0 for p in train_pieces]), *TEMPO_RANGE)),
     }
+    log = out / METRICS_LOG if rank == 0 else None
+
+    def emit(event: dict[str, Any]) -> None:
+        """Hand an event to the caller, and append it to ``OUT/metrics.jsonl`` (rank 0)."""
+        user_callback(event)
+        if log is not None:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"time": round(time.time(), 3), **event}, default=float) + "\n")
+
+    if warning is not None:
+        emit({"event": "warning", "message": warning})
     emit({"event": "start", "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
           "params": model.num_parameters(), "device": str(device), "resumed": resume, **st})
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from composer.cli.common import console, err_console, fail, handle_errors
-from composer.cli.options import MaxNotes
+from composer.cli.options import Json, MaxNotes
 from composer.recipes import dir_recipe, list_recipes, load_recipe
 
 corpus_app = typer.Typer(help="Build and inspect training corpora.", no_args_is_help=True)
@@ -85,25 +85,32 @@ def build(
 
 
 @corpus_app.command("list")
-def list_(cache_dir: CacheDir = None) -> None:
-    """List bundled recipes and the corpora built in the cache."""
+def list_(cache_dir: CacheDir = None, as_json: Json = False) -> None:
+    """List bundled recipes and the corpora built in the cache.
+
+    Example: composer corpus list --json
+    """
     from rich.table import Table
 
     from composer.corpus import built_corpora, load_corpus
 
     with handle_errors():
         built = set(built_corpora(cache_dir))
-        table = Table("corpus", "recipe", "built", "pieces", "tokens", "description")
+        docs: list[dict[str, Any]] = []
         for name in sorted(set(list_recipes()) | built):
             recipe = load_recipe(name) if name in list_recipes() else None
-            row: list[Any] = [name, "bundled" if recipe else "-", "yes" if name in built else "no"]
-            if name in built:
-                m = load_corpus(name, cache_dir).manifest
-                row += [str(m["totals"]["pieces"]), f"{m['totals']['tokens']:,}"]
-            else:
-                row += ["", ""]
-            row.append(recipe.description if recipe else "")
-            table.add_row(*row)
+            m = load_corpus(name, cache_dir).manifest if name in built else None
+            docs.append({"corpus": name, "bundled": recipe is not None, "built": m is not None,
+                         "pieces": m["totals"]["pieces"] if m else None, "tokens": m["totals"]["tokens"] if m else None,
+                         "description": recipe.description if recipe else ""})
+        if as_json:
+            typer.echo(json.dumps(docs, indent=1))
+            return
+        table = Table("corpus", "recipe", "built", "pieces", "tokens", "description")
+        for d in docs:
+            table.add_row(d["corpus"], "bundled" if d["bundled"] else "-", "yes" if d["built"] else "no",
+                          "" if d["pieces"] is None else str(d["pieces"]),
+                          "" if d["tokens"] is None else f"{d['tokens']:,}", d["description"])
         console.print(table)
 
 

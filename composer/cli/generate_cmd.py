@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,14 +27,31 @@ BestOf = Annotated[
 Fp32 = Annotated[bool, typer.Option("--fp32", help="Sample with the fp32 model instead of int8.")]
 
 
-def _summary(pieces: list[tuple[Path, GeneratedPiece]], scores: dict[int, list[float]] | None = None) -> None:
+def _piece_doc(path: Path, p: GeneratedPiece, scores: list[float] | None = None) -> dict[str, Any]:
+    """One written piece for ``--json``: the table's columns, the full path and the candidates' scores."""
+    return {"path": str(path.resolve()), "bars": p.bars, "notes": len(p.notes), "seconds": round(_seconds(p), 3),
+            "time_signature": f"{p.time_signature[0]}/{p.time_signature[1]}", "tempo": p.tempo, "key": p.key or None,
+            "key_found": p.found_key, "seed": p.seed, "tracks": 4 if p.voices is not None else 1,
+            "candidate_scores": scores}
+
+
+def _seconds(p: GeneratedPiece) -> float:
+    return p.bars * p.time_signature[0] * 4 / p.time_signature[1] * 60 / p.tempo
+
+
+def _summary(pieces: list[tuple[Path, GeneratedPiece]], scores: dict[int, list[float]] | None = None,
+             as_json: bool = False) -> None:
+    if as_json:
+        docs = [_piece_doc(path, p, (scores or {}).get(i)) for i, (path, p) in enumerate(pieces)]
+        typer.echo(json.dumps(docs, indent=1))
+        return
     from rich.table import Table
 
     table = Table("file", "bars", "notes", "seconds", "key asked/chosen", "key found", "seed")
     if scores:
         table.add_column("analysis score")
     for i, (path, p) in enumerate(pieces):
-        secs = p.bars * p.time_signature[0] * 4 / p.time_signature[1] * 60 / p.tempo
+        secs = _seconds(p)
         row = [path.name, str(p.bars), str(len(p.notes)), f"{secs:.1f}", p.key or "-", p.found_key, str(p.seed)]
         if scores:
             row.append(", ".join(f"{s:.3f}" for s in scores.get(i, [])))
@@ -69,8 +87,12 @@ def generate(
     analyze: Annotated[bool, typer.Option("--analyze", help="Print a harmonic analysis of each piece.")] = False,
     best_of: BestOf = None,
     fp32: Fp32 = False,
+    as_json: opt.Json = False,
 ) -> None:
-    """Generate N MIDI files from a trained model (default: the bundled chorale model)."""
+    """Generate N MIDI files from a trained model (default: the bundled chorale model).
+
+    Example: composer generate -n 4 --bars 16 --key "D minor" -o out/
+    """
     from composer.generation import bars_for, default_best_of, write_best
 
     with handle_errors():
@@ -85,8 +107,8 @@ def generate(
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         sel = write_best(out_dir, model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
                          program=program, quantize=not fp32, analyze=analyze)
-        _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None)
-        if analyze:
+        _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json)
+        if analyze and not as_json:
             for i, path in enumerate(sel.paths):
                 _print_analysis(path, *sel.analyses[i])
 
@@ -107,8 +129,12 @@ def continue_(
     best_of: BestOf = None,
     fp32: Fp32 = False,
     max_notes: opt.MaxNotes = None,
+    as_json: opt.Json = False,
 ) -> None:
-    """Continue a melody: the output starts with the primer unchanged, then the model's bars."""
+    """Continue a melody: the output starts with the primer unchanged, then the model's bars.
+
+    Example: composer continue "tinyNotation: 4/4 g4 g a b c'2 b" --voices -o hymn.mid
+    """
     from composer.generation import (
         best_continuation,
         default_best_of,
@@ -136,17 +162,26 @@ def continue_(
             piece = sample_pieces(model, n=1, bars=p.bars + bars, options=opts, tempo=tempo, program=program,
                                       primer=p, quantize=not fp32)[0]
         piece.write(path, force=force)
+        if as_json:
+            typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
+            return
         _summary([(path, piece)])
         err_console.print(piece.primer_summary(p), highlight=False, soft_wrap=True)
 
 
-def models() -> None:
-    """List the bundled and user models with their model cards."""
+def models(as_json: opt.Json = False) -> None:
+    """List the bundled and user models with their model cards.
+
+    Example: composer models --json
+    """
     from rich.table import Table
 
     from composer.checkpoint import list_models
 
     with handle_errors():
+        if as_json:
+            typer.echo(json.dumps(list_models(), indent=1, default=str))
+            return
         table = Table("name", "origin", "corpus", "parameters", "size MB", "test NLL/token", "NLL/quarter", "card")
         for m in list_models():
             if "error" in m:

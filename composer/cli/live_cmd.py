@@ -8,6 +8,8 @@ clock-in wait, recording, exit codes 130/143 after SIGINT/SIGTERM) is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,12 +98,19 @@ def register(app: typer.Typer) -> None:
     app.command("jam")(jam)
 
 
-def ports(api: Api = None) -> None:
-    """List MIDI input and output ports of every available MIDI API."""
+def ports(api: Api = None, as_json: opt.Json = False) -> None:
+    """List MIDI input and output ports of every available MIDI API.
+
+    Example: composer ports --api jack
+    """
     from rich.table import Table
 
     with handle_errors():
         found, problems = list_ports(api)
+        if as_json:
+            typer.echo(json.dumps({"ports": [dataclasses.asdict(p) for p in found], "unavailable": problems},
+                                  indent=1))
+            return
         table = Table(title="MIDI ports")
         for col in ("API", "direction", "name"):
             table.add_column(col)

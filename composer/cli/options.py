@@ -51,6 +51,7 @@ NoParallels = Annotated[
 Program = Annotated[int | None, typer.Option("--program", help="General MIDI program 0-127.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress bar.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 MaxNotes = Annotated[
     int | None,
     typer.Option("--max-notes", min=1, help="Refuse MIDI files with more notes than this [200000]."),

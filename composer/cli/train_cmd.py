@@ -60,8 +60,17 @@ def train(
     threads: Annotated[int | None, typer.Option(help="CPU threads, 0 = torch default.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from OUT/last.safetensors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON on stdout (no progress bar).")
+    ] = False,
 ) -> None:
-    """Train the LSTM on a built corpus; keeps the best and the last checkpoint in OUT."""
+    """Train the LSTM on a built corpus; keeps the best and the last checkpoint in OUT.
+
+    Example: composer train bach-chorales-satb -o runs/satb --time-budget 30 --threads 1
+
+    Several processes (one per GPU or CPU socket) train one model with DDP:
+    torchrun --nproc_per_node 2 -m composer train bach-chorales-satb -o runs/ddp
+    """
     from composer.train import TrainConfig
     from composer.train import train as run_train
 
@@ -87,8 +96,10 @@ def train(
         except (TypeError, ValueError) as exc:  # an unknown or a bad option
             raise InputError(str(exc)) from None
         rank0 = int(os.environ.get("RANK", "0")) == 0
-        result = _run_with_progress(run_train, cfg, resume, quiet or not rank0)
-        if rank0:
+        result = _run_with_progress(run_train, cfg, resume, quiet or as_json or not rank0)
+        if rank0 and as_json:
+            typer.echo(json.dumps(result, indent=1, default=str))
+        elif rank0:
             best = result.get("best_model")
             console.print(
                 f"done: {result['steps']} steps, {result['epochs']} epochs, "
@@ -102,8 +113,12 @@ def train(
 def _run_with_progress(run_train: Any, cfg: Any, resume: bool, quiet: bool) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    def warn(e: dict[str, Any]) -> None:
+        if e["event"] == "warning":
+            err_console.print(f"[yellow]warning:[/] {e['message']}", highlight=False, soft_wrap=True)
+
     if quiet:
-        return dict(run_train(cfg, resume=resume))
+        return dict(run_train(cfg, resume=resume, callback=warn))
     with Progress(
         TextColumn("[bold]train[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
@@ -111,6 +126,7 @@ def _run_with_progress(run_train: Any, cfg: Any, resume: bool, quiet: bool) -> d
         task = bar.add_task("", total=None)
 
         def on_event(e: dict[str, Any]) -> None:
+            warn(e)
             if e["event"] == "start":
                 bar.update(task, total=e["total_steps"], completed=e["step"])
             elif e["event"] == "step":

@@ -170,6 +170,10 @@ class Output:
         """Fail now, before a model loads, if the port cannot be had (see :func:`check_port`)."""
         check_port("output", self.port, self._virtual, self.api)
 
+    def using(self, api: str | None) -> Output:
+        """The same output, opened through ``api``."""
+        return replace(self, api=api)
+
     def open(self) -> Any:
         """Open the port (a mido output)."""
         return open_output(self.port, self._virtual, self.api)
@@ -204,6 +208,10 @@ class Input:
     def check(self) -> None:
         """Fail now, before a model loads, if the port cannot be had (see :func:`check_port`)."""
         check_port("input", self.port, self.virtual, self.api)
+
+    def using(self, api: str | None) -> Input:
+        """The same input, opened through ``api``."""
+        return replace(self, api=api)
 
     @contextlib.contextmanager
     def opened(self, callback: Callable[[Any], None]) -> Iterator[Any]:
@@ -393,8 +401,8 @@ def _ports_first(view: SessionView | None, output: Output, listen: Input | None 
     api, why = choose_api(output.api)
     if api is not None and api != output.api and view is not None:
         view.midi_api(api, why)
-    output = replace(output, api=api)
-    listen = replace(listen, api=api) if listen is not None else Input(api=api)
+    output = output.using(api)
+    listen = listen.using(api) if listen is not None else Input(api=api)
     output.check()
     if listen.port is not None or listen.virtual is not None:
         listen.check()
