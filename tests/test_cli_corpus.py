@@ -53,6 +53,9 @@ def test_build_from_dir_skips_bad_files_and_warns(
     for reason in ("empty file: 1", "drum-only file: 1", "no notes: 1", "not a MIDI file: 1"):
         assert reason in warning[0]
     manifest = json.loads((cache / "messy" / "manifest.json").read_text())
+    for skipped in manifest["skipped"][:3]:  # the first few are named (issue 12), the rest counted
+        assert f"{skipped['id']}: {skipped['reason']}" in warning[0]
+    assert "and 2 more (see composer corpus stats)" in warning[0]
     assert manifest["totals"]["pieces"] == 3 and manifest["totals"]["skipped"] == 5
 
     # Again: resumes (nothing to convert) and reports the same corpus.

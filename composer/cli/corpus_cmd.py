@@ -81,7 +81,11 @@ def build(
         )
         if manifest["skipped"]:
             reasons = ", ".join(f"{k}: {v}" for k, v in manifest["skip_reasons"].items())
-            err_console.print(f"[yellow]warning:[/] skipped {t['skipped']} file(s) ({reasons})")
+            first = "; ".join(f"{s['id']}: {s['reason']}" for s in manifest["skipped"][:3])
+            extra = len(manifest["skipped"]) - 3
+            more = f"; and {extra} more (see composer corpus stats)" if extra > 0 else ""
+            err_console.print(f"[yellow]warning:[/] skipped {t['skipped']} file(s) ({reasons}): {first}{more}",
+                              highlight=False, soft_wrap=True)
 
 
 @corpus_app.command("list")

@@ -40,25 +40,26 @@ def _seconds(p: GeneratedPiece) -> float:
 
 
 def _summary(pieces: list[tuple[Path, GeneratedPiece]], scores: dict[int, list[float]] | None = None,
-             as_json: bool = False) -> None:
+             as_json: bool = False, asked_key: str | None = None) -> None:
     if as_json:
         docs = [_piece_doc(path, p, (scores or {}).get(i)) for i, (path, p) in enumerate(pieces)]
         typer.echo(json.dumps(docs, indent=1))
         return
     from rich.table import Table
 
-    table = Table("file", "bars", "notes", "seconds", "key asked/chosen", "key found", "seed")
+    table = Table("bars", "notes", "seconds", "key", "key found (K-S)", "seed")
+    table.add_column("file", overflow="fold")  # last, and folded rather than cut: the path is what one needs
     if scores:
         table.add_column("analysis score")
     for i, (path, p) in enumerate(pieces):
-        secs = _seconds(p)
-        row = [path.name, str(p.bars), str(len(p.notes)), f"{secs:.1f}", p.key or "-", p.found_key, str(p.seed)]
+        key = f"{p.key} ({'asked' if asked_key else 'chosen'})" if p.key else "-"
+        row = [str(p.bars), str(len(p.notes)), f"{_seconds(p):.1f}", key, p.found_key, str(p.seed), str(path)]
         if scores:
-            row.append(", ".join(f"{s:.3f}" for s in scores.get(i, [])))
+            got = scores.get(i, [])
+            row.append(f"{max(got):.3f} (best of {len(got)})" if got else "-")
         table.add_row(*row)
     console.print(table)
-    folders = sorted({str(path.parent) for path, _ in pieces})
-    console.print(f"wrote {len(pieces)} file(s) to {', '.join(folders)}")
+    console.print(f"wrote {', '.join(str(path) for path, _ in pieces)}", highlight=False, soft_wrap=True)
 
 
 def _print_analysis(path: Path, a: Any, score: float) -> None:
@@ -107,7 +108,8 @@ def generate(
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         sel = write_best(out_dir, model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
                          program=program, quantize=not fp32, analyze=analyze)
-        _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json)
+        _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
+                 opts.key)
         if analyze and not as_json:
             for i, path in enumerate(sel.paths):
                 _print_analysis(path, *sel.analyses[i])
@@ -165,7 +167,7 @@ def continue_(
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
             return
-        _summary([(path, piece)])
+        _summary([(path, piece)], asked_key=opts.key)
         err_console.print(piece.primer_summary(p), highlight=False, soft_wrap=True)
 
 

@@ -121,7 +121,8 @@ def check_port(direction: str, port: str | None, virtual: str | None, api: str |
         except Exception as exc:  # rtmidi: no server behind this API
             said = noise.first_line()
             detail = str(exc).strip() + (f"; the MIDI system said: {said}" if said else "")
-            raise PortError(f"cannot list MIDI {direction} ports ({api or 'default API'}): {detail}") from None
+            where = api or "default API"
+            raise PortError(f"cannot look for MIDI {direction} port {port!r} ({where}): {detail}") from None
     return match_port(port or "", names, direction)
 
 

@@ -392,6 +392,12 @@ def _finish(
     return SessionResult(result, session.exit_code)
 
 
+def _before_ports(model: str | None) -> None:
+    """What is checked before any port: a built-in source's name, COMPOSER_THREADS for a model."""
+    if builtin_name(model) is None:
+        torch_threads()
+
+
 def _ports_first(view: SessionView | None, output: Output, listen: Input | None = None) -> tuple[Output, Input]:
     """Choose the MIDI API and check the ports before the model loads.
 
@@ -399,13 +405,19 @@ def _ports_first(view: SessionView | None, output: Output, listen: Input | None 
     model's seconds of loading.
     """
     api, why = choose_api(output.api)
-    if api is not None and api != output.api and view is not None:
-        view.midi_api(api, why)
+    chosen = api is not None and api != output.api
     output = output.using(api)
     listen = listen.using(api) if listen is not None else Input(api=api)
-    output.check()
-    if listen.port is not None or listen.virtual is not None:
-        listen.check()
+    try:
+        output.check()
+        if listen.port is not None or listen.virtual is not None:
+            listen.check()
+    except PortError as exc:
+        if chosen:  # say why this API, in the one error line
+            raise PortError(f"{exc} (MIDI API {api}: {why}; --api chooses another)") from None
+        raise
+    if chosen and view is not None:
+        view.midi_api(str(api), why)
     return output, listen
 
 
@@ -429,7 +441,7 @@ def play_session(
     bars to make.  With ``clock_in``, playback waits for MIDI Start on that input and follows
     its tempo.  ``now`` and ``sleep`` drive the player (tests pass a fake clock).
     """
-    builtin_name(model)  # a bad built-in source name is reported before any port
+    _before_ports(model)
     output = _ports_first(view, output)[0]
     check_model(model)
     notes = note_stream(model, options, list(primer), bars)
@@ -459,7 +471,7 @@ def jam_session(
     sleep: Callable[[float], None] = time.sleep,
 ) -> SessionResult[JamResult]:
     """``composer jam``: answer each phrase played on ``listen`` with a continuation, on ``output``."""
-    builtin_name(model)
+    _before_ports(model)
     output, listen = _ports_first(view, output, listen)
     answer = continuation(model, options)
     check_model(model)
