@@ -6,7 +6,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here}"
 composer="${COMPOSER:-$(command -v composer || echo "$here/../.venv/bin/composer")}"
 mkdir -p "$out/chorales" "$out/folk" "$out/continue"
-rm -f "$out"/chorales/*.mid "$out"/folk/*.mid "$out"/continue/*.mid "$out"/*/*.png
+rm -f "$out"/chorales/*.mid "$out"/folk/*.mid "$out"/continue/*.mid "$out"/*/*.png "$out"/*/*.json
 
 "$composer" generate -m chorales -n 4 --bars 16 --seed 1 -o "$out/chorales" > /dev/null
 "$composer" generate -m folk -n 3 --bars 16 --seed 1 -o "$out/folk" > /dev/null

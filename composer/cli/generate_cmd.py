@@ -89,14 +89,26 @@ def generate(
     best_of: BestOf = None,
     fp32: Fp32 = False,
     as_json: opt.Json = False,
+    again: Annotated[
+        Path | None,
+        typer.Option("--again", help="Write the piece a record describes again, byte for byte: its .json sidecar "
+                     "or the .mid file itself (every other option comes from the record; -o is the folder or file)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --again: overwrite the output file.")] = False,
 ) -> None:
     """Generate N MIDI files from a trained model (default: the bundled chorale model).
 
+    Every file gets a generation record (in the file, and NAME.json beside it) that --again replays.
+
     Example: composer generate -n 4 --bars 16 --key "D minor" -o out/
     """
-    from composer.generation import bars_for, default_best_of, write_best
+    from composer.generation import bars_for, default_best_of, regenerate, write_best
 
     with handle_errors():
+        if again is not None:
+            path, piece = regenerate(again, out_dir, force=force)
+            _summary([(path, piece)], as_json=as_json)
+            return
         if bars is not None and seconds is not None:
             raise fail("give --bars or --seconds, not both")
         best_of = best_of if best_of is not None else default_best_of(model)
@@ -137,14 +149,7 @@ def continue_(
 
     Example: composer continue "tinyNotation: 4/4 g4 g a b c'2 b" --voices -o hymn.mid
     """
-    from composer.generation import (
-        best_continuation,
-        default_best_of,
-        harmonize,
-        output_path,
-        parse_primer,
-        sample_pieces,
-    )
+    from composer.generation import default_best_of, output_path, parse_primer, write_continuation
 
     with handle_errors(max_notes):
         best_of = best_of if best_of is not None else default_best_of(model)
@@ -155,15 +160,8 @@ def continue_(
         opts = options  # built and checked by the option group
         p = parse_primer(primer)
         path = output_path(out, "continuation" if not voices else "harmonized", force)  # before sampling
-        if best_of > 1:
-            piece = best_continuation(p, model, best_of=best_of, voices=voices, bars=bars, options=opts, tempo=tempo,
-                                      program=program, quantize=not fp32).pieces[0]
-        elif voices:
-            piece = harmonize(p, model, options=opts, tempo=tempo, program=program, quantize=not fp32)
-        else:
-            piece = sample_pieces(model, n=1, bars=p.bars + bars, options=opts, tempo=tempo, program=program,
-                                      primer=p, quantize=not fp32)[0]
-        piece.write(path, force=force)
+        piece = write_continuation(p, primer, path, model, voices=voices, best_of=best_of, bars=bars, options=opts,
+                                   tempo=tempo, program=program, quantize=not fp32, force=force)
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
             return

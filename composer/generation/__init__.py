@@ -22,14 +22,19 @@ from composer.generation.grammar import MAX_ONSET_NOTES, RemiState, Vocab
 from composer.generation.harmonizer import HarmonizeState, top_line
 from composer.generation.pieces import continue_notes, harmonizations, harmonize, sample_pieces, stream_notes
 from composer.generation.primer import Primer, parse_primer
+from composer.generation.record import read_record
 from composer.generation.sampler import Stepper, draw, filter_logits, quantize_model, sample_streams
 from composer.generation.select import (
     Selection,
     analyze_piece,
     best_continuation,
     choose_best,
+    continue_best,
     default_best_of,
+    regenerate,
+    sample_best,
     write_best,
+    write_continuation,
 )
 from composer.generation.setup import (
     GeneratedPiece,
@@ -57,7 +62,11 @@ __all__ = [
     "bars_for",
     "check_out_dir",
     "choose_best",
+    "continue_best",
     "default_best_of",
+    "read_record",
+    "regenerate",
+    "sample_best",
     "continue_melody",
     "continue_notes",
     "draw",
@@ -76,4 +85,5 @@ __all__ = [
     "stream_notes",
     "top_line",
     "write_best",
+    "write_continuation",
 ]

@@ -11,11 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from composer.config import MAX_SEED, SampleOptions
-from composer.generation.pieces import harmonizations, sample_pieces
-from composer.generation.primer import Primer
-from composer.generation.setup import GeneratedPiece, check_out_dir, load_model, next_paths
+from composer.errors import InputError
+from composer.files import refuse_overwrite
+from composer.generation.pieces import harmonizations, harmonize, sample_pieces
+from composer.generation.primer import Primer, parse_primer
+from composer.generation.record import (
+    file_hash,
+    make_record,
+    primer_of,
+    primer_source,
+    read_record,
+    with_record,
+    write_sidecar,
+)
+from composer.generation.setup import GeneratedPiece, check_out_dir, draw_seed, load_model, next_paths
 from composer.harmony import Analysis, analysis_score, analyze_notes
 from composer.voicegrid import VoiceGridCodec
 
@@ -99,6 +111,35 @@ def best_continuation(
     return choose_best(cands, 1, best_of)
 
 
+def sample_best(
+    checkpoint: str | Path | None = None,
+    *,
+    n: int = 1,
+    best_of: int = 1,
+    bars: int = 16,
+    options: SampleOptions = SampleOptions(),
+    tempo: float | None = None,
+    program: int | None = None,
+    quantize: bool = True,
+    analyze: bool = False,
+) -> Selection:
+    """Sample ``n * best_of`` candidates and keep the best of each ``best_of`` (nothing written).
+
+    ``options.seed`` must be set (:func:`write_best` draws one when the user gave none).
+    Candidates are sampled in batches of at most :data:`MAX_BATCH` (the whole set in one batch
+    when it fits); batch ``k`` after the first uses the seed ``seed + k``.
+    """
+    if options.seed is None:
+        raise ValueError("sample_best needs a seed (write_best draws one)")
+    per_batch = max(1, MAX_BATCH // best_of)  # pieces whose candidates fit in one batch
+    cands: list[GeneratedPiece] = []
+    for k, first in enumerate(range(0, n, per_batch)):  # batch k after the first: seed + k
+        opts = options if k == 0 else replace(options, seed=(options.seed + k) % (MAX_SEED + 1))
+        cands += sample_pieces(checkpoint, n=min(per_batch, n - first) * best_of, bars=bars, options=opts,
+                               tempo=tempo, program=program, quantize=quantize)
+    return choose_best(cands, n, best_of, analyze)
+
+
 def write_best(
     out_dir: Path,
     checkpoint: str | Path | None = None,
@@ -112,16 +153,14 @@ def write_best(
     quantize: bool = True,
     analyze: bool = False,
 ) -> Selection:
-    """Sample ``n * best_of`` candidates, keep the best of each ``best_of``, write them.
+    """Sample ``n * best_of`` candidates, keep the best of each ``best_of``, write them with their records.
 
-    Candidates are sampled in batches of at most :data:`MAX_BATCH` (the whole set in one batch
-    when it fits, so ``n * best_of <= 256`` behaves as it always has); batch ``k`` after the
-    first uses the seed ``seed + k``.
-
-    The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`).
-    The folder is checked (created, writable) before sampling, so a user does not wait to learn
-    it.  The other parameters are those of :func:`~composer.generation.pieces.sample_pieces`;
-    ``analyze`` analyzes the kept pieces even when there is nothing to choose (``best_of == 1``).
+    The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`),
+    each with its generation record (a marker in the file and ``MODEL-NNN.json`` beside it, see
+    :mod:`composer.generation.record`).  The folder is checked (created, writable) before
+    sampling, so a user does not wait to learn it.  The other parameters are those of
+    :func:`sample_best`; ``analyze`` analyzes the kept pieces even when there is nothing to
+    choose (``best_of == 1``).
 
     Raises
     ------
@@ -129,14 +168,105 @@ def write_best(
         If ``out_dir`` is a file or cannot be created or written.
     """
     check_out_dir(out_dir)
-    per_batch = max(1, MAX_BATCH // best_of)  # pieces whose candidates fit in one batch
-    cands: list[GeneratedPiece] = []
-    for k, first in enumerate(range(0, n, per_batch)):  # batch k after the first: seed + k
-        opts = options if k == 0 or options.seed is None else replace(options, seed=(options.seed + k) % (MAX_SEED + 1))
-        cands += sample_pieces(checkpoint, n=min(per_batch, n - first) * best_of, bars=bars, options=opts,
-                               tempo=tempo, program=program, quantize=quantize)
-    sel = choose_best(cands, n, best_of, analyze)
+    options = replace(options, seed=draw_seed(options.seed))  # every batch's seed known, so recorded
+    sel = sample_best(checkpoint, n=n, best_of=best_of, bars=bars, options=options, tempo=tempo, program=program,
+                      quantize=quantize, analyze=analyze)
     stem = sel.pieces[0].meta.get("model", "piece")
     paths = next_paths(out_dir, stem, n)
-    sel.paths = [piece.write(path) for path, piece in zip(paths, sel.pieces, strict=True)]
+    model_path = load_model(checkpoint).path
+    for i, (path, piece) in enumerate(zip(paths, sel.pieces, strict=True)):
+        rec = make_record("generate", piece, model_ref=checkpoint, model_path=model_path, options=options, bars=bars,
+                          tempo=tempo, program=program, quantize=quantize, n=n, best_of=best_of, index=i,
+                          file=path.name)
+        sel.paths.append(with_record(piece, rec).write(path))
+        write_sidecar(rec, path)
     return sel
+
+
+def continue_best(
+    primer: Primer,
+    checkpoint: str | Path | None = None,
+    *,
+    voices: bool = False,
+    best_of: int = 1,
+    bars: int = 8,
+    options: SampleOptions = SampleOptions(),
+    tempo: float | None = None,
+    program: int | None = None,
+    quantize: bool = True,
+) -> GeneratedPiece:
+    """The continuation (or with ``voices`` the harmonization) ``composer continue`` writes."""
+    if best_of > 1:
+        return best_continuation(primer, checkpoint, best_of=best_of, voices=voices, bars=bars, options=options,
+                                 tempo=tempo, program=program, quantize=quantize).pieces[0]
+    if voices:
+        return harmonize(primer, checkpoint, options=options, tempo=tempo, program=program, quantize=quantize)
+    return sample_pieces(checkpoint, n=1, bars=primer.bars + bars, options=options, tempo=tempo, program=program,
+                         primer=primer, quantize=quantize)[0]
+
+
+def write_continuation(
+    primer: Primer,
+    source: str | Path,
+    path: Path,
+    checkpoint: str | Path | None = None,
+    *,
+    voices: bool = False,
+    best_of: int = 1,
+    bars: int = 8,
+    options: SampleOptions = SampleOptions(),
+    tempo: float | None = None,
+    program: int | None = None,
+    quantize: bool = True,
+    force: bool = False,
+) -> GeneratedPiece:
+    """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
+    options = replace(options, seed=draw_seed(options.seed))
+    piece = continue_best(primer, checkpoint, voices=voices, best_of=best_of, bars=bars, options=options,
+                          tempo=tempo, program=program, quantize=quantize)
+    rec = make_record("continue", piece, model_ref=checkpoint, model_path=load_model(checkpoint).path,
+                      options=options, bars=bars, tempo=tempo, program=program, quantize=quantize, n=1,
+                      best_of=best_of, index=0, file=path.name, primer=primer_source(source, primer), voices=voices)
+    with_record(piece, rec).write(path, force=force)
+    write_sidecar(rec, path, force=force)
+    return piece
+
+
+def regenerate(record_path: str | Path, out: Path, *, force: bool = False) -> tuple[Path, GeneratedPiece]:
+    """Write the piece a record describes again, byte for byte (``composer generate --again``).
+
+    ``out`` is a ``.mid`` file, or a folder that gets the record's own file name.  The batch the
+    piece came from is sampled again (see :mod:`composer.generation.record` for why), with the
+    recorded model, whose weights must hash the same.
+
+    Raises
+    ------
+    InputError
+        If the file holds no record, or the model (or a MIDI primer) is not the recorded one.
+    OutputError
+        If the output exists and ``force`` is false.
+    """
+    rec = read_record(record_path)
+    path = out if out.suffix.lower() in (".mid", ".midi") else out / Path(str(rec["file"])).name
+    refuse_overwrite(path, force)
+    model = rec["model"]
+    ckpt = load_model(model["ref"])
+    if file_hash(ckpt.path) != model["sha256"]:
+        raise InputError(f"model {model['ref'] or ckpt.name!r} is not the recorded one (its weights' SHA-256 "
+                         f"differs from {str(model['sha256'])[:12]}...): the piece cannot be made again")
+    options = SampleOptions(**rec["options"])
+    batch = rec["batch"]
+    common: dict[str, Any] = dict(options=options, tempo=rec["tempo"], program=rec["program"],
+                                  quantize=rec["quantize"])
+    if rec["command"] == "continue":
+        source = primer_of(rec)
+        piece = continue_best(parse_primer(source), model["ref"], voices=rec["voices"], best_of=batch["best_of"],
+                              bars=rec["bars"], **common)
+    else:
+        sel = sample_best(model["ref"], n=batch["n"], best_of=batch["best_of"], bars=rec["bars"], **common)
+        piece = sel.pieces[batch["index"]]
+    if not path.parent.exists():
+        check_out_dir(path.parent)
+    with_record(piece, rec).write(path, force=force)
+    write_sidecar(rec, path, force=True)
+    return path, piece

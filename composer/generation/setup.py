@@ -95,8 +95,18 @@ class GeneratedPiece:
         """The piece as a ``symusic.Score`` (type-1 MIDI when written).
 
         One track of merged voices, or, for four-voice models, one named track per voice
-        (Soprano, Alto, Tenor, Bass) with the key signature, as a score editor expects.
+        (Soprano, Alto, Tenor, Bass) with the key signature, as a score editor expects.  A
+        generation record (``meta["record"]``, see :mod:`composer.generation.record`) becomes a
+        marker event at time 0.
         """
+        score = self._score()
+        if "record" in self.meta:
+            from symusic import TextMeta
+
+            score.markers.append(TextMeta(0, str(self.meta["record"])))
+        return score
+
+    def _score(self) -> Score:
         if self.voices is not None:
             key = key_signature(parse_key(self.key)) if self.key else None
             return score_from_voices(self.voices, VOICE_NAMES, tempo=self.tempo, time_signature=self.time_signature,

@@ -1,0 +1,157 @@
+"""Generation records: how a written piece came to be, so it can be made again byte for byte.
+
+Every file ``composer generate`` and ``composer continue`` write carries a record: the composer
+version, the model (the name given, its own name, the SHA-256 of its weights file), every
+sampling option with the seed actually used, the length, tempo and program, the batch the piece
+was sampled in (``n`` pieces, ``best_of`` candidates each) and its place there, and for a
+continuation the primer (the typed melody, or the MIDI file's path and hash).  It is written as a
+MIDI marker meta event (``composer-record {...}``, at time 0) and as a JSON sidecar beside the
+file (``NAME.json``); :func:`read_record` reads either.
+
+Regenerating replays the whole batch the piece came from (see
+:func:`composer.generation.select.regenerate`): the int8 model quantizes each step's activations
+with one scale for the whole batch, so a row's numbers depend on its neighbours and a piece
+sampled alone would differ in its last bits, then in its notes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from composer.config import SampleOptions
+from composer.errors import InputError
+from composer.files import read_regular_file, write_bytes_atomic
+from composer.generation.primer import Primer
+from composer.generation.setup import GeneratedPiece
+from composer.midifile import load_score
+from composer.version import __version__
+
+FORMAT = "composer-record/1"
+MARKER = "composer-record "  # the marker text starts so; the JSON follows
+MAX_RECORD_BYTES = 1 << 20
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 (hex) of a file, cached while its size and modification time stay the same."""
+    st = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def make_record(
+    command: str,
+    piece: GeneratedPiece,
+    *,
+    model_ref: str | Path | None,
+    model_path: Path,
+    options: SampleOptions,
+    bars: int,
+    tempo: float | None,
+    program: int | None,
+    quantize: bool,
+    n: int,
+    best_of: int,
+    index: int,
+    file: str,
+    primer: dict[str, Any] | None = None,
+    voices: bool = False,
+) -> dict[str, Any]:
+    """The record of one written piece (JSON-ready; no time stamps, so a replay writes the same bytes)."""
+    return {
+        "format": FORMAT,
+        "composer": __version__,
+        "command": command,
+        "file": file,
+        "model": {"ref": None if model_ref is None else str(model_ref), "name": piece.meta.get("model"),
+                  "sha256": file_hash(model_path)},
+        "options": options.to_dict(),
+        "bars": bars,
+        "tempo": tempo,
+        "program": program,
+        "quantize": quantize,
+        "voices": voices,
+        "batch": {"n": n, "best_of": best_of, "index": index},
+        "piece_seed": piece.seed,
+        "primer": primer,
+    }
+
+
+def primer_source(source: str | Path, primer: Primer) -> dict[str, Any]:
+    """How a record names a primer: a typed melody as text, a MIDI file by path and hash."""
+    text = str(source).strip()
+    path = Path(text)
+    if primer.tpq != 480 or primer.tracks or (len(text) < 4096 and path.suffix.lower() in (".mid", ".midi")):
+        return {"kind": "midi", "path": str(path.resolve()), "sha256": file_hash(path)}
+    return {"kind": "text", "text": text}
+
+
+def primer_of(record: dict[str, Any]) -> str:
+    """The primer argument a record's continuation was made from (its MIDI file checked by hash)."""
+    src = record.get("primer") or {}
+    if src.get("kind") == "text":
+        return str(src["text"])
+    if src.get("kind") == "midi":
+        path = Path(src["path"])
+        if not path.is_file():
+            raise InputError(f"the record's primer {path} is missing")
+        if file_hash(path) != src.get("sha256"):
+            raise InputError(f"the record's primer {path} has changed since (its SHA-256 differs)")
+        return str(path)
+    raise InputError("the record names no primer")
+
+
+def with_record(piece: GeneratedPiece, record: dict[str, Any]) -> GeneratedPiece:
+    """``piece`` carrying ``record`` (written as its marker by :meth:`GeneratedPiece.to_score`)."""
+    piece.meta["record"] = marker_text(record)
+    return piece
+
+
+def marker_text(record: dict[str, Any]) -> str:
+    """The marker event's text: the prefix and the record as compact, key-sorted JSON."""
+    return MARKER + json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def write_sidecar(record: dict[str, Any], midi_path: Path, force: bool = False) -> Path:
+    """Write the record beside the MIDI file (``NAME.json``), atomically."""
+    text = json.dumps(record, indent=1, sort_keys=True) + "\n"
+    return write_bytes_atomic(text.encode(), midi_path.with_suffix(".json"), force=force)
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The record of a written piece, from its JSON sidecar or from the MIDI file itself.
+
+    Raises
+    ------
+    InputError
+        If the file holds no composer record, or one of another format.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        try:
+            record = json.loads(read_regular_file(path, MAX_RECORD_BYTES))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a composer record ({exc})") from None
+    else:
+        score = load_score(path)
+        texts = [str(m.text) for m in score.markers if str(m.text).startswith(MARKER)]
+        if not texts:
+            raise InputError(f"{path}: no composer record in this MIDI file (written by another program?)")
+        try:
+            record = json.loads(texts[0][len(MARKER):])
+        except ValueError as exc:
+            raise InputError(f"{path}: its composer record is not valid JSON ({exc})") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise InputError(f"{path}: not a {FORMAT} record")
+    return record
