@@ -38,7 +38,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
 PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
     "harmony": (("voiceleading",), ("piece",), ("slices",), ("keyfinding",), ("numerals",), ("chords",),
                 ("cadences",), ("figures",),
-                ("analysis",), ("romanxml",), ("plot",), ("__init__",)),
+                ("analysis",), ("notation",), ("romanxml",), ("plot",), ("__init__",)),
     "generation": (("primer",), ("grammar",), ("sampler",), ("harmonizer",), ("setup",), ("satb",), ("pieces",),
                    ("api",), ("record",), ("select",), ("__init__",)),
     "live": (("ports",), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),

@@ -95,6 +95,7 @@ def generate(
                      "or the .mid file itself (every other option comes from the record; -o is the folder or file)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="With --again: overwrite the output file.")] = False,
+    musicxml: opt.MusicXml = False,
 ) -> None:
     """Generate N MIDI files from a trained model (default: the bundled chorale model).
 
@@ -119,7 +120,7 @@ def generate(
         opts = opt.constrained(options, pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony)
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         sel = write_best(out_dir, model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
-                         program=program, quantize=not fp32, analyze=analyze)
+                         program=program, quantize=not fp32, analyze=analyze, musicxml=musicxml)
         _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
                  opts.key)
         if analyze and not as_json:
@@ -144,6 +145,7 @@ def continue_(
     fp32: Fp32 = False,
     max_notes: opt.MaxNotes = None,
     as_json: opt.Json = False,
+    musicxml: opt.MusicXml = False,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars.
 
@@ -161,7 +163,7 @@ def continue_(
         p = parse_primer(primer)
         path = output_path(out, "continuation" if not voices else "harmonized", force)  # before sampling
         piece = write_continuation(p, primer, path, model, voices=voices, best_of=best_of, bars=bars, options=opts,
-                                   tempo=tempo, program=program, quantize=not fp32, force=force)
+                                   tempo=tempo, program=program, quantize=not fp32, force=force, musicxml=musicxml)
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
             return

@@ -52,6 +52,9 @@ Program = Annotated[int | None, typer.Option("--program", help="General MIDI pro
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress bar.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+MusicXml = Annotated[
+    bool, typer.Option("--musicxml", help="Also write NAME.musicxml beside each MIDI file (one staff per voice).")
+]
 MaxNotes = Annotated[
     int | None,
     typer.Option("--max-notes", min=1, help="Refuse MIDI files with more notes than this [200000]."),

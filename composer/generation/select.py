@@ -28,8 +28,15 @@ from composer.generation.record import (
     write_sidecar,
 )
 from composer.generation.setup import GeneratedPiece, check_out_dir, draw_seed, load_model, next_paths
-from composer.harmony import Analysis, analysis_score, analyze_notes
-from composer.voicegrid import VoiceGridCodec
+from composer.harmony import (
+    Analysis,
+    analysis_score,
+    analyze_notes,
+    separate_voices,
+    voice_names,
+    write_voices_xml,
+)
+from composer.voicegrid import VOICE_NAMES, VoiceGridCodec
 
 MAX_BATCH = 256  # candidates sampled together at most (the sampler's limit)
 
@@ -111,6 +118,21 @@ def best_continuation(
     return choose_best(cands, 1, best_of)
 
 
+def write_score_xml(piece: GeneratedPiece, midi_path: Path, force: bool = False) -> Path:
+    """Write ``piece`` as MusicXML beside its MIDI file (``NAME.musicxml``): one staff per voice.
+
+    A four-voice piece keeps its voices; a one-stream piece is split into voices by pitch, as
+    ``composer analyze`` splits one track.
+    """
+    if piece.voices is not None:
+        voices, names = piece.voices, list(VOICE_NAMES)
+    else:
+        voices = separate_voices([piece.notes])[0]
+        names = voice_names(len(voices))
+    return write_voices_xml(voices, names, midi_path.with_suffix(".musicxml"), key_name=piece.key or piece.found_key,
+                            time_signature=piece.time_signature, title=midi_path.stem, force=force)
+
+
 def sample_best(
     checkpoint: str | Path | None = None,
     *,
@@ -152,6 +174,7 @@ def write_best(
     program: int | None = None,
     quantize: bool = True,
     analyze: bool = False,
+    musicxml: bool = False,
 ) -> Selection:
     """Sample ``n * best_of`` candidates, keep the best of each ``best_of``, write them with their records.
 
@@ -160,7 +183,7 @@ def write_best(
     :mod:`composer.generation.record`).  The folder is checked (created, writable) before
     sampling, so a user does not wait to learn it.  The other parameters are those of
     :func:`sample_best`; ``analyze`` analyzes the kept pieces even when there is nothing to
-    choose (``best_of == 1``).
+    choose (``best_of == 1``); ``musicxml`` also writes each as ``MODEL-NNN.musicxml``.
 
     Raises
     ------
@@ -180,6 +203,8 @@ def write_best(
                           file=path.name)
         sel.paths.append(with_record(piece, rec).write(path))
         write_sidecar(rec, path)
+        if musicxml:
+            write_score_xml(piece, path)
     return sel
 
 
@@ -219,6 +244,7 @@ def write_continuation(
     program: int | None = None,
     quantize: bool = True,
     force: bool = False,
+    musicxml: bool = False,
 ) -> GeneratedPiece:
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
     options = replace(options, seed=draw_seed(options.seed))
@@ -229,6 +255,8 @@ def write_continuation(
                       best_of=best_of, index=0, file=path.name, primer=primer_source(source, primer), voices=voices)
     with_record(piece, rec).write(path, force=force)
     write_sidecar(rec, path, force=force)
+    if musicxml:
+        write_score_xml(piece, path, force=force)
     return piece
 
 

@@ -31,6 +31,7 @@ from composer.harmony.cadences import Cadence
 from composer.harmony.chords import ChordLabel
 from composer.harmony.figures import consonance_share, is_consonant
 from composer.harmony.keyfinding import KEY_NAMES, KeyEstimate, KeyRegion, key_of_notes, key_path
+from composer.harmony.notation import spelling, voices_score, write_voices_xml
 from composer.harmony.numerals import QUALITIES, roman_figure
 from composer.harmony.piece import VoicedPiece, load_piece, piece_from_notes
 from composer.harmony.plot import plot_png, write_plot
@@ -42,7 +43,9 @@ from composer.harmony.voiceleading import (
     VoiceFault,
     check_voice_leading,
     polyphony_count,
+    separate_voices,
     split_voices,
+    voice_names,
 )
 
 __all__ = [
@@ -82,6 +85,11 @@ __all__ = [
     "split_voices",
     "write_plot",
     "write_roman",
+    "write_voices_xml",
+    "voices_score",
+    "spelling",
+    "separate_voices",
+    "voice_names",
 ]
 
 
