@@ -95,3 +95,19 @@ def test_render_cli_errors_are_one_line(midi: Path, tmp_path: Path, monkeypatch:
     one_line_error(runner.invoke(app, ["render", str(midi), "--gain", "0"]), "gain must be in (0, 10]")
     monkeypatch.setattr(audio.shutil, "which", lambda name: None)
     one_line_error(runner.invoke(app, ["render", str(midi)]), "FluidSynth is not installed")
+
+
+@needs_synth
+def test_generate_wav_renders_each_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["generate", "-n", "1", "--bars", "2", "--seed", "1", "--best-of", "1",
+                                      "-o", str(tmp_path), "--wav"])
+    assert result.exit_code == 0, result.output
+    seconds, peak = audio.wav_level(tmp_path / "chorales-001.wav")
+    assert 6.0 <= seconds <= 6.0 + 5.0 and peak > -40.0  # two 4/4 bars at the model's 80 bpm, plus the choir's release
+
+
+def test_generate_wav_without_a_synth_fails_before_sampling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    result = CliRunner().invoke(app, ["generate", "-n", "1", "--bars", "2", "-o", str(tmp_path), "--wav"])
+    one_line_error(result, "FluidSynth is not installed")
+    assert not list(tmp_path.glob("*.mid"))

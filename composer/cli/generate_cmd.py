@@ -96,6 +96,7 @@ def generate(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="With --again: overwrite the output file.")] = False,
     musicxml: opt.MusicXml = False,
+    wav: opt.Wav = False,
 ) -> None:
     """Generate N MIDI files from a trained model (default: the bundled chorale model).
 
@@ -120,7 +121,8 @@ def generate(
         opts = opt.constrained(options, pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony)
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         sel = write_best(out_dir, model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
-                         program=program, quantize=not fp32, analyze=analyze, musicxml=musicxml)
+                         program=program, quantize=not fp32, analyze=analyze, musicxml=musicxml,
+                         wav=wav)
         _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
                  opts.key)
         if analyze and not as_json:
@@ -146,6 +148,7 @@ def continue_(
     max_notes: opt.MaxNotes = None,
     as_json: opt.Json = False,
     musicxml: opt.MusicXml = False,
+    wav: opt.Wav = False,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars.
 
@@ -163,7 +166,8 @@ def continue_(
         p = parse_primer(primer)
         path = output_path(out, "continuation" if not voices else "harmonized", force)  # before sampling
         piece = write_continuation(p, primer, path, model, voices=voices, best_of=best_of, bars=bars, options=opts,
-                                   tempo=tempo, program=program, quantize=not fp32, force=force, musicxml=musicxml)
+                                   tempo=tempo, program=program, quantize=not fp32, force=force, musicxml=musicxml,
+                                   wav=wav)
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
             return

@@ -52,6 +52,9 @@ Program = Annotated[int | None, typer.Option("--program", help="General MIDI pro
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress bar.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+Wav = Annotated[
+    bool, typer.Option("--wav", help="Also render NAME.wav beside each MIDI file (FluidSynth, a GM soundfont).")
+]
 MusicXml = Annotated[
     bool, typer.Option("--musicxml", help="Also write NAME.musicxml beside each MIDI file (one staff per voice).")
 ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from composer.audio import find_fluidsynth, find_soundfont, render
 from composer.config import MAX_SEED, SampleOptions
 from composer.errors import InputError
 from composer.files import refuse_overwrite
@@ -175,6 +176,7 @@ def write_best(
     quantize: bool = True,
     analyze: bool = False,
     musicxml: bool = False,
+    wav: bool = False,
 ) -> Selection:
     """Sample ``n * best_of`` candidates, keep the best of each ``best_of``, write them with their records.
 
@@ -183,7 +185,8 @@ def write_best(
     :mod:`composer.generation.record`).  The folder is checked (created, writable) before
     sampling, so a user does not wait to learn it.  The other parameters are those of
     :func:`sample_best`; ``analyze`` analyzes the kept pieces even when there is nothing to
-    choose (``best_of == 1``); ``musicxml`` also writes each as ``MODEL-NNN.musicxml``.
+    choose (``best_of == 1``); ``musicxml`` also writes each as ``MODEL-NNN.musicxml``, ``wav`` renders
+    each to ``MODEL-NNN.wav`` (:func:`composer.audio.render`).
 
     Raises
     ------
@@ -191,6 +194,8 @@ def write_best(
         If ``out_dir`` is a file or cannot be created or written.
     """
     check_out_dir(out_dir)
+    if wav:  # a missing synthesizer is said before the sampling, not after
+        find_fluidsynth(), find_soundfont()
     options = replace(options, seed=draw_seed(options.seed))  # every batch's seed known, so recorded
     sel = sample_best(checkpoint, n=n, best_of=best_of, bars=bars, options=options, tempo=tempo, program=program,
                       quantize=quantize, analyze=analyze)
@@ -205,6 +210,8 @@ def write_best(
         write_sidecar(rec, path)
         if musicxml:
             write_score_xml(piece, path)
+        if wav:
+            render(path, path.with_suffix(".wav"))
     return sel
 
 
@@ -245,8 +252,11 @@ def write_continuation(
     quantize: bool = True,
     force: bool = False,
     musicxml: bool = False,
+    wav: bool = False,
 ) -> GeneratedPiece:
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
+    if wav:
+        find_fluidsynth(), find_soundfont()
     options = replace(options, seed=draw_seed(options.seed))
     piece = continue_best(primer, checkpoint, voices=voices, best_of=best_of, bars=bars, options=options,
                           tempo=tempo, program=program, quantize=quantize)
@@ -257,6 +267,8 @@ def write_continuation(
     write_sidecar(rec, path, force=force)
     if musicxml:
         write_score_xml(piece, path, force=force)
+    if wav:
+        render(path, path.with_suffix(".wav"), force=force)
     return piece
 
 

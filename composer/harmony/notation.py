@@ -77,27 +77,45 @@ def voices_score(
     ``pickup`` (beats) shifts the music so its first bar is a full one holding a rest, numbered
     ``first_bar - 1``... as the analysis numbers a pickup bar 0.
     """
-    from music21 import metadata, meter, note, stream
+    from music21 import clef, metadata, meter, note, stream
 
     names_pc = spelling(key_name)
     score = stream.Score()
     score.metadata = metadata.Metadata(title=title or "composer", composer="composer")
     pad = q(pickup)
     num, den = time_signature
+    bar = Fraction(num * 4, den)
+    # Music that starts after the first downbeat, every voice silent before it (a generated
+    # chorale's anacrusis), is written as a pickup: a short first bar numbered 0, not rests.
+    lead = min((q(n.start) for v in voices for n in v), default=Fraction(0))
+    anacrusis = lead if not pad and 0 < lead < bar else Fraction(0)
+    clefs = {"Soprano": clef.TrebleClef, "Alto": clef.TrebleClef, "Tenor": clef.Treble8vbClef,
+             "Bass": clef.BassClef, "S": clef.TrebleClef, "A": clef.TrebleClef, "T": clef.Treble8vbClef,
+             "B": clef.BassClef}
     for name, voice in zip(names, voices, strict=True):
         part = stream.Part(id=name)
         part.partName = name
-        part.insert(0, meter.TimeSignature(f"{num}/{den}"))
-        part.insert(0, m21_key(key_name))
         for n in voice:
             m21 = note.Note(_pitch(n.pitch, names_pc), quarterLength=max(q(n.duration), Fraction(1, 12)))
             m21.volume.velocity = n.velocity
             part.insert(q(n.start) + pad, m21)
+        part.insert(0, clefs[name]() if name in clefs else clef.bestClef(part, recurse=True))
+        part.insert(0, meter.TimeSignature(f"{num}/{den}"))
+        part.insert(0, m21_key(key_name))
         part.makeRests(fillGaps=True, inPlace=True)
         part.makeMeasures(inPlace=True)
         part.makeTies(inPlace=True)
-        for i, m in enumerate(part.getElementsByClass(stream.Measure)):
-            m.number = first_bar + i
+        measures = list(part.getElementsByClass(stream.Measure))
+        if anacrusis and measures:
+            first = measures[0]
+            for r in list(first.getElementsByClass(note.Rest)):
+                if r.offset < anacrusis:
+                    first.remove(r)
+            for el in list(first.notesAndRests):
+                first.setElementOffset(el, el.offset - anacrusis)
+            first.paddingLeft = float(anacrusis)
+        for i, m in enumerate(measures):
+            m.number = (first_bar - 1 if anacrusis else first_bar) + i
         score.insert(0, part)
     from music21.stream import makeNotation
 
