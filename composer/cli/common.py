@@ -59,3 +59,13 @@ def handle_errors(max_notes: int | None = None) -> Iterator[None]:
 def is_tty() -> bool:
     """Whether stderr is an interactive terminal (progress bars only then)."""
     return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner saying ``message`` on a terminal while slow work runs; nothing when not a terminal."""
+    if not is_tty():
+        yield
+        return
+    with err_console.status(message, spinner="dots"):
+        yield

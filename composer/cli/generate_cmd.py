@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from composer.cli import options as opt
-from composer.cli.common import console, err_console, fail, handle_errors
+from composer.cli.common import console, err_console, fail, handle_errors, working
 from composer.config import SampleOptions
 
 if TYPE_CHECKING:
@@ -84,7 +84,10 @@ def generate(
     pitch_min: PitchMin = 0,
     pitch_max: PitchMax = 127,
     max_polyphony: MaxPoly = 0,
-    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Folder for the MIDI files.")] = Path("out"),
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", "--out-dir", "-o", help="Folder for the MIDI files (with --again: a folder or a file)."),
+    ] = Path("out"),
     analyze: Annotated[bool, typer.Option("--analyze", help="Print a harmonic analysis of each piece.")] = False,
     best_of: BestOf = None,
     fp32: Fp32 = False,
@@ -108,7 +111,8 @@ def generate(
 
     with handle_errors():
         if again is not None:
-            path, piece = regenerate(again, out_dir, force=force)
+            with working(f"sampling the batch {again.name} came from again"):
+                path, piece = regenerate(again, out_dir, force=force)
             _summary([(path, piece)], as_json=as_json)
             return
         if bars is not None and seconds is not None:
@@ -120,9 +124,10 @@ def generate(
             raise fail(f"--seconds must be in (0, 3600], got {seconds}")
         opts = opt.constrained(options, pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony)
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
-        sel = write_best(out_dir, model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
-                         program=program, quantize=not fp32, analyze=analyze, musicxml=musicxml,
-                         wav=wav)
+        with working(f"sampling {num * best_of} candidate(s) of {n_bars} bars"):
+            sel = write_best(out_dir, model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
+                             program=program, quantize=not fp32, analyze=analyze, musicxml=musicxml,
+                             wav=wav)
         _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
                  opts.key)
         if analyze and not as_json:
@@ -165,9 +170,10 @@ def continue_(
         opts = options  # built and checked by the option group
         p = parse_primer(primer)
         path = output_path(out, "continuation" if not voices else "harmonized", force)  # before sampling
-        piece = write_continuation(p, primer, path, model, voices=voices, best_of=best_of, bars=bars, options=opts,
-                                   tempo=tempo, program=program, quantize=not fp32, force=force, musicxml=musicxml,
-                                   wav=wav)
+        with working(f"{'harmonizing' if voices else 'continuing'} the primer ({best_of} candidate(s))"):
+            piece = write_continuation(p, primer, path, model, voices=voices, best_of=best_of, bars=bars,
+                                       options=opts, tempo=tempo, program=program, quantize=not fp32, force=force,
+                                       musicxml=musicxml, wav=wav)
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
             return

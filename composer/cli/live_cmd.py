@@ -87,8 +87,8 @@ def _recording(record: opt.Record = None, force: opt.Force = False) -> Recording
     return Recording(record, force) if record is not None else None
 
 
-#: play and jam keep the whole distribution by default (no nucleus cut).
-_LIVE_SAMPLING = (opt.sampling, {"top_p": opt.LIVE_TOP_P})
+#: play and jam sample as generate does (one set of defaults; top-p 0.95 since issue 12).
+_LIVE_SAMPLING = opt.sampling
 
 
 def register(app: typer.Typer) -> None:

@@ -25,7 +25,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Nucleus mass kept by ``generate`` and ``continue`` (files).  ``play`` and ``jam`` keep 1.0
 #: (no nucleus cut): a different default, kept as it was when these types were unified.
 FILE_TOP_P = 0.95
-LIVE_TOP_P = 1.0
 
 Model = Annotated[
     str | None,

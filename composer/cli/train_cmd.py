@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import tomllib
 import typer
 
-from composer.cli.common import console, err_console, fail, handle_errors
+from composer.cli.common import console, err_console, fail, handle_errors, working
 from composer.cli.options import MaxNotes
 from composer.errors import InputError
 
@@ -161,8 +161,9 @@ def evaluate(
             raise fail(f"--split must be train, valid or test, got {split!r}")
         if ngram < 1:
             raise fail(f"--ngram must be >= 1, got {ngram}")
-        report = run_eval(checkpoint, data, split=split, order=ngram, baseline_corpus=baseline_corpus,
-                          device=device)
+        with working(f"evaluating {checkpoint} on {data}"):
+            report = run_eval(checkpoint, data, split=split, order=ngram, baseline_corpus=baseline_corpus,
+                              device=device)
         if as_json:
             typer.echo(json.dumps(report, indent=1))
             return
@@ -195,8 +196,9 @@ def export(
     with handle_errors():
         if not 0 <= program <= 127:
             raise fail(f"--program must be in 0..127, got {program}")
-        card = export_model(run, out, name=name, description=description, default_program=program,
-                            default_tempo=tempo, force=force)
+        with working(f"measuring {run} on the test split for its model card"):
+            card = export_model(run, out, name=name, description=description, default_program=program,
+                                default_tempo=tempo, force=force)
         lstm = card["test"]["models"][0]
         console.print(f"exported {card['name']} to {out}: test NLL {lstm['nll_per_token']:.4f} nats/token, "
                       f"{lstm['nll_per_quarter']:.3f} nats/quarter; card: {out / 'card.md'}")
