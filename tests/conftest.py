@@ -121,8 +121,10 @@ def messy_midi_dir(midi_factory: MidiFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def corpora_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A session folder holding built corpora (the ``--cache-dir`` of the tests)."""
-    return tmp_path_factory.mktemp("corpora")
+    """A session folder holding built corpora: ``CACHE/corpora`` of the cache ``--cache-dir CACHE`` names."""
+    root = tmp_path_factory.mktemp("cache") / "corpora"
+    root.mkdir()
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -52,7 +52,7 @@ def test_build_from_dir_skips_bad_files_and_warns(
     assert len(warning) == 1 and "skipped 5 file(s)" in warning[0]
     for reason in ("empty file: 1", "drum-only file: 1", "no notes: 1", "not a MIDI file: 1"):
         assert reason in warning[0]
-    manifest = json.loads((cache / "messy" / "manifest.json").read_text())
+    manifest = json.loads((cache / "corpora" / "messy" / "manifest.json").read_text())
     for skipped in manifest["skipped"][:3]:  # the first few are named (issue 12), the rest counted
         assert f"{skipped['id']}: {skipped['reason']}" in warning[0]
     assert "and 2 more (see composer corpus stats)" in warning[0]
@@ -61,7 +61,7 @@ def test_build_from_dir_skips_bad_files_and_warns(
     # Again: resumes (nothing to convert) and reports the same corpus.
     again = runner.invoke(app, [*args, "--cache-dir", str(cache)], env=WIDE)
     assert again.exit_code == 0 and "messy: 3 pieces" in again.stdout
-    assert json.loads((cache / "messy" / "manifest.json").read_text()) == manifest
+    assert json.loads((cache / "corpora" / "messy" / "manifest.json").read_text()) == manifest
 
 
 def test_build_without_cache_dir_uses_the_session_cache(
@@ -116,14 +116,14 @@ def test_list_shows_bundled_and_built(
     }
     cells = [c.strip() for c in rows["messy"].split("│")[1:-1]]
     assert cells[:4] == ["messy", "-", "yes", "3"]
-    tokens = json.loads((tmp_path / "messy" / "manifest.json").read_text())["totals"]["tokens"]
+    tokens = json.loads((tmp_path / "corpora" / "messy" / "manifest.json").read_text())["totals"]["tokens"]
     assert cells[4] == f"{tokens:,}"
 
 
 @pytest.mark.slow
 def test_stats_of_the_chorales(runner: CliRunner, chorales_corpus: Any, corpora_root: Path) -> None:
     r = runner.invoke(
-        app, ["corpus", "stats", "bach-chorales", "--cache-dir", str(corpora_root)], env=WIDE
+        app, ["corpus", "stats", "bach-chorales", "--cache-dir", str(corpora_root.parent)], env=WIDE
     )
     assert r.exit_code == 0, r.output
     n = len(chorales_corpus.pieces())
@@ -136,7 +136,7 @@ def test_stats_of_the_chorales(runner: CliRunner, chorales_corpus: Any, corpora_
     assert f"vocabulary {chorales_corpus.codec.vocab_size}" in r.stdout
 
     r = runner.invoke(
-        app, ["corpus", "stats", "bach-chorales", "--cache-dir", str(corpora_root), "--json"]
+        app, ["corpus", "stats", "bach-chorales", "--cache-dir", str(corpora_root.parent), "--json"]
     )
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)
@@ -171,7 +171,7 @@ def test_python_m_composer_corpus_stats(chorales_corpus: Any, corpora_root: Path
         "stats",
         "bach-chorales",
         "--cache-dir",
-        str(corpora_root),
+        str(corpora_root.parent),
         "--json",
     )
     assert p.returncode == 0, p.stderr
@@ -184,7 +184,7 @@ def test_python_m_composer_corpus_stats(chorales_corpus: Any, corpora_root: Path
         "stats",
         "bach-chorales",
         "--cache-dir",
-        str(corpora_root),
+        str(corpora_root.parent),
         env=WIDE,
     )
     assert p.returncode == 0, p.stderr
@@ -197,7 +197,7 @@ def test_python_m_composer_corpus_stats(chorales_corpus: Any, corpora_root: Path
         "stats",
         "absent",
         "--cache-dir",
-        str(corpora_root),
+        str(corpora_root.parent),
     )
     one_line_error(p, "absent")
     assert p.stdout == ""

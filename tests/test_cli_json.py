@@ -84,3 +84,23 @@ def test_train_warns_when_there_is_no_validation_split(tiny: TinyCorpus, tmp_pat
     train_mod.train(tiny_train_config(tmp_path / "nv", max_steps=2), callback=events.append)
     warning = next(e for e in events if e["event"] == "warning")
     assert "no validation pieces" in warning["message"] and "training pieces" in warning["message"]
+
+
+def test_cache_dir_names_the_cache_root_on_every_command(tiny: TinyCorpus, tmp_path: Path) -> None:
+    """``--cache-dir`` means what ``$COMPOSER_CACHE_DIR`` means (corpora in CACHE/corpora), on corpus
+    commands, train, evaluate and models alike, and only for that command."""
+    import os
+
+    from helpers import one_line_error
+
+    session = os.environ["COMPOSER_CACHE_DIR"]
+    empty = tmp_path / "empty-cache"
+    built = {c["corpus"]: c["built"] for c in _json(["corpus", "list", "--cache-dir", session, "--json"])}
+    assert built[TINY]
+    built = {c["corpus"]: c["built"] for c in _json(["corpus", "list", "--cache-dir", str(empty), "--json"])}
+    assert TINY not in built
+    one_line_error(runner.invoke(app, ["train", TINY, "-o", str(tmp_path / "r"), "--cache-dir", str(empty)]),
+                   "not built")
+    one_line_error(runner.invoke(app, ["evaluate", "folk", TINY, "--cache-dir", str(empty)]), "not built")
+    assert isinstance(_json(["models", "--cache-dir", str(empty), "--json"]), list)
+    assert os.environ["COMPOSER_CACHE_DIR"] == session  # restored after each command

@@ -293,7 +293,7 @@ def test_corpus_build_hostile_dir(runner: CliRunner, hostile_dir: Path, mutant_d
     check_outcome(result, "")
     assert result.exit_code == 0
     assert "warning: skipped" in result.stderr
-    m = json.loads((cache / "mixed" / "manifest.json").read_text())
+    m = json.loads((cache / "corpora" / "mixed" / "manifest.json").read_text())
     assert m["totals"]["pieces"] + m["totals"]["skipped"] == n_files
     reasons = {s["id"]: s["reason"] for s in m["skipped"]}
     assert all(reasons.values())

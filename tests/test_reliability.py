@@ -253,7 +253,7 @@ def test_disk_full_corpus_build(runner: CliRunner, env: dict[str, Path], tmp_pat
     r = runner.invoke(app, ["corpus", "build", "--from-dir", str(env["src"]), "--cache-dir",
                             str(tmp_path / "cache"), "-j", "1", "--name", "full"])
     one_line_error(r, "No space left on device")
-    assert not (tmp_path / "cache" / "full" / "manifest.json").exists()
+    assert not (tmp_path / "cache" / "corpora" / "full" / "manifest.json").exists()
     _no_temp_files(tmp_path)
 
 
@@ -407,7 +407,7 @@ def test_corpus_build_sigkill_then_resume(runner: CliRunner, tmp_path: Path) -> 
     src = tmp_path / "killme"
     _write_corpus_files(src)
     killed, clean = tmp_path / "cache-killed", tmp_path / "cache-clean"
-    pieces = killed / "killme" / "pieces"
+    pieces = killed / "corpora" / "killme" / "pieces"
     cmd = [sys.executable, "-m", "composer", "corpus", "build", "--from-dir", str(src), "--cache-dir",
            str(killed), "-j", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -427,19 +427,19 @@ def test_corpus_build_sigkill_then_resume(runner: CliRunner, tmp_path: Path) -> 
     if proc.returncode != -signal.SIGKILL:
         pytest.skip(f"the build finished (rc {proc.returncode}) before it could be killed")
     at_kill = len(list(pieces.glob("*.json")))
-    assert 3 <= at_kill < 30 and not (killed / "killme" / "manifest.json").exists()
+    assert 3 <= at_kill < 30 and not (killed / "corpora" / "killme" / "manifest.json").exists()
     r = runner.invoke(app, ["corpus", "build", "--from-dir", str(src), "--cache-dir", str(killed), "-j", "1"])
     assert r.exit_code == 0, r.stderr
     r = runner.invoke(app, ["corpus", "build", "--from-dir", str(src), "--cache-dir", str(clean), "-j", "1"])
     assert r.exit_code == 0, r.stderr
-    a = json.loads((killed / "killme" / "manifest.json").read_text())
-    b = json.loads((clean / "killme" / "manifest.json").read_text())
+    a = json.loads((killed / "corpora" / "killme" / "manifest.json").read_text())
+    b = json.loads((clean / "corpora" / "killme" / "manifest.json").read_text())
     assert a == b
     assert a["totals"]["pieces"] == 30 and a["totals"]["skipped"] == 0
     for rec in a["pieces"]:  # every token array readable and as long as its record says
         import numpy as np
 
-        assert len(np.load(killed / "killme" / "tokens" / f"{rec['id']}.npy")) == rec["tokens"]
+        assert len(np.load(killed / "corpora" / "killme" / "tokens" / f"{rec['id']}.npy")) == rec["tokens"]
 
 
 def _children(pid: int) -> list[int]:
@@ -468,7 +468,7 @@ def test_corpus_workers_end_when_the_build_is_sigkilled(tmp_path: Path) -> None:
     """Issue 14 item 14: SIGKILL only the parent; its worker processes must not live on."""
     src = tmp_path / "orphans"
     _write_corpus_files(src, n=60)
-    pieces = tmp_path / "cache" / "orphans" / "pieces"
+    pieces = tmp_path / "cache" / "corpora" / "orphans" / "pieces"
     cmd = [sys.executable, "-m", "composer", "corpus", "build", "--from-dir", str(src), "--cache-dir",
            str(tmp_path / "cache"), "-j", "2"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

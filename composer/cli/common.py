@@ -7,6 +7,7 @@ import errno
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -25,16 +26,18 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 @contextlib.contextmanager
-def handle_errors(max_notes: int | None = None) -> Iterator[None]:
+def handle_errors(max_notes: int | None = None, cache_dir: Path | None = None) -> Iterator[None]:
     """Turn library errors into one-line messages and exit codes.
 
     ``ComposerError`` exits with its own code (2 for bad input); a full disk or a
     denied write exits 2; Ctrl+C exits 130.  Set ``COMPOSER_DEBUG=1`` to see
     tracebacks of unexpected errors.  ``max_notes`` raises or lowers the note
-    limit of every MIDI file read inside the block.
+    limit of every MIDI file read inside the block; ``cache_dir`` (``--cache-dir``)
+    stands for ``$COMPOSER_CACHE_DIR`` inside it: the one meaning of the option on
+    every command (corpora in ``CACHE/corpora``, models in ``CACHE/models``).
     """
     try:
-        with note_limit(max_notes):
+        with note_limit(max_notes), _cache_override(cache_dir):
             yield
     except ComposerError as exc:
         raise fail(str(exc), exc.exit_code) from None
@@ -54,6 +57,22 @@ def handle_errors(max_notes: int | None = None) -> Iterator[None]:
         if os.environ.get("COMPOSER_DEBUG"):
             raise
         raise fail(f"internal error: {type(exc).__name__}: {exc}", 1) from None
+
+
+@contextlib.contextmanager
+def _cache_override(cache_dir: Path | None) -> Iterator[None]:
+    if cache_dir is None:
+        yield
+        return
+    old = os.environ.get("COMPOSER_CACHE_DIR")
+    os.environ["COMPOSER_CACHE_DIR"] = str(cache_dir)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["COMPOSER_CACHE_DIR"]
+        else:
+            os.environ["COMPOSER_CACHE_DIR"] = old
 
 
 def is_tty() -> bool:

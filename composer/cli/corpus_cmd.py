@@ -10,15 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from composer.cli.common import console, err_console, fail, handle_errors
-from composer.cli.options import Json, MaxNotes
+from composer.cli.options import CacheDir, Json, MaxNotes
+from composer.midifile import MAX_NOTES
 from composer.recipes import dir_recipe, list_recipes, load_recipe
 
 corpus_app = typer.Typer(help="Build and inspect training corpora.", no_args_is_help=True)
 
-CacheDir = Annotated[
-    Path | None,
-    typer.Option("--cache-dir", help="Folder holding built corpora (default: the user cache)."),
-]
 
 
 @corpus_app.command("build")
@@ -45,7 +42,7 @@ def build(
 
     from composer.corpus import build_corpus
 
-    with handle_errors():
+    with handle_errors(cache_dir=cache_dir):
         if (name is None) == (from_dir is None):
             raise fail("give a recipe NAME or --from-dir PATH (one of them)")
         if jobs is not None and jobs < 1:
@@ -67,11 +64,10 @@ def build(
             task = bar.add_task(f"building {recipe.name}", total=None)
             manifest = build_corpus(
                 recipe,
-                root=cache_dir,
                 jobs=jobs,
                 limit=limit,
                 progress=lambda d, n: bar.update(task, completed=d, total=n),
-                **({"max_notes": max_notes} if max_notes else {}),
+                max_notes=max_notes or MAX_NOTES,
             )
         t = manifest["totals"]
         console.print(
@@ -98,12 +94,12 @@ def list_(cache_dir: CacheDir = None, as_json: Json = False) -> None:
 
     from composer.corpus import built_corpora, load_corpus
 
-    with handle_errors():
-        built = set(built_corpora(cache_dir))
+    with handle_errors(cache_dir=cache_dir):
+        built = set(built_corpora())
         docs: list[dict[str, Any]] = []
         for name in sorted(set(list_recipes()) | built):
             recipe = load_recipe(name) if name in list_recipes() else None
-            m = load_corpus(name, cache_dir).manifest if name in built else None
+            m = load_corpus(name).manifest if name in built else None
             docs.append({"corpus": name, "bundled": recipe is not None, "built": m is not None,
                          "pieces": m["totals"]["pieces"] if m else None, "tokens": m["totals"]["tokens"] if m else None,
                          "description": recipe.description if recipe else ""})
@@ -129,8 +125,8 @@ def stats(
 
     from composer.corpus import corpus_stats, load_corpus
 
-    with handle_errors():
-        s = corpus_stats(load_corpus(name, cache_dir))
+    with handle_errors(cache_dir=cache_dir):
+        s = corpus_stats(load_corpus(name))
         if as_json:
             typer.echo(json.dumps(s, indent=1))
             return

@@ -181,7 +181,7 @@ def continue_(
         err_console.print(piece.primer_summary(p), highlight=False, soft_wrap=True)
 
 
-def models(as_json: opt.Json = False) -> None:
+def models(as_json: opt.Json = False, cache_dir: opt.CacheDir = None) -> None:
     """List the bundled and user models with their model cards.
 
     Example: composer models --json
@@ -190,7 +190,7 @@ def models(as_json: opt.Json = False) -> None:
 
     from composer.checkpoint import list_models
 
-    with handle_errors():
+    with handle_errors(cache_dir=cache_dir):
         if as_json:
             typer.echo(json.dumps(list_models(), indent=1, default=str))
             return

@@ -50,6 +50,11 @@ NoParallels = Annotated[
 Program = Annotated[int | None, typer.Option("--program", help="General MIDI program 0-127.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress bar.")]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="The cache folder, as $COMPOSER_CACHE_DIR means it (default: that, else "
+                 "~/.cache/composer): built corpora in CACHE/corpora, your models in CACHE/models."),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 Wav = Annotated[
     bool, typer.Option("--wav", help="Also render NAME.wav beside each MIDI file (FluidSynth, a GM soundfont).")

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import tomllib
 import typer
 
-from composer.cli.common import console, err_console, fail, handle_errors, working
+from composer.cli import options as opt
+from composer.cli.common import console, err_console, fail, handle_errors, is_tty, working
 from composer.cli.options import MaxNotes
 from composer.errors import InputError
 
@@ -63,6 +64,7 @@ def train(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout (no progress bar).")
     ] = False,
+    cache_dir: opt.CacheDir = None,
 ) -> None:
     """Train the LSTM on a built corpus; keeps the best and the last checkpoint in OUT.
 
@@ -74,7 +76,7 @@ def train(
     from composer.train import TrainConfig
     from composer.train import train as run_train
 
-    with handle_errors():
+    with handle_errors(cache_dir=cache_dir):
         base: dict[str, Any] = {}
         if config_file is not None:
             try:
@@ -117,7 +119,7 @@ def _run_with_progress(run_train: Any, cfg: Any, resume: bool, quiet: bool) -> d
         if e["event"] == "warning":
             err_console.print(f"[yellow]warning:[/] {e['message']}", highlight=False, soft_wrap=True)
 
-    if quiet:
+    if quiet or not is_tty():  # a progress bar only on a terminal (logs get metrics.jsonl)
         return dict(run_train(cfg, resume=resume, callback=warn))
     with Progress(
         TextColumn("[bold]train[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -150,13 +152,14 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     max_notes: MaxNotes = None,
+    cache_dir: opt.CacheDir = None,
 ) -> None:
     """NLL per token / note / quarter note and perplexity, against unigram and n-gram baselines."""
     from rich.table import Table
 
     from composer.evaluate import evaluate as run_eval
 
-    with handle_errors(max_notes):
+    with handle_errors(max_notes, cache_dir=cache_dir):
         if split not in ("train", "valid", "test"):
             raise fail(f"--split must be train, valid or test, got {split!r}")
         if ngram < 1:
