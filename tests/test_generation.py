@@ -282,7 +282,7 @@ def test_four_voice_models_choose_among_four_by_default(tmp_path: Path) -> None:
 
 def test_best_of_k_keeps_the_candidate_with_the_highest_analysis_score(tmp_path: Path) -> None:
     from composer.config import SampleOptions
-    from composer.generation import analyze_piece, choose_best, sample_pieces, write_best
+    from composer.generation import Request, analyze_piece, choose_best, sample_pieces, write_best
 
     opts = SampleOptions(seed=3)
     cands = sample_pieces("chorales", n=4, bars=2, options=opts)
@@ -297,7 +297,7 @@ def test_best_of_k_keeps_the_candidate_with_the_highest_analysis_score(tmp_path:
     plain = choose_best(cands, n=4, best_of=1)
     assert plain.pieces == cands and plain.scores == {} and plain.analyses == {}  # nothing to choose: no analysis
     # write_best: the same batch (same seed, n * best_of candidates), the kept pieces written as new files
-    written = write_best(tmp_path, "chorales", n=2, best_of=2, bars=2, options=opts)
+    written = write_best(tmp_path, Request("chorales", n=2, best_of=2, bars=2, options=opts))
     assert [p.name for p in written.paths] == ["chorales-001.mid", "chorales-002.mid"]
     assert written.scores == sel.scores
     for path, piece, kept in zip(written.paths, sel.pieces, written.pieces, strict=True):

@@ -107,7 +107,7 @@ def generate(
 
     Example: composer generate -n 4 --bars 16 --key "D minor" -o out/
     """
-    from composer.generation import bars_for, default_best_of, regenerate, write_best
+    from composer.generation import Request, bars_for, default_best_of, regenerate, write_best
 
     with handle_errors():
         if again is not None:
@@ -125,9 +125,9 @@ def generate(
         opts = opt.constrained(options, pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony)
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         with working(f"sampling {num * best_of} candidate(s) of {n_bars} bars"):
-            sel = write_best(out_dir, model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
-                             program=program, quantize=not fp32, analyze=analyze, musicxml=musicxml,
-                             wav=wav)
+            request = Request(None if model is None else str(model), n=num, best_of=best_of, bars=n_bars,
+                              options=opts, tempo=tempo, program=program, quantize=not fp32)
+            sel = write_best(out_dir, request, analyze=analyze, musicxml=musicxml, wav=wav)
         _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
                  opts.key)
         if analyze and not as_json:
@@ -159,7 +159,7 @@ def continue_(
 
     Example: composer continue "tinyNotation: 4/4 g4 g a b c'2 b" --voices -o hymn.mid
     """
-    from composer.generation import default_best_of, output_path, parse_primer, write_continuation
+    from composer.generation import Request, default_best_of, output_path, parse_primer, write_continuation
 
     with handle_errors(max_notes):
         best_of = best_of if best_of is not None else default_best_of(model)
@@ -171,9 +171,9 @@ def continue_(
         p = parse_primer(primer)
         path = output_path(out, "continuation" if not voices else "harmonized", force)  # before sampling
         with working(f"{'harmonizing' if voices else 'continuing'} the primer ({best_of} candidate(s))"):
-            piece = write_continuation(p, primer, path, model, voices=voices, best_of=best_of, bars=bars,
-                                       options=opts, tempo=tempo, program=program, quantize=not fp32, force=force,
-                                       musicxml=musicxml, wav=wav)
+            request = Request(None if model is None else str(model), best_of=best_of, bars=bars, options=opts,
+                              tempo=tempo, program=program, quantize=not fp32, voices=voices)
+            piece = write_continuation(p, primer, path, request, force=force, musicxml=musicxml, wav=wav)
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
             return

@@ -22,14 +22,13 @@ from composer.generation.grammar import MAX_ONSET_NOTES, RemiState, Vocab
 from composer.generation.harmonizer import HarmonizeState, top_line
 from composer.generation.pieces import continue_notes, harmonizations, harmonize, sample_pieces, stream_notes
 from composer.generation.primer import Primer, parse_primer
-from composer.generation.record import read_record
+from composer.generation.record import Request, read_record
 from composer.generation.sampler import Stepper, draw, filter_logits, quantize_model, sample_streams
 from composer.generation.select import (
     Selection,
     analyze_piece,
     best_continuation,
     choose_best,
-    continue_best,
     default_best_of,
     regenerate,
     sample_best,
@@ -62,8 +61,8 @@ __all__ = [
     "bars_for",
     "check_out_dir",
     "choose_best",
-    "continue_best",
     "default_best_of",
+    "Request",
     "read_record",
     "regenerate",
     "sample_best",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,23 +51,30 @@ def file_hash(path: str | Path) -> str:
     return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What ``composer generate`` / ``continue`` sample: the part of a record that makes the music."""
+
+    checkpoint: str | None = None  # the model as the user named it (None: the default model)
+    n: int = 1  # pieces (a continuation: 1)
+    best_of: int = 1  # candidates sampled per piece, the best kept by the harmony analysis
+    bars: int = 16  # length (a continuation: the new bars after the primer)
+    options: SampleOptions = SampleOptions()
+    tempo: float | None = None  # bpm; None = the primer's or the model's
+    program: int | None = None  # General MIDI program; None = the model's
+    quantize: bool = True  # sample with the int8 model
+    voices: bool = False  # a continuation harmonizes beneath the primer's melody
+
+
 def make_record(
     command: str,
     piece: GeneratedPiece,
+    request: Request,
     *,
-    model_ref: str | Path | None,
     model_path: Path,
-    options: SampleOptions,
-    bars: int,
-    tempo: float | None,
-    program: int | None,
-    quantize: bool,
-    n: int,
-    best_of: int,
     index: int,
     file: str,
     primer: dict[str, Any] | None = None,
-    voices: bool = False,
 ) -> dict[str, Any]:
     """The record of one written piece (JSON-ready; no time stamps, so a replay writes the same bytes)."""
     return {
@@ -74,18 +82,24 @@ def make_record(
         "composer": __version__,
         "command": command,
         "file": file,
-        "model": {"ref": None if model_ref is None else str(model_ref), "name": piece.meta.get("model"),
-                  "sha256": file_hash(model_path)},
-        "options": options.to_dict(),
-        "bars": bars,
-        "tempo": tempo,
-        "program": program,
-        "quantize": quantize,
-        "voices": voices,
-        "batch": {"n": n, "best_of": best_of, "index": index},
+        "model": {"ref": request.checkpoint, "name": piece.meta.get("model"), "sha256": file_hash(model_path)},
+        "options": request.options.to_dict(),
+        "bars": request.bars,
+        "tempo": request.tempo,
+        "program": request.program,
+        "quantize": request.quantize,
+        "voices": request.voices,
+        "batch": {"n": request.n, "best_of": request.best_of, "index": index},
         "piece_seed": piece.seed,
         "primer": primer,
     }
+
+
+def request_of(record: dict[str, Any]) -> Request:
+    """The :class:`Request` a record was sampled from."""
+    return Request(checkpoint=record["model"]["ref"], n=record["batch"]["n"], best_of=record["batch"]["best_of"],
+                   bars=record["bars"], options=SampleOptions(**record["options"]), tempo=record["tempo"],
+                   program=record["program"], quantize=record["quantize"], voices=record["voices"])
 
 
 def primer_source(source: str | Path, primer: Primer) -> dict[str, Any]:

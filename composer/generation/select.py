@@ -11,20 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from composer.audio import find_fluidsynth, find_soundfont, render
-from composer.config import MAX_SEED, SampleOptions
+from composer.config import MAX_SEED
 from composer.errors import InputError
 from composer.files import refuse_overwrite
 from composer.generation.pieces import harmonizations, harmonize, sample_pieces
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.record import (
+    Request,
     file_hash,
     make_record,
     primer_of,
     primer_source,
     read_record,
+    request_of,
     with_record,
     write_sidecar,
 )
@@ -92,31 +93,25 @@ def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze:
     return out
 
 
-def best_continuation(
-    primer: Primer,
-    checkpoint: str | Path | None = None,
-    *,
-    best_of: int = 1,
-    voices: bool = False,
-    bars: int = 8,
-    options: SampleOptions = SampleOptions(),
-    tempo: float | None = None,
-    program: int | None = None,
-    quantize: bool = True,
-) -> Selection:
-    """The best of ``best_of`` continuations (or, with ``voices``, harmonizations) of a primer.
+def best_continuation(primer: Primer, request: Request) -> Selection:
+    """The best of ``request.best_of`` continuations (or, with ``voices``, harmonizations) of a primer.
 
     Harmonizing with several candidates is how the lower voices get to know where the melody
     goes: each candidate is written step by step, and the analysis of the whole (key, voice
-    leading, the final cadence) picks the one that fits the melody's future best.
+    leading, the final cadence) picks the one that fits the melody's future best.  With one
+    candidate nothing is analysed.
     """
-    if voices:
-        cands = harmonizations(primer, checkpoint, n=best_of, options=options, tempo=tempo, program=program,
-                               quantize=quantize)
+    r = request
+    if r.voices and r.best_of == 1:
+        cands = [harmonize(primer, r.checkpoint, options=r.options, tempo=r.tempo, program=r.program,
+                           quantize=r.quantize)]
+    elif r.voices:
+        cands = harmonizations(primer, r.checkpoint, n=r.best_of, options=r.options, tempo=r.tempo, program=r.program,
+                               quantize=r.quantize)
     else:
-        cands = sample_pieces(checkpoint, n=best_of, bars=primer.bars + bars, options=options, tempo=tempo,
-                              program=program, primer=primer, quantize=quantize)
-    return choose_best(cands, 1, best_of)
+        cands = sample_pieces(r.checkpoint, n=r.best_of, bars=primer.bars + r.bars, options=r.options, tempo=r.tempo,
+                              program=r.program, primer=primer, quantize=r.quantize)
+    return choose_best(cands, 1, r.best_of)
 
 
 def write_score_xml(piece: GeneratedPiece, midi_path: Path, force: bool = False) -> Path:
@@ -134,59 +129,47 @@ def write_score_xml(piece: GeneratedPiece, midi_path: Path, force: bool = False)
                             time_signature=piece.time_signature, title=midi_path.stem, force=force)
 
 
-def sample_best(
-    checkpoint: str | Path | None = None,
-    *,
-    n: int = 1,
-    best_of: int = 1,
-    bars: int = 16,
-    options: SampleOptions = SampleOptions(),
-    tempo: float | None = None,
-    program: int | None = None,
-    quantize: bool = True,
-    analyze: bool = False,
-) -> Selection:
+def sample_best(request: Request, analyze: bool = False) -> Selection:
     """Sample ``n * best_of`` candidates and keep the best of each ``best_of`` (nothing written).
 
-    ``options.seed`` must be set (:func:`write_best` draws one when the user gave none).
+    ``request.options.seed`` must be set (:func:`write_best` draws one when the user gave none).
     Candidates are sampled in batches of at most :data:`MAX_BATCH` (the whole set in one batch
-    when it fits); batch ``k`` after the first uses the seed ``seed + k``.
+    when it fits); batch ``k`` after the first uses the seed ``seed + k``.  ``analyze``
+    analyzes the kept pieces even when there is nothing to choose (``best_of == 1``).
     """
-    if options.seed is None:
+    r = request
+    if r.options.seed is None:
         raise ValueError("sample_best needs a seed (write_best draws one)")
-    per_batch = max(1, MAX_BATCH // best_of)  # pieces whose candidates fit in one batch
+    per_batch = max(1, MAX_BATCH // r.best_of)  # pieces whose candidates fit in one batch
     cands: list[GeneratedPiece] = []
-    for k, first in enumerate(range(0, n, per_batch)):  # batch k after the first: seed + k
-        opts = options if k == 0 else replace(options, seed=(options.seed + k) % (MAX_SEED + 1))
-        cands += sample_pieces(checkpoint, n=min(per_batch, n - first) * best_of, bars=bars, options=opts,
-                               tempo=tempo, program=program, quantize=quantize)
-    return choose_best(cands, n, best_of, analyze)
+    for k, first in enumerate(range(0, r.n, per_batch)):  # batch k after the first: seed + k
+        opts = r.options if k == 0 else replace(r.options, seed=(r.options.seed + k) % (MAX_SEED + 1))
+        cands += sample_pieces(r.checkpoint, n=min(per_batch, r.n - first) * r.best_of, bars=r.bars, options=opts,
+                               tempo=r.tempo, program=r.program, quantize=r.quantize)
+    return choose_best(cands, r.n, r.best_of, analyze)
 
 
-def write_best(
-    out_dir: Path,
-    checkpoint: str | Path | None = None,
-    *,
-    n: int = 1,
-    best_of: int = 1,
-    bars: int = 16,
-    options: SampleOptions = SampleOptions(),
-    tempo: float | None = None,
-    program: int | None = None,
-    quantize: bool = True,
-    analyze: bool = False,
-    musicxml: bool = False,
-    wav: bool = False,
-) -> Selection:
-    """Sample ``n * best_of`` candidates, keep the best of each ``best_of``, write them with their records.
+def _seeded(request: Request) -> Request:
+    """``request`` with its seed drawn now if none was given (so every batch's seed is recorded)."""
+    return replace(request, options=replace(request.options, seed=draw_seed(request.options.seed)))
+
+
+def _extras(piece: GeneratedPiece, path: Path, musicxml: bool, wav: bool, force: bool = False) -> None:
+    if musicxml:
+        write_score_xml(piece, path, force=force)
+    if wav:
+        render(path, path.with_suffix(".wav"), force=force)
+
+
+def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicxml: bool = False,
+               wav: bool = False) -> Selection:
+    """Sample as :func:`sample_best` does and write the kept pieces with their records.
 
     The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`),
     each with its generation record (a marker in the file and ``MODEL-NNN.json`` beside it, see
-    :mod:`composer.generation.record`).  The folder is checked (created, writable) before
-    sampling, so a user does not wait to learn it.  The other parameters are those of
-    :func:`sample_best`; ``analyze`` analyzes the kept pieces even when there is nothing to
-    choose (``best_of == 1``); ``musicxml`` also writes each as ``MODEL-NNN.musicxml``, ``wav`` renders
-    each to ``MODEL-NNN.wav`` (:func:`composer.audio.render`).
+    :mod:`composer.generation.record`); ``musicxml`` also writes each as ``MODEL-NNN.musicxml``,
+    ``wav`` renders each to ``MODEL-NNN.wav`` (:func:`composer.audio.render`).  The folder (and
+    the synthesizer) are checked before sampling, so a user does not wait to learn of them.
 
     Raises
     ------
@@ -194,81 +177,35 @@ def write_best(
         If ``out_dir`` is a file or cannot be created or written.
     """
     check_out_dir(out_dir)
-    if wav:  # a missing synthesizer is said before the sampling, not after
-        find_fluidsynth(), find_soundfont()
-    options = replace(options, seed=draw_seed(options.seed))  # every batch's seed known, so recorded
-    sel = sample_best(checkpoint, n=n, best_of=best_of, bars=bars, options=options, tempo=tempo, program=program,
-                      quantize=quantize, analyze=analyze)
+    if wav:
+        find_fluidsynth()
+        find_soundfont()
+    request = _seeded(request)
+    sel = sample_best(request, analyze)
     stem = sel.pieces[0].meta.get("model", "piece")
-    paths = next_paths(out_dir, stem, n)
-    model_path = load_model(checkpoint).path
+    paths = next_paths(out_dir, stem, request.n)
+    model_path = load_model(request.checkpoint).path
     for i, (path, piece) in enumerate(zip(paths, sel.pieces, strict=True)):
-        rec = make_record("generate", piece, model_ref=checkpoint, model_path=model_path, options=options, bars=bars,
-                          tempo=tempo, program=program, quantize=quantize, n=n, best_of=best_of, index=i,
-                          file=path.name)
+        rec = make_record("generate", piece, request, model_path=model_path, index=i, file=path.name)
         sel.paths.append(with_record(piece, rec).write(path))
         write_sidecar(rec, path)
-        if musicxml:
-            write_score_xml(piece, path)
-        if wav:
-            render(path, path.with_suffix(".wav"))
+        _extras(piece, path, musicxml, wav)
     return sel
 
 
-def continue_best(
-    primer: Primer,
-    checkpoint: str | Path | None = None,
-    *,
-    voices: bool = False,
-    best_of: int = 1,
-    bars: int = 8,
-    options: SampleOptions = SampleOptions(),
-    tempo: float | None = None,
-    program: int | None = None,
-    quantize: bool = True,
-) -> GeneratedPiece:
-    """The continuation (or with ``voices`` the harmonization) ``composer continue`` writes."""
-    if best_of > 1:
-        return best_continuation(primer, checkpoint, best_of=best_of, voices=voices, bars=bars, options=options,
-                                 tempo=tempo, program=program, quantize=quantize).pieces[0]
-    if voices:
-        return harmonize(primer, checkpoint, options=options, tempo=tempo, program=program, quantize=quantize)
-    return sample_pieces(checkpoint, n=1, bars=primer.bars + bars, options=options, tempo=tempo, program=program,
-                         primer=primer, quantize=quantize)[0]
-
-
-def write_continuation(
-    primer: Primer,
-    source: str | Path,
-    path: Path,
-    checkpoint: str | Path | None = None,
-    *,
-    voices: bool = False,
-    best_of: int = 1,
-    bars: int = 8,
-    options: SampleOptions = SampleOptions(),
-    tempo: float | None = None,
-    program: int | None = None,
-    quantize: bool = True,
-    force: bool = False,
-    musicxml: bool = False,
-    wav: bool = False,
-) -> GeneratedPiece:
+def write_continuation(primer: Primer, source: str | Path, path: Path, request: Request, *, force: bool = False,
+                       musicxml: bool = False, wav: bool = False) -> GeneratedPiece:
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
     if wav:
-        find_fluidsynth(), find_soundfont()
-    options = replace(options, seed=draw_seed(options.seed))
-    piece = continue_best(primer, checkpoint, voices=voices, best_of=best_of, bars=bars, options=options,
-                          tempo=tempo, program=program, quantize=quantize)
-    rec = make_record("continue", piece, model_ref=checkpoint, model_path=load_model(checkpoint).path,
-                      options=options, bars=bars, tempo=tempo, program=program, quantize=quantize, n=1,
-                      best_of=best_of, index=0, file=path.name, primer=primer_source(source, primer), voices=voices)
+        find_fluidsynth()
+        find_soundfont()
+    request = _seeded(request)
+    piece = best_continuation(primer, request).pieces[0]
+    rec = make_record("continue", piece, request, model_path=load_model(request.checkpoint).path, index=0,
+                      file=path.name, primer=primer_source(source, primer))
     with_record(piece, rec).write(path, force=force)
     write_sidecar(rec, path, force=force)
-    if musicxml:
-        write_score_xml(piece, path, force=force)
-    if wav:
-        render(path, path.with_suffix(".wav"), force=force)
+    _extras(piece, path, musicxml, wav, force)
     return piece
 
 
@@ -289,22 +226,15 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False) -> tu
     rec = read_record(record_path)
     path = out if out.suffix.lower() in (".mid", ".midi") else out / Path(str(rec["file"])).name
     refuse_overwrite(path, force)
-    model = rec["model"]
-    ckpt = load_model(model["ref"])
-    if file_hash(ckpt.path) != model["sha256"]:
-        raise InputError(f"model {model['ref'] or ckpt.name!r} is not the recorded one (its weights' SHA-256 "
-                         f"differs from {str(model['sha256'])[:12]}...): the piece cannot be made again")
-    options = SampleOptions(**rec["options"])
-    batch = rec["batch"]
-    common: dict[str, Any] = dict(options=options, tempo=rec["tempo"], program=rec["program"],
-                                  quantize=rec["quantize"])
+    request = request_of(rec)
+    ckpt = load_model(request.checkpoint)
+    if file_hash(ckpt.path) != rec["model"]["sha256"]:
+        raise InputError(f"model {request.checkpoint or ckpt.name!r} is not the recorded one (its weights' SHA-256 "
+                         f"differs from {str(rec['model']['sha256'])[:12]}...): the piece cannot be made again")
     if rec["command"] == "continue":
-        source = primer_of(rec)
-        piece = continue_best(parse_primer(source), model["ref"], voices=rec["voices"], best_of=batch["best_of"],
-                              bars=rec["bars"], **common)
+        piece = best_continuation(parse_primer(primer_of(rec)), request).pieces[0]
     else:
-        sel = sample_best(model["ref"], n=batch["n"], best_of=batch["best_of"], bars=rec["bars"], **common)
-        piece = sel.pieces[batch["index"]]
+        piece = sample_best(request).pieces[rec["batch"]["index"]]
     if not path.parent.exists():
         check_out_dir(path.parent)
     with_record(piece, rec).write(path, force=force)
