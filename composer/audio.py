@@ -67,6 +67,10 @@ def find_soundfont(soundfont: str | Path | None = None) -> Path:
         path = Path(given).expanduser()
         if not path.is_file():
             raise InputError(f"soundfont {path} is not a file")
+        with open(path, "rb") as fh:  # FluidSynth renders silence (exit 0) from a file that is not one
+            head = fh.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+            raise InputError(f"soundfont {path} is not a SoundFont 2 file (.sf2)")
         return path
     for candidate in SOUNDFONTS:
         if Path(candidate).is_file():
@@ -157,6 +161,8 @@ def render(
             said = next((line for line in (done.stderr + done.stdout).splitlines() if line.strip()), "no output")
             raise OutputError(f"FluidSynth could not render {midi}: {said.strip()}")
         seconds, peak = wav_level(tmp)
+        if peak == float("-inf"):
+            raise OutputError(f"FluidSynth rendered {midi} as silence (with soundfont {sf}): nothing written")
         publish_file(tmp, out, force=force)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -249,7 +250,10 @@ def build_corpus(
         progress(done, len(refs))
     if todo:
         jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-        with ProcessPoolExecutor(jobs, initializer=_init_worker,
+        # fork on Linux (the default before Python 3.14): the parent-death guard needs the build as
+        # the workers' parent, which forkserver is not
+        context = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(codec.to_dict(), max_notes, os.getpid())) as ex:
             futures = [ex.submit(convert_piece, r, str(out), recipe.name) for r in todo]
             for fut in as_completed(futures):

@@ -243,13 +243,15 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         "default_tempo": float(np.clip(np.median([p.tempo or 120.0 for p in train_pieces]), *TEMPO_RANGE)),
     }
     log = out / METRICS_LOG if rank == 0 else None
+    if log is not None and not resume:
+        log.write_text("")  # a new run starts a new log; --resume goes on appending
 
     def emit(event: dict[str, Any]) -> None:
         """Hand an event to the caller, and append it to ``OUT/metrics.jsonl`` (rank 0)."""
         user_callback(event)
         if log is not None:
             with open(log, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"time": round(time.time(), 3), **event}, default=float) + "\n")
+                fh.write(json.dumps(_finite({"time": round(time.time(), 3), **event})) + "\n")
 
     if warning is not None:
         emit({"event": "warning", "message": warning})
@@ -335,6 +337,17 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
     return {"best_val_loss": st["best_val"], "steps": st["step"], "epochs": st["epoch"],
             "elapsed": st["elapsed"], "tokens": st["tokens"], "history": st["history"],
             "best_model": str(best) if best.is_file() else None}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with infinities and NaN as None, so each line is standard JSON (no ``Infinity``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _agreed_elapsed(elapsed: float, config: TrainConfig, world: int) -> float:

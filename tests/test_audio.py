@@ -111,3 +111,10 @@ def test_generate_wav_without_a_synth_fails_before_sampling(tmp_path: Path, monk
     result = CliRunner().invoke(app, ["generate", "-n", "1", "--bars", "2", "-o", str(tmp_path), "--wav"])
     one_line_error(result, "FluidSynth is not installed")
     assert not list(tmp_path.glob("*.mid"))
+
+
+def test_a_file_that_is_not_a_soundfont_is_refused(midi: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "fake.sf2"
+    fake.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    with pytest.raises(InputError, match="not a SoundFont 2 file"):
+        audio.render(midi, tmp_path / "x.wav", soundfont=fake)

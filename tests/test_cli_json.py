@@ -66,7 +66,10 @@ def test_train_json_and_the_metrics_log(tiny: TinyCorpus, tmp_path: Path) -> Non
             str(cfg.batch_size), "--embed-dim", "16", "--hidden-size", "32", "--threads", "1", "--json"]
     result = _json(args)
     assert result["steps"] == 6 and result["best_model"] == str(out / "model.safetensors")
-    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    def strict(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    events = [json.loads(line, parse_constant=strict) for line in (out / "metrics.jsonl").read_text().splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("step") == 6
     step = next(e for e in events if e["event"] == "step")

@@ -273,5 +273,6 @@ def test_a_token_music21_would_skip_is_named(melody: str) -> None:
 def test_valid_tinynotation_still_parses() -> None:
     for melody, notes in [("tinyNotation: 4/4 c4 d e f g2 g", 6), ("tinyNotation: 6/8 d8 e f# g a b a g f# g4.", 10),
                           ("tinyNotation: 4/4 g4 g a b c'2 b a g a b c'1", 11),
-                          ("tinyNotation: 4/4 c4 trip{c8 d e} f~ f r4 B-8 C#8", 8)]:
+                          ("tinyNotation: 4/4 c4 trip{c8 d e} f~ f r4 B-8 C#8", 8),
+                          ("tinyNotation: 4/4 c4_Ky d e_ri f", 4)]:
         assert len(parse_primer(melody).notes) == notes

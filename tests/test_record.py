@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import one_line_error
@@ -78,3 +79,52 @@ def test_the_record_marker_does_not_disturb_readers(tmp_path: Path) -> None:
     _ok(["generate", "-n", "1", "--bars", "2", "--best-of", "1", "--seed", "2", "-o", str(tmp_path)])
     doc = json.loads(_ok(["analyze", str(tmp_path / "chorales-001.mid"), "--json"]))
     assert doc["voices"]["count"] == 4
+
+
+@pytest.mark.parametrize(("change", "must"), [
+    (lambda r: r.pop("model"), "the record has no 'model'"),
+    (lambda r: r["batch"].update(best_of=0), "batch.best_of must be"),
+    (lambda r: r["batch"].update(index=5), "batch.index must be"),
+    (lambda r: r["options"].update(colour="red"), "bad record"),
+    (lambda r: r.update(bars=10**9), "bars must be"),
+])
+def test_a_malformed_record_is_a_one_line_error(tmp_path: Path, change: Any, must: str) -> None:
+    _ok(["generate", "-n", "1", "--bars", "1", "--best-of", "1", "--seed", "1", "-o", str(tmp_path)])
+    rec = json.loads((tmp_path / "chorales-001.json").read_text())
+    change(rec)
+    (tmp_path / "bad.json").write_text(json.dumps(rec))
+    one_line_error(runner.invoke(app, ["generate", "--again", str(tmp_path / "bad.json"), "-o", str(tmp_path / "o")]),
+                   must)
+
+
+def test_leftover_sidecars_are_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "chorales-001.json").write_text("mine")  # a record whose .mid was deleted
+    _ok(["generate", "-n", "1", "--bars", "1", "--best-of", "1", "--seed", "1", "-o", str(tmp_path)])
+    assert (tmp_path / "chorales-001.json").read_text() == "mine" and (tmp_path / "chorales-002.mid").is_file()
+    (tmp_path / "c.json").write_text("mine")
+    one_line_error(runner.invoke(app, ["continue", "C4 D4 E4", "-m", "folk", "-o", str(tmp_path / "c.mid")]),
+                   "c.json exists")
+    assert not (tmp_path / "c.mid").exists()
+
+
+def test_a_piece_of_a_later_batch_replays_only_its_own_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import composer.generation.select as select
+
+    monkeypatch.setattr(select, "MAX_BATCH", 4)  # -n 3 --best-of 2: batches of 2 pieces, then 1
+    _ok(["generate", "-n", "3", "--bars", "1", "--best-of", "2", "--seed", "5", "-o", str(tmp_path / "a")])
+    calls: list[int] = []
+    real = select.sample_pieces
+    monkeypatch.setattr(select, "sample_pieces", lambda *a, **k: calls.append(k["n"]) or real(*a, **k))
+    _ok(["generate", "--again", str(tmp_path / "a" / "chorales-003.json"), "-o", str(tmp_path / "b")])
+    assert calls == [2]  # one batch of 1 piece x 2 candidates, not the whole 6
+    assert (tmp_path / "b" / "chorales-003.mid").read_bytes() == (tmp_path / "a" / "chorales-003.mid").read_bytes()
+
+
+def test_a_replay_that_comes_out_different_writes_nothing(tmp_path: Path) -> None:
+    _ok(["generate", "-n", "1", "--bars", "1", "--best-of", "1", "--seed", "1", "-o", str(tmp_path)])
+    rec = json.loads((tmp_path / "chorales-001.json").read_text())
+    rec["notes_sha256"] = "0" * 64
+    (tmp_path / "other.json").write_text(json.dumps(rec))
+    one_line_error(runner.invoke(app, ["generate", "--again", str(tmp_path / "other.json"), "-o", str(tmp_path / "o")]),
+                   "came out different")
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())

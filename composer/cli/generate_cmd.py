@@ -120,6 +120,8 @@ def generate(
         best_of = best_of if best_of is not None else default_best_of(model)
         if num < 1 or best_of < 1:
             raise fail("--num and --best-of must be >= 1")
+        if best_of > 256:
+            raise fail(f"--best-of must be in 1..256, got {best_of}")
         if seconds is not None and not 0 < seconds <= 3600:
             raise fail(f"--seconds must be in (0, 3600], got {seconds}")
         opts = opt.constrained(options, pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony)

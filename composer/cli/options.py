@@ -22,8 +22,7 @@ from composer.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Nucleus mass kept by ``generate`` and ``continue`` (files).  ``play`` and ``jam`` keep 1.0
-#: (no nucleus cut): a different default, kept as it was when these types were unified.
+#: Nucleus mass kept by default, by every command that samples (``play`` and ``jam`` too, since issue 12).
 FILE_TOP_P = 0.95
 
 Model = Annotated[

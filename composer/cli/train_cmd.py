@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -100,7 +101,9 @@ def train(
         rank0 = int(os.environ.get("RANK", "0")) == 0
         result = _run_with_progress(run_train, cfg, resume, quiet or as_json or not rank0)
         if rank0 and as_json:
-            typer.echo(json.dumps(result, indent=1, default=str))
+            best = result["best_val_loss"]
+            typer.echo(json.dumps(dict(result, best_val_loss=best if math.isfinite(best) else None), indent=1,
+                                  default=str))
         elif rank0:
             best = result.get("best_model")
             console.print(

@@ -55,6 +55,7 @@ class Primer:
     # back as they are, since merged into one track two tracks' notes on one pitch collide.
     tracks: tuple[PrimerTrack, ...] = ()
     tpq: int = 480  # ticks per quarter of the source file, so that its notes can be written back exactly
+    drum_notes: int = 0  # notes of the MIDI file's drum tracks, left out (the models write no drums)
 
     @property
     def write_tpq(self) -> int:
@@ -145,6 +146,7 @@ def _check_tiny_tokens(text: str) -> None:
     states = "|".join(map(re.escape, conv.bracketStateMapping))
     for word in conv.preTokens:
         core = re.sub(rf"^(?:{states})\{{", "", word).rstrip("}") if states else word.rstrip("}")
+        core = re.sub(r"_[^=\s]*", "", core)  # a lyric (c4_hi): music21 takes any text after the underscore
         if core and not any(p.match(core) for p in patterns):
             raise InputError(f"cannot read {word!r} in the tinyNotation melody: write notes as c4, f#8, b-2., "
                              "c'4 or rests as r4 (music21 tinyNotation)")
@@ -202,7 +204,8 @@ def primer_from_midi(path: str | Path) -> Primer:
             tracks = [(name, prog, [replace(n, start=n.start - shift) for n in ns]) for name, prog, ns in tracks]
     tempo = float(score.tempos[0].qpm) if len(score.tempos) else None
     kept = tuple(PrimerTrack(name, prog, tuple(sorted(ns))) for name, prog, ns in tracks) if len(tracks) > 1 else ()
-    return Primer(notes, sig, tempo, kept, int(score.tpq))
+    drums = sum(len(t.notes) for t in score.tracks if t.is_drum)
+    return Primer(notes, sig, tempo, kept, int(score.tpq), drums)
 
 
 def parse_primer(source: str | Path | Sequence[Note]) -> Primer:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from composer.config import SampleOptions
+from composer.config import SampleOptions, check_bool, check_int
 from composer.errors import InputError
 from composer.files import read_regular_file, write_bytes_atomic
 from composer.generation.primer import Primer
@@ -92,21 +92,55 @@ def make_record(
         "batch": {"n": request.n, "best_of": request.best_of, "index": index},
         "piece_seed": piece.seed,
         "primer": primer,
+        "notes_sha256": notes_hash(piece),
     }
 
 
+def notes_hash(piece: GeneratedPiece) -> str:
+    """SHA-256 of a piece's notes (what a replay must reproduce before it may write the file)."""
+    text = json.dumps([[round(n.start, 6), n.pitch, round(n.duration, 6), n.velocity] for n in sorted(piece.notes)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def request_of(record: dict[str, Any]) -> Request:
-    """The :class:`Request` a record was sampled from."""
-    return Request(checkpoint=record["model"]["ref"], n=record["batch"]["n"], best_of=record["batch"]["best_of"],
-                   bars=record["bars"], options=SampleOptions(**record["options"]), tempo=record["tempo"],
-                   program=record["program"], quantize=record["quantize"], voices=record["voices"])
+    """The :class:`Request` a record was sampled from (its fields checked: a record is untrusted input).
+
+    Raises
+    ------
+    InputError
+        Naming what is missing or out of range.
+    """
+    try:
+        batch, model = record["batch"], record["model"]
+        n = check_int("batch.n", batch["n"], 1, 256)
+        best_of = check_int("batch.best_of", batch["best_of"], 1, 256)
+        check_int("batch.index", batch["index"], 0, n - 1)
+        ref = model["ref"]
+        if ref is not None and not isinstance(ref, str):
+            raise ValueError(f"model.ref must be a string or null, got {ref!r}")
+        if not isinstance(model["sha256"], str) or not isinstance(record["file"], str):
+            raise ValueError("model.sha256 and file must be strings")
+        if record["command"] not in ("generate", "continue"):
+            raise ValueError(f"command must be generate or continue, got {record['command']!r}")
+        return Request(checkpoint=ref, n=n, best_of=best_of, bars=check_int("bars", record["bars"], 1, 1024),
+                       options=SampleOptions(**record["options"]), tempo=record["tempo"], program=record["program"],
+                       quantize=check_bool("quantize", record["quantize"]),
+                       voices=check_bool("voices", record["voices"]))
+    except KeyError as exc:
+        raise InputError(f"the record has no {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bad record: {exc}") from None
 
 
 def primer_source(source: str | Path, primer: Primer) -> dict[str, Any]:
     """How a record names a primer: a typed melody as text, a MIDI file by path and hash."""
     text = str(source).strip()
     path = Path(text)
-    if primer.tpq != 480 or primer.tracks or (len(text) < 4096 and path.suffix.lower() in (".mid", ".midi")):
+    try:  # the test parse_primer makes: a MIDI name, or any existing file
+        is_file = len(text) < 4096 and (path.suffix.lower() in (".mid", ".midi") or path.is_file())
+    except OSError:
+        is_file = False
+    if is_file:
         return {"kind": "midi", "path": str(path.resolve()), "sha256": file_hash(path)}
     return {"kind": "text", "text": text}
 

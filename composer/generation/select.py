@@ -14,7 +14,7 @@ from pathlib import Path
 
 from composer.audio import find_fluidsynth, find_soundfont, render
 from composer.config import MAX_SEED
-from composer.errors import InputError
+from composer.errors import InputError, OutputError
 from composer.files import refuse_overwrite
 from composer.generation.pieces import harmonizations, harmonize, sample_pieces
 from composer.generation.primer import Primer, parse_primer
@@ -22,6 +22,7 @@ from composer.generation.record import (
     Request,
     file_hash,
     make_record,
+    notes_hash,
     primer_of,
     primer_source,
     read_record,
@@ -196,6 +197,9 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
 def write_continuation(primer: Primer, source: str | Path, path: Path, request: Request, *, force: bool = False,
                        musicxml: bool = False, wav: bool = False) -> GeneratedPiece:
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
+    for extra, wanted in ((".json", True), (".musicxml", musicxml), (".wav", wav)):  # before the sampling
+        if wanted:
+            refuse_overwrite(path.with_suffix(extra), force)
     if wav:
         find_fluidsynth()
         find_soundfont()
@@ -224,19 +228,28 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False) -> tu
         If the output exists and ``force`` is false.
     """
     rec = read_record(record_path)
+    request = request_of(rec)
     path = out if out.suffix.lower() in (".mid", ".midi") else out / Path(str(rec["file"])).name
     refuse_overwrite(path, force)
-    request = request_of(rec)
+    refuse_overwrite(path.with_suffix(".json"), force)
     ckpt = load_model(request.checkpoint)
     if file_hash(ckpt.path) != rec["model"]["sha256"]:
         raise InputError(f"model {request.checkpoint or ckpt.name!r} is not the recorded one (its weights' SHA-256 "
                          f"differs from {str(rec['model']['sha256'])[:12]}...): the piece cannot be made again")
     if rec["command"] == "continue":
         piece = best_continuation(parse_primer(primer_of(rec)), request).pieces[0]
-    else:
-        piece = sample_best(request).pieces[rec["batch"]["index"]]
+    else:  # only the batch the piece was in (batch k of write_best used the seed + k)
+        per_batch = max(1, MAX_BATCH // request.best_of)
+        index = rec["batch"]["index"]
+        k, first = index // per_batch, index // per_batch * per_batch
+        seed = (int(request.options.seed or 0) + k) % (MAX_SEED + 1)
+        part = replace(request, n=min(per_batch, request.n - first), options=replace(request.options, seed=seed))
+        piece = sample_best(part).pieces[index - first]
+    if rec.get("notes_sha256") not in (None, notes_hash(piece)):
+        raise OutputError(f"the replay of {record_path} came out different (another composer, torch or CPU than "
+                          f"composer {rec['composer']}'s?): nothing written")
     if not path.parent.exists():
         check_out_dir(path.parent)
     with_record(piece, rec).write(path, force=force)
-    write_sidecar(rec, path, force=True)
+    write_sidecar(rec, path, force=force)
     return path, piece

@@ -86,6 +86,8 @@ class GeneratedPiece:
             said = (f"{head}: its top line ({_notes(self.primer_notes)}) kept as the melody"
                     + (f" ({cut} cut where the next note starts)" if cut else "")
                     + f"; new harmony beneath it replaces its other {_notes(total - self.primer_notes)}")
+        if primer.drum_notes:
+            said += f"; its {_notes(primer.drum_notes)} on drum tracks are left out (the model writes no drums)"
         if "model_metre" in self.meta:
             meter = f"{primer.time_signature[0]}/{primer.time_signature[1]}"
             said += f"; the model writes {self.meta['model_metre']} bars, the file keeps the primer's {meter}"
@@ -177,8 +179,9 @@ def next_paths(out_dir: Path, stem: str, count: int) -> list[Path]:
     ``stem`` is made safe (:func:`safe_stem`) and every path is checked to lie directly in ``out_dir``.
     """
     stem = safe_stem(stem)
-    pattern = re.compile(rf"^{re.escape(stem)}-(\d+)\.mid$")
-    taken = [int(m.group(1)) for p in out_dir.glob(f"{stem}-*.mid") if (m := pattern.match(p.name))]
+    # any file of a number counts (a record, score or audio left without its .mid): never write over one
+    pattern = re.compile(rf"^{re.escape(stem)}-(\d+)\.[A-Za-z0-9]+$")
+    taken = [int(m.group(1)) for p in out_dir.glob(f"{stem}-*") if (m := pattern.match(p.name))]
     start = max(taken, default=0) + 1
     paths = [out_dir / f"{stem}-{start + i:03d}.mid" for i in range(count)]
     for path in paths:

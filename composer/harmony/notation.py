@@ -71,11 +71,13 @@ def voices_score(
     title: str = "",
     pickup: float = 0.0,
     first_bar: int = 1,
+    find_anacrusis: bool = True,
 ) -> Any:
     """A music21 ``Score``: one named part per voice, key signature, metre, title, clean spelling.
 
-    ``pickup`` (beats) shifts the music so its first bar is a full one holding a rest, numbered
-    ``first_bar - 1``... as the analysis numbers a pickup bar 0.
+    ``pickup`` (beats) shifts the music so its first bar is a full one holding a rest (the
+    analysis' own pickup); without one, music that starts after the first downbeat with every
+    voice silent before it becomes a pickup bar numbered ``first_bar - 1`` (``find_anacrusis``).
     """
     from music21 import clef, metadata, meter, note, stream
 
@@ -88,7 +90,7 @@ def voices_score(
     # Music that starts after the first downbeat, every voice silent before it (a generated
     # chorale's anacrusis), is written as a pickup: a short first bar numbered 0, not rests.
     lead = min((q(n.start) for v in voices for n in v), default=Fraction(0))
-    anacrusis = lead if not pad and 0 < lead < bar else Fraction(0)
+    anacrusis = lead if find_anacrusis and not pad and 0 < lead < bar else Fraction(0)
     clefs = {"Soprano": clef.TrebleClef, "Alto": clef.TrebleClef, "Tenor": clef.Treble8vbClef,
              "Bass": clef.BassClef, "S": clef.TrebleClef, "A": clef.TrebleClef, "T": clef.Treble8vbClef,
              "B": clef.BassClef}

@@ -49,7 +49,7 @@ def roman_score(analysis: Analysis) -> Any:
         split += [Note(float(a), n.pitch, float(b - a), n.velocity) for a, b in zip(edges, edges[1:], strict=False)]
     score = voices_score([*piece.voices[:-1], split], analysis.voices.names, key_name=analysis.key.name,
                          time_signature=(piece.numerator, piece.denominator), title=Path(analysis.source).stem,
-                         pickup=float(pad), first_bar=piece.first_bar if pad else 1)
+                         pickup=float(pad), first_bar=piece.first_bar if pad else 1, find_anacrusis=False)
     low = score.parts[-1]
     notes = list(low.recurse().getElementsByClass(note.Note))
     at = {id(nn): nn.getOffsetInHierarchy(low) for nn in notes}

@@ -442,7 +442,7 @@ def play_session(
     its tempo.  ``now`` and ``sleep`` drive the player (tests pass a fake clock).
     """
     _before_ports(model)
-    output = _ports_first(view, output)[0]
+    output = _ports_first(view, output, Input(port=clock_in) if clock_in else None)[0]
     check_model(model)
     notes = note_stream(model, options, list(primer), bars)
     with output.opened() as out:
