@@ -47,10 +47,11 @@ def _summary(pieces: list[tuple[Path, GeneratedPiece]], scores: dict[int, list[f
         return
     from rich.table import Table
 
-    table = Table("bars", "notes", "seconds", "key", "key found (K-S)", "seed")
-    table.add_column("file", overflow="fold")  # last, and folded rather than cut: the path is what one needs
+    table = Table("bars", "notes", "seconds", "key", "key found (K-S)")
+    table.add_column("seed", overflow="fold")  # folded rather than cut: seeds and paths are copied from here
+    table.add_column("file", overflow="fold")
     if scores:
-        table.add_column("analysis score")
+        table.add_column("score")
     for i, (path, p) in enumerate(pieces):
         key = f"{p.key} ({'asked' if asked_key else 'chosen'})" if p.key else "-"
         row = [str(p.bars), str(len(p.notes)), f"{_seconds(p):.1f}", key, p.found_key, str(p.seed), str(path)]
