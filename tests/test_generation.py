@@ -168,7 +168,7 @@ def test_generate_best_of_with_analysis(ckpt: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     import re
 
-    assert "analysis" in res.output  # a column with the score of each candidate
+    assert "(best" in res.output  # the score column: the kept candidate's score "(best of 2)", wrapped
     assert re.search(r"score \d\.\d{3}", res.output)
     assert "key" in res.output and "voice-leading faults" in res.output
     assert len(list(tmp_path.glob("*.mid"))) == 1  # one piece kept of two candidates
