@@ -111,6 +111,12 @@ class RemiState:
         self.bar_is_eos = False  # set by allowed(): EOS stands in for the Bar that would pass the target
         self.bias: np.ndarray | None = None  # (V,) logit offsets once the Key control is known (key_bias)
         self._static = self._static_mask(codec, options)
+        # The ending (a piece of ``bars`` bars): the last bar's final onset comes at the half bar at
+        # the latest, on the tonic (a chord there: tonic-triad notes, the tonic first), lasting to the
+        # bar line; nothing after it.  Subclasses that fix the music (a melody) turn it off.
+        self.ending = bars is not None
+        self.tonic: int | None = None  # pitch class of the Key control's tonic, once known
+        self.final_pos: int | None = None  # position of the final onset, once written
 
     # ---- time -------------------------------------------------------------------------------
     @property
@@ -155,8 +161,48 @@ class RemiState:
         outside = (pitch >= 0) & ~np.isin(pitch % 12, pcs)
         return np.where(outside, -float(self.options.key_bias), 0.0).astype(np.float32)
 
+    def _in_last_bar(self) -> bool:
+        return (self.ending and self.tonic is not None and self.target_bars is not None
+                and self.bar == self.target_bars - 1)
+
+    def _end_by(self) -> int:
+        """Position of the half bar (the downbeat in odd metres): the final onset's latest place."""
+        return self.ts[0] * self.v.res // 2 if self.ts[0] % 2 == 0 else 0
+
+    def _final_pitches(self) -> np.ndarray:
+        """(V,) the pitches the final onset may take: the tonic first, then the tonic triad."""
+        pitch = self.codec.pitch_of
+        tonic = int(self.tonic or 0)
+        pcs = [tonic] if self.onset_notes == 0 else [tonic, (tonic + 3) % 12, (tonic + 4) % 12, (tonic + 7) % 12]
+        return (pitch >= 0) & np.isin(pitch % 12, pcs)
+
     def allowed(self) -> np.ndarray:
         """(V,) bool: the tokens that may come next."""
+        m = self._allowed()
+        if self._in_last_bar():
+            m = self._ending_mask(m)
+        return m
+
+    def _ending_mask(self, m: np.ndarray) -> np.ndarray:
+        tm = self.v.type_mask
+        at_final = self.final_pos is not None and self.pos == self.final_pos
+        if self.final_pos is not None:
+            m = m & ~tm["Position"]  # nothing starts after the final onset
+        else:  # on to the final onset: only beats up to it (a bounded, plain lead-in), no end yet
+            p = self.v.position
+            lead_in = (p <= self._end_by()) & (p % self.v.res == 0)
+            m = m & (~tm["Position"] | lead_in) & ~tm["EOS"] & ~tm["Bar"]
+        if at_final or (self.final_pos is None and self.last == "Position" and self.pos == self._end_by()):
+            m = m & (~tm["Pitch"] | self._final_pitches())
+        if at_final and self.last in ("Pitch", "Velocity"):  # the final note lasts to the bar line
+            need = (self.bar_start + self.bar_len - self.now) / self.beat_len
+            longer = tm["Duration"] & (self.v.duration >= need - 1e-6)
+            m = m & (~tm["Duration"] | longer) if (m & longer).any() else m
+        if not m.any():  # the rule never leaves nothing: fall back to the plain grammar
+            return self._allowed()
+        return m
+
+    def _allowed(self) -> np.ndarray:
         tm = self.v.type_mask
         none = np.zeros(self.codec.vocab_size, dtype=bool)
         self.bar_is_eos = False
@@ -262,6 +308,8 @@ class RemiState:
         elif t == "Position":
             self.pos = int(self.v.position[token])
             self.onset_notes = 0
+            if self._in_last_bar() and self.final_pos is None and self.pos >= self._end_by():
+                self.final_pos = self.pos
             now = self.now
             self.ends = [e for e in self.ends if e > now + 1e-9]
         elif t == "Pitch":
@@ -271,8 +319,10 @@ class RemiState:
                 self.pos = 0
         elif t == "Velocity":
             self.velocity = int(self.v.velocity[token])
-        elif t == "Key" and self.options.key_bias > 0:
-            self.bias = self._key_bias(token)
+        elif t == "Key":
+            self.tonic = int(self.codec.key_of[token]) // 2
+            if self.options.key_bias > 0:
+                self.bias = self._key_bias(token)
         elif t == "Duration" and self.pitch >= 0:
             dur = float(self.v.duration[token]) * self.beat_len
             note = Note(round(self.now, 6), self.pitch, round(dur, 6), self.velocity)

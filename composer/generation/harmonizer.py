@@ -59,6 +59,7 @@ class HarmonizeState(RemiState):
 
     def __init__(self, codec: Codec, options: SampleOptions, melody: Sequence[Note], bars: int) -> None:
         super().__init__(codec, options, bars)
+        self.ending = False  # the melody decides how the piece ends
         step = 1.0 / self.v.res  # finest grid in ts-beats; quarter-beats differ per meter
         self.melody = list(melody)
         self._step = step
