@@ -128,3 +128,18 @@ def test_a_replay_that_comes_out_different_writes_nothing(tmp_path: Path) -> Non
     one_line_error(runner.invoke(app, ["generate", "--again", str(tmp_path / "other.json"), "-o", str(tmp_path / "o")]),
                    "came out different")
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_again_writes_the_score_too_when_asked(tmp_path: Path) -> None:
+    from music21 import converter
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _ok(["generate", "-n", "1", "--bars", "2", "--best-of", "1", "--seed", "3", "-o", str(a), "--musicxml"])
+    _ok(["generate", "--again", str(a / "chorales-001.json"), "-o", str(b), "--musicxml"])
+
+    def notes(path: Path) -> list[tuple[str, str, float]]:  # music21 writes fresh part ids and a date each time
+        score = converter.parse(path)
+        return [(p.partName, n.nameWithOctave, float(n.getOffsetInHierarchy(p))) for p in score.parts
+                for n in p.recurse().notes]
+
+    assert notes(b / "chorales-001.musicxml") == notes(a / "chorales-001.musicxml")

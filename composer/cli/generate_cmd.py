@@ -113,7 +113,7 @@ def generate(
     with handle_errors():
         if again is not None:
             with working(f"sampling the batch {again.name} came from again"):
-                path, piece = regenerate(again, out_dir, force=force)
+                path, piece = regenerate(again, out_dir, force=force, musicxml=musicxml, wav=wav)
             _summary([(path, piece)], as_json=as_json)
             return
         if bars is not None and seconds is not None:

@@ -213,12 +213,14 @@ def write_continuation(primer: Primer, source: str | Path, path: Path, request: 
     return piece
 
 
-def regenerate(record_path: str | Path, out: Path, *, force: bool = False) -> tuple[Path, GeneratedPiece]:
+def regenerate(record_path: str | Path, out: Path, *, force: bool = False, musicxml: bool = False,
+               wav: bool = False) -> tuple[Path, GeneratedPiece]:
     """Write the piece a record describes again, byte for byte (``composer generate --again``).
 
     ``out`` is a ``.mid`` file, or a folder that gets the record's own file name.  The batch the
     piece came from is sampled again (see :mod:`composer.generation.record` for why), with the
-    recorded model, whose weights must hash the same.
+    recorded model, whose weights must hash the same.  ``musicxml`` and ``wav`` also write the
+    score and the audio, as :func:`write_best` does.
 
     Raises
     ------
@@ -230,8 +232,12 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False) -> tu
     rec = read_record(record_path)
     request = request_of(rec)
     path = out if out.suffix.lower() in (".mid", ".midi") else out / Path(str(rec["file"])).name
-    refuse_overwrite(path, force)
-    refuse_overwrite(path.with_suffix(".json"), force)
+    for extra, wanted in ((".mid", True), (".json", True), (".musicxml", musicxml), (".wav", wav)):
+        if wanted:
+            refuse_overwrite(path.with_suffix(extra) if extra != ".mid" else path, force)
+    if wav:
+        find_fluidsynth()
+        find_soundfont()
     ckpt = load_model(request.checkpoint)
     if file_hash(ckpt.path) != rec["model"]["sha256"]:
         raise InputError(f"model {request.checkpoint or ckpt.name!r} is not the recorded one (its weights' SHA-256 "
@@ -252,4 +258,5 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False) -> tu
         check_out_dir(path.parent)
     with_record(piece, rec).write(path, force=force)
     write_sidecar(rec, path, force=force)
+    _extras(piece, path, musicxml, wav, force)
     return path, piece
