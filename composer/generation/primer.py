@@ -35,6 +35,11 @@ _DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 _TS_RE = re.compile(r"(?<![\w/])(\d+)/(\d+)(?![\w/])")
 
 
+def _usable_metre(num: int, den: int) -> bool:
+    """Whether ``num/den`` is a time signature a primer may have (every primer kind checks the same)."""
+    return 1 <= num <= MAX_NUMERATOR and den in _DENOMINATORS
+
+
 @dataclass(frozen=True)
 class PrimerTrack:
     """One pitched track of a MIDI primer."""
@@ -108,7 +113,7 @@ def parse_note_names(text: str) -> Primer:
     ts = (4, 4)
     if words and re.fullmatch(r"\d+/\d+", words[0]):
         num, den = (int(x) for x in words.pop(0).split("/"))
-        if not 1 <= num <= MAX_NUMERATOR or den not in _DENOMINATORS:
+        if not _usable_metre(num, den):
             raise InputError(f"bad time signature {num}/{den}")
         ts = (num, den)
     t, dur, notes = 0.0, 1.0, []
@@ -158,7 +163,7 @@ def parse_tiny_notation(text: str) -> Primer:
 
     for num_s, den_s in _TS_RE.findall(text):  # music21 spins on a bar of 1000 beats: check first
         num, den = int(num_s), int(den_s)
-        if not 1 <= num <= MAX_NUMERATOR or den not in _DENOMINATORS:
+        if not _usable_metre(num, den):
             raise InputError(
                 f"bad time signature {num}/{den} in the tinyNotation melody (numerator 1..{MAX_NUMERATOR}, "
                 "denominator 1, 2, 4, 8, 16, 32 or 64)"
@@ -193,7 +198,7 @@ def primer_from_midi(path: str | Path) -> Primer:
         raise MidiError(f"{path}: {len(notes)} notes is too long for a primer (limit {MAX_PRIMER_NOTES})")
     ts = score.time_signatures
     sig = (int(ts[0].numerator), int(ts[0].denominator)) if len(ts) else (4, 4)
-    if not (1 <= sig[0] <= 64 and sig[1] in (1, 2, 4, 8, 16, 32, 64)):
+    if not _usable_metre(*sig):
         raise MidiError(f"{path}: unusable time signature {sig[0]}/{sig[1]}")
     first = min(n.start for n in notes)
     if first > 0:  # drop leading silence, keeping the bar grid when it is whole bars
