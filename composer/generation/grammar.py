@@ -76,6 +76,15 @@ _CONTROL_NEXT = {"BOS": "Style", "Style": "Key", "Key": "TempoBand", "TempoBand"
 MAX_ONSET_NOTES = 16
 
 
+def final_onset_by(steps_per_bar: int, numerator: int) -> int:
+    """Step of the last bar by which a piece's final onset must come.
+
+    The half bar in even metres, the downbeat in odd ones: the ending rule of both grammars,
+    REMI and the SATB grid.
+    """
+    return steps_per_bar // 2 if numerator % 2 == 0 else 0
+
+
 class RemiState:
     """Grammar and timeline of a REMI token stream, with constraint masks.
 
@@ -166,8 +175,8 @@ class RemiState:
                 and self.bar == self.target_bars - 1)
 
     def _end_by(self) -> int:
-        """Position of the half bar (the downbeat in odd metres): the final onset's latest place."""
-        return self.ts[0] * self.v.res // 2 if self.ts[0] % 2 == 0 else 0
+        """Position of the final onset's latest place in the last bar (see :func:`final_onset_by`)."""
+        return final_onset_by(self.ts[0] * self.v.res, self.ts[0])
 
     def _final_pitches(self) -> np.ndarray:
         """(V,) the pitches the final onset may take: the tonic first, then the tonic triad."""

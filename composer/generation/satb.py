@@ -18,6 +18,7 @@ import numpy as np
 from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
+from composer.generation.grammar import final_onset_by
 from composer.generation.setup import GeneratedPiece, Sampling
 from composer.keys import HARMONIC_MINOR_SCALE, KEY_NAMES, MAJOR_SCALE, SATB_RANGES, find_key, key_name
 from composer.voicegrid import (
@@ -109,7 +110,7 @@ class GridState:
         last_bar = ((bars - 1) * self.bar_steps) if bars else None
         self._end_free = last_bar is not None and not any(
             last_bar <= k < last_bar + self.bar_steps for k in self.melody)
-        self._end_by = self.bar_steps // 2 if meter[0] % 2 == 0 else 0
+        self._end_by = final_onset_by(self.bar_steps, meter[0])
         self.end_step: int | None = None  # grid step of the final fermata chord, once written
         self.mode_minor = False  # the Key token says (A minor, else C major)
 
