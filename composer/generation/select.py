@@ -138,16 +138,38 @@ def sample_best(request: Request, analyze: bool = False) -> Selection:
     when it fits); batch ``k`` after the first uses the seed ``seed + k``.  ``analyze``
     analyzes the kept pieces even when there is nothing to choose (``best_of == 1``).
     """
-    r = request
-    if r.options.seed is None:
-        raise ValueError("sample_best needs a seed (write_best draws one)")
-    per_batch = max(1, MAX_BATCH // r.best_of)  # pieces whose candidates fit in one batch
     cands: list[GeneratedPiece] = []
-    for k, first in enumerate(range(0, r.n, per_batch)):  # batch k after the first: seed + k
-        opts = r.options if k == 0 else replace(r.options, seed=(r.options.seed + k) % (MAX_SEED + 1))
-        cands += sample_pieces(r.checkpoint, n=min(per_batch, r.n - first) * r.best_of, bars=r.bars, options=opts,
-                               tempo=r.tempo, program=r.program, quantize=r.quantize)
-    return choose_best(cands, r.n, r.best_of, analyze)
+    for _, part in _batches(request):
+        cands += sample_pieces(part.checkpoint, n=part.n * part.best_of, bars=part.bars, options=part.options,
+                               tempo=part.tempo, program=part.program, quantize=part.quantize)
+    return choose_best(cands, request.n, request.best_of, analyze)
+
+
+def _batches(request: Request) -> list[tuple[int, Request]]:
+    """How ``request`` is sampled: (index of its first piece, the request for that batch).
+
+    As many pieces per batch as fit :data:`MAX_BATCH` candidates; batch ``k`` uses the seed
+    ``seed + k`` (batch 0 the seed itself), so :func:`regenerate` can sample one batch alone.
+    """
+    seed = request.options.seed
+    if seed is None:
+        raise ValueError("sampling in batches needs a seed (write_best draws one)")
+    per_batch = max(1, MAX_BATCH // request.best_of)  # pieces whose candidates fit in one batch
+    return [(first, replace(request, n=min(per_batch, request.n - first),
+                            options=replace(request.options, seed=(seed + k) % (MAX_SEED + 1))))
+            for k, first in enumerate(range(0, request.n, per_batch))]
+
+
+def _check_outputs(path: Path | None, *, force: bool, musicxml: bool, wav: bool) -> None:
+    """Before sampling: the files beside ``path`` that will be written are free, FluidSynth is there."""
+    if path is not None:
+        for wanted, name in ((True, path), (True, path.with_suffix(".json")),
+                             (musicxml, path.with_suffix(".musicxml")), (wav, path.with_suffix(".wav"))):
+            if wanted:
+                refuse_overwrite(name, force)
+    if wav:
+        find_fluidsynth()
+        find_soundfont()
 
 
 def _seeded(request: Request) -> Request:
@@ -178,9 +200,7 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
         If ``out_dir`` is a file or cannot be created or written.
     """
     check_out_dir(out_dir)
-    if wav:
-        find_fluidsynth()
-        find_soundfont()
+    _check_outputs(None, force=False, musicxml=musicxml, wav=wav)  # new names: nothing there to overwrite
     request = _seeded(request)
     sel = sample_best(request, analyze)
     stem = sel.pieces[0].meta.get("model", "piece")
@@ -197,12 +217,7 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
 def write_continuation(primer: Primer, source: str | Path, path: Path, request: Request, *, force: bool = False,
                        musicxml: bool = False, wav: bool = False) -> GeneratedPiece:
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
-    for extra, wanted in ((".json", True), (".musicxml", musicxml), (".wav", wav)):  # before the sampling
-        if wanted:
-            refuse_overwrite(path.with_suffix(extra), force)
-    if wav:
-        find_fluidsynth()
-        find_soundfont()
+    _check_outputs(path, force=force, musicxml=musicxml, wav=wav)
     request = _seeded(request)
     piece = best_continuation(primer, request).pieces[0]
     rec = make_record("continue", piece, request, model_path=load_model(request.checkpoint).path, index=0,
@@ -232,24 +247,16 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False, music
     rec = read_record(record_path)
     request = request_of(rec)
     path = out if out.suffix.lower() in (".mid", ".midi") else out / Path(str(rec["file"])).name
-    for extra, wanted in ((".mid", True), (".json", True), (".musicxml", musicxml), (".wav", wav)):
-        if wanted:
-            refuse_overwrite(path.with_suffix(extra) if extra != ".mid" else path, force)
-    if wav:
-        find_fluidsynth()
-        find_soundfont()
+    _check_outputs(path, force=force, musicxml=musicxml, wav=wav)
     ckpt = load_model(request.checkpoint)
     if file_hash(ckpt.path) != rec["model"]["sha256"]:
         raise InputError(f"model {request.checkpoint or ckpt.name!r} is not the recorded one (its weights' SHA-256 "
                          f"differs from {str(rec['model']['sha256'])[:12]}...): the piece cannot be made again")
     if rec["command"] == "continue":
         piece = best_continuation(parse_primer(primer_of(rec)), request).pieces[0]
-    else:  # only the batch the piece was in (batch k of write_best used the seed + k)
-        per_batch = max(1, MAX_BATCH // request.best_of)
+    else:  # only the batch the piece was in
         index = rec["batch"]["index"]
-        k, first = index // per_batch, index // per_batch * per_batch
-        seed = (int(request.options.seed or 0) + k) % (MAX_SEED + 1)
-        part = replace(request, n=min(per_batch, request.n - first), options=replace(request.options, seed=seed))
+        first, part = next((f, b) for f, b in reversed(_batches(request)) if f <= index)
         piece = sample_best(part).pieces[index - first]
     if rec.get("notes_sha256") not in (None, notes_hash(piece)):
         raise OutputError(f"the replay of {record_path} came out different (another composer, torch or CPU than "
