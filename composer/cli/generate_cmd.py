@@ -13,7 +13,7 @@ from composer.cli.common import console, err_console, fail, handle_errors, worki
 from composer.config import SampleOptions
 
 if TYPE_CHECKING:
-    from composer.generation import GeneratedPiece
+    from composer.generation import GeneratedPiece, Request
 
 Tempo = Annotated[float | None, typer.Option(help="Tempo in bpm.")]
 PitchMin = Annotated[int, typer.Option(help="Lowest MIDI pitch.")]
@@ -25,6 +25,23 @@ BestOf = Annotated[
                  "else 1]."),
 ]
 Fp32 = Annotated[bool, typer.Option("--fp32", help="Sample with the fp32 model instead of int8.")]
+
+
+def _best_of(best_of: int | None, model: str | None) -> int:
+    """``--best-of``, or the model's default (see :func:`composer.generation.default_best_of`), checked."""
+    from composer.generation import default_best_of
+
+    k = best_of if best_of is not None else default_best_of(model)
+    if not 1 <= k <= 256:
+        raise fail(f"--best-of must be in 1..256, got {k}")
+    return k
+
+
+def _request(model: str | None, **fields: Any) -> Request:
+    """The :class:`composer.generation.Request` of a command: the model as named, then its fields."""
+    from composer.generation import Request
+
+    return Request(None if model is None else str(model), **fields)
 
 
 def _piece_doc(path: Path, p: GeneratedPiece, scores: list[float] | None = None) -> dict[str, Any]:
@@ -108,7 +125,7 @@ def generate(
 
     Example: composer generate -n 4 --bars 16 --key "D minor" -o out/
     """
-    from composer.generation import Request, bars_for, default_best_of, regenerate, write_best
+    from composer.generation import bars_for, regenerate, write_best
 
     with handle_errors():
         if again is not None:
@@ -118,18 +135,16 @@ def generate(
             return
         if bars is not None and seconds is not None:
             raise fail("give --bars or --seconds, not both")
-        best_of = best_of if best_of is not None else default_best_of(model)
-        if num < 1 or best_of < 1:
-            raise fail("--num and --best-of must be >= 1")
-        if best_of > 256:
-            raise fail(f"--best-of must be in 1..256, got {best_of}")
+        if num < 1:
+            raise fail(f"--num must be >= 1, got {num}")
+        best_of = _best_of(best_of, model)
         if seconds is not None and not 0 < seconds <= 3600:
             raise fail(f"--seconds must be in (0, 3600], got {seconds}")
         opts = opt.constrained(options, pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony)
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         with working(f"sampling {num * best_of} candidate(s) of {n_bars} bars"):
-            request = Request(None if model is None else str(model), n=num, best_of=best_of, bars=n_bars,
-                              options=opts, tempo=tempo, program=program, quantize=not fp32)
+            request = _request(model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
+                               program=program, quantize=not fp32)
             sel = write_best(out_dir, request, analyze=analyze, musicxml=musicxml, wav=wav)
         _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
                  opts.key)
@@ -162,20 +177,18 @@ def continue_(
 
     Example: composer continue "tinyNotation: 4/4 g4 g a b c'2 b" --voices -o hymn.mid
     """
-    from composer.generation import Request, default_best_of, output_path, parse_primer, write_continuation
+    from composer.generation import output_path, parse_primer, write_continuation
 
     with handle_errors(max_notes):
-        best_of = best_of if best_of is not None else default_best_of(model)
+        best_of = _best_of(best_of, model)
         if not 1 <= bars <= 512:
             raise fail(f"--bars must be in 1..512, got {bars}")
-        if not 1 <= best_of <= 256:
-            raise fail(f"--best-of must be in 1..256, got {best_of}")
         opts = options  # built and checked by the option group
         p = parse_primer(primer)
         path = output_path(out, "continuation" if not voices else "harmonized", force)  # before sampling
         with working(f"{'harmonizing' if voices else 'continuing'} the primer ({best_of} candidate(s))"):
-            request = Request(None if model is None else str(model), best_of=best_of, bars=bars, options=opts,
-                              tempo=tempo, program=program, quantize=not fp32, voices=voices)
+            request = _request(model, best_of=best_of, bars=bars, options=opts, tempo=tempo, program=program,
+                               quantize=not fp32, voices=voices)
             piece = write_continuation(p, primer, path, request, force=force, musicxml=musicxml, wav=wav)
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
