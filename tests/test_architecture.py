@@ -41,7 +41,7 @@ PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
                 ("analysis",), ("notation",), ("romanxml",), ("plot",), ("__init__",)),
     "generation": (("primer",), ("grammar",), ("sampler",), ("harmonizer",), ("setup",), ("satb",), ("pieces",),
                    ("api",), ("record",), ("select",), ("__init__",)),
-    "live": (("ports",), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),
+    "live": (("ports", "synth"), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),
              ("__init__",)),
     "cli": (("common",), ("options",), ("analyze_cmd", "corpus_cmd", "generate_cmd", "live_cmd", "render_cmd",
                                                     "train_cmd"),

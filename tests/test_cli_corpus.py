@@ -40,6 +40,28 @@ def test_version_and_help(runner: CliRunner) -> None:
     assert r.exit_code == 0 and "--from-dir" in r.stdout and "--cache-dir" in r.stdout
 
 
+def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command of a click group, as the words that name it."""
+    found = []
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            found += _commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+def test_every_command_help_shows_an_example(runner: CliRunner) -> None:
+    import typer.main
+
+    commands = _commands(typer.main.get_command(app))
+    assert ("generate",) in commands and ("corpus", "build") in commands and len(commands) >= 14
+    for words in commands:
+        r = runner.invoke(app, [*words, "--help"], env=WIDE)
+        assert r.exit_code == 0, words
+        assert "Example: composer " + words[0] in r.stdout, f"composer {' '.join(words)} --help has no example"
+
+
 def test_build_from_dir_skips_bad_files_and_warns(
     runner: CliRunner, messy_midi_dir: Path, tmp_path: Path
 ) -> None:

@@ -97,6 +97,8 @@ def register(app: typer.Typer) -> None:
         """Analyze harmony: key, local keys, Roman numerals, cadences, voice leading, figures.
 
         With several files, --roman/--plot OUT.ext write OUT-<file stem>.ext for each.
+
+        Example: composer analyze out/chorales-001.mid --roman chorale.musicxml --plot chorale.png
         """
         with handle_errors(max_notes):
             if window < 1:

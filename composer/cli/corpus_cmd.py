@@ -37,7 +37,12 @@ def build(
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N pieces.")] = None,
     max_notes: MaxNotes = None,
 ) -> None:
-    """Convert a corpus to MIDI and tokens (parallel, resumable) and write its manifest."""
+    """Convert a corpus to MIDI and tokens (parallel, resumable) and write its manifest.
+
+    Example: composer corpus build bach-chorales-satb
+
+    Example: composer corpus build --from-dir ~/midi --name mine (your own MIDI files)
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from composer.corpus import build_corpus
@@ -120,7 +125,10 @@ def stats(
     cache_dir: CacheDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Pieces, tokens, notes, duration, pitch range, keys and a length histogram."""
+    """Pieces, tokens, notes, duration, pitch range, keys and a length histogram.
+
+    Example: composer corpus stats bach-chorales-satb --json
+    """
     from rich.table import Table
 
     from composer.corpus import corpus_stats, load_corpus

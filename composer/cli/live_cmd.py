@@ -29,6 +29,7 @@ from composer.live import (
     Recording,
     SessionResult,
     SessionView,
+    SynthSettings,
     jam_config,
     jam_session,
     list_ports,
@@ -55,6 +56,24 @@ Virtual = Annotated[
 ]
 Channel = Annotated[int, typer.Option("--channel", help="MIDI channel, 1-16.")]
 Tempo = Annotated[float, typer.Option("--tempo", help="Beats per minute, 20-400.")]
+Synth = Annotated[
+    bool,
+    typer.Option("--synth", help="Play through FluidSynth and a General MIDI soundfont: sound with no MIDI port."),
+]
+Soundfont = Annotated[
+    Path | None,
+    typer.Option("--soundfont", help="With --synth: the .sf2 soundfont [$COMPOSER_SOUNDFONT, else the system's]."),
+]
+AudioDriver = Annotated[
+    str | None,
+    typer.Option("--audio-driver",
+                 help="With --synth: FluidSynth's audio driver (pulseaudio, alsa, jack, coreaudio, ...)."),
+]
+SynthOption = Annotated[
+    list[str] | None,
+    typer.Option("--synth-option", help="With --synth: a FluidSynth setting NAME=VALUE (repeatable), e.g. "
+                                         "synth.reverb.active=0."),
+]
 ClockOut = Annotated[
     bool, typer.Option("--clock-out", help="Send 24-ppqn MIDI clock with Start/Stop.")
 ]
@@ -74,12 +93,19 @@ def _output(
     port: Port = None,
     virtual: Virtual = None,
     api: Api = None,
+    synth: Synth = False,
+    soundfont: Soundfont = None,
+    audio_driver: AudioDriver = None,
+    synth_option: SynthOption = None,
     channel: Channel = 1,
     program: opt.Program = None,
     tempo: Tempo = 120.0,
 ) -> _Out:
     """The output options of play and jam (an option group)."""
-    return _Out(Output(port, virtual, api), channel, program, tempo)
+    if not synth and (soundfont is not None or audio_driver is not None or synth_option):
+        raise InputError("--soundfont, --audio-driver and --synth-option go with --synth")
+    settings = SynthSettings(soundfont, audio_driver, tuple(synth_option or ())) if synth else None
+    return _Out(Output(port, virtual, api, settings), channel, program, tempo)
 
 
 def _recording(record: opt.Record = None, force: opt.Force = False) -> Recording | None:
@@ -192,10 +218,19 @@ def play(
     quiet: opt.Quiet = False,
     max_notes: opt.MaxNotes = None,
 ) -> None:
-    """Play endless (or --bars/--seconds long) improvisation on a MIDI port."""
+    """Play endless (or --bars/--seconds long) improvisation on a MIDI port, or through FluidSynth.
+
+    Example: composer play --virtual composer (then connect your DAW or synth to "composer")
+
+    Example: composer play --port "FLUID" --channel 2 --tempo 90 --bars 32
+
+    Example: composer play --synth --primer "tinyNotation: 4/4 c4 d e f g2" (no port: FluidSynth sounds)
+    """
     with handle_errors(max_notes):
         if bars is not None and bars < 1:
             raise InputError(f"--bars must be >= 1, got {bars}")
+        if clock_out and out.port.synth is not None:
+            raise InputError("--clock-out sends MIDI clock to a port; --synth has none")
         primer_notes = load_primer(primer) if primer else []
         cfg = play_config(
             primer_notes,
@@ -237,7 +272,12 @@ def jam(
     rec: Recording | None = None,
     quiet: opt.Quiet = False,
 ) -> None:
-    """Call and response: answer each phrase played on --in with a continuation."""
+    """Call and response: answer each phrase played on --in with a continuation.
+
+    Example: composer jam --in "keyboard" --port "synth" --answer-bars 2
+
+    Example: composer jam --virtual-in composer-in --synth (play into composer-in, hear the answers)
+    """
     with handle_errors():
         if (in_port is None) == (virtual_in is None):
             raise InputError("give --in PORT or --virtual-in NAME (one of them)")

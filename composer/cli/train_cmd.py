@@ -157,7 +157,10 @@ def evaluate(
     max_notes: MaxNotes = None,
     cache_dir: opt.CacheDir = None,
 ) -> None:
-    """NLL per token / note / quarter note and perplexity, against unigram and n-gram baselines."""
+    """NLL per token / note / quarter note and perplexity, against unigram and n-gram baselines.
+
+    Example: composer evaluate runs/satb/best.safetensors bach-chorales-satb --split test --json
+    """
     from rich.table import Table
 
     from composer.evaluate import evaluate as run_eval
@@ -196,7 +199,10 @@ def export(
     tempo: Annotated[float | None, typer.Option(help="Default tempo in bpm.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model.")] = False,
 ) -> None:
-    """Export a trained run as a model: weights only, test metrics and a model card (card.md, card.json)."""
+    """Export a trained run as a model: weights only, test metrics and a model card (card.md, card.json).
+
+    Example: composer export runs/satb -o ~/.cache/composer/models/mine (then: composer generate -m mine)
+    """
     from composer.bundle import export_model
 
     with handle_errors():

@@ -3,6 +3,7 @@
 The package, lowest first (a module imports only those before it):
 
 - :mod:`~composer.live.ports`: listing, opening and watching MIDI ports (mido/rtmidi, lazily);
+- :mod:`~composer.live.synth`: ``--synth``, FluidSynth as the output (:class:`SynthPort`);
 - :mod:`~composer.live.timeline`: :class:`TempoMap` (beat <-> time) and :func:`note_events`;
 - :mod:`~composer.live.player`: :class:`Player`, the look-ahead scheduler, and its
   :class:`LiveConfig`, :class:`LiveStatus`, :class:`PlayResult`;
@@ -64,6 +65,7 @@ from composer.live.sources import (
     retrograde_answer,
     scale_stream,
 )
+from composer.live.synth import SynthPort, SynthSettings
 from composer.live.timeline import CLOCK_PPQN, NoteEvent, TempoMap, note_events
 
 __all__ = [
@@ -95,6 +97,8 @@ __all__ = [
     "Session",
     "SessionResult",
     "SessionView",
+    "SynthPort",
+    "SynthSettings",
     "TempoMap",
     "available_apis",
     "backend_name",

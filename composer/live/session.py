@@ -34,6 +34,7 @@ from composer.live.jam import Jam, JamConfig, JamResult, PhraseListener
 from composer.live.player import LiveConfig, LiveStatus, Player, PlayResult
 from composer.live.ports import PortWatch, check_port, choose_api, open_input, open_output
 from composer.live.sources import builtin_name, continuation, note_stream
+from composer.live.synth import SynthPort, SynthSettings, SynthWatch
 from composer.midifile import load_score, pitched_notes, score_from_notes, write_score
 
 EXIT_SIGINT = 130
@@ -154,32 +155,43 @@ class Watch(Protocol):
 
 @dataclass(frozen=True)
 class Output:
-    """The output of a live command: an existing ``port``, or a ``virtual`` one (default ``composer``)."""
+    """Where a live command plays: a ``port``, a ``virtual`` one (default ``composer``), or FluidSynth (``synth``)."""
 
     port: str | None = None
     virtual: str | None = None
     api: str | None = None
+    synth: SynthSettings | None = None
 
     @property
     def _virtual(self) -> str | None:
         if self.port is not None and self.virtual is not None:
             raise InputError("give --port or --virtual, not both")
+        if self.synth is not None and (self.port is not None or self.virtual is not None):
+            raise InputError("--synth plays without a MIDI port: give --synth or --port/--virtual, not both")
         return "composer" if self.port is None and self.virtual is None else self.virtual
 
     def check(self) -> None:
-        """Fail now, before a model loads, if the port cannot be had (see :func:`check_port`)."""
-        check_port("output", self.port, self._virtual, self.api)
+        """Fail now, before a model loads, if the port (or FluidSynth, started and quit) cannot be had."""
+        virtual = self._virtual
+        if self.synth is not None:
+            SynthPort(self.synth).close()  # about 0.4 s: no sound here is said at once
+        else:
+            check_port("output", self.port, virtual, self.api)
 
     def using(self, api: str | None) -> Output:
         """The same output, opened through ``api``."""
         return replace(self, api=api)
 
     def open(self) -> Any:
-        """Open the port (a mido output)."""
+        """Open the port (a mido output, or a :class:`~composer.live.synth.SynthPort`)."""
+        if self.synth is not None:
+            return SynthPort(self.synth)
         return open_output(self.port, self._virtual, self.api)
 
     def watch(self, port: Any) -> Watch | None:
-        """A watch on an existing port (which can vanish); None for a virtual one, or when unwatchable."""
+        """A watch on an existing port or the synth (which can vanish); None for a virtual port."""
+        if isinstance(port, SynthPort):
+            return SynthWatch(port)
         if self.port is None:
             return None
         try:
@@ -406,17 +418,19 @@ def _ports_first(view: SessionView | None, output: Output, listen: Input | None 
     """
     api, why = choose_api(output.api)
     chosen = api is not None and api != output.api
-    output = output.using(api)
-    listen = listen.using(api) if listen is not None else Input(api=api)
+    output, listen = output.using(api), (listen or Input()).using(api)
+    listens = listen.port is not None or listen.virtual is not None
+    if output.synth is not None:
+        output.check()  # FluidSynth's own errors: no MIDI API in them
     try:
-        output.check()
-        if listen.port is not None or listen.virtual is not None:
-            listen.check()
+        for end, checked in ((output, output.synth is None), (listen, listens)):
+            if checked:
+                end.check()
     except PortError as exc:
         if chosen:  # say why this API, in the one error line
             raise PortError(f"{exc} (MIDI API {api}: {why}; --api chooses another)") from None
         raise
-    if chosen and view is not None:
+    if chosen and view is not None and (output.synth is None or listens):
         view.midi_api(str(api), why)
     return output, listen
 
