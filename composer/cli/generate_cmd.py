@@ -118,6 +118,7 @@ def generate(
     force: Annotated[bool, typer.Option("--force", help="With --again: overwrite the output file.")] = False,
     musicxml: opt.MusicXml = False,
     wav: opt.Wav = False,
+    humanize: opt.Humanize = False,
 ) -> None:
     """Generate N MIDI files from a trained model (default: the bundled chorale model).
 
@@ -144,7 +145,7 @@ def generate(
         n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
         with working(f"sampling {num * best_of} candidate(s) of {n_bars} bars"):
             request = _request(model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
-                               program=program, quantize=not fp32)
+                               program=program, quantize=not fp32, humanize=humanize)
             sel = write_best(out_dir, request, analyze=analyze, musicxml=musicxml, wav=wav)
         _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
                  opts.key)
@@ -172,6 +173,7 @@ def continue_(
     as_json: opt.Json = False,
     musicxml: opt.MusicXml = False,
     wav: opt.Wav = False,
+    humanize: opt.Humanize = False,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars.
 
@@ -188,7 +190,7 @@ def continue_(
         path = output_path(out, "continuation" if not voices else "harmonized", force)  # before sampling
         with working(f"{'harmonizing' if voices else 'continuing'} the primer ({best_of} candidate(s))"):
             request = _request(model, best_of=best_of, bars=bars, options=opts, tempo=tempo, program=program,
-                               quantize=not fp32, voices=voices)
+                               quantize=not fp32, voices=voices, humanize=humanize)
             piece = write_continuation(p, primer, path, request, force=force, musicxml=musicxml, wav=wav)
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))

@@ -58,6 +58,9 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead
 Wav = Annotated[
     bool, typer.Option("--wav", help="Also render NAME.wav beside each MIDI file (FluidSynth, a GM soundfont).")
 ]
+Humanize = Annotated[
+    bool, typer.Option("--humanize", help="Shape velocities (metre, voices, line, ending) instead of one level.")
+]
 MusicXml = Annotated[
     bool, typer.Option("--musicxml", help="Also write NAME.musicxml beside each MIDI file (one staff per voice).")
 ]

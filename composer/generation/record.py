@@ -64,6 +64,7 @@ class Request:
     program: int | None = None  # General MIDI program; None = the model's
     quantize: bool = True  # sample with the int8 model
     voices: bool = False  # a continuation harmonizes beneath the primer's melody
+    humanize: bool = False  # velocities shaped (composer.generation.dynamics); recorded only when on
 
 
 def make_record(
@@ -93,7 +94,7 @@ def make_record(
         "piece_seed": piece.seed,
         "primer": primer,
         "notes_sha256": notes_hash(piece),
-    }
+    } | ({"humanize": True} if request.humanize else {})
 
 
 def notes_hash(piece: GeneratedPiece) -> str:
@@ -125,7 +126,8 @@ def request_of(record: dict[str, Any]) -> Request:
         return Request(checkpoint=ref, n=n, best_of=best_of, bars=check_int("bars", record["bars"], 1, 1024),
                        options=SampleOptions(**record["options"]), tempo=record["tempo"], program=record["program"],
                        quantize=check_bool("quantize", record["quantize"]),
-                       voices=check_bool("voices", record["voices"]))
+                       voices=check_bool("voices", record["voices"]),
+                       humanize=check_bool("humanize", record.get("humanize", False)))
     except KeyError as exc:
         raise InputError(f"the record has no {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:

@@ -16,6 +16,7 @@ from composer.audio import find_fluidsynth, find_soundfont, render
 from composer.config import MAX_SEED
 from composer.errors import InputError, OutputError
 from composer.files import refuse_overwrite
+from composer.generation.dynamics import humanize
 from composer.generation.pieces import harmonizations, harmonize, sample_pieces
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.record import (
@@ -177,6 +178,11 @@ def _seeded(request: Request) -> Request:
     return replace(request, options=replace(request.options, seed=draw_seed(request.options.seed)))
 
 
+def _finished(piece: GeneratedPiece, request: Request) -> GeneratedPiece:
+    """The piece as written: with ``--humanize``, its velocities shaped (before its record is made)."""
+    return humanize(piece) if request.humanize else piece
+
+
 def _extras(piece: GeneratedPiece, path: Path, musicxml: bool, wav: bool, force: bool = False) -> None:
     if musicxml:
         write_score_xml(piece, path, force=force)
@@ -206,6 +212,7 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
     stem = sel.pieces[0].meta.get("model", "piece")
     paths = next_paths(out_dir, stem, request.n)
     model_path = load_model(request.checkpoint).path
+    sel.pieces[:] = [_finished(piece, request) for piece in sel.pieces]
     for i, (path, piece) in enumerate(zip(paths, sel.pieces, strict=True)):
         rec = make_record("generate", piece, request, model_path=model_path, index=i, file=path.name)
         sel.paths.append(with_record(piece, rec).write(path))
@@ -219,7 +226,7 @@ def write_continuation(primer: Primer, source: str | Path, path: Path, request: 
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
     _check_outputs(path, force=force, musicxml=musicxml, wav=wav)
     request = _seeded(request)
-    piece = best_continuation(primer, request).pieces[0]
+    piece = _finished(best_continuation(primer, request).pieces[0], request)
     rec = make_record("continue", piece, request, model_path=load_model(request.checkpoint).path, index=0,
                       file=path.name, primer=primer_source(source, primer))
     with_record(piece, rec).write(path, force=force)
@@ -258,6 +265,7 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False, music
         index = rec["batch"]["index"]
         first, part = next((f, b) for f, b in reversed(_batches(request)) if f <= index)
         piece = sample_best(part).pieces[index - first]
+    piece = _finished(piece, request)
     if rec.get("notes_sha256") not in (None, notes_hash(piece)):
         raise OutputError(f"the replay of {record_path} came out different (another composer, torch or CPU than "
                           f"composer {rec['composer']}'s?): nothing written")
