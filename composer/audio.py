@@ -37,6 +37,7 @@ SOUNDFONTS = (
     "/usr/local/share/soundfonts/default.sf2",
 )
 INSTALL_HINT = "Debian/Ubuntu: apt install fluidsynth fluid-soundfont-gm"
+AUDIO_FORMATS = ("wav", "flac")  # what render writes: 16-bit PCM WAV, or FLAC (lossless)
 RATES = (22050, 32000, 44100, 48000, 88200, 96000)
 TIMEOUT_PER_SECOND = 2.0  # render time allowed per second of music (it takes ~0.03 s), plus 30 s
 
@@ -46,7 +47,7 @@ class Rendered:
     """What :func:`render` wrote."""
 
     path: Path
-    seconds: float  # length of the audio
+    seconds: float  # length of the audio (a FLAC's checked equal to its WAV rendering's)
     peak_dbfs: float  # loudest sample, dB relative to full scale (-inf for silence)
     rate: int  # samples per second
     soundfont: Path
@@ -95,6 +96,36 @@ def wav_level(path: Path) -> tuple[float, float]:
     return frames / rate, round(db, 2)
 
 
+def flac_frames(path: Path) -> tuple[int, int]:
+    """``(samples per channel, sample rate)`` from a FLAC file's STREAMINFO block."""
+    with open(path, "rb") as fh:
+        head = fh.read(4 + 4 + 34)
+    if len(head) < 42 or head[:4] != b"fLaC" or head[4] & 0x7F != 0:
+        raise OutputError(f"{path}: not a FLAC file")
+    bits = int.from_bytes(head[8 + 10:8 + 18], "big")  # rate 20 bits, channels 3, depth 5, samples 36
+    return bits & ((1 << 36) - 1), bits >> 44
+
+
+def _run(cmd: list[str], midi: str | Path, limit: float) -> None:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise OutputError(f"FluidSynth did not finish rendering {midi} within {limit:.0f} s") from None
+    if done.returncode != 0 or not Path(cmd[cmd.index("-F") + 1]).stat().st_size:
+        said = next((line for line in (done.stderr + done.stdout).splitlines() if line.strip()), "no output")
+        raise OutputError(f"FluidSynth could not render {midi}: {said.strip()}")
+
+
+def _temp_beside(out: Path, suffix: str) -> Path:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    os.close(fd)
+    return Path(name)
+
+
 def render(
     midi: str | Path,
     out: str | Path,
@@ -104,14 +135,17 @@ def render(
     gain: float = 0.5,
     force: bool = False,
 ) -> Rendered:
-    """Render ``midi`` to the WAV file ``out`` with FluidSynth.
+    """Render ``midi`` to the audio file ``out`` (``.wav`` or ``.flac``) with FluidSynth.
+
+    The music is rendered to a WAV first and checked (not silent); a FLAC is then rendered from
+    the same file and checked to hold as many samples (FluidSynth's rendering is deterministic).
 
     Parameters
     ----------
     midi : str or Path
         A MIDI file (checked as untrusted input).
     out : str or Path
-        The ``.wav`` file to write.
+        The ``.wav`` or ``.flac`` file to write.
     soundfont : str or Path, optional
         A ``.sf2`` soundfont; see :func:`find_soundfont` for the default.
     rate : int
@@ -131,8 +165,9 @@ def render(
         When ``out`` exists (without ``force``), cannot be written, or FluidSynth fails.
     """
     out = Path(out)
-    if out.suffix.lower() != ".wav":
-        raise InputError(f"the audio file must end in .wav, got {out.name}")
+    kind = out.suffix.lower().lstrip(".")
+    if kind not in AUDIO_FORMATS:
+        raise InputError(f"the audio file must end in .wav or .flac, got {out.name}")
     if rate not in RATES:
         raise InputError(f"rate must be one of {', '.join(map(str, RATES))}, got {rate}")
     if not 0 < gain <= 10:
@@ -142,28 +177,26 @@ def render(
         raise InputError(f"{midi}: no notes to render")
     exe, sf = find_fluidsynth(), find_soundfont(soundfont)
     refuse_overwrite(out, force)
+    limit = 30 + TIMEOUT_PER_SECOND * float(score.end()) / max(score.tpq, 1) * 2  # beats at >= 30 bpm
+    temps = [_temp_beside(out, ".tmp")]
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        limit = 30 + TIMEOUT_PER_SECOND * float(score.end()) / max(score.tpq, 1) * 2  # beats at >= 30 bpm
-        try:
-            done = subprocess.run([exe, "-ni", "-q", "-F", str(tmp), "-T", "wav", "-O", "s16", "-r", str(rate),
-                                   "-g", str(gain), str(sf), str(midi)],
-                                  capture_output=True, text=True, timeout=limit, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise OutputError(f"FluidSynth did not finish rendering {midi} within {limit:.0f} s") from None
-        if done.returncode != 0 or not tmp.stat().st_size:
-            said = next((line for line in (done.stderr + done.stdout).splitlines() if line.strip()), "no output")
-            raise OutputError(f"FluidSynth could not render {midi}: {said.strip()}")
-        seconds, peak = wav_level(tmp)
+        def cmd(path: Path, kind: str) -> list[str]:
+            return [exe, "-ni", "-q", "-F", str(path), "-T", kind, "-O", "s16", "-r", str(rate), "-g", str(gain),
+                    str(sf), str(midi)]
+
+        _run(cmd(temps[0], "wav"), midi, limit)
+        seconds, peak = wav_level(temps[0])
         if peak == float("-inf"):
             raise OutputError(f"FluidSynth rendered {midi} as silence (with soundfont {sf}): nothing written")
-        publish_file(tmp, out, force=force)
+        if kind == "flac":
+            temps.append(_temp_beside(out, ".tmp"))
+            _run(cmd(temps[1], "flac"), midi, limit)
+            frames, flac_rate = flac_frames(temps[1])
+            if flac_rate != rate or abs(frames - round(seconds * rate)) > 1:
+                raise OutputError(f"FluidSynth's FLAC of {midi} ({frames} samples at {flac_rate} Hz) differs from "
+                                  f"its WAV ({round(seconds * rate)} at {rate} Hz): nothing written")
+        publish_file(temps[-1], out, force=force)
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
     return Rendered(out, round(seconds, 3), peak, rate, sf)

@@ -77,7 +77,7 @@ def test_render_refuses_bad_input(midi: Path, tmp_path: Path, monkeypatch: pytes
     (tmp_path / "text.mid").write_text("not midi")
     with pytest.raises(MidiError, match="text.mid"):
         audio.render(tmp_path / "text.mid", tmp_path / "x.wav")
-    with pytest.raises(InputError, match=r"must end in \.wav"):
+    with pytest.raises(InputError, match=r"must end in \.wav or \.flac"):
         audio.render(midi, tmp_path / "x.mp3")
     with pytest.raises(InputError, match="rate must be one of"):
         audio.render(midi, tmp_path / "x.wav", rate=12345)
@@ -98,12 +98,27 @@ def test_render_cli_errors_are_one_line(midi: Path, tmp_path: Path, monkeypatch:
 
 
 @needs_synth
+def test_render_flac_holds_the_same_music_as_the_wav(midi: Path, tmp_path: Path) -> None:
+    wav, flac = audio.render(midi, tmp_path / "s.wav"), audio.render(midi, tmp_path / "s.flac")
+    assert flac.path.read_bytes()[:4] == b"fLaC" and flac.seconds == wav.seconds and flac.peak_dbfs == wav.peak_dbfs
+    frames, rate = audio.flac_frames(flac.path)
+    assert rate == 44100 and abs(frames - wav.seconds * 44100) <= 44.1  # the same length (seconds are rounded to ms)
+    assert flac.path.stat().st_size < wav.path.stat().st_size / 2  # lossless, and smaller
+    (tmp_path / "bad.flac").write_bytes(b"RIFF....")
+    with pytest.raises(OutputError, match="not a FLAC file"):
+        audio.flac_frames(tmp_path / "bad.flac")
+
+
+@needs_synth
+@pytest.mark.slow
 def test_generate_wav_renders_each_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["generate", "-n", "1", "--bars", "2", "--seed", "1", "--best-of", "1",
-                                      "-o", str(tmp_path), "--wav"])
+                                      "-o", str(tmp_path), "--wav", "--flac"])
     assert result.exit_code == 0, result.output
     seconds, peak = audio.wav_level(tmp_path / "chorales-001.wav")
     assert 6.0 <= seconds <= 6.0 + 5.0 and peak > -40.0  # two 4/4 bars at the model's 80 bpm, plus the choir's release
+    frames, rate = audio.flac_frames(tmp_path / "chorales-001.flac")
+    assert rate == 44100 and abs(frames - seconds * 44100) <= 1
 
 
 def test_generate_wav_without_a_synth_fails_before_sampling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

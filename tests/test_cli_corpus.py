@@ -51,6 +51,7 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     return found
 
 
+@pytest.mark.slow
 def test_every_command_help_shows_an_example(runner: CliRunner) -> None:
     import typer.main
 

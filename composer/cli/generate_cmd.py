@@ -118,6 +118,7 @@ def generate(
     force: Annotated[bool, typer.Option("--force", help="With --again: overwrite the output file.")] = False,
     musicxml: opt.MusicXml = False,
     wav: opt.Wav = False,
+    flac: opt.Flac = False,
     humanize: opt.Humanize = False,
 ) -> None:
     """Generate N MIDI files from a trained model (default: the bundled chorale model).
@@ -131,7 +132,7 @@ def generate(
     with handle_errors():
         if again is not None:
             with working(f"sampling the batch {again.name} came from again"):
-                path, piece = regenerate(again, out_dir, force=force, musicxml=musicxml, wav=wav)
+                path, piece = regenerate(again, out_dir, force=force, musicxml=musicxml, audio=opt.audio(wav, flac))
             _summary([(path, piece)], as_json=as_json)
             return
         if bars is not None and seconds is not None:
@@ -146,7 +147,7 @@ def generate(
         with working(f"sampling {num * best_of} candidate(s) of {n_bars} bars"):
             request = _request(model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
                                program=program, quantize=not fp32, humanize=humanize)
-            sel = write_best(out_dir, request, analyze=analyze, musicxml=musicxml, wav=wav)
+            sel = write_best(out_dir, request, analyze=analyze, musicxml=musicxml, audio=opt.audio(wav, flac))
         _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
                  opts.key)
         if analyze and not as_json:
@@ -173,6 +174,7 @@ def continue_(
     as_json: opt.Json = False,
     musicxml: opt.MusicXml = False,
     wav: opt.Wav = False,
+    flac: opt.Flac = False,
     humanize: opt.Humanize = False,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars.
@@ -191,7 +193,8 @@ def continue_(
         with working(f"{'harmonizing' if voices else 'continuing'} the primer ({best_of} candidate(s))"):
             request = _request(model, best_of=best_of, bars=bars, options=opts, tempo=tempo, program=program,
                                quantize=not fp32, voices=voices, humanize=humanize)
-            piece = write_continuation(p, primer, path, request, force=force, musicxml=musicxml, wav=wav)
+            piece = write_continuation(p, primer, path, request, force=force, musicxml=musicxml,
+                                       audio=opt.audio(wav, flac))
         if as_json:
             typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
             return

@@ -61,6 +61,16 @@ Wav = Annotated[
 Humanize = Annotated[
     bool, typer.Option("--humanize", help="Shape velocities (metre, voices, line, ending) instead of one level.")
 ]
+Flac = Annotated[
+    bool, typer.Option("--flac", help="Also render NAME.flac beside each MIDI file (lossless, a third of the WAV's size).")
+]
+
+
+def audio(wav: bool, flac: bool) -> tuple[str, ...]:
+    """The audio formats asked for by --wav and --flac."""
+    return (("wav",) if wav else ()) + (("flac",) if flac else ())
+
+
 MusicXml = Annotated[
     bool, typer.Option("--musicxml", help="Also write NAME.musicxml beside each MIDI file (one staff per voice).")
 ]

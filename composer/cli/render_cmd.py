@@ -1,4 +1,4 @@
-"""CLI command: ``composer render FILE.mid [-o FILE.wav] [--soundfont SF2] [--rate HZ] [--force]``."""
+"""CLI command: ``composer render FILE.mid [-o FILE.wav|FILE.flac] [--soundfont SF2] [--rate HZ] [--force]``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     def render_cmd(
         midi: Annotated[Path, typer.Argument(help="The MIDI file to hear.")],
         out: Annotated[
-            Path | None, typer.Option("--out", "-o", help="The WAV file to write [the MIDI file's name, .wav].")
+            Path | None, typer.Option("--out", "-o", help="The .wav or .flac file to write [the MIDI file's name, .wav].")
         ] = None,
         soundfont: Annotated[
             Path | None,
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing WAV file.")] = False,
         max_notes: MaxNotes = None,
     ) -> None:
-        """Render a MIDI file to audio (WAV) through FluidSynth and a General MIDI soundfont.
+        """Render a MIDI file to audio (WAV or FLAC) through FluidSynth and a General MIDI soundfont.
 
         Example: composer render out/chorales-001.mid -o chorale.wav
         """

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from composer.audio import find_fluidsynth, find_soundfont, render
+from composer.audio import AUDIO_FORMATS, find_fluidsynth, find_soundfont, render
 from composer.config import MAX_SEED
 from composer.errors import InputError, OutputError
 from composer.files import refuse_overwrite
@@ -161,14 +161,16 @@ def _batches(request: Request) -> list[tuple[int, Request]]:
             for k, first in enumerate(range(0, request.n, per_batch))]
 
 
-def _check_outputs(path: Path | None, *, force: bool, musicxml: bool, wav: bool) -> None:
+def _check_outputs(path: Path | None, *, force: bool, musicxml: bool, audio: tuple[str, ...]) -> None:
     """Before sampling: the files beside ``path`` that will be written are free, FluidSynth is there."""
+    for kind in audio:
+        if kind not in AUDIO_FORMATS:
+            raise InputError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, got {kind!r}")
     if path is not None:
-        for wanted, name in ((True, path), (True, path.with_suffix(".json")),
-                             (musicxml, path.with_suffix(".musicxml")), (wav, path.with_suffix(".wav"))):
-            if wanted:
-                refuse_overwrite(name, force)
-    if wav:
+        for name in (path, path.with_suffix(".json"), *([path.with_suffix(".musicxml")] if musicxml else []),
+                     *(path.with_suffix("." + kind) for kind in audio)):
+            refuse_overwrite(name, force)
+    if audio:
         find_fluidsynth()
         find_soundfont()
 
@@ -183,21 +185,22 @@ def _finished(piece: GeneratedPiece, request: Request) -> GeneratedPiece:
     return humanize(piece) if request.humanize else piece
 
 
-def _extras(piece: GeneratedPiece, path: Path, musicxml: bool, wav: bool, force: bool = False) -> None:
+def _extras(piece: GeneratedPiece, path: Path, musicxml: bool, audio: tuple[str, ...], force: bool = False) -> None:
     if musicxml:
         write_score_xml(piece, path, force=force)
-    if wav:
-        render(path, path.with_suffix(".wav"), force=force)
+    for kind in audio:
+        render(path, path.with_suffix("." + kind), force=force)
 
 
 def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicxml: bool = False,
-               wav: bool = False) -> Selection:
+               audio: tuple[str, ...] = ()) -> Selection:
     """Sample as :func:`sample_best` does and write the kept pieces with their records.
 
     The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`),
     each with its generation record (a marker in the file and ``MODEL-NNN.json`` beside it, see
     :mod:`composer.generation.record`); ``musicxml`` also writes each as ``MODEL-NNN.musicxml``,
-    ``wav`` renders each to ``MODEL-NNN.wav`` (:func:`composer.audio.render`).  The folder (and
+    ``audio`` (``("wav",)``, ``("flac",)`` or both) renders each to ``MODEL-NNN.wav`` / ``.flac``
+    (:func:`composer.audio.render`).  The folder (and
     the synthesizer) are checked before sampling, so a user does not wait to learn of them.
 
     Raises
@@ -206,7 +209,7 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
         If ``out_dir`` is a file or cannot be created or written.
     """
     check_out_dir(out_dir)
-    _check_outputs(None, force=False, musicxml=musicxml, wav=wav)  # new names: nothing there to overwrite
+    _check_outputs(None, force=False, musicxml=musicxml, audio=audio)  # new names: nothing there to overwrite
     request = _seeded(request)
     sel = sample_best(request, analyze)
     stem = sel.pieces[0].meta.get("model", "piece")
@@ -217,31 +220,31 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
         rec = make_record("generate", piece, request, model_path=model_path, index=i, file=path.name)
         sel.paths.append(with_record(piece, rec).write(path))
         write_sidecar(rec, path)
-        _extras(piece, path, musicxml, wav)
+        _extras(piece, path, musicxml, audio)
     return sel
 
 
 def write_continuation(primer: Primer, source: str | Path, path: Path, request: Request, *, force: bool = False,
-                       musicxml: bool = False, wav: bool = False) -> GeneratedPiece:
+                       musicxml: bool = False, audio: tuple[str, ...] = ()) -> GeneratedPiece:
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
-    _check_outputs(path, force=force, musicxml=musicxml, wav=wav)
+    _check_outputs(path, force=force, musicxml=musicxml, audio=audio)
     request = _seeded(request)
     piece = _finished(best_continuation(primer, request).pieces[0], request)
     rec = make_record("continue", piece, request, model_path=load_model(request.checkpoint).path, index=0,
                       file=path.name, primer=primer_source(source, primer))
     with_record(piece, rec).write(path, force=force)
     write_sidecar(rec, path, force=force)
-    _extras(piece, path, musicxml, wav, force)
+    _extras(piece, path, musicxml, audio, force)
     return piece
 
 
 def regenerate(record_path: str | Path, out: Path, *, force: bool = False, musicxml: bool = False,
-               wav: bool = False) -> tuple[Path, GeneratedPiece]:
+               audio: tuple[str, ...] = ()) -> tuple[Path, GeneratedPiece]:
     """Write the piece a record describes again, byte for byte (``composer generate --again``).
 
     ``out`` is a ``.mid`` file, or a folder that gets the record's own file name.  The batch the
     piece came from is sampled again (see :mod:`composer.generation.record` for why), with the
-    recorded model, whose weights must hash the same.  ``musicxml`` and ``wav`` also write the
+    recorded model, whose weights must hash the same.  ``musicxml`` and ``audio`` also write the
     score and the audio, as :func:`write_best` does.
 
     Raises
@@ -254,7 +257,7 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False, music
     rec = read_record(record_path)
     request = request_of(rec)
     path = out if out.suffix.lower() in (".mid", ".midi") else out / Path(str(rec["file"])).name
-    _check_outputs(path, force=force, musicxml=musicxml, wav=wav)
+    _check_outputs(path, force=force, musicxml=musicxml, audio=audio)
     ckpt = load_model(request.checkpoint)
     if file_hash(ckpt.path) != rec["model"]["sha256"]:
         raise InputError(f"model {request.checkpoint or ckpt.name!r} is not the recorded one (its weights' SHA-256 "
@@ -273,5 +276,5 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False, music
         check_out_dir(path.parent)
     with_record(piece, rec).write(path, force=force)
     write_sidecar(rec, path, force=force)
-    _extras(piece, path, musicxml, wav, force)
+    _extras(piece, path, musicxml, audio, force)
     return path, piece
