@@ -63,6 +63,18 @@ def test_generate_musicxml_has_a_staff_per_voice_and_clean_accidentals(tmp_path:
         assert midi_notes >= 4 * 8  # every voice sounds through eight bars
 
 
+def test_the_same_voices_give_the_same_musicxml_bytes(tmp_path: Path) -> None:
+    from composer.events import Note
+    from composer.harmony import write_voices_xml
+
+    voices = [[Note(float(b), p + b % 3, 1.0, 80) for b in range(8)] for p in (72, 64, 55, 48)]
+    names = ["Soprano", "Alto", "Tenor", "Bass"]
+    a = write_voices_xml(voices, names, tmp_path / "a.musicxml", key_name="C major").read_bytes()
+    b = write_voices_xml(voices, names, tmp_path / "b.musicxml", key_name="C major").read_bytes()
+    assert a == b.replace(b">b<", b">a<")  # only the title (the file's name) differs
+    assert b'<score-part id="P1">' in a and b'<score-part id="P4">' in a and b"encoding-date" not in a
+
+
 def test_roman_musicxml_numerals_under_the_bass_and_no_stray_naturals(tmp_path: Path) -> None:
     from music21 import converter, corpus
 

@@ -62,7 +62,7 @@ Humanize = Annotated[
     bool, typer.Option("--humanize", help="Shape velocities (metre, voices, line, ending) instead of one level.")
 ]
 Flac = Annotated[
-    bool, typer.Option("--flac", help="Also render NAME.flac beside each MIDI file (lossless, a third of the WAV's size).")
+    bool, typer.Option("--flac", help="Also render NAME.flac beside each MIDI file (lossless, a third of a WAV).")
 ]
 
 

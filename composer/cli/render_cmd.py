@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     def render_cmd(
         midi: Annotated[Path, typer.Argument(help="The MIDI file to hear.")],
         out: Annotated[
-            Path | None, typer.Option("--out", "-o", help="The .wav or .flac file to write [the MIDI file's name, .wav].")
+            Path | None, typer.Option("--out", "-o", help="The .wav or .flac file [the MIDI file's name, .wav].")
         ] = None,
         soundfont: Annotated[
             Path | None,

@@ -9,6 +9,7 @@ the functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -79,7 +80,7 @@ def voices_score(
     analysis' own pickup); without one, music that starts after the first downbeat with every
     voice silent before it becomes a pickup bar numbered ``first_bar - 1`` (``find_anacrusis``).
     """
-    from music21 import clef, metadata, meter, note, stream
+    from music21 import clef, instrument, metadata, meter, note, stream
 
     names_pc = spelling(key_name)
     score = stream.Score()
@@ -94,9 +95,12 @@ def voices_score(
     clefs = {"Soprano": clef.TrebleClef, "Alto": clef.TrebleClef, "Tenor": clef.Treble8vbClef,
              "Bass": clef.BassClef, "S": clef.TrebleClef, "A": clef.TrebleClef, "T": clef.Treble8vbClef,
              "B": clef.BassClef}
-    for name, voice in zip(names, voices, strict=True):
+    for i, (name, voice) in enumerate(zip(names, voices, strict=True)):
         part = stream.Part(id=name)
         part.partName = name
+        staff = instrument.Instrument()
+        staff.partId, staff.partName = f"P{i + 1}", name  # else music21 draws a random id: not reproducible
+        part.insert(0, staff)
         for n in voice:
             m21 = note.Note(_pitch(n.pitch, names_pc), quarterLength=max(q(n.duration), Fraction(1, 12)))
             m21.volume.velocity = n.velocity
@@ -131,9 +135,11 @@ def musicxml_bytes(score: Any, path: str | Path) -> bytes:
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     try:
-        return bytes(GeneralObjectExporter(score).parse())
+        xml = bytes(GeneralObjectExporter(score).parse())
     except Exception as exc:  # music21 export errors are not ComposerErrors
         raise OutputError(f"cannot build MusicXML for {path}: {type(exc).__name__}: {exc}") from None
+    # The encoding date (today) is optional: without it the same music gives the same bytes.
+    return re.sub(rb"\s*<encoding-date>[^<]*</encoding-date>", b"", xml, count=1)
 
 
 def write_voices_xml(
