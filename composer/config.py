@@ -20,6 +20,9 @@ DEFAULT_TEMPERATURE = 0.8
 #: music21 finds is the chosen one in 15 of 24 chorales instead of 3 (benchmarks/RESULTS.md).
 DEFAULT_KEY_BIAS = 1.0
 
+#: Nucleus mass kept by default, by every command that samples and by the Python API (issue 12).
+DEFAULT_TOP_P = 0.95
+
 #: The largest seed: torch's generators take a signed 64-bit seed.
 MAX_SEED = 2**63 - 1
 
@@ -33,7 +36,7 @@ class SampleOptions:
 
     temperature: float = DEFAULT_TEMPERATURE  # > 0; below 1 sharpens, above 1 flattens
     top_k: int = 0  # 0 = off; else keep the k most likely tokens
-    top_p: float = 1.0  # in (0, 1]; nucleus mass kept
+    top_p: float = DEFAULT_TOP_P  # in (0, 1]; nucleus mass kept
     seed: int | None = None  # same seed + options -> the same piece
     key: str | None = None  # e.g. "D minor" (see keys.parse_key); restricts pitches to that key's scale
     pitch_min: int = 0  # lowest MIDI pitch allowed

@@ -40,7 +40,7 @@ PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
                 ("cadences",), ("figures",),
                 ("analysis",), ("notation",), ("romanxml",), ("plot",), ("__init__",)),
     "generation": (("primer",), ("grammar",), ("sampler",), ("harmonizer",), ("setup",), ("satb", "dynamics"),
-                   ("pieces",), ("api",), ("record",), ("select",), ("__init__",)),
+                   ("pieces",), ("record",), ("select",), ("api",), ("__init__",)),
     "live": (("ports", "synth"), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),
              ("__init__",)),
     "cli": (("common",), ("options",), ("analyze_cmd", "corpus_cmd", "generate_cmd", "live_cmd", "render_cmd",

@@ -304,3 +304,27 @@ def test_best_of_k_keeps_the_candidate_with_the_highest_analysis_score(tmp_path:
         assert "record" in kept.meta and "record" not in piece.meta  # the written piece carries its record
         piece.meta["record"] = kept.meta["record"]
         assert path.read_bytes() == bytes(piece.to_score().dumps_midi())  # the same music, plus that marker
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_python_api_writes_what_the_cli_writes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import composer
+
+    r = CliRunner().invoke(app, ["generate", "-n", "1", "--bars", "2", "--seed", "9", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    cli = load_score(tmp_path / "chorales-001.mid")
+    pm = composer.generate(bars=2, seed=9)  # best of 4, as the CLI's default for a four-voice model
+    assert [i.name for i in pm.instruments] == [t.name for t in cli.tracks] == ["Soprano", "Alto", "Tenor", "Bass"]
+    tpq = cli.tpq
+    for inst, track in zip(pm.instruments, cli.tracks, strict=True):
+        assert [n.pitch for n in inst.notes] == [n.pitch for n in track.notes]
+        beats = [round(pm.time_to_tick(n.start) / pm.resolution, 3) for n in inst.notes]
+        assert beats == [round(n.time / tpq, 3) for n in track.notes]
+    with pytest.raises(ValueError, match="best_of"):
+        composer.generate(bars=2, seed=9, best_of=0)
+    shaped = composer.generate(bars=2, seed=9, humanize=True)
+    assert len({n.velocity for i in shaped.instruments for n in i.notes}) > 3
+

@@ -17,13 +17,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from composer.cli.common import handle_errors
-from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE, SampleOptions
+from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SampleOptions
 from composer.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Nucleus mass kept by default, by every command that samples (``play`` and ``jam`` too, since issue 12).
-FILE_TOP_P = 0.95
+FILE_TOP_P = DEFAULT_TOP_P
 
 Model = Annotated[
     str | None,

@@ -8,20 +8,26 @@
 Both take the fields of :class:`~composer.config.SampleOptions` as keyword
 arguments (``temperature``, ``top_k``, ``top_p``, ``seed``, ``key``, ``key_bias``,
 ``pitch_min``, ``pitch_max``, ``max_polyphony``, ``style``; typed by
-:class:`SamplingArgs`) and call :func:`~composer.generation.pieces.sample_pieces`.
+:class:`SamplingArgs`) and sample as ``composer generate`` / ``composer continue`` do, through
+:mod:`composer.generation.select`: the same default ``best_of`` (4 for four-voice models), the
+same seeds, so ``composer.generate(seed=1)`` is the piece ``composer generate -n 1 --seed 1``
+writes (without its record).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from composer.config import SampleOptions
 from composer.events import Note
-from composer.generation.pieces import sample_pieces
+from composer.generation.dynamics import humanize as shape_velocities
 from composer.generation.primer import Primer, parse_primer
-from composer.generation.setup import bars_for
+from composer.generation.record import Request
+from composer.generation.select import best_continuation, default_best_of, sample_best
+from composer.generation.setup import GeneratedPiece, bars_for, draw_seed
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -43,8 +49,17 @@ class SamplingArgs(TypedDict, total=False):
     style: str | None
 
 
-def _options(sampling: SamplingArgs) -> SampleOptions:
-    return SampleOptions(**sampling)
+def _request(checkpoint: str | Path | None, best_of: int | None, sampling: SamplingArgs, **fields: Any) -> Request:
+    opts = SampleOptions(**sampling)
+    count = default_best_of(checkpoint) if best_of is None else best_of
+    if not 1 <= count <= 64:
+        raise ValueError(f"best_of must be in 1..64, got {count}")
+    return Request(None if checkpoint is None else str(checkpoint), best_of=count,
+                   options=replace(opts, seed=draw_seed(opts.seed)), **fields)
+
+
+def _finished(piece: GeneratedPiece, humanize: bool) -> pretty_midi.PrettyMIDI:
+    return (shape_velocities(piece) if humanize else piece).to_pretty_midi()
 
 
 def generate(
@@ -54,6 +69,8 @@ def generate(
     seconds: float | None = None,
     tempo: float | None = None,
     program: int | None = None,
+    best_of: int | None = None,
+    humanize: bool = False,
     **sampling: Unpack[SamplingArgs],
 ) -> pretty_midi.PrettyMIDI:
     """Generate one piece and return it as ``pretty_midi.PrettyMIDI``.
@@ -68,6 +85,11 @@ def generate(
         bpm (default: the model's).
     program : int, optional
         General MIDI program.
+    best_of : int, optional
+        Candidates sampled, the best kept by the harmonic analysis (default: as ``composer
+        generate``, 4 for four-voice models, else 1).
+    humanize : bool
+        Shape velocities (``--humanize``, :mod:`composer.generation.dynamics`).
     **sampling
         ``temperature``, ``top_k``, ``top_p``, ``seed``, ``key``, ``key_bias`` and the other
         fields of :class:`~composer.config.SampleOptions` (a ``ValueError`` names a bad one).
@@ -78,11 +100,10 @@ def generate(
     >>> pm = composer.generate("chorales", bars=8, seed=3)  # doctest: +SKIP
     >>> pm.write("chorale.mid")  # doctest: +SKIP
     """
-    opts = _options(sampling)
     if seconds is not None:
         bars = bars_for(seconds, tempo or 100.0, (4, 4))
-    piece = sample_pieces(checkpoint, n=1, bars=bars, options=opts, tempo=tempo, program=program)[0]
-    return piece.to_pretty_midi()
+    request = _request(checkpoint, best_of, sampling, n=1, bars=bars, tempo=tempo, program=program)
+    return _finished(sample_best(request).pieces[0], humanize)
 
 
 def continue_melody(
@@ -91,6 +112,9 @@ def continue_melody(
     *,
     bars: int = 8,
     tempo: float | None = None,
+    voices: bool = False,
+    best_of: int | None = None,
+    humanize: bool = False,
     **sampling: Unpack[SamplingArgs],
 ) -> pretty_midi.PrettyMIDI:
     """Continue a melody: the result starts with the primer unchanged, then ``bars`` new bars.
@@ -106,10 +130,11 @@ def continue_melody(
         New bars after the primer.
     tempo : float, optional
         bpm (default: the primer's, else the model's).
-    **sampling
+    voices : bool
+        Harmonize beneath the melody instead of continuing it (``continue --voices``).
+    best_of, humanize, **sampling
         As for :func:`generate`.
     """
     p = primer if isinstance(primer, Primer) else parse_primer(primer)
-    opts = _options(sampling)
-    total = p.bars + bars
-    return sample_pieces(checkpoint, n=1, bars=total, options=opts, tempo=tempo, primer=p)[0].to_pretty_midi()
+    request = _request(checkpoint, best_of, sampling, bars=bars, tempo=tempo, voices=voices)
+    return _finished(best_continuation(p, request).pieces[0], humanize)
