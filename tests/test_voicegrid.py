@@ -138,17 +138,21 @@ def test_sampled_pieces_have_four_voices_in_range_and_the_key(satb_ckpt: Path, t
     assert [p.notes for p in again] == [p.notes for p in pieces]  # same seed, same music
 
 
-@pytest.mark.parametrize(("key", "tonic", "triad"), [("D minor", 2, {2, 5, 6, 9}), ("Bb major", 10, {10, 2, 5})])
-def test_pieces_end_on_the_tonic_held_to_the_end(satb_ckpt: Path, key: str, tonic: int, triad: set[int]) -> None:
+@pytest.mark.parametrize(("key", "tonic", "triad", "thirds"),
+                         [("D minor", 2, {2, 5, 6, 9}, {5, 6}), ("Bb major", 10, {10, 2, 5}, {2})])
+def test_pieces_end_on_the_tonic_held_to_the_end(satb_ckpt: Path, key: str, tonic: int, triad: set[int],
+                                                 thirds: set[int]) -> None:
     """Even an untrained model ends on the tonic triad (tonic in the bass) from the half bar at the
-    latest, every voice sounding and held to the end of the last bar, as Bach's chorales end."""
-    for p in sample_pieces(str(satb_ckpt), n=6, bars=3, options=SampleOptions(seed=8, key=key), quantize=False):
+    latest, every voice sounding and held to the end of the last bar, as Bach's chorales end: with
+    its third (no open fifth), one third only (no F and F# together in D minor)."""
+    for p in sample_pieces(str(satb_ckpt), n=12, bars=3, options=SampleOptions(seed=8, key=key), quantize=False):
         assert p.voices is not None
         last = max(n.start for n in p.notes)
         assert last <= 10.0 + 1e-9  # bar 3 starts at 8; its half bar is at 10
         final = [v[-1] for v in p.voices]
         assert all(n.end == pytest.approx(12.0) for n in final) and all(n.start <= last for n in final)
         assert final[3].pitch % 12 == tonic and {n.pitch % 12 for n in final} <= triad
+        assert len({n.pitch % 12 for n in final} & thirds) == 1
 
 
 def test_a_melody_in_the_last_bar_decides_the_ending(satb_ckpt: Path) -> None:

@@ -89,6 +89,7 @@ class GridState:
         self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
         types = np.array(codec.types)
         self._type = {t: types == t for t in set(codec.types)}
+        self._sounding_ok = self._type["Pitch"] | self._type["Hold"]  # a note struck or held, not a rest
         self._pitch = codec.pitch_of
         self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
                           | self._type["Rest"] for lo, hi in VOICE_RANGES]
@@ -161,13 +162,22 @@ class GridState:
 
         The tonic in the bass, the tonic triad above it (in a minor key also the major third: the
         Picardy third), as Bach ends.
+        The chord has its third (an open fifth ended 2 of 12 pieces; Bach ends none so): once the
+        upper voices above the tenor have none, the tenor takes it; and one third only (in minor,
+        C and C# together would be a cross relation in the last chord).
         """
         if self.voice == VOICES - 1:
             pcs = [9] if self.mode_minor else [0]  # sampling is in A minor / C major
         else:
-            pcs = [9, 0, 1, 4] if self.mode_minor else [0, 4, 7]
-        sounding = self._type["Pitch"] | self._type["Hold"]
-        return allowed & sounding & np.isin(self._pitch % 12, pcs)
+            thirds = [0, 1] if self.mode_minor else [4]
+            above = {self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0}
+            taken = [t for t in thirds if t in above]
+            pcs = [9, 4] + (taken or thirds) if self.mode_minor else [0, 7] + thirds
+            if not taken and self.voice == VOICES - 2:  # the tenor: the last voice that can take the third
+                with_third = allowed & self._sounding_ok & np.isin(self._pitch % 12, thirds)
+                if with_third.any():
+                    return with_third
+        return allowed & self._sounding_ok & np.isin(self._pitch % 12, pcs)
 
     def _parallels(self, voice: int) -> np.ndarray:
         """(V,) the new pitches of ``voice`` that move in consecutive fifths or octaves with a voice above.
