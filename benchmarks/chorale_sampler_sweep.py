@@ -1,0 +1,119 @@
+"""Sampler settings for the four-voice model, compared on the issue-11 figures (one draw per piece).
+
+Plain script: ``.venv/bin/python benchmarks/chorale_sampler_sweep.py [--model M] [-n 100] [--variants a,b]``
+writes ``benchmarks/results/chorale-sampler-sweep.json`` and prints one row per variant.  Each
+variant samples ``n`` pieces of 16 bars (seed 1, batches of 25, as ``bench_chorales.py``), one
+draw each (no best-of: the sampler alone), and is measured by the same code as Bach's test split
+(``chorale_figures``): chord types per beat, half-note and 16th shares, music21's key against the
+chosen one, and the classifier two-sample AUC with its most telling features.
+
+Variants: temperature and nucleus, and ``relief`` (the soft key penalizing the raised fourth, and
+in minor the raised sixth, at a quarter of its weight: ``satb.CHROMATIC_RELIEF``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_chorales import generated_from_model, real_pieces  # noqa: E402
+from chorale_figures import figures_of, two_sample_auc  # noqa: E402
+
+from composer.config import SampleOptions  # noqa: E402
+
+#: name -> (sampling options, chromatic relief by mode or None)
+NO_RELIEF: dict[bool, tuple[int, ...]] = {False: (), True: ()}
+RELIEF: dict[bool, tuple[int, ...]] = {False: (6,), True: (6, 9)}
+VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] = {
+    "default": ({}, None),  # composer generate's sampler as it is (relief on since this script's first run)
+    "no-relief": ({}, NO_RELIEF),
+    "t0.9": ({"temperature": 0.9}, NO_RELIEF),
+    "t1.0": ({"temperature": 1.0}, NO_RELIEF),
+    "relief": ({}, RELIEF),
+    "t0.9+relief": ({"temperature": 0.9}, RELIEF),
+}
+RELIEF_FACTOR = 0.25
+
+
+def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[str, Any]:
+    from composer.generation import satb
+
+    opts, relief = VARIANTS[name]
+    old = satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR
+    if relief is not None:
+        satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = relief, RELIEF_FACTOR if relief is RELIEF else 1.0
+    t0 = time.perf_counter()
+    try:
+        gen = generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts))
+    finally:
+        satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = old
+    f = figures_of(gen)
+    test = two_sample_auc(real, gen, seed=1)
+    return {
+        "variant": name, "seed": seed, "options": opts, "relief": {str(k): v for k, v in (relief or {}).items()},
+        "triad": f["triad_share"], "seventh": f["seventh_share"], "open": f["open_share"],
+        "cluster": f["cluster_share"], "half_notes": f["half_note_share"],
+        "sixteenths": f["durations"].get("0.25"), "key_found_is_chosen": f["key_found_is_chosen"]["share"],
+        "authentic_final": f["authentic_final"]["share"], "faults_per_100_beats": f["faults_per_100_beats"],
+        "auc": test["auc"], "top_features": test["top_features"][:5], "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="chorales")
+    ap.add_argument("-n", "--num", type=int, default=100)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--seeds", default="1", help="comma-separated sampling seeds; each variant runs once per seed")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-sampler-sweep.json")
+    args = ap.parse_args()
+    os.environ.setdefault("COMPOSER_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    real = real_pieces("bach-chorales", 16)
+    bach = figures_of(real)
+    rows, means = [], {}
+    seeds = [int(x) for x in args.seeds.split(",")]
+    for name in args.variants.split(","):
+        mine = []
+        for seed in seeds:
+            row = run(args.model, name, args.num, real, seed * 1000 + 1)
+            rows.append(row)
+            mine.append(row)
+            _print(name, row)
+        means[name] = {k: round(sum(r[k] for r in mine) / len(mine), 4) for k in NUMERIC}
+        if len(seeds) > 1:
+            _print(f"{name} (mean)", means[name])
+    out = {"model": args.model, "n": args.num, "bars": 16, "seeds": [s * 1000 + 1 for s in seeds],
+           "relief_factor": RELIEF_FACTOR,
+           "bach": {k: bach[k] for k in ("triad_share", "seventh_share", "open_share", "cluster_share",
+                                         "half_note_share", "faults_per_100_beats")}
+           | {"sixteenths": bach["durations"].get("0.25")}, "means": means, "variants": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1))
+    print(f"Bach: {out['bach']}; JSON: {args.out}")
+
+
+NUMERIC = ("triad", "seventh", "open", "cluster", "half_notes", "sixteenths", "key_found_is_chosen",
+           "authentic_final", "faults_per_100_beats", "auc", "seconds")
+
+
+def _print(name: str, row: dict[str, Any]) -> None:
+    print(f"{name:20s} triad {row['triad']:.3f} 7th {row['seventh']:.3f} open {row['open']:.3f} "
+          f"cluster {row['cluster']:.3f} half {row['half_notes']:.3f} 16th {row['sixteenths']:.3f} "
+          f"key {row['key_found_is_chosen']:.2f} auth {row['authentic_final']:.2f} "
+          f"faults {row['faults_per_100_beats']:.2f} AUC {row['auc']:.3f} ({row['seconds']} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
