@@ -163,12 +163,12 @@ class GridState:
         if self.options.no_parallels:
             m = m & ~self._parallels(self.voice)
         if self.end_step is not None and step == self.end_step:  # the final chord: the tonic triad
-            tonic = self._final_pcs(free)
-            m = m & tonic if (m & tonic).any() else tonic
+            choices = self._final_pcs(free)  # by preference; the first that the other rules leave open
+            return next((m & c for c in choices if (m & c).any()), choices[-1])
         return m
 
-    def _final_pcs(self, allowed: np.ndarray) -> np.ndarray:
-        """(V,) of ``allowed``, the notes of the final chord.
+    def _final_pcs(self, allowed: np.ndarray) -> list[np.ndarray]:
+        """(V,) masks of ``allowed``, the notes of the final chord, the preferred first.
 
         The tonic in the bass, the tonic triad above it (in a minor key also the major third: the
         Picardy third), as Bach ends.
@@ -176,18 +176,36 @@ class GridState:
         upper voices above the tenor have none, the tenor takes it; and one third only (in minor,
         C and C# together would be a cross relation in the last chord).
         """
+        notes = allowed & self._sounding_ok
         if self.voice == VOICES - 1:
-            pcs = [9] if self.mode_minor else [0]  # sampling is in A minor / C major
-        else:
-            thirds = [0, 1] if self.mode_minor else [4]
-            above = {self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0}
-            taken = [t for t in thirds if t in above]
-            pcs = [9, 4] + (taken or thirds) if self.mode_minor else [0, 7] + thirds
-            if not taken and self.voice == VOICES - 2:  # the tenor: the last voice that can take the third
-                with_third = allowed & self._sounding_ok & np.isin(self._pitch % 12, thirds)
-                if with_third.any():
-                    return with_third
-        return allowed & self._sounding_ok & np.isin(self._pitch % 12, pcs)
+            return [notes & np.isin(self._pitch % 12, [9] if self.mode_minor else [0])]  # A minor / C major
+        thirds = [0, 1] if self.mode_minor else [4]
+        above = {self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0}
+        taken = [t for t in thirds if t in above]
+        triad = notes & np.isin(self._pitch % 12, [9, 4] + (taken or thirds) if self.mode_minor else [0, 7, 4])
+        choices = [triad]
+        if not taken and self.voice == VOICES - 2:  # the tenor: the last voice that can take the third
+            choices.insert(0, notes & np.isin(self._pitch % 12, thirds))
+        avoid = self._parallel_with_final_bass()
+        return [c & ~avoid for c in choices] + choices
+
+    def _parallel_with_final_bass(self) -> np.ndarray:
+        """(V,) new pitches of the current upper voice in parallels with the bass whatever tonic it takes.
+
+        The bass comes last and must take the tonic in the final chord, so an upper voice that
+        moves in fifths or octaves with every tonic the bass can reach would leave it no way out.
+        """
+        bad = self._none.copy()
+        was, was_bass = self.before[self.voice], self.before[VOICES - 1]
+        tonic = 9 if self.mode_minor else 0
+        if not self.options.no_parallels or was < 0 or was_bass < 0 or was_bass % 12 == tonic:
+            return bad  # nothing to avoid, or the bass can hold its tonic (no motion, no parallel)
+        gap = (was - was_bass) % 12
+        if gap not in (0, 7):
+            return bad
+        # every tonic the bass can take has the same pitch class: a moving note that keeps the gap
+        # to it is a parallel with the bass whichever octave the bass chooses
+        return self._type["Pitch"] & (self._pitch != was) & ((self._pitch - tonic) % 12 == gap)
 
     def _parallels(self, voice: int) -> np.ndarray:
         """(V,) the new pitches of ``voice`` that move in consecutive fifths or octaves with a voice above.
