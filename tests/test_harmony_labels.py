@@ -139,3 +139,44 @@ def test_chords_follow_the_harmonic_rhythm() -> None:
     b = [Note(0.0, 48, 0.5), Note(0.5, 43, 0.5), Note(1.0, 48, 1.0)]
     a = analyze_notes([s, a_, t, b], time_signature=(2, 4))
     assert [(c.offset, c.roman) for c in a.chords] == [(0.0, "I"), (0.5, "V"), (1.0, "I")]
+
+
+# C major, four voices: I IV V I (a phrase ending on beat 3 of 4/4), then I IV V I again
+_PHRASE = [
+    (72, 67, 64, 48),  # I
+    (72, 69, 65, 53),  # IV
+    (71, 67, 62, 43),  # V
+    (72, 67, 64, 48),  # I
+]
+
+
+def _cadence_offsets(voices: list[list[Note]]) -> dict[float, str]:
+    a = analyze_notes(voices, time_signature=(4, 4))
+    return {c.offset: c.phrase_end for c in a.cadences}
+
+
+def test_cadence_on_a_strong_beat_ends_a_phrase_without_fermatas() -> None:
+    """MIDI has no fermatas: V-I held for a beat on a strong beat ends a phrase, on beat 4 not."""
+    ii6 = (74, 69, 65, 53)
+    five, one = (71, 67, 62, 43), (72, 67, 64, 48)
+    v = _voices([one, *_PHRASE, *_PHRASE[1:], *_PHRASE[1:], ii6, ii6, five, five, one])
+    ends = _cadence_offsets(v)
+    assert ends.get(4.0) == "cadence"  # beat 1 of bar 2 (bar line)
+    assert 7.0 not in ends  # beat 4 of bar 2
+    assert ends.get(10.0) == "cadence"  # beat 3 of bar 3
+    assert ends.get(15.0) == "final"
+
+
+def test_long_melody_note_ends_a_phrase_only_when_every_voice_holds() -> None:
+    """A soprano half note with the bass moving under it is inside the phrase."""
+    chords = [(72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43), (72, 67, 64, 48)] * 3
+    held = _voices(chords)
+    moving = _voices(chords)
+    for v in (held, moving):  # soprano: a half note on the second V (beat 3 of bar 2)
+        v[0][6] = Note(6.0, 71, 2.0)
+        del v[0][7]
+    held[1][6], held[2][6], held[3][6] = (Note(6.0, n.pitch, 2.0) for n in (held[1][6], held[2][6], held[3][6]))
+    for k in (1, 2, 3):
+        del held[k][7]
+    assert _cadence_offsets(held).get(6.0) == "long_note"
+    assert _cadence_offsets(moving).get(6.0) != "long_note"
