@@ -180,3 +180,19 @@ def test_long_melody_note_ends_a_phrase_only_when_every_voice_holds() -> None:
         del held[k][7]
     assert _cadence_offsets(held).get(6.0) == "long_note"
     assert _cadence_offsets(moving).get(6.0) != "long_note"
+
+
+def test_modulation_needs_a_new_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C major, then A minor chords: a change to A minor only where its G# sounds."""
+    from composer.harmony import keyfinding
+
+    c_major = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    a_minor = [1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0]  # A C E
+    e_major = [0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1]  # E G# B
+    plain, _ = key_path([c_major] * 6 + [a_minor] * 3)
+    assert {KEY_NAMES[k] for k in plain} == {"C major"}
+    with_g_sharp, _ = key_path([c_major] * 6 + [a_minor, e_major, a_minor])
+    assert [KEY_NAMES[k] for k in with_g_sharp[6:]] == ["A minor"] * 3
+    monkeypatch.setattr(keyfinding, "NO_NEW_NOTE_PENALTY", 0.0)  # the rule is what keeps C major
+    without_rule, _ = key_path([c_major] * 6 + [a_minor] * 3)
+    assert KEY_NAMES[without_rule[-1]] == "A minor"

@@ -16,6 +16,7 @@ from typing import Any
 
 from composer.events import Note
 from composer.harmony.piece import VoicedPiece
+from composer.keys import HARMONIC_MINOR_SCALE, MAJOR_SCALE
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ KEY_PROFILES = {
 EVIDENCE_WEIGHT = 2.0  # weight of one beat's key log-likelihood (nats per beat) against the costs
 MODULATION_PENALTY = 1.0  # Viterbi cost of a key change
 DISTANCE_PENALTY = 0.25  # extra cost per step on the circle of fifths between the key signatures
+NO_NEW_NOTE_PENALTY = 2.0  # extra cost of a key change with no note of the new key's scale that
+# the old key's lacks (the new leading tone, or the new fourth) sounding near it
+NEW_NOTE_SPAN = (1, 2)  # beats before and after a change searched for that note
+NEW_NOTE_SHARE = 0.05  # a pitch class sounds in a beat when it fills this share of its sound
 _MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 KEY_NAMES = tuple(f"{n} major" for n in _MAJOR_NAMES) + tuple(f"{n} minor" for n in _MINOR_NAMES)
@@ -173,14 +178,28 @@ def _key_distance() -> Any:
     return d
 
 
+def _new_notes() -> Any:
+    """(24, 24, 12): pitch classes in key k's scale (harmonic minor in minor) and not in key j's."""
+    import numpy as np
+
+    scale = np.zeros((24, 12), dtype=bool)
+    for k in range(24):
+        for step in MAJOR_SCALE if k < 12 else HARMONIC_MINOR_SCALE:
+            scale[k, (k + step) % 12] = True
+    return scale[None, :, :] & ~scale[:, None, :]
+
+
 def key_path(beat_vectors: Any, half_width: int = 0, bonus: Any = None) -> tuple[list[int], Any]:
     """The most likely key of each beat: Viterbi over the beats' key evidence (an HMM).
 
     Each beat's evidence is :data:`EVIDENCE_WEIGHT` times its key log-likelihood
     (:func:`key_log_likelihoods`); a key change costs :data:`MODULATION_PENALTY` plus
-    :data:`DISTANCE_PENALTY` per step between the key signatures.  The beats themselves are
-    the evidence (no window): the modulation cost alone keeps keys from flickering, so a key
-    region starts where the music turns, not half a window early.
+    :data:`DISTANCE_PENALTY` per step between the key signatures, and
+    :data:`NO_NEW_NOTE_PENALTY` more unless a note of the new key that the old one lacks
+    (G# for C major to A minor, F for G major to C major) sounds within
+    :data:`NEW_NOTE_SPAN` beats of the change.  The beats themselves are the evidence (no
+    window): the costs alone keep keys from flickering, so a region starts where the music
+    turns, not half a window early.
 
     Parameters
     ----------
@@ -203,19 +222,23 @@ def key_path(beat_vectors: Any, half_width: int = 0, bonus: Any = None) -> tuple
         return [], np.zeros((0, 24))
     if half_width < 0:
         raise ValueError(f"half_width must be >= 0, got {half_width}")
+    tot = v.sum(axis=1, keepdims=True)
+    present = np.vstack([np.zeros((1, 12)), np.cumsum(v > NEW_NOTE_SHARE * tot, axis=0)])  # (n + 1, 12)
+    before, after = NEW_NOTE_SPAN
+    near = present[np.clip(np.arange(n) + after + 1, 0, n)] > present[np.clip(np.arange(n) - before, 0, n)]
     if half_width:
         c = np.vstack([np.zeros((1, 12)), np.cumsum(v, axis=0)])
-        lo = np.clip(np.arange(n) - half_width, 0, n)
-        hi = np.clip(np.arange(n) + half_width + 1, 0, n)
-        v = c[hi] - c[lo]
+        v = c[np.clip(np.arange(n) + half_width + 1, 0, n)] - c[np.clip(np.arange(n) - half_width, 0, n)]
     evidence = EVIDENCE_WEIGHT * key_log_likelihoods(v)
     emit = evidence + (bonus if bonus is not None else 0.0)
-    trans = -(MODULATION_PENALTY + DISTANCE_PENALTY * _key_distance())
-    np.fill_diagonal(trans, 0.0)
+    base = -(MODULATION_PENALTY + DISTANCE_PENALTY * _key_distance())
+    new_notes = _new_notes().astype(float)  # (from, to, 12)
     score = emit[0].copy()
     back = np.zeros((n, 24), dtype=int)
     for i in range(1, n):
-        cand = score[:, None] + trans  # from j to k
+        trans = base - NO_NEW_NOTE_PENALTY * ((new_notes @ near[i]) == 0)  # (from, to)
+        np.fill_diagonal(trans, 0.0)
+        cand = score[:, None] + trans
         back[i] = cand.argmax(axis=0)
         score = cand[back[i], np.arange(24)] + emit[i]
     path = [int(score.argmax())]
