@@ -115,6 +115,21 @@ def test_passing_tone_and_suspension_set_aside() -> None:
     assert sl.chordal[j][11] > 0 and sl.chordal[j][0] < sl.raw[j][0]
 
 
+def test_consonant_note_held_over_the_beat_is_no_suspension() -> None:
+    """Tenor B held over the beat of a B major chord, then A (the passing seventh of B7): B is the
+    chord's root, not a suspension, so none of its weight moves to A on the beat."""
+    tenor = [Note(0.0, 59, 1.0), Note(1.0, 59, 1.5), Note(2.5, 57, 0.5), Note(3.0, 56, 1.0)]
+    others = [
+        [Note(0.0, 64, 2.0), Note(2.0, 63, 2.0)],  # soprano E D#
+        [Note(0.0, 67, 2.0), Note(2.0, 66, 2.0)],  # alto G F#
+        [Note(0.0, 48, 2.0), Note(2.0, 47, 2.0)],  # bass C B
+    ]
+    sl = make_slices(piece_from_notes([others[0], others[1], tenor, others[2]]))
+    j = sl.starts.index(2.0)
+    assert sl.chordal[j][9] == 0.0  # no A on the beat
+    assert sl.chordal[j][11] == sl.raw[j][11]  # B keeps its weight
+
+
 def test_secondary_dominant_and_cadence() -> None:
     """C: I IV V7/V V I (D7 with F#, then G): named V7/V (or its inversion), authentic end."""
     chords = [
