@@ -171,15 +171,16 @@ def _cadence_offsets(voices: list[list[Note]]) -> dict[float, str]:
 
 
 def test_cadence_on_a_strong_beat_ends_a_phrase_without_fermatas() -> None:
-    """MIDI has no fermatas: V-I held for a beat on a strong beat ends a phrase, on beat 4 not."""
+    """MIDI has no fermatas: V-I held for a beat on a strong beat ends a phrase, on beat 4 not,
+    nor within a bar and a half of another phrase end."""
     ii6 = (74, 69, 65, 53)
     five, one = (71, 67, 62, 43), (72, 67, 64, 48)
-    v = _voices([one, *_PHRASE, *_PHRASE[1:], *_PHRASE[1:], ii6, ii6, five, five, one])
+    v = _voices([one, *_PHRASE, *_PHRASE[1:], *_PHRASE[1:], ii6, ii6, ii6, ii6, five, five, one])
     ends = _cadence_offsets(v)
     assert ends.get(4.0) == "cadence"  # beat 1 of bar 2 (bar line)
-    assert 7.0 not in ends  # beat 4 of bar 2
+    assert 6.0 not in ends and 7.0 not in ends  # V too close after it; I on beat 4 of bar 2
     assert ends.get(10.0) == "cadence"  # beat 3 of bar 3
-    assert ends.get(15.0) == "final"
+    assert ends.get(17.0) == "final"
 
 
 def test_long_melody_note_ends_a_phrase_only_when_every_voice_holds() -> None:
@@ -211,3 +212,14 @@ def test_modulation_needs_a_new_note(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keyfinding, "NO_NEW_NOTE_PENALTY", 0.0)  # the rule is what keeps C major
     without_rule, _ = key_path([c_major] * 6 + [a_minor] * 3)
     assert KEY_NAMES[without_rule[-1]] == "A minor"
+
+
+def test_cadences_alone_end_phrases_at_least_a_bar_and_a_half_apart() -> None:
+    """V-I on beat 1 of bars 2 and 3 (one bar apart): only the first is a phrase end; none in the
+    first bar."""
+    one, four, five = (72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43)
+    v = _voices([five, one, four, five, one, four, four, five, one, four, four, four, four, five, five, one])
+    ends = _cadence_offsets(v)
+    assert 1.0 not in ends  # V-I in the first bar
+    assert ends.get(4.0) == "cadence" and 8.0 not in ends
+    assert ends.get(15.0) == "final"

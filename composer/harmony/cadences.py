@@ -1,7 +1,7 @@
 """Cadences at phrase ends: authentic (perfect/imperfect), half, plagal, deceptive.
 
-Phrase ends are fermatas (score input), long soprano notes, rests in every
-voice, and the final chord.  The arrival chord is the one sounding at the phrase
+Phrase ends are fermatas (score input), long soprano notes over which every voice holds, rests
+in every voice, the final chord and (MIDI) cadences held on a strong beat.  The arrival chord is the one sounding at the phrase
 end; the chord before it is the last beat's chord with other pitch classes.
 """
 
@@ -31,6 +31,9 @@ class Cadence:
     phrase_end: str  # why this is a phrase end: "fermata", "long_note", "rest", "final", "cadence"
 
 
+CADENCE_GAP_BARS = 1.5  # bars between a phrase end found by its cadence alone and any other
+
+
 def _strong_beat(piece: VoicedPiece, t: float) -> bool:
     """A bar line, or the middle of a bar of an even number of beats (beat 3 of 4/4)."""
     bar, beat = piece.locate(t)
@@ -43,11 +46,11 @@ def _strong_beat(piece: VoicedPiece, t: float) -> bool:
 def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple[float, str]]:
     """Onsets of phrase-final chords and why.
 
-    Fermatas, rests in every voice, the last chord; then, at least a bar from any other phrase
-    end (the first of two wins), long soprano notes over which every voice holds (a long melody
-    note with moving voices under it is inside a phrase) and, without fermatas (MIDI),
-    authentic (bass 5-1) and half cadences (to a root-position V) on a strong beat, held for a
-    beat in every voice.
+    Fermatas, rests in every voice, the last chord; then, at least a bar from the start and
+    from any other phrase end (the first of two wins), long soprano notes over which every voice
+    holds (a long melody note with moving voices under it is inside a phrase) and, without
+    fermatas (MIDI), authentic (bass 5-1) and half cadences (to a root-position V) on a strong
+    beat, held for a beat in every voice, :data:`CADENCE_GAP_BARS` from other phrase ends.
     """
     ends: dict[float, str] = {}
     bass = piece.voices[-1] if piece.voices else piece.notes
@@ -77,9 +80,12 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
     ends[round(final, 6)] = "final"
     bar_len = piece.numerator * 4.0 / piece.denominator
 
-    def spaced(t: float) -> bool:
-        """No other phrase end within a bar of ``t`` (phrases are at least a bar long)."""
-        return not any(abs(t - e) < bar_len - 1e-6 for e in ends)
+    first = onsets[0]
+
+    def spaced(t: float, bars: float = 1.0) -> bool:
+        """At least a bar from the first onset, and no other phrase end within ``bars`` bars."""
+        gap = bars * bar_len - 1e-6
+        return t - first >= bar_len - 1e-6 and not any(abs(t - e) < gap for e in ends)
 
     for n in top:  # in time order: of two long notes within a bar, the first ends the phrase
         t = round(n.start, 6)
@@ -94,7 +100,7 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
                 and c.bass_pc == c.root_pc
                 and still(t) >= unit - 1e-6
                 and _strong_beat(piece, t)
-                and spaced(t)
+                and spaced(t, CADENCE_GAP_BARS)
             ):
                 kind = _classify(prev, c, (), c.key)
                 # authentic: bass 5-1; half: any approach to a root-position V
