@@ -1,8 +1,9 @@
 """Cadences at phrase ends: authentic (perfect/imperfect), half, plagal, deceptive.
 
 Phrase ends are fermatas (score input), long soprano notes over which every voice holds, rests
-in every voice, the final chord and (MIDI) cadences held on a strong beat.  The arrival chord is the one sounding at the phrase
-end; the chord before it is the last beat's chord with other pitch classes.
+in every voice, the final chord and (MIDI) cadences held on a strong beat.  The arrival chord is
+the one sounding at the phrase end; the chord before it is the last beat's chord with other
+pitch classes.
 """
 
 from __future__ import annotations
