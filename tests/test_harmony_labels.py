@@ -59,15 +59,37 @@ def test_standard_figures() -> None:
 
 
 def test_key_path_modulates_once() -> None:
-    """Eight beats of C major then eight of G major (F#): one change, near the boundary."""
+    """Eight beats of C major then eight of G major (F#): one change, where the F# arrives."""
     c_major = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
     g_major = [1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1]
-    path, corr = key_path([c_major] * 8 + [g_major] * 8, 2, KEY_NAMES.index("C major"))
+    path, evidence = key_path([c_major] * 8 + [g_major] * 8)
     names = [KEY_NAMES[k] for k in path]
     assert names[0] == "C major" and names[-1] == "G major"
     assert sum(a != b for a, b in zip(path, path[1:], strict=False)) == 1
-    assert 6 <= names.index("G major") <= 10
-    assert corr.shape == (16, 24)
+    assert names.index("G major") == 8  # no window: the region starts on the first beat with F#
+    assert evidence.shape == (16, 24)
+    assert evidence.max(axis=1).tolist() == [0.0] * 16  # 0 for each beat's best key
+
+
+def test_key_path_window_smooths() -> None:
+    """A window pools the beats around each one; a negative one is refused."""
+    c_major = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    g_major = [1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1]
+    path, _ = key_path([c_major] * 8 + [g_major] * 8, 2)
+    assert sum(a != b for a, b in zip(path, path[1:], strict=False)) == 1
+    with pytest.raises(ValueError, match="half_width"):
+        key_path([c_major], -1)
+
+
+def test_key_path_short_tonicization_needs_evidence() -> None:
+    """One beat with F# inside C major is no modulation; six beats of G major are one."""
+    c_major = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    g_chord = [0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1]  # D F# G B
+    one, _ = key_path([c_major] * 6 + [g_chord] + [c_major] * 6)
+    assert {KEY_NAMES[k] for k in one} == {"C major"}
+    g_major = [1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1]
+    six, _ = key_path([c_major] * 6 + [g_major] * 6 + [c_major] * 6)
+    assert [KEY_NAMES[k] for k in six[6:12]] == ["G major"] * 6
 
 
 def _voices(chords: Sequence[tuple[int, ...]], dur: float = 1.0) -> list[list[Note]]:
@@ -91,6 +113,21 @@ def test_passing_tone_and_suspension_set_aside() -> None:
     sl = make_slices(piece_from_notes([other[0], a, *other[1:]]))
     j = sl.starts.index(2.0)
     assert sl.chordal[j][11] > 0 and sl.chordal[j][0] < sl.raw[j][0]
+
+
+def test_consonant_note_held_over_the_beat_is_no_suspension() -> None:
+    """Tenor B held over the beat of a B major chord, then A (the passing seventh of B7): B is the
+    chord's root, not a suspension, so none of its weight moves to A on the beat."""
+    tenor = [Note(0.0, 59, 1.0), Note(1.0, 59, 1.5), Note(2.5, 57, 0.5), Note(3.0, 56, 1.0)]
+    others = [
+        [Note(0.0, 64, 2.0), Note(2.0, 63, 2.0)],  # soprano E D#
+        [Note(0.0, 67, 2.0), Note(2.0, 66, 2.0)],  # alto G F#
+        [Note(0.0, 48, 2.0), Note(2.0, 47, 2.0)],  # bass C B
+    ]
+    sl = make_slices(piece_from_notes([others[0], others[1], tenor, others[2]]))
+    j = sl.starts.index(2.0)
+    assert sl.chordal[j][9] == 0.0  # no A on the beat
+    assert sl.chordal[j][11] == sl.raw[j][11]  # B keeps its weight
 
 
 def test_secondary_dominant_and_cadence() -> None:
@@ -117,3 +154,72 @@ def test_chords_follow_the_harmonic_rhythm() -> None:
     b = [Note(0.0, 48, 0.5), Note(0.5, 43, 0.5), Note(1.0, 48, 1.0)]
     a = analyze_notes([s, a_, t, b], time_signature=(2, 4))
     assert [(c.offset, c.roman) for c in a.chords] == [(0.0, "I"), (0.5, "V"), (1.0, "I")]
+
+
+# C major, four voices: I IV V I (a phrase ending on beat 3 of 4/4), then I IV V I again
+_PHRASE = [
+    (72, 67, 64, 48),  # I
+    (72, 69, 65, 53),  # IV
+    (71, 67, 62, 43),  # V
+    (72, 67, 64, 48),  # I
+]
+
+
+def _cadence_offsets(voices: list[list[Note]]) -> dict[float, str]:
+    a = analyze_notes(voices, time_signature=(4, 4))
+    return {c.offset: c.phrase_end for c in a.cadences}
+
+
+def test_cadence_on_a_strong_beat_ends_a_phrase_without_fermatas() -> None:
+    """MIDI has no fermatas: V-I held for a beat on a strong beat ends a phrase, on beat 4 not,
+    nor within a bar and a half of another phrase end."""
+    ii6 = (74, 69, 65, 53)
+    five, one = (71, 67, 62, 43), (72, 67, 64, 48)
+    v = _voices([one, *_PHRASE, *_PHRASE[1:], *_PHRASE[1:], ii6, ii6, ii6, ii6, five, five, one])
+    ends = _cadence_offsets(v)
+    assert ends.get(4.0) == "cadence"  # beat 1 of bar 2 (bar line)
+    assert 6.0 not in ends and 7.0 not in ends  # V too close after it; I on beat 4 of bar 2
+    assert ends.get(10.0) == "cadence"  # beat 3 of bar 3
+    assert ends.get(17.0) == "final"
+
+
+def test_long_melody_note_ends_a_phrase_only_when_every_voice_holds() -> None:
+    """A soprano half note with the bass moving under it is inside the phrase."""
+    chords = [(72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43), (72, 67, 64, 48)] * 3
+    held = _voices(chords)
+    moving = _voices(chords)
+    for v in (held, moving):  # soprano: a half note on the second V (beat 3 of bar 2)
+        v[0][6] = Note(6.0, 71, 2.0)
+        del v[0][7]
+    held[1][6], held[2][6], held[3][6] = (Note(6.0, n.pitch, 2.0) for n in (held[1][6], held[2][6], held[3][6]))
+    for k in (1, 2, 3):
+        del held[k][7]
+    assert _cadence_offsets(held).get(6.0) == "long_note"
+    assert _cadence_offsets(moving).get(6.0) != "long_note"
+
+
+def test_modulation_needs_a_new_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C major, then A minor chords: a change to A minor only where its G# sounds."""
+    from composer.harmony import keyfinding
+
+    c_major = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    a_minor = [1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0]  # A C E
+    e_major = [0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1]  # E G# B
+    plain, _ = key_path([c_major] * 6 + [a_minor] * 3)
+    assert {KEY_NAMES[k] for k in plain} == {"C major"}
+    with_g_sharp, _ = key_path([c_major] * 6 + [a_minor, e_major, a_minor])
+    assert [KEY_NAMES[k] for k in with_g_sharp[6:]] == ["A minor"] * 3
+    monkeypatch.setattr(keyfinding, "NO_NEW_NOTE_PENALTY", 0.0)  # the rule is what keeps C major
+    without_rule, _ = key_path([c_major] * 6 + [a_minor] * 3)
+    assert KEY_NAMES[without_rule[-1]] == "A minor"
+
+
+def test_cadences_alone_end_phrases_at_least_a_bar_and_a_half_apart() -> None:
+    """V-I on beat 1 of bars 2 and 3 (one bar apart): only the first is a phrase end; none in the
+    first bar."""
+    one, four, five = (72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43)
+    v = _voices([five, one, four, five, one, four, four, five, one, four, four, four, four, five, five, one])
+    ends = _cadence_offsets(v)
+    assert 1.0 not in ends  # V-I in the first bar
+    assert ends.get(4.0) == "cadence" and 8.0 not in ends
+    assert ends.get(15.0) == "final"

@@ -113,7 +113,7 @@ BAD_OPTIONS = [
     ("jam --model builtin:scale --in x --answer-bars 0", "answer_bars"),
     ("analyze {base}/nothere.mid", "nothere.mid"),
     ("analyze {base}", "folder"),
-    ("analyze {melody} --window 0", "--window"),
+    ("analyze {melody} --window -1", "--window"),
     ("analyze {melody} --roman {base}/out.txt", "--roman"),
     ("corpus build --from-dir {src} -j 0", "--jobs"),
     ("corpus build --from-dir {src} --tokenizer XYZ", "XYZ"),

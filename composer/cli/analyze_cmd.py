@@ -86,7 +86,9 @@ def register(app: typer.Typer) -> None:
         plot: Annotated[
             Path | None, typer.Option("--plot", help="Write a PNG piano roll with chord labels and key regions.")
         ] = None,
-        window: Annotated[int, typer.Option("--window", help="Bars per local-key window.")] = WINDOW_BARS,
+        window: Annotated[
+            int, typer.Option("--window", help="Bars of key evidence per beat (0: the beat alone).")
+        ] = WINDOW_BARS,
         force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
         max_notes: MaxNotes = None,
         max_beats: Annotated[
@@ -101,8 +103,8 @@ def register(app: typer.Typer) -> None:
         Example: composer analyze out/chorales-001.mid --roman chorale.musicxml --plot chorale.png
         """
         with handle_errors(max_notes):
-            if window < 1:
-                raise fail(f"--window must be >= 1, got {window}")
+            if window < 0:
+                raise fail(f"--window must be >= 0, got {window}")
             if roman is not None and roman.suffix.lower() not in (".musicxml", ".xml", ".mxl"):
                 raise fail(f"--roman must end in .musicxml or .xml, got {roman}")
             if roman is not None and roman.suffix.lower() == ".mxl":

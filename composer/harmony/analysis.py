@@ -34,7 +34,7 @@ from composer.harmony.voiceleading import (
 from composer.keys import MAJOR_SCALE, MINOR_ALL_FORMS
 
 SCHEMA_VERSION = 2  # 2: chords also at changes between beats; local keys by Viterbi
-WINDOW_BARS = 2  # bars of key evidence around each beat (local keys)
+WINDOW_BARS = 0  # bars of key evidence pooled around each beat (0: each beat alone; local keys)
 # Local keys and chords are found by Viterbi over every half beat: a 99,000-beat file took 12 s
 # and 1 GB.  20,000 beats is 2.8 hours at 120 bpm; one held note that long analyses in 3.7 s,
 # four busy voices (80,000 notes) in 8.3 s, whole command, one core.  Raise it with --max-beats.
@@ -150,7 +150,7 @@ def analyze_piece(
         From :func:`~composer.harmony.piece.load_piece` or
         :func:`~composer.harmony.piece.piece_from_notes`.
     window_bars : int
-        Bars per local-key window (>= 1).
+        Bars of key evidence pooled around each beat (>= 0; 0 = each beat's own sound).
     max_beats : int
         Longest piece analysed, in beats of its metre (from its start, or from 0, to its end).
 
@@ -163,8 +163,8 @@ def analyze_piece(
     InputError
         If the piece is longer than ``max_beats``.
     """
-    if window_bars < 1:
-        raise ValueError(f"window_bars must be >= 1, got {window_bars}")
+    if window_bars < 0:
+        raise ValueError(f"window_bars must be >= 0, got {window_bars}")
     # Counted in the metre's beats: the slices are half beats (in 1/64, 32 per quarter note).
     span = (piece.end - min(min(n.start for n in piece.notes), 0.0)) / piece.beat_unit
     if span > max_beats:
@@ -214,7 +214,7 @@ def analyze_file(
         :func:`composer.midifile.load_score`; one track of chords is split
         into voices by pitch, several monophonic tracks are the voices.
     window_bars : int
-        Bars per local-key window.
+        Bars of key evidence pooled around each beat (0 = none).
     max_beats : int
         Longest piece analysed (see :func:`analyze_piece`).
 
@@ -252,7 +252,7 @@ def analyze_notes(
     pickup : float
         Length of an anacrusis in beats (0 = the piece starts on a downbeat).
     window_bars : int
-        Bars per local-key window.
+        Bars of key evidence pooled around each beat (0 = none).
     name : str
         Shown as the analysis source.
 

@@ -1,8 +1,9 @@
 """Cadences at phrase ends: authentic (perfect/imperfect), half, plagal, deceptive.
 
-Phrase ends are fermatas (score input), long soprano notes, rests in every
-voice, and the final chord.  The arrival chord is the one sounding at the phrase
-end; the chord before it is the last beat's chord with other pitch classes.
+Phrase ends are fermatas (score input), long soprano notes over which every voice holds, rests
+in every voice, the final chord and (MIDI) cadences held on a strong beat.  The arrival chord is
+the one sounding at the phrase end; the chord before it is the last beat's chord with other
+pitch classes.
 """
 
 from __future__ import annotations
@@ -28,28 +29,48 @@ class Cadence:
     offset: float
     key: str
     progression: str  # e.g. "V7 i"
-    phrase_end: str  # why this is a phrase end: "fermata", "long_note", "rest", "final"
+    phrase_end: str  # why this is a phrase end: "fermata", "long_note", "rest", "final", "cadence"
+
+
+CADENCE_GAP_BARS = 1.5  # bars between a phrase end found by its cadence alone and any other
+
+
+def _strong_beat(piece: VoicedPiece, t: float) -> bool:
+    """A bar line, or the middle of a bar of an even number of beats (beat 3 of 4/4)."""
+    bar, beat = piece.locate(t)
+    pos = (beat - 1) / piece.beat_unit  # beats of the metre since the bar line
+    per_bar = piece.numerator * 4.0 / piece.denominator / piece.beat_unit
+    mid = per_bar / 2 if round(per_bar) % 2 == 0 and per_bar >= 4 else None
+    return abs(pos) < 1e-3 or (mid is not None and abs(pos - mid) < 1e-3)
 
 
 def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple[float, str]]:
     """Onsets of phrase-final chords and why.
 
-    Fermatas, long notes, rests, the last chord, and (without fermatas) root-position V-I
-    arrivals with the soprano held for a beat.
+    Fermatas, rests in every voice, the last chord; then, at least a bar from the start and
+    from any other phrase end (the first of two wins), long soprano notes over which every voice
+    holds (a long melody note with moving voices under it is inside a phrase) and, without
+    fermatas (MIDI), authentic (bass 5-1) and half cadences (to a root-position V) on a strong
+    beat, held for a beat in every voice, :data:`CADENCE_GAP_BARS` from other phrase ends.
     """
     ends: dict[float, str] = {}
     bass = piece.voices[-1] if piece.voices else piece.notes
     final = max(n.start for n in bass)
     top = piece.voices[0] if piece.voices else piece.notes
     durs = sorted(n.duration for n in top)
-    long_dur = max(2 * durs[len(durs) // 2], 1.5 * piece.beat_unit)
-    for n in top:
-        if n.duration >= long_dur - 1e-6 and n.start < final - 1e-6:
-            ends.setdefault(round(n.start, 6), "long_note")
+    unit = piece.beat_unit
+    long_dur = max(2 * durs[len(durs) // 2], 1.5 * unit)
+    onsets = sorted({round(n.start, 6) for n in piece.notes})
+
+    def still(t: float) -> float:
+        """Time from ``t`` to the next onset in any voice."""
+        i = bisect.bisect_right(onsets, t + ONSET_EPS)
+        return (onsets[i] if i < len(onsets) else piece.end) - t
+
     # a rest in every voice after a chord ends the phrase
     covered_until = 0.0
     for n in sorted(piece.notes):
-        if covered_until > 0 and n.start - covered_until >= 0.5 * piece.beat_unit:
+        if covered_until > 0 and n.start - covered_until >= 0.5 * unit:
             last = [m for m in top if m.start < covered_until <= m.end + 0.05]
             if last:
                 ends.setdefault(round(last[-1].start, 6), "rest")
@@ -57,22 +78,36 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
     for t in piece.fermatas:
         if t < final - 1e-6:
             ends[round(t, 6)] = "fermata"
-    if not piece.fermatas:  # MIDI: root-position V-I arrivals held for a beat in the soprano
-        held = {round(n.start, 6) for n in top if n.duration >= piece.beat_unit - 1e-6}
+    ends[round(final, 6)] = "final"
+    bar_len = piece.numerator * 4.0 / piece.denominator
+
+    first = onsets[0]
+
+    def spaced(t: float, bars: float = 1.0) -> bool:
+        """At least a bar from the first onset, and no other phrase end within ``bars`` bars."""
+        gap = bars * bar_len - 1e-6
+        return t - first >= bar_len - 1e-6 and not any(abs(t - e) < gap for e in ends)
+
+    for n in top:  # in time order: of two long notes within a bar, the first ends the phrase
+        t = round(n.start, 6)
+        held = still(t) >= min(n.duration, 2 * unit) - 1e-6
+        if n.duration >= long_dur - 1e-6 and t < final - 1e-6 and held and spaced(t):
+            ends[t] = "long_note"
+    if not piece.fermatas:  # MIDI: cadences held for a beat on a strong beat
         for prev, c in zip(chords, chords[1:], strict=False):
             t = round(c.offset, 6)
             if (
-                t in held
-                and t < final - 1e-6
-                and c.quality in ("maj", "min")
+                t < final - 1e-6
                 and c.bass_pc == c.root_pc
-                and prev.quality in ("maj", "dom7")
-                and prev.bass_pc == prev.root_pc
-                and (prev.root_pc - c.root_pc) % 12 == 7
-                and not any(abs(t - e) <= piece.beat_unit + 1e-6 for e in ends)
+                and still(t) >= unit - 1e-6
+                and _strong_beat(piece, t)
+                and spaced(t, CADENCE_GAP_BARS)
             ):
-                ends[t] = "cadence"
-    ends[round(final, 6)] = "final"
+                kind = _classify(prev, c, (), c.key)
+                # authentic: bass 5-1; half: any approach to a root-position V
+                five_one = prev.bass_pc == prev.root_pc
+                if kind is not None and (kind[0] == "half" or (kind[0] == "authentic" and five_one)):
+                    ends[t] = "cadence"
     return sorted(ends.items())
 
 
@@ -86,9 +121,8 @@ def _classify(
     prev_dominant = (prel == 7 and prev.third == 4) or (prel == 11 and prev.quality in ("dim", "dim7", "hdim7"))
     if rel == 0 and arr.third:
         if prev_dominant:
-            perfect = (
-                prel == 7 and prev.bass_pc == prev.root_pc and arr.bass_pc == tonic and max(arr_pitches) % 12 == tonic
-            )
+            top_tonic = bool(arr_pitches) and max(arr_pitches) % 12 == tonic
+            perfect = prel == 7 and prev.bass_pc == prev.root_pc and arr.bass_pc == tonic and top_tonic
             return "authentic", "perfect" if perfect else "imperfect"
         if prel == 5:
             return "plagal", None

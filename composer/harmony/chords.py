@@ -251,8 +251,10 @@ def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
 def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[list[KeyRegion], list[ChordLabel]]:
     """Local keys and chord labels of ``piece``.
 
-    Keys by Viterbi over windowed key correlations, chords by Viterbi over the slices in those
-    keys, then V-I arrivals confirm their keys and both passes run again.
+    Keys by Viterbi over the beats' key evidence (``window_bars`` > 0 pools the bars around
+    each beat), chords by Viterbi over the slices in those keys, then V-I arrivals confirm
+    their keys and both passes run again.  ``global_key`` only names the key when a region
+    is in it (its enharmonic spelling).
     """
     import numpy as np
 
@@ -265,20 +267,20 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
     bounds = [*beats, sl.n]
     vectors = np.vstack([raw[a:b].sum(axis=0) for a, b in zip(bounds, bounds[1:], strict=False)])
     per_bar = max(1.0, piece.numerator * 4.0 / piece.denominator / piece.beat_unit)
-    half = max(1, round(window_bars * per_bar / 2))
+    half = round(window_bars * per_bar / 2) if window_bars > 0 else 0
     g = key_index(global_key)
     names = list(KEY_NAMES)
     names[g] = global_key
-    kpath, corr = key_path(vectors, half, g)
+    kpath, _ = key_path(vectors, half)
     slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
     cpath = chord_path(sl, slice_keys)
     bonus = cadence_bonus(sl, cpath, beats)
     if bonus.any():
-        kpath, corr = key_path(vectors, half, g, bonus)
+        kpath, _ = key_path(vectors, half, bonus)
         slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
         cpath = chord_path(sl, slice_keys)
     beat_starts = [sl.starts[b] for b in beats]
-    regions = key_regions(piece, beat_starts, kpath, corr)
+    regions = key_regions(piece, beat_starts, kpath, vectors)
     regions = [
         KeyRegion(names[key_index(r.key)], r.start_bar, r.end_bar, r.start, r.end, r.correlation) for r in regions
     ]

@@ -1,4 +1,4 @@
-"""Keys with music21: the global key, local keys by window, and key names.
+"""Keys with music21: the global key, local keys by an HMM over the beats, and key names.
 
 Keys come from music21's key finding (Aarden-Essen profiles, the default of
 ``Stream.analyze('key')``).  Keys are passed around by name (``"F# minor"``,
@@ -16,6 +16,7 @@ from typing import Any
 
 from composer.events import Note
 from composer.harmony.piece import VoicedPiece
+from composer.keys import HARMONIC_MINOR_SCALE, MAJOR_SCALE
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class KeyRegion:
     end_bar: int  # inclusive
     start: float  # beats
     end: float  # beats
-    correlation: float
+    correlation: float  # of the region's pitch-class content with its key's profile, -1..1
 
 
 # ---------------------------------------------------------------- key names
@@ -111,14 +112,19 @@ def global_key(notes: Sequence[Note]) -> tuple[KeyEstimate, Any]:
 
 # ---------------------------------------------------------------- local keys
 
-# Temperley-Kostka-Payne key profiles (music21 ``analysis.discrete.TemperleyKostkaPayne``)
+# Temperley-Kostka-Payne key profiles (music21 ``analysis.discrete.TemperleyKostkaPayne``): read
+# here as a distribution (each row normalised), the chance that a sounding pitch class is each pc.
 KEY_PROFILES = {
     "major": (0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400),
     "minor": (0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330),
 }
-MODULATION_PENALTY = 1.0  # Viterbi cost of a key change (in beats of correlation 1)
+EVIDENCE_WEIGHT = 2.0  # weight of one beat's key log-likelihood (nats per beat) against the costs
+MODULATION_PENALTY = 1.0  # Viterbi cost of a key change
 DISTANCE_PENALTY = 0.25  # extra cost per step on the circle of fifths between the key signatures
-START_BONUS = 1.5  # evidence for the global key at the first beat
+NO_NEW_NOTE_PENALTY = 2.0  # extra cost of a key change with no note of the new key's scale that
+# the old key's lacks (the new leading tone, or the new fourth) sounding near it
+NEW_NOTE_SPAN = (1, 2)  # beats before and after a change searched for that note
+NEW_NOTE_SHARE = 0.05  # a pitch class sounds in a beat when it fills this share of its sound
 _MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 KEY_NAMES = tuple(f"{n} major" for n in _MAJOR_NAMES) + tuple(f"{n} minor" for n in _MINOR_NAMES)
@@ -146,6 +152,23 @@ def key_correlations(vectors: Any) -> Any:
     return v @ prof.T
 
 
+def key_log_likelihoods(vectors: Any) -> Any:
+    """Key evidence of each row of ``vectors`` (n, 12): (n, 24), 0 for the best key of a row.
+
+    The mean log-probability of the row's sounding time under each key's profile read as a
+    distribution (every row weighs the same whatever its number of voices); silent rows are 0.
+    """
+    import numpy as np
+
+    prof = np.array([np.roll(KEY_PROFILES[m], t) for m in ("major", "minor") for t in range(12)], dtype=float)
+    logp = np.log(prof / prof.sum(axis=1, keepdims=True))
+    v = np.asarray(vectors, dtype=float)
+    tot = v.sum(axis=1, keepdims=True)
+    share = np.divide(v, tot, out=np.zeros_like(v), where=tot > 1e-9)
+    ll = share @ logp.T
+    return ll - ll.max(axis=1, keepdims=True)
+
+
 def _key_distance() -> Any:
     """(24, 24) steps on the circle of fifths between the key signatures of two keys."""
     import numpy as np
@@ -155,25 +178,41 @@ def _key_distance() -> Any:
     return d
 
 
-def key_path(
-    beat_vectors: Any, half_width: int, start_key: int | None = None, bonus: Any = None
-) -> tuple[list[int], Any]:
-    """The most likely key of each beat: Viterbi over windowed key correlations.
+def _new_notes() -> Any:
+    """(24, 24, 12): pitch classes in key k's scale (harmonic minor in minor) and not in key j's."""
+    import numpy as np
+
+    scale = np.zeros((24, 12), dtype=bool)
+    for k in range(24):
+        for step in MAJOR_SCALE if k < 12 else HARMONIC_MINOR_SCALE:
+            scale[k, (k + step) % 12] = True
+    return scale[None, :, :] & ~scale[:, None, :]
+
+
+def key_path(beat_vectors: Any, half_width: int = 0, bonus: Any = None) -> tuple[list[int], Any]:
+    """The most likely key of each beat: Viterbi over the beats' key evidence (an HMM).
+
+    Each beat's evidence is :data:`EVIDENCE_WEIGHT` times its key log-likelihood
+    (:func:`key_log_likelihoods`); a key change costs :data:`MODULATION_PENALTY` plus
+    :data:`DISTANCE_PENALTY` per step between the key signatures, and
+    :data:`NO_NEW_NOTE_PENALTY` more unless a note of the new key that the old one lacks
+    (G# for C major to A minor, F for G major to C major) sounds within
+    :data:`NEW_NOTE_SPAN` beats of the change.  The beats themselves are the evidence (no
+    window): the costs alone keep keys from flickering, so a region starts where the music
+    turns, not half a window early.
 
     Parameters
     ----------
     beat_vectors : array (n, 12)
         Pitch-class durations of each beat.
     half_width : int
-        The evidence of beat ``i`` is the sum of beats ``i - half_width .. i + half_width``.
-    start_key : int or None
-        Index of a key favoured at the start (the global key).
+        0: each beat's own sound; ``w`` > 0: the sound of beats ``i - w .. i + w`` (smoother).
     bonus : array (n, 24) or None
         Extra evidence per beat and key (cadences).
 
     Returns
     -------
-    (list of key indices, correlation array (n, 24))
+    (list of key indices, evidence array (n, 24))
     """
     import numpy as np
 
@@ -181,29 +220,43 @@ def key_path(
     n = len(v)
     if n == 0:
         return [], np.zeros((0, 24))
-    c = np.vstack([np.zeros((1, 12)), np.cumsum(v, axis=0)])
-    lo = np.clip(np.arange(n) - half_width, 0, n)
-    hi = np.clip(np.arange(n) + half_width + 1, 0, n)
-    corr = key_correlations(c[hi] - c[lo])
-    emit = corr + (bonus if bonus is not None else 0.0)
-    trans = -(MODULATION_PENALTY + DISTANCE_PENALTY * _key_distance())
-    np.fill_diagonal(trans, 0.0)
+    if half_width < 0:
+        raise ValueError(f"half_width must be >= 0, got {half_width}")
+    tot = v.sum(axis=1, keepdims=True)
+    present = np.vstack([np.zeros((1, 12)), np.cumsum(v > NEW_NOTE_SHARE * tot, axis=0)])  # (n + 1, 12)
+    before, after = NEW_NOTE_SPAN
+    near = present[np.clip(np.arange(n) + after + 1, 0, n)] > present[np.clip(np.arange(n) - before, 0, n)]
+    if half_width:
+        c = np.vstack([np.zeros((1, 12)), np.cumsum(v, axis=0)])
+        v = c[np.clip(np.arange(n) + half_width + 1, 0, n)] - c[np.clip(np.arange(n) - half_width, 0, n)]
+    evidence = EVIDENCE_WEIGHT * key_log_likelihoods(v)
+    emit = evidence + (bonus if bonus is not None else 0.0)
+    base = -(MODULATION_PENALTY + DISTANCE_PENALTY * _key_distance())
+    new_notes = _new_notes().astype(float)  # (from, to, 12)
     score = emit[0].copy()
-    if start_key is not None:
-        score[start_key] += START_BONUS
     back = np.zeros((n, 24), dtype=int)
     for i in range(1, n):
-        cand = score[:, None] + trans  # from j to k
+        trans = base - NO_NEW_NOTE_PENALTY * ((new_notes @ near[i]) == 0)  # (from, to)
+        np.fill_diagonal(trans, 0.0)
+        cand = score[:, None] + trans
         back[i] = cand.argmax(axis=0)
         score = cand[back[i], np.arange(24)] + emit[i]
     path = [int(score.argmax())]
     for i in range(n - 1, 0, -1):
         path.append(int(back[i][path[-1]]))
-    return path[::-1], corr
+    return path[::-1], evidence
 
 
-def key_regions(piece: VoicedPiece, beat_starts: Sequence[float], path: Sequence[int], corr: Any) -> list[KeyRegion]:
-    """Regions of equal key along the beats (``path`` from :func:`key_path`)."""
+def key_regions(
+    piece: VoicedPiece, beat_starts: Sequence[float], path: Sequence[int], beat_vectors: Any
+) -> list[KeyRegion]:
+    """Regions of equal key along the beats (``path`` from :func:`key_path`).
+
+    A region's ``correlation`` is that of its whole pitch-class content with its key's profile.
+    """
+    import numpy as np
+
+    v = np.asarray(beat_vectors, dtype=float)
     regions: list[KeyRegion] = []
     i = 0
     while i < len(path):
@@ -212,7 +265,7 @@ def key_regions(piece: VoicedPiece, beat_starts: Sequence[float], path: Sequence
             j += 1
         t0 = 0.0 if i == 0 else beat_starts[i]
         t1 = piece.end if j + 1 == len(path) else beat_starts[j + 1]
-        r = float(sum(corr[b][path[i]] for b in range(i, j + 1)) / (j - i + 1))
+        r = float(key_correlations(v[i : j + 1].sum(axis=0, keepdims=True))[0, path[i]])
         regions.append(
             KeyRegion(
                 KEY_NAMES[path[i]],

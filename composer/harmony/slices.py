@@ -8,8 +8,8 @@ less:
 * passing tones (a step in and a step on in the same direction) and neighbour tones (a step away
   and back), short or off the beat;
 * suspensions (a note held across a beat that then falls by a step within half a beat) and
-  appoggiaturas (a leap to an accented note that then moves by a step within the beat): their
-  weight goes to the note of resolution;
+  appoggiaturas (a leap to an accented note that then moves by a step within the beat), both
+  dissonant with another voice on their beat: their weight goes to the note of resolution;
 * anticipations (a short off-beat note repeated by the next note).
 
 numpy is imported inside :func:`make_slices`.
@@ -75,11 +75,34 @@ def _on_beat(t: float, unit: float, origin: float) -> bool:
 
 
 NctMap = dict[int, tuple[float, Note | None, float]]  # id(note) -> (weight kept, to, from when)
+DISSONANT = frozenset({1, 2, 5, 10, 11})  # intervals (mod 12) of 2nds, 4ths and 7ths
+
+
+def _dissonant(n: Note, t: float, voices: Sequence[Sequence[Note]], starts: Sequence[Sequence[float]]) -> bool:
+    """Whether ``n`` forms a 2nd, 4th or 7th with a note of another voice sounding at ``t``.
+
+    ``starts``: the note starts of each voice (monophonic, sorted), for bisection.
+    """
+    for voice, vs in zip(voices, starts, strict=True):
+        i = bisect.bisect_right(vs, t + _EPS) - 1
+        if i < 0 or voice[i] is n or voice[i].end <= t + _EPS:
+            continue
+        m = voice[i]
+        low, high = (m, n) if m.pitch < n.pitch else (n, m)
+        if (high.pitch - low.pitch) % 12 in DISSONANT and low.pitch != high.pitch:
+            return True
+    return False
 
 
 def nct_weights(voices: Sequence[Sequence[Note]], unit: float, origin: float) -> NctMap:
-    """Non-chord tones: ``id(note) -> (weight kept, note receiving the rest or None, from when)``."""
+    """Non-chord tones: ``id(note) -> (weight kept, note receiving the rest or None, from when)``.
+
+    A suspension or an appoggiatura must be dissonant (a 2nd, 4th or 7th with another voice)
+    where it is accented: a chord tone held over the beat that then steps down (the 8-7 of a
+    passing seventh) is no suspension.
+    """
     out: NctMap = {}
+    starts = [[m.start for m in voice] for voice in voices]
     for voice in voices:
         for i in range(1, len(voice) - 1):
             p, n, q = voice[i - 1], voice[i], voice[i + 1]
@@ -99,10 +122,11 @@ def nct_weights(voices: Sequence[Sequence[Note]], unit: float, origin: float) ->
                 continue  # suspensions and appoggiaturas resolve down by a step
             b = origin + ((n.start - origin + _EPS) // unit + 1) * unit  # the next beat
             if b < n.end - _EPS and n.end - b <= unit / 2 + _EPS:
-                # suspension: held across a beat, falls within half a beat after it
-                out[id(n)] = (SUSPENSION_KEEP, q, b)
-            elif accented and abs(d_in) > 2 and short:  # appoggiatura: leapt to, on the beat
-                out[id(n)] = (SUSPENSION_KEEP, q, n.start)
+                # suspension: held across a beat, dissonant there, falls within half a beat after it
+                if _dissonant(n, b, voices, starts):
+                    out[id(n)] = (SUSPENSION_KEEP, q, b)
+            elif accented and abs(d_in) > 2 and short and _dissonant(n, n.start, voices, starts):
+                out[id(n)] = (SUSPENSION_KEEP, q, n.start)  # appoggiatura: leapt to, on the beat
     return out
 
 
