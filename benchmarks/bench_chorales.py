@@ -76,10 +76,24 @@ def real_pieces(corpus: str = "bach-chorales", bars: int | None = 16, merge: boo
     return [load_chorale(c.root / "midi" / f"{rec['id']}.mid", bars, merge=merge) for rec in c.pieces("test")]
 
 
+def written_key(path: Path) -> str | None:
+    """The key a file says it is in: its first key-signature event (composer writes the piece's key)."""
+    from symusic import Score
+
+    from composer.keys import KEY_NAMES, key_signature
+
+    sigs = Score(str(path)).key_signatures
+    if not len(sigs):
+        return None
+    want = (int(sigs[0].key), int(sigs[0].tonality))
+    return next((name for i, name in enumerate(KEY_NAMES) if key_signature(i) == want), None)
+
+
 def generated_from_dir(folder: Path, bars: int = 16) -> list[Chorale]:
-    """Every ``*.mid`` / ``*.midi`` in ``folder`` (sorted), cut to ``bars`` bars; the chosen key is unknown."""
+    """Every ``*.mid`` / ``*.midi`` in ``folder`` (sorted), cut to ``bars`` bars; the chosen key is the
+    file's key signature (unknown without one)."""
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mid", ".midi"))
-    return [load_chorale(p, bars) for p in paths]
+    return [load_chorale(p, bars, chosen_key=written_key(p)) for p in paths]
 
 
 def _written(piece: Any, folder: Path, name: str, bars: int) -> Chorale:

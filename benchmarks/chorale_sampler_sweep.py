@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_chorales import generated_from_model, real_pieces  # noqa: E402
-from chorale_figures import figures_of, two_sample_auc  # noqa: E402
+from chorale_figures import FEATURES, excerpts, figures_of, two_sample_auc  # noqa: E402
 
 from composer.config import SampleOptions  # noqa: E402
 
@@ -40,14 +40,19 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     "t1.0": ({"temperature": 1.0}, NO_RELIEF),
     "relief": ({}, RELIEF),
     "t0.9+relief": ({"temperature": 0.9}, RELIEF),
+    "free-parallels": ({"no_parallels": False}, None),
+    "typed": ({"_typed": True}, None),
+    "typed-t0.7": ({"_typed": True, "temperature": 0.7}, None),
 }
 RELIEF_FACTOR = 0.25
 
 
 def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[str, Any]:
-    from composer.generation import satb
+    from composer.generation import sampler, satb
 
     opts, relief = VARIANTS[name]
+    opts = dict(opts)
+    sampler.TYPED = bool(opts.pop("_typed", False))
     old = satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR
     if relief is not None:
         satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = relief, RELIEF_FACTOR if relief is RELIEF else 1.0
@@ -56,16 +61,25 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[s
         gen = generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts))
     finally:
         satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = old
-    f = figures_of(gen)
+        sampler.TYPED = False
+    f = figures_of(gen) | {"repeated_notes": repeated_share(gen)}
     test = two_sample_auc(real, gen, seed=1)
     return {
         "variant": name, "seed": seed, "options": opts, "relief": {str(k): v for k, v in (relief or {}).items()},
         "triad": f["triad_share"], "seventh": f["seventh_share"], "open": f["open_share"],
         "cluster": f["cluster_share"], "half_notes": f["half_note_share"],
-        "sixteenths": f["durations"].get("0.25"), "key_found_is_chosen": f["key_found_is_chosen"]["share"],
+        "sixteenths": f["durations"].get("0.25"), "repeated_notes": f["repeated_notes"],
+        "key_found_is_chosen": f["key_found_is_chosen"]["share"],
         "authentic_final": f["authentic_final"]["share"], "faults_per_100_beats": f["faults_per_100_beats"],
         "auc": test["auc"], "top_features": test["top_features"][:5], "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def repeated_share(pieces: list[Any]) -> float:
+    """Mean share of repeated notes among a voice's melodic steps, over the 8-bar excerpts."""
+    col = FEATURES.index("melodic interval:0")
+    rows = [x[col] for ex in excerpts(pieces) for x in ex]
+    return round(sum(rows) / max(len(rows), 1), 4)
 
 
 def main() -> None:
@@ -98,19 +112,21 @@ def main() -> None:
            "relief_factor": RELIEF_FACTOR,
            "bach": {k: bach[k] for k in ("triad_share", "seventh_share", "open_share", "cluster_share",
                                          "half_note_share", "faults_per_100_beats")}
-           | {"sixteenths": bach["durations"].get("0.25")}, "means": means, "variants": rows}
+           | {"sixteenths": bach["durations"].get("0.25"), "repeated_notes": repeated_share(real)},
+           "means": means, "variants": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
     print(f"Bach: {out['bach']}; JSON: {args.out}")
 
 
-NUMERIC = ("triad", "seventh", "open", "cluster", "half_notes", "sixteenths", "key_found_is_chosen",
+NUMERIC = ("triad", "seventh", "open", "cluster", "half_notes", "sixteenths", "repeated_notes", "key_found_is_chosen",
            "authentic_final", "faults_per_100_beats", "auc", "seconds")
 
 
 def _print(name: str, row: dict[str, Any]) -> None:
     print(f"{name:20s} triad {row['triad']:.3f} 7th {row['seventh']:.3f} open {row['open']:.3f} "
           f"cluster {row['cluster']:.3f} half {row['half_notes']:.3f} 16th {row['sixteenths']:.3f} "
+          f"rep {row['repeated_notes']:.3f} "
           f"key {row['key_found_is_chosen']:.2f} auth {row['authentic_final']:.2f} "
           f"faults {row['faults_per_100_beats']:.2f} AUC {row['auc']:.3f} ({row['seconds']} s)", flush=True)
 

@@ -56,6 +56,28 @@ def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
     return logits
 
 
+#: Experimental (issue 11): draw each token's type (hold, new pitch, rest, fermata, bar...) from the
+#: model's own distribution (temperature 1, no nucleus) and only the token within its type with the
+#: sampling options.  Off: temperature and top-p apply to the whole distribution.
+TYPED = False
+
+
+def typed_probs(logits: torch.Tensor, options: SampleOptions, classes: torch.Tensor, count: int) -> torch.Tensor:
+    """(B, V) probabilities: the type of the next token at the model's odds, the token within it filtered.
+
+    ``classes`` (V,) gives each token's type as 0..count-1; masked logits are -inf.
+    """
+    base = torch.softmax(logits, dim=-1)
+    marginal = torch.zeros(logits.size(0), count).scatter_add_(1, classes.expand(logits.size(0), -1), base)
+    out = torch.zeros_like(base)
+    for c in range(count):
+        inside = logits.masked_fill(classes != c, float("-inf"))
+        live = marginal[:, c] > 0
+        if live.any():
+            out[live] += torch.softmax(filter_logits(inside[live], options), dim=-1) * marginal[live, c:c + 1]
+    return out
+
+
 def sample_streams(
     stepper: Stepper,
     codec: AnyCodec,
@@ -89,6 +111,8 @@ def sample_streams(
     bar_id = codec.id_of("Bar_None")
     eos_id = codec.id_of("EOS_None")
     since_reset = 0
+    kinds = sorted(set(codec.types))
+    classes = torch.tensor([kinds.index(t) for t in codec.types])
     for step in range(max_tokens):
         masks = np.stack([st.allowed() for st in states])
         ends = [i for i, st in enumerate(states) if st.bar_is_eos]
@@ -102,8 +126,12 @@ def sample_streams(
         mask_t = torch.from_numpy(masks)
         if any(st.bias is not None for st in states):
             logits = logits + torch.from_numpy(np.stack([no_bias if st.bias is None else st.bias for st in states]))
-        scores = filter_logits(logits.masked_fill(~mask_t, float("-inf")), options)
-        nxt = draw(torch.softmax(scores, dim=-1), generator)  # (B,)
+        masked = logits.masked_fill(~mask_t, float("-inf"))
+        if TYPED:
+            probs = typed_probs(masked, options, classes, len(kinds))
+        else:
+            probs = torch.softmax(filter_logits(masked, options), dim=-1)
+        nxt = draw(probs, generator)  # (B,)
         for i, tok in enumerate(nxt.tolist()):
             if not alive[i]:
                 continue

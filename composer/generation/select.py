@@ -40,6 +40,7 @@ from composer.harmony import (
     voice_names,
     write_voices_xml,
 )
+from composer.keys import parse_key
 from composer.voicegrid import VOICE_NAMES, VoiceGridCodec
 
 MAX_BATCH = 256  # candidates sampled together at most (the sampler's limit)
@@ -55,14 +56,22 @@ class Selection:
     paths: list[Path] = field(default_factory=list)  # where :func:`write_best` wrote the pieces
 
 
+#: Added to a candidate's score when the analysis hears the key the piece was written in (asked for,
+#: or drawn): a piece asked in D minor that sounds in F major is not what was asked.
+KEY_MATCH = 0.2
+
+
 def analyze_piece(piece: GeneratedPiece) -> tuple[Analysis, float]:
     """The harmony analysis of a generated piece and its one-number score (higher is better).
 
     A four-voice piece is analysed voice by voice (its tracks), a one-stream piece split by pitch.
+    The score is :func:`~composer.harmony.analysis_score`, plus :data:`KEY_MATCH` when the key
+    the analysis finds is the piece's own.
     """
     notes = piece.voices if piece.voices is not None else piece.notes
     a = analyze_notes(notes, time_signature=piece.time_signature, name=piece.meta.get("model", ""))
-    return a, analysis_score(a)
+    heard = bool(piece.key) and parse_key(piece.key) == parse_key(a.key.name)
+    return a, analysis_score(a) + (KEY_MATCH if heard else 0.0)
 
 
 #: Candidates per piece when none is asked: four-voice (SATB) models choose among 4 by the harmony
