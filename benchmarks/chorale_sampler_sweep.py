@@ -7,8 +7,9 @@ draw each (no best-of: the sampler alone), and is measured by the same code as B
 (``chorale_figures``): chord types per beat, half-note and 16th shares, music21's key against the
 chosen one, and the classifier two-sample AUC with its most telling features.
 
-Variants: temperature and nucleus, and ``relief`` (the soft key penalizing the raised fourth, and
-in minor the raised sixth, at a quarter of its weight: ``satb.CHROMATIC_RELIEF``).
+Variants: temperature, ``relief`` (the soft key penalizing the raised fourth, and in minor the
+raised sixth, at a quarter of its weight: ``satb.CHROMATIC_RELIEF``), the no-parallels rule, and
+typed against plain sampling (``SampleOptions.typed``).
 """
 
 from __future__ import annotations
@@ -34,25 +35,24 @@ from composer.config import SampleOptions  # noqa: E402
 NO_RELIEF: dict[bool, tuple[int, ...]] = {False: (), True: ()}
 RELIEF: dict[bool, tuple[int, ...]] = {False: (6,), True: (6, 9)}
 VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] = {
-    "default": ({}, None),  # composer generate's sampler as it is (relief on since this script's first run)
-    "no-relief": ({}, NO_RELIEF),
-    "t0.9": ({"temperature": 0.9}, NO_RELIEF),
-    "t1.0": ({"temperature": 1.0}, NO_RELIEF),
-    "relief": ({}, RELIEF),
-    "t0.9+relief": ({"temperature": 0.9}, RELIEF),
-    "free-parallels": ({"no_parallels": False}, None),
-    "typed": ({"_typed": True}, None),
-    "typed-t0.7": ({"_typed": True, "temperature": 0.7}, None),
+    "default": ({}, None),  # composer generate's sampler as it is
+    "no-relief": ({"typed": False}, NO_RELIEF),  # the first sweep's variants: plain sampling
+    "t0.9": ({"temperature": 0.9, "typed": False}, NO_RELIEF),
+    "t1.0": ({"temperature": 1.0, "typed": False}, NO_RELIEF),
+    "relief": ({"typed": False}, RELIEF),
+    "t0.9+relief": ({"temperature": 0.9, "typed": False}, RELIEF),
+    "free-parallels": ({"no_parallels": False, "typed": False}, None),
+    "plain": ({"typed": False}, None),
+    "typed": ({"typed": True}, None),
+    "typed-t0.7": ({"typed": True, "temperature": 0.7}, None),
 }
 RELIEF_FACTOR = 0.25
 
 
 def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[str, Any]:
-    from composer.generation import sampler, satb
+    from composer.generation import satb
 
     opts, relief = VARIANTS[name]
-    opts = dict(opts)
-    sampler.TYPED = bool(opts.pop("_typed", False))
     old = satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR
     if relief is not None:
         satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = relief, RELIEF_FACTOR if relief is RELIEF else 1.0
@@ -61,7 +61,6 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[s
         gen = generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts))
     finally:
         satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = old
-        sampler.TYPED = False
     f = figures_of(gen) | {"repeated_notes": repeated_share(gen)}
     test = two_sample_auc(real, gen, seed=1)
     return {

@@ -23,6 +23,11 @@ DEFAULT_KEY_BIAS = 1.0
 #: Nucleus mass kept by default, by every command that samples and by the Python API (issue 12).
 DEFAULT_TOP_P = 0.95
 
+#: Four-voice models: draw each step's kind (hold, new note, rest, fermata, bar) at the model's own
+#: odds, and let the temperature and top-p shape only which token of that kind (the pitch).  Sharpening
+#: the whole distribution favoured holding (half notes 9.8% vs Bach's 7.8%, 16ths 0.3% vs 1.8%).
+DEFAULT_TYPED = True
+
 #: The largest seed: torch's generators take a signed 64-bit seed.
 MAX_SEED = 2**63 - 1
 
@@ -45,6 +50,7 @@ class SampleOptions:
     style: str | None = None  # control token, e.g. "bach-chorales"; None = checkpoint default
     key_bias: float = DEFAULT_KEY_BIAS  # >= 0; logit penalty (before temperature) off the Key control's scale
     no_parallels: bool = True  # four-voice models: no consecutive fifths/octaves between two moving voices
+    typed: bool = DEFAULT_TYPED  # four-voice models: a token's type at the model's odds (see DEFAULT_TYPED)
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):

@@ -315,3 +315,23 @@ def test_one_stream_pieces_end_on_the_tonic_at_the_bar_line() -> None:
         assert last.pitch % 12 == parse_key(p.key) // 2, (p.key, last)
         bar = p.time_signature[0] * 4 / p.time_signature[1]
         assert abs(last.end - 4 * bar) < 1e-6 and last.start >= 3 * bar  # in the last bar, held to its end
+
+
+def test_typed_sampling_keeps_the_models_odds_of_each_kind() -> None:
+    from composer.generation.sampler import typed_probs
+
+    # six tokens of three kinds: hold (0), pitches (1, 2, 3), rest (4, 5); one masked pitch
+    classes = torch.tensor([0, 1, 1, 1, 2, 2])
+    logits = torch.tensor([[2.0, 1.0, 0.5, float("-inf"), -1.0, -3.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    opts = SampleOptions(temperature=0.5, top_p=1.0)
+    p = typed_probs(logits, opts, classes, 3)
+    base = torch.softmax(logits, dim=-1)
+    for c in range(3):  # each kind keeps the model's own share (temperature 1, no nucleus)
+        assert torch.allclose(p[:, classes == c].sum(-1), base[:, classes == c].sum(-1), atol=1e-6)
+    assert torch.allclose(p.sum(-1), torch.ones(2)) and p[0, 3] == 0  # a distribution; masked stays out
+    inside = torch.softmax(logits[0, 1:3] / 0.5, dim=-1)  # within the pitches: the temperature applies
+    assert torch.allclose(p[0, 1:3] / p[0, 1:3].sum(), inside, atol=1e-6)
+    sharp = torch.softmax(filter_logits(logits, opts), dim=-1)
+    assert sharp[0, 0] > p[0, 0]  # plain sampling sharpens the likeliest kind (hold): typed does not
+    nucleus = typed_probs(logits, SampleOptions(temperature=1.0, top_p=0.5), classes, 3)
+    assert nucleus[0, 2] == 0 and nucleus[0, 1] == pytest.approx(float(base[0, 1:4].sum()), abs=1e-6)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from composer.cli.common import handle_errors
-from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SampleOptions
+from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TYPED, SampleOptions
 from composer.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +40,12 @@ Seed = Annotated[int | None, typer.Option("--seed", help="Random seed: same seed
 Key = Annotated[str | None, typer.Option("--key", help='Keep to a key, e.g. "D minor" or "F#".')]
 KeyBias = Annotated[
     float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
+]
+Typed = Annotated[
+    bool,
+    typer.Option("--typed-sampling/--plain-sampling",
+                 help="Four-voice models: hold / new note / rest at the model's own odds; temperature and top-p "
+                      "shape the pitch only."),
 ]
 NoParallels = Annotated[
     bool,
@@ -89,10 +95,11 @@ def sampling(
     key: Key = None,
     key_bias: KeyBias = DEFAULT_KEY_BIAS,
     no_parallels: NoParallels = True,
+    typed: Typed = DEFAULT_TYPED,
 ) -> SampleOptions:
     """The sampling options every sampling command takes (an option group, see :func:`with_groups`)."""
     return sample_options(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias,
-                          no_parallels=no_parallels)
+                          no_parallels=no_parallels, typed=typed)
 
 
 def sample_options(**fields: Any) -> SampleOptions:

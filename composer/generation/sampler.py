@@ -56,12 +56,6 @@ def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
     return logits
 
 
-#: Experimental (issue 11): draw each token's type (hold, new pitch, rest, fermata, bar...) from the
-#: model's own distribution (temperature 1, no nucleus) and only the token within its type with the
-#: sampling options.  Off: temperature and top-p apply to the whole distribution.
-TYPED = False
-
-
 def typed_probs(logits: torch.Tensor, options: SampleOptions, classes: torch.Tensor, count: int) -> torch.Tensor:
     """(B, V) probabilities: the type of the next token at the model's odds, the token within it filtered.
 
@@ -88,6 +82,7 @@ def sample_streams(
     generator: torch.Generator,
     make_state: Callable[[], StreamState] | None = None,
     reset_every: int = 0,
+    typed: bool = False,
 ) -> Iterator[tuple[int, int, Note | None]]:
     """Sample several streams in one batch; yield ``(stream, token, note)`` per token.
 
@@ -96,7 +91,8 @@ def sample_streams(
     grammar is steered to end at the next bar line.  With ``reset_every`` (one
     stream only) the LSTM state is rebuilt at a bar line from the control
     prefix and the last bars, like the training windows, so an endless stream
-    never runs far beyond the lengths the model was trained on.
+    never runs far beyond the lengths the model was trained on.  With ``typed`` each token's type
+    is drawn at the model's odds and the options shape only the token within it (:func:`typed_probs`).
     """
     states: list[StreamState] = [make_state() if make_state else RemiState(codec, options, bars)  # type: ignore[arg-type]
                                  for _ in prefixes]
@@ -127,7 +123,7 @@ def sample_streams(
         if any(st.bias is not None for st in states):
             logits = logits + torch.from_numpy(np.stack([no_bias if st.bias is None else st.bias for st in states]))
         masked = logits.masked_fill(~mask_t, float("-inf"))
-        if TYPED:
+        if typed:
             probs = typed_probs(masked, options, classes, len(kinds))
         else:
             probs = torch.softmax(filter_logits(masked, options), dim=-1)

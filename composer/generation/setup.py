@@ -30,7 +30,7 @@ from composer.generation.primer import Primer, PrimerTrack
 from composer.generation.sampler import Stepper, StreamState, quantize_model, sample_streams
 from composer.keys import find_key, key_name, key_signature, parse_key
 from composer.midifile import score_from_notes, score_from_voices, write_score
-from composer.voicegrid import VOICE_NAMES
+from composer.voicegrid import VOICE_NAMES, VoiceGridCodec
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -276,8 +276,9 @@ class Sampling:
     def notes(self, options: SampleOptions, prefixes: Sequence[Sequence[int]], max_tokens: int,
               make_state: Callable[[], StreamState], reset_every: int = 0) -> Iterator[tuple[int, int, Note | None]]:
         """:func:`~composer.generation.sampler.sample_streams` with this run's stepper and generator."""
+        typed = options.typed and isinstance(self.codec, VoiceGridCodec)  # measured on the grid only
         return sample_streams(self.stepper, self.codec, prefixes, options, None, max_tokens, self.generator,
-                              make_state=make_state, reset_every=reset_every)
+                              make_state=make_state, reset_every=reset_every, typed=typed)
 
 
 def draw_seed(seed: int | None) -> int:
