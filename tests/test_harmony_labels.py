@@ -223,3 +223,14 @@ def test_cadences_alone_end_phrases_at_least_a_bar_and_a_half_apart() -> None:
     assert 1.0 not in ends  # V-I in the first bar
     assert ends.get(4.0) == "cadence" and 8.0 not in ends
     assert ends.get(15.0) == "final"
+
+
+def test_a_final_picardy_third_is_not_a_modulation() -> None:
+    from composer.harmony.keyfinding import PICARDY_BEATS, _picardy
+
+    d_minor, d_major, f_major = 14, 2, 5  # KEY_NAMES: majors 0-11, minors 12-23
+    assert _picardy([d_minor] * 20 + [d_major] * 2) == [d_minor] * 22
+    longer = [d_minor] * 20 + [d_major] * (PICARDY_BEATS + 1)
+    assert _picardy(longer) == longer  # a real move to the major key stays
+    assert _picardy([d_minor] * 20 + [f_major] * 2) == [d_minor] * 20 + [f_major] * 2  # not the parallel major
+    assert _picardy([d_major] * 3) == [d_major] * 3 and _picardy([]) == []

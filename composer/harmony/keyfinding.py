@@ -124,6 +124,7 @@ DISTANCE_PENALTY = 0.25  # extra cost per step on the circle of fifths between t
 NO_NEW_NOTE_PENALTY = 2.0  # extra cost of a key change with no note of the new key's scale that
 # the old key's lacks (the new leading tone, or the new fourth) sounding near it
 NEW_NOTE_SPAN = (1, 2)  # beats before and after a change searched for that note
+PICARDY_BEATS = 4  # a piece's last turn to the parallel major this short is its Picardy third, not a key
 NEW_NOTE_SHARE = 0.05  # a pitch class sounds in a beat when it fills this share of its sound
 _MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
@@ -244,7 +245,18 @@ def key_path(beat_vectors: Any, half_width: int = 0, bonus: Any = None) -> tuple
     path = [int(score.argmax())]
     for i in range(n - 1, 0, -1):
         path.append(int(back[i][path[-1]]))
-    return path[::-1], evidence
+    return _picardy(path[::-1]), evidence
+
+
+def _picardy(path: list[int]) -> list[int]:
+    """``path`` with a short final turn to the parallel major (a Picardy third) kept in the minor key."""
+    j = len(path)
+    while j > 0 and path[j - 1] == path[-1]:
+        j -= 1
+    last = path[-1] if path else -1
+    if 0 < j and 0 <= last < 12 and path[j - 1] == last + 12 and len(path) - j <= PICARDY_BEATS:
+        return path[:j] + [path[j - 1]] * (len(path) - j)
+    return path
 
 
 def key_regions(
