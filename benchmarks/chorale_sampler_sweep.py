@@ -2,7 +2,8 @@
 
 Plain script: ``.venv/bin/python benchmarks/chorale_sampler_sweep.py [--model M] [-n 100] [--variants a,b]``
 writes ``benchmarks/results/chorale-sampler-sweep.json`` and prints one row per variant.  Each
-variant samples ``n`` pieces of 16 bars (seed 1, batches of 25, as ``bench_chorales.py``), one
+variant samples ``n`` pieces of 16 bars (``--seeds 1,2,3`` runs sampling seeds 1001, 2001, 3001;
+batches of 25, as ``bench_chorales.py``), one
 draw each (no best-of: the sampler alone), and is measured by the same code as Bach's test split
 (``chorale_figures``): chord types per beat, half-note and 16th shares, music21's key against the
 chosen one, and the classifier two-sample AUC with its most telling features.
@@ -67,7 +68,7 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[s
         "variant": name, "seed": seed, "options": opts, "relief": {str(k): v for k, v in (relief or {}).items()},
         "triad": f["triad_share"], "seventh": f["seventh_share"], "open": f["open_share"],
         "cluster": f["cluster_share"], "half_notes": f["half_note_share"],
-        "sixteenths": f["durations"].get("0.25"), "repeated_notes": f["repeated_notes"],
+        "sixteenths": f["durations"].get("0.25") or 0.0, "repeated_notes": f["repeated_notes"],
         "key_found_is_chosen": f["key_found_is_chosen"]["share"],
         "authentic_final": f["authentic_final"]["share"], "faults_per_100_beats": f["faults_per_100_beats"],
         "auc": test["auc"], "top_features": test["top_features"][:5], "seconds": round(time.perf_counter() - t0, 1),

@@ -143,3 +143,14 @@ def test_again_writes_the_score_too_when_asked(tmp_path: Path) -> None:
                 for n in p.recurse().notes]
 
     assert notes(b / "chorales-001.musicxml") == notes(a / "chorales-001.musicxml")
+
+
+def test_a_record_from_before_typed_sampling_replays_the_plain_way() -> None:
+    from composer.generation.record import request_of
+
+    rec = {"batch": {"n": 1, "best_of": 1, "index": 0}, "model": {"ref": None, "sha256": "x"}, "file": "a.mid",
+           "command": "generate", "bars": 2, "options": {"seed": 3}, "tempo": None, "program": None,
+           "quantize": True, "voices": False}
+    assert request_of(rec).options.typed is False  # sampled before the field existed
+    assert request_of(rec | {"options": {"seed": 3, "typed": True}}).options.typed is True
+

@@ -139,3 +139,11 @@ def test_jack_driver_registers_audio_ports(jack: str, tmp_path: Path) -> None:  
         assert "fluidsynth" in listed.lower(), listed
     finally:
         port.close()
+
+
+@needs_synth
+def test_a_soundfont_fluidsynth_cannot_load_is_an_error_not_silence(tmp_path: Path) -> None:
+    fake = tmp_path / "broken.sf2"
+    fake.write_bytes(b"RIFF\x10\x00\x00\x00sfbk" + b"\x00" * 16)  # the header passes, the body does not
+    with pytest.raises(PortError, match="FluidSynth started but said: Failed to load SoundFont"):
+        SynthPort(SynthSettings(soundfont=fake, driver="file", options=(f"audio.file.name={tmp_path / 'x.wav'}",)))

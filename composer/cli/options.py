@@ -34,8 +34,10 @@ Model = Annotated[
     ),
 ]
 Temperature = Annotated[float, typer.Option("--temperature", help="Sampling temperature, > 0.")]
-TopK = Annotated[int, typer.Option("--top-k", help="Keep the k most likely tokens (0 = off).")]
-TopP = Annotated[float, typer.Option("--top-p", help="Nucleus mass kept, in (0, 1].")]
+TopK = Annotated[int, typer.Option("--top-k", help="Keep the k most likely tokens (0 = off; typed sampling: "
+                                                   "within each kind).")]
+TopP = Annotated[float, typer.Option("--top-p", help="Nucleus mass kept, in (0, 1] (typed sampling: within each "
+                                                     "kind).")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Random seed: same seed and options, same music.")]
 Key = Annotated[str | None, typer.Option("--key", help='Keep to a key, e.g. "D minor" or "F#".')]
 KeyBias = Annotated[

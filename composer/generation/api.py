@@ -47,13 +47,15 @@ class SamplingArgs(TypedDict, total=False):
     pitch_max: int
     max_polyphony: int
     style: str | None
+    no_parallels: bool
+    typed: bool
 
 
 def _request(checkpoint: str | Path | None, best_of: int | None, sampling: SamplingArgs, **fields: Any) -> Request:
     opts = SampleOptions(**sampling)
     count = default_best_of(checkpoint) if best_of is None else best_of
-    if not 1 <= count <= 64:
-        raise ValueError(f"best_of must be in 1..64, got {count}")
+    if not 1 <= count <= 256:  # as --best-of
+        raise ValueError(f"best_of must be in 1..256, got {count}")
     return Request(None if checkpoint is None else str(checkpoint), best_of=count,
                    options=replace(opts, seed=draw_seed(opts.seed)), **fields)
 

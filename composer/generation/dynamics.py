@@ -4,15 +4,15 @@ The model writes every note at one velocity, which a DAW plays as a machine woul
 keeps every onset, pitch and duration (a score editor sees the same notes) and changes only
 velocities, from a base of 78 (mezzo-forte):
 
-* the metre: the downbeat +10, the bar's other strong beat (beat 3 of 4/4, the second
-  dotted beat of 6/8) +5, other beats 0, notes off the beat -6;
+* the metre: the downbeat +10, the bar's middle strong beat (beat 3 of 4/4, the third dotted
+  beat of 12/8; bars of two or three beats have none) +5, other beats 0, notes off the beat -6;
 * the voices: the soprano +6 over the inner voices (-4), the bass 0; in one merged track the
   highest note at an onset +5;
 * the line: higher notes of a voice louder, 0.6 per semitone from the voice's mean (at most
   +-8), as singers do;
 * the ending: a diminuendo over the last two bars, to -10;
-* a small random spread, -4..+4, drawn from the piece's own seed (the same piece, the same
-  velocities: a record's replay stays byte-identical).
+* a small random spread, -4..+4, drawn from the piece's seed and its place in its batch (the
+  same piece, the same velocities: a record's replay stays byte-identical).
 
 A primer's notes keep their velocities: they are the user's.
 """
@@ -76,7 +76,8 @@ def _shape(line: Sequence[Note], accents: Sequence[int], meter: tuple[int, int],
 
 def humanize(piece: GeneratedPiece) -> GeneratedPiece:
     """``piece`` with shaped velocities (see the module's text); its primer's notes as they were."""
-    rng = np.random.default_rng([piece.seed & 0xFFFFFFFF, 0x68756D])  # "hum": apart from the sampling stream
+    index = int(piece.meta.get("index", 0))  # the pieces of one batch share its seed
+    rng = np.random.default_rng([piece.seed & 0xFFFFFFFF, index, 0x68756D])  # "hum": apart from the sampling
     meter = piece.time_signature
     end = max((n.end for n in piece.notes), default=0.0)
     if piece.voices is not None:

@@ -124,7 +124,8 @@ def request_of(record: dict[str, Any]) -> Request:
         if record["command"] not in ("generate", "continue"):
             raise ValueError(f"command must be generate or continue, got {record['command']!r}")
         return Request(checkpoint=ref, n=n, best_of=best_of, bars=check_int("bars", record["bars"], 1, 1024),
-                       options=SampleOptions(**record["options"]), tempo=record["tempo"], program=record["program"],
+                       options=SampleOptions(**{"typed": False} | record["options"]),  # before typed sampling
+                       tempo=record["tempo"], program=record["program"],
                        quantize=check_bool("quantize", record["quantize"]),
                        voices=check_bool("voices", record["voices"]),
                        humanize=check_bool("humanize", record.get("humanize", False)))

@@ -29,7 +29,7 @@ from composer.errors import InputError, PortError
 
 READY = "Type 'help'"  # the first line of FluidSynth's shell: the synth and its audio driver are up
 START_TIMEOUT = 20.0  # seconds for loading the soundfont and opening the audio driver
-QUIT_WAIT = 2.0  # seconds given to ``quit`` before the process is killed
+QUIT_WAIT = 1.5  # seconds given to ``quit`` before the process is killed (inside the session's 2 s close)
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class SynthSettings:
             if not eq or not name.strip() or not value.strip():
                 raise InputError(f"--synth-option takes NAME=VALUE (a FluidSynth setting), got {option!r}")
         if not 0 < self.gain <= 10:
-            raise InputError(f"--gain must be in (0, 10], got {self.gain}")
+            raise InputError(f"the synth's gain must be in (0, 10], got {self.gain}")
 
     def command(self) -> list[str]:
         """The FluidSynth command line (finding the program and the soundfont)."""
@@ -111,10 +111,10 @@ class SynthPort:
         cmd = settings.command()
         self._exe = cmd[0]
         self.name = f"FluidSynth ({settings.driver or 'default audio driver'})"
-        try:
+        try:  # its own session: the terminal's Ctrl+C stops the player, which then silences the synth
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, bufsize=1,
+                text=True, errors="replace", bufsize=1, start_new_session=True,
             )
         except OSError as exc:
             raise PortError(f"cannot start FluidSynth ({cmd[0]}): {exc.strerror or exc}") from None
@@ -124,11 +124,18 @@ class SynthPort:
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True, name="composer-fluidsynth")
         self._reader.start()
-        if not self._ready.wait(START_TIMEOUT) or not self._up:
+        try:
+            up = self._ready.wait(START_TIMEOUT) and self._up
+        except BaseException:  # Ctrl+C while it starts: no FluidSynth left behind
+            self._kill()
+            raise
+        failed = [line for line in list(self._said) if line.startswith("fluidsynth: error:")]
+        if not up or failed:  # a soundfont it could not load still gives a shell, but silence
             timed_out = not self._ready.is_set()
             self._kill()
             self._reader.join(QUIT_WAIT)  # every line it printed, for the message
-            raise PortError(self._why_not(settings, timed_out))
+            raise PortError(self._why_not(settings, timed_out) if not up else
+                            f"FluidSynth started but said: {failed[-1].removeprefix('fluidsynth: error: ')}")
 
     def _read(self) -> None:
         """Drain FluidSynth's output (a full pipe would stall it), noting when its shell is up."""
