@@ -35,6 +35,7 @@ from composer.config import SampleOptions  # noqa: E402
 #: name -> (sampling options, chromatic relief by mode or None)
 NO_RELIEF: dict[bool, tuple[int, ...]] = {False: (), True: ()}
 RELIEF: dict[bool, tuple[int, ...]] = {False: (6,), True: (6, 9)}
+RELIEF_B7: dict[bool, tuple[int, ...]] = {False: (6, 10), True: (6, 9, 10)}  # also the lowered / natural 7th
 VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] = {
     "default": ({}, None),  # composer generate's sampler as it is
     "no-relief": ({"typed": False}, NO_RELIEF),  # the first sweep's variants: plain sampling
@@ -46,6 +47,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     "plain": ({"typed": False}, None),
     "typed": ({"typed": True}, None),
     "typed-t0.7": ({"typed": True, "temperature": 0.7}, None),
+    "relief-b7": ({}, RELIEF_B7),
 }
 RELIEF_FACTOR = 0.25
 
@@ -56,7 +58,7 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[s
     opts, relief = VARIANTS[name]
     old = satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR
     if relief is not None:
-        satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = relief, RELIEF_FACTOR if relief is RELIEF else 1.0
+        satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = relief, RELIEF_FACTOR if relief in (RELIEF, RELIEF_B7) else 1.0
     t0 = time.perf_counter()
     try:
         gen = generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts))

@@ -239,3 +239,17 @@ def test_long_bars_are_not_cut(satb_ckpt: Path) -> None:
     piece = sample_pieces(str(satb_ckpt), n=1, bars=3, options=SampleOptions(seed=1),
                           primer=Primer(melody, time_signature=(3, 2)), quantize=False)[0]
     assert piece.bars == 3 and piece.time_signature == (3, 2) and max(n.end for n in piece.notes) > 12.0
+
+
+def test_typed_sampling_is_on_for_free_pieces_and_off_under_a_melody(satb_ckpt: Path) -> None:
+    def free(typed: bool | None) -> list[list[Note]]:
+        return [p.notes for p in sample_pieces(str(satb_ckpt), n=3, bars=2, options=SampleOptions(seed=5, typed=typed),
+                                                quantize=False)]
+
+    assert free(None) == free(True) != free(False)
+    melody = Primer([Note(0, 72, 1), Note(1, 74, 1), Note(2, 76, 2), Note(4, 74, 2), Note(6, 72, 2)])
+
+    def under(typed: bool | None) -> list[Note]:
+        return harmonize(melody, str(satb_ckpt), options=SampleOptions(seed=5, typed=typed), quantize=False).notes
+
+    assert under(None) == under(False) != under(True)

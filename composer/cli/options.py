@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from composer.cli.common import handle_errors
-from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TYPED, SampleOptions
+from composer.config import DEFAULT_KEY_BIAS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SampleOptions
 from composer.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,10 +44,10 @@ KeyBias = Annotated[
     float, typer.Option("--key-bias", help="Penalty (in logits) on notes outside the piece's key; 0 = off.")
 ]
 Typed = Annotated[
-    bool,
+    bool | None,
     typer.Option("--typed-sampling/--plain-sampling",
-                 help="Four-voice models: hold / new note / rest at the model's own odds; temperature and top-p "
-                      "shape the pitch only."),
+                 help="Four-voice models: hold / new note / rest at the model's own odds, temperature and top-p "
+                      "shaping the pitch only [on for free generation, off when harmonizing]."),
 ]
 NoParallels = Annotated[
     bool,
@@ -97,7 +97,7 @@ def sampling(
     key: Key = None,
     key_bias: KeyBias = DEFAULT_KEY_BIAS,
     no_parallels: NoParallels = True,
-    typed: Typed = DEFAULT_TYPED,
+    typed: Typed = None,
 ) -> SampleOptions:
     """The sampling options every sampling command takes (an option group, see :func:`with_groups`)."""
     return sample_options(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias,

@@ -399,6 +399,8 @@ def sample_satb(
         return st
 
     prefix = run.prefix()
+    if options.typed is None:  # typed sampling doubled the faults under a given melody (config.TYPED_SAMPLING)
+        options = replace(options, typed=not melody)
     for _ in run.notes(options, [prefix] * n, bars * tokens_per_bar(codec, meter) + 64, make_state):
         pass
     out = []

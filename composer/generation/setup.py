@@ -276,7 +276,8 @@ class Sampling:
     def notes(self, options: SampleOptions, prefixes: Sequence[Sequence[int]], max_tokens: int,
               make_state: Callable[[], StreamState], reset_every: int = 0) -> Iterator[tuple[int, int, Note | None]]:
         """:func:`~composer.generation.sampler.sample_streams` with this run's stepper and generator."""
-        typed = options.typed and isinstance(self.codec, VoiceGridCodec)  # measured on the grid only
+        # measured on the grid only; None = on (harmonizing resolves it to off before it gets here)
+        typed = (options.typed is not False) and isinstance(self.codec, VoiceGridCodec)
         return sample_streams(self.stepper, self.codec, prefixes, options, None, max_tokens, self.generator,
                               make_state=make_state, reset_every=reset_every, typed=typed)
 
