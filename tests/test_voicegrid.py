@@ -241,6 +241,7 @@ def test_long_bars_are_not_cut(satb_ckpt: Path) -> None:
     assert piece.bars == 3 and piece.time_signature == (3, 2) and max(n.end for n in piece.notes) > 12.0
 
 
+@pytest.mark.slow
 def test_typed_sampling_is_on_for_free_pieces_and_off_under_a_melody(satb_ckpt: Path) -> None:
     def free(typed: bool | None) -> list[list[Note]]:
         return [p.notes for p in sample_pieces(str(satb_ckpt), n=3, bars=2, options=SampleOptions(seed=5, typed=typed),
