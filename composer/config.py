@@ -23,14 +23,6 @@ DEFAULT_KEY_BIAS = 1.0
 #: Nucleus mass kept by default, by every command that samples and by the Python API (issue 12).
 DEFAULT_TOP_P = 0.95
 
-#: Four-voice models, ``SampleOptions.typed``: draw each step's kind (hold, new note, rest, fermata,
-#: bar) at the model's own odds and let the temperature and top-p shape only which token of that kind
-#: (the pitch).  None (the default) = on for free generation, off when harmonizing a given melody.
-#: Free generation (100 pieces x 3 seeds, one draw): sharpening the whole distribution favoured holding
-#: (half notes 9.8% vs Bach's 7.8%, 16ths 0.3% vs 1.8%), typed gives 7.8% and 1.0%, AUC 0.879 -> 0.860.
-#: Harmonizing Bach's 42 sopranos it doubled the faults (1.95 -> 4.07 per 100 beats): off there.
-TYPED_SAMPLING = "on for free generation, off under a given melody"
-
 #: The largest seed: torch's generators take a signed 64-bit seed.
 MAX_SEED = 2**63 - 1
 
@@ -53,7 +45,13 @@ class SampleOptions:
     style: str | None = None  # control token, e.g. "bach-chorales"; None = checkpoint default
     key_bias: float = DEFAULT_KEY_BIAS  # >= 0; logit penalty (before temperature) off the Key control's scale
     no_parallels: bool = True  # four-voice models: no consecutive fifths/octaves between two moving voices
-    typed: bool | None = None  # four-voice models: a token's kind at the model's odds (see TYPED_SAMPLING)
+    # Four-voice models, typed sampling: each step's kind (hold, new note, rest, fermata, bar) drawn at
+    # the model's own odds, the temperature and top-p shaping only which token of that kind (the pitch).
+    # None = on for free generation, off when harmonizing a given melody.  Free generation (100 pieces
+    # x 3 seeds, one draw): sharpening the whole distribution favoured holding (half notes 9.8% vs Bach's
+    # 7.8%, 16ths 0.3% vs 1.8%); typed gives 7.8% and 1.0%, AUC 0.879 -> 0.860.  Under Bach's 42
+    # sopranos it doubled the faults (1.95 -> 4.07 per 100 beats), hence off there.
+    typed: bool | None = None
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):

@@ -172,6 +172,7 @@ class GridState:
 
         The tonic in the bass, the tonic triad above it (in a minor key also the major third: the
         Picardy third), as Bach ends.
+
         The chord has its third (an open fifth ended 2 of 12 pieces; Bach ends none so): once the
         upper voices above the tenor have none, the tenor takes it; and one third only (in minor,
         C and C# together would be a cross relation in the last chord).
@@ -399,7 +400,7 @@ def sample_satb(
         return st
 
     prefix = run.prefix()
-    if options.typed is None:  # typed sampling doubled the faults under a given melody (config.TYPED_SAMPLING)
+    if options.typed is None:  # typed sampling doubled the faults under a given melody (SampleOptions.typed)
         options = replace(options, typed=not melody)
     for _ in run.notes(options, [prefix] * n, bars * tokens_per_bar(codec, meter) + 64, make_state):
         pass
