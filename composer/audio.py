@@ -116,10 +116,10 @@ def _run(cmd: list[str], midi: str | Path, limit: float) -> None:
         raise OutputError(f"FluidSynth could not render {midi}: {said.strip()}")
 
 
-def _temp_beside(out: Path, suffix: str) -> Path:
+def _temp_beside(out: Path) -> Path:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
     os.close(fd)
@@ -178,7 +178,7 @@ def render(
     exe, sf = find_fluidsynth(), find_soundfont(soundfont)
     refuse_overwrite(out, force)
     limit = 30 + TIMEOUT_PER_SECOND * float(score.end()) / max(score.tpq, 1) * 2  # beats at >= 30 bpm
-    temps = [_temp_beside(out, ".tmp")]
+    temps = [_temp_beside(out)]
     try:
         def cmd(path: Path, kind: str) -> list[str]:
             return [exe, "-ni", "-q", "-F", str(path), "-T", kind, "-O", "s16", "-r", str(rate), "-g", str(gain),
@@ -189,7 +189,7 @@ def render(
         if peak == float("-inf"):
             raise OutputError(f"FluidSynth rendered {midi} as silence (with soundfont {sf}): nothing written")
         if kind == "flac":
-            temps.append(_temp_beside(out, ".tmp"))
+            temps.append(_temp_beside(out))
             _run(cmd(temps[1], "flac"), midi, limit)
             frames, flac_rate = flac_frames(temps[1])
             if flac_rate != rate or abs(frames - round(seconds * rate)) > 1:

@@ -29,12 +29,12 @@ Fp32 = Annotated[bool, typer.Option("--fp32", help="Sample with the fp32 model i
 
 def _best_of(best_of: int | None, model: str | None) -> int:
     """``--best-of``, or the model's default (see :func:`composer.generation.default_best_of`), checked."""
-    from composer.generation import default_best_of
+    from composer.generation import best_of_for
 
-    k = best_of if best_of is not None else default_best_of(model)
-    if not 1 <= k <= 256:
-        raise fail(f"--best-of must be in 1..256, got {k}")
-    return k
+    try:
+        return best_of_for(best_of, model, "--best-of")
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def _request(model: str | None, **fields: Any) -> Request:

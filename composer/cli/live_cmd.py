@@ -60,10 +60,6 @@ Synth = Annotated[
     bool,
     typer.Option("--synth", help="Play through FluidSynth and a General MIDI soundfont: sound with no MIDI port."),
 ]
-Soundfont = Annotated[
-    Path | None,
-    typer.Option("--soundfont", help="With --synth: the .sf2 soundfont [$COMPOSER_SOUNDFONT, else the system's]."),
-]
 AudioDriver = Annotated[
     str | None,
     typer.Option("--audio-driver",
@@ -94,7 +90,7 @@ def _output(
     virtual: Virtual = None,
     api: Api = None,
     synth: Synth = False,
-    soundfont: Soundfont = None,
+    soundfont: opt.Soundfont = None,
     audio_driver: AudioDriver = None,
     synth_option: SynthOption = None,
     channel: Channel = 1,

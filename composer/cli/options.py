@@ -79,6 +79,11 @@ def audio(wav: bool, flac: bool) -> tuple[str, ...]:
     return (("wav",) if wav else ()) + (("flac",) if flac else ())
 
 
+Soundfont = Annotated[
+    Path | None,
+    typer.Option("--soundfont", help="A General MIDI .sf2 soundfont (play/jam: with --synth) [$COMPOSER_SOUNDFONT, "
+                                     "else the system's]."),
+]
 MusicXml = Annotated[
     bool, typer.Option("--musicxml", help="Also write NAME.musicxml beside each MIDI file (one staff per voice).")
 ]

@@ -9,7 +9,7 @@ import typer
 
 from composer.audio import RATES, render
 from composer.cli.common import console, handle_errors
-from composer.cli.options import MaxNotes
+from composer.cli.options import MaxNotes, Soundfont
 
 
 def register(app: typer.Typer) -> None:
@@ -21,10 +21,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[
             Path | None, typer.Option("--out", "-o", help="The .wav or .flac file [the MIDI file's name, .wav].")
         ] = None,
-        soundfont: Annotated[
-            Path | None,
-            typer.Option("--soundfont", help="A General MIDI .sf2 soundfont [$COMPOSER_SOUNDFONT, else the system's]."),
-        ] = None,
+        soundfont: Soundfont = None,
         rate: Annotated[int, typer.Option("--rate", help=f"Sample rate: {', '.join(map(str, RATES))}.")] = 44100,
         gain: Annotated[float, typer.Option("--gain", help="FluidSynth's master gain, (0, 10].")] = 0.5,
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing WAV file.")] = False,

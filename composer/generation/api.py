@@ -26,7 +26,7 @@ from composer.events import Note
 from composer.generation.dynamics import humanize as shape_velocities
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.record import Request
-from composer.generation.select import best_continuation, default_best_of, sample_best
+from composer.generation.select import best_continuation, best_of_for, sample_best
 from composer.generation.setup import GeneratedPiece, bars_for, draw_seed
 
 if TYPE_CHECKING:
@@ -53,10 +53,7 @@ class SamplingArgs(TypedDict, total=False):
 
 def _request(checkpoint: str | Path | None, best_of: int | None, sampling: SamplingArgs, **fields: Any) -> Request:
     opts = SampleOptions(**sampling)
-    count = default_best_of(checkpoint) if best_of is None else best_of
-    if not 1 <= count <= 256:  # as --best-of
-        raise ValueError(f"best_of must be in 1..256, got {count}")
-    return Request(None if checkpoint is None else str(checkpoint), best_of=count,
+    return Request(None if checkpoint is None else str(checkpoint), best_of=best_of_for(best_of, checkpoint),
                    options=replace(opts, seed=draw_seed(opts.seed)), **fields)
 
 

@@ -65,10 +65,10 @@ def typed_probs(logits: torch.Tensor, options: SampleOptions, classes: torch.Ten
     marginal = torch.zeros(logits.size(0), count).scatter_add_(1, classes.expand(logits.size(0), -1), base)
     out = torch.zeros_like(base)
     for c in range(count):
-        inside = logits.masked_fill(classes != c, float("-inf"))
         live = marginal[:, c] > 0
         if live.any():
-            out[live] += torch.softmax(filter_logits(inside[live], options), dim=-1) * marginal[live, c:c + 1]
+            inside = logits[live].masked_fill(classes != c, float("-inf"))
+            out[live] += torch.softmax(filter_logits(inside, options), dim=-1) * marginal[live, c:c + 1]
     return out
 
 
@@ -107,8 +107,8 @@ def sample_streams(
     bar_id = codec.id_of("Bar_None")
     eos_id = codec.id_of("EOS_None")
     since_reset = 0
-    kinds = sorted(set(codec.types))
-    classes = torch.tensor([kinds.index(t) for t in codec.types])
+    kinds = sorted(set(codec.types)) if typed else []
+    classes = torch.tensor([kinds.index(t) for t in codec.types]) if typed else torch.zeros(0)
     for step in range(max_tokens):
         masks = np.stack([st.allowed() for st in states])
         ends = [i for i, st in enumerate(states) if st.bar_is_eos]

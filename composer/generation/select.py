@@ -80,9 +80,20 @@ def analyze_piece(piece: GeneratedPiece) -> tuple[Analysis, float]:
 DEFAULT_BEST_OF_SATB = 4
 
 
+MAX_BEST_OF = 256  # candidates per piece at most (--best-of, the Python API's best_of)
+
+
 def default_best_of(checkpoint: str | Path | None = None) -> int:
     """How many candidates per piece ``composer generate`` / ``continue`` sample for this model by default."""
     return DEFAULT_BEST_OF_SATB if isinstance(load_model(checkpoint).codec, VoiceGridCodec) else 1
+
+
+def best_of_for(best_of: int | None, checkpoint: str | Path | None, name: str = "best_of") -> int:
+    """``best_of``, or the model's default when None; a ``ValueError`` naming ``name`` outside 1..MAX_BEST_OF."""
+    k = default_best_of(checkpoint) if best_of is None else best_of
+    if not 1 <= k <= MAX_BEST_OF:
+        raise ValueError(f"{name} must be in 1..{MAX_BEST_OF}, got {k}")
+    return k
 
 
 def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze: bool = False) -> Selection:

@@ -423,9 +423,10 @@ def _ports_first(view: SessionView | None, output: Output, listen: Input | None 
     if output.synth is not None:
         output.check()  # FluidSynth's own errors: no MIDI API in them
     try:
-        for end, checked in ((output, output.synth is None), (listen, listens)):
-            if checked:
-                end.check()
+        if output.synth is None:
+            output.check()
+        if listens:
+            listen.check()
     except PortError as exc:
         if chosen:  # say why this API, in the one error line
             raise PortError(f"{exc} (MIDI API {api}: {why}; --api chooses another)") from None
