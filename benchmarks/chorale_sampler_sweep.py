@@ -49,25 +49,53 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     "typed-t0.7": ({"typed": True, "temperature": 0.7}, None),
     "relief-b7": ({}, RELIEF_B7),
 }
+#: variants that switch a module constant: name -> (base variant, {"module.NAME": value})
+PATCHED: dict[str, tuple[str, dict[str, Any]]] = {
+    "no-repeat-kind": ("default", {"sampler.REPEAT_KIND": False}),
+    "no-full-chords": ("default", {"satb.FULL_CHORDS": False}),
+    "before": ("default", {"sampler.REPEAT_KIND": False, "satb.FULL_CHORDS": False}),
+    "full-avoid": ("default", {"sampler.REPEAT_KIND": False, "satb.FULL_PREFER": False}),
+    "full-prefer": ("default", {"sampler.REPEAT_KIND": False}),
+    "full-bass": ("default", {"sampler.REPEAT_KIND": False, "satb.FULL_FROM": 3}),
+    "triad-first": ("default", {"sampler.REPEAT_KIND": False, "satb.TRIAD_FIRST": True}),
+    "triad-first-rep0.75": ("default", {"satb.TRIAD_FIRST": True, "sampler.REPEAT_WEIGHT": 0.75}),
+    "triad-first-rep0.6": ("default", {"satb.TRIAD_FIRST": True, "sampler.REPEAT_WEIGHT": 0.6}),
+    "full-rep0.75": ("default", {"sampler.REPEAT_WEIGHT": 0.75}),
+    "full-rep0.75-relief0": ("default", {"sampler.REPEAT_WEIGHT": 0.75, "satb.CHROMATIC_FACTOR": 0.0}),
+    "triad-first-near-rep0.75": ("default", {"satb.TRIAD_FIRST": True, "satb.NEAR": True,
+                                             "sampler.REPEAT_WEIGHT": 0.75}),
+    "full-near-rep0.75": ("default", {"satb.NEAR": True, "sampler.REPEAT_WEIGHT": 0.75}),
+    "relief-0.5": ("default", {"satb.CHROMATIC_FACTOR": 0.5}),
+    "relief-0": ("default", {"satb.CHROMATIC_FACTOR": 0.0}),
+}
 RELIEF_FACTOR = 0.25
 
 
 def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[str, Any]:
-    from composer.generation import satb
+    from composer.generation import sampler, satb
 
-    opts, relief = VARIANTS[name]
+    base, patches = PATCHED.get(name, (name, {}))
+    opts, relief = VARIANTS[base]
+    modules = {"satb": satb, "sampler": sampler}
+    targets = [(modules[k.split(".")[0]], k.split(".")[1], v) for k, v in patches.items()]
     old = satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR
+    saved = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in targets]
     if relief is not None:
         satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = relief, RELIEF_FACTOR if relief in (RELIEF, RELIEF_B7) else 1.0
+    for mod, attr, value in targets:
+        setattr(mod, attr, value)
     t0 = time.perf_counter()
     try:
         gen = generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts))
     finally:
         satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = old
+        for mod, attr, value in saved:
+            setattr(mod, attr, value)
     f = figures_of(gen) | {"repeated_notes": repeated_share(gen)}
     test = two_sample_auc(real, gen, seed=1)
     return {
-        "variant": name, "seed": seed, "options": opts, "relief": {str(k): v for k, v in (relief or {}).items()},
+        "variant": name, "seed": seed, "options": opts, "patches": patches,
+        "relief": {str(k): v for k, v in (relief or {}).items()},
         "triad": f["triad_share"], "seventh": f["seventh_share"], "open": f["open_share"],
         "cluster": f["cluster_share"], "half_notes": f["half_note_share"],
         "sixteenths": f["durations"].get("0.25") or 0.0, "repeated_notes": f["repeated_notes"],
@@ -88,7 +116,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="chorales")
     ap.add_argument("-n", "--num", type=int, default=100)
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(VARIANTS))  # also the names in PATCHED
     ap.add_argument("--seeds", default="1", help="comma-separated sampling seeds; each variant runs once per seed")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-sampler-sweep.json")
     args = ap.parse_args()

@@ -40,6 +40,10 @@ class StreamState(Protocol):
         ...
 
 
+REPEAT_KIND = True
+REPEAT_WEIGHT = 1.0
+
+
 def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
     """Temperature, top-k and top-p applied to (B, V) logits (masked entries are -inf)."""
     logits = logits / options.temperature
@@ -56,18 +60,23 @@ def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
     return logits
 
 
-def typed_probs(logits: torch.Tensor, options: SampleOptions, classes: torch.Tensor, count: int) -> torch.Tensor:
+def typed_probs(logits: torch.Tensor, options: SampleOptions, classes: torch.Tensor, count: int,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
     """(B, V) probabilities: the type of the next token at the model's odds, the token within it filtered.
 
-    ``classes`` (V,) gives each token's type as 0..count-1; masked logits are -inf.
+    ``classes`` (V,) or (B, V) gives each token's type as 0..count-1; masked logits are -inf.
     """
     base = torch.softmax(logits, dim=-1)
-    marginal = torch.zeros(logits.size(0), count).scatter_add_(1, classes.expand(logits.size(0), -1), base)
+    classes = classes.expand(logits.size(0), -1)
+    marginal = torch.zeros(logits.size(0), count).scatter_add_(1, classes, base)
+    if weights is not None:  # (count,) odds of each kind reweighted, then renormalized
+        marginal = marginal * weights
+        marginal = marginal / marginal.sum(-1, keepdim=True).clamp_min(1e-30)
     out = torch.zeros_like(base)
     for c in range(count):
         live = marginal[:, c] > 0
         if live.any():
-            inside = logits[live].masked_fill(classes != c, float("-inf"))
+            inside = logits[live].masked_fill(classes[live] != c, float("-inf"))
             out[live] += torch.softmax(filter_logits(inside, options), dim=-1) * marginal[live, c:c + 1]
     return out
 
@@ -124,7 +133,15 @@ def sample_streams(
             logits = logits + torch.from_numpy(np.stack([no_bias if st.bias is None else st.bias for st in states]))
         masked = logits.masked_fill(~mask_t, float("-inf"))
         if typed:
-            probs = typed_probs(masked, options, classes, len(kinds))
+            kind_of = classes.expand(len(states), -1)
+            repeats = [(i, r) for i, st in enumerate(states) if (r := getattr(st, "repeat_id", -1)) >= 0]
+            if repeats and REPEAT_KIND:
+                kind_of = kind_of.clone()
+                for i, r in repeats:
+                    kind_of[i, r] = len(kinds)  # a repeated note is a kind of its own: struck again or not
+            weights = torch.ones(len(kinds) + 1)
+            weights[-1] = REPEAT_WEIGHT
+            probs = typed_probs(masked, options, kind_of, len(kinds) + 1, weights)
         else:
             probs = torch.softmax(filter_logits(masked, options), dim=-1)
         nxt = draw(probs, generator)  # (B,)
