@@ -9,7 +9,11 @@ analysis names) and the Monteverdi madrigals ``monteverdi/madrigal.B.N`` (score:
 next to it).  Each annotated onset is one item: music21 parses the analysis; chords that only
 continue across a bar line (music21 ties them) are not onsets.  Where the analysis follows an
 edition in another key, the truth is moved to the score's key (the transposition that makes the
-most annotated chords sound in the score).
+most annotated chords sound in the score).  The analysis's bars are aligned to the score's
+(:func:`_align_bars`): where the score has bars the analysis does not number (a written-out
+repeat, the instrumental interludes of a cantata chorale), bar numbers alone put the truth on
+other music (riemenschneider011 and 015: 51% and 66% of the annotated pitch classes sounded at
+their onsets, 96% and 94% aligned).
 
 **The split, fixed before any tuning** (``--part`` selects one):
 
@@ -34,7 +38,7 @@ from the score itself.  The baseline is plain music21 on the same input: one glo
 (``analyze('key')``), ``chordify``, and ``romanNumeralFromChord`` of the chord sounding at the
 onset.
 
-Parsed truth and MIDI renderings are cached in ``$TMPDIR/composer-accuracy-<music21 version>``.
+Parsed truth and MIDI renderings are cached in ``$TMPDIR/composer-accuracy-v2-<music21 version>``.
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ class Piece:
     items: list[Item]
     fermatas: list[float] = field(default_factory=list)
     transposed: int = 0
+    bars_moved: int = 0  # analysis bars placed at another score bar than their number's
 
 
 # ---------------------------------------------------------------- truth
@@ -129,6 +134,73 @@ def _score_path(name: str) -> str:
     return str(found[0] if isinstance(found, list) else found)
 
 
+BAR_JUMP_COST = 2.0  # matched pitch classes that placing a bar off its number's course costs
+
+
+def _sounding(score: Any) -> Any:
+    """``t`` -> the pitch classes of the score sounding at ``t`` (its chordified slices)."""
+    import bisect
+
+    chords = list(score.chordify().flatten().notes)
+    starts = [float(c.offset) for c in chords]
+    ends = [float(c.offset + c.quarterLength) for c in chords]
+    pcs = [frozenset(p.pitchClass for p in c.pitches) for c in chords]
+
+    def snd(t: float) -> frozenset[int]:
+        i = bisect.bisect_right(starts, t + 1e-6) - 1
+        return pcs[i] if i >= 0 and t < ends[i] - 1e-6 else frozenset()
+
+    return snd
+
+
+def _align_bars(
+    raw: list[tuple[Any, ...]], bars: list[tuple[int, float]], snd: Any, shift: int, end: float
+) -> dict[int, float]:
+    """Analysis bar number -> score offset: a monotone alignment of the analysis's bars to the score's.
+
+    Where the score has bars the analysis does not (a written-out repeat, instrumental interludes
+    between the lines of a cantata chorale), numbering the two alike puts the truth on other
+    music.  Each analysis bar goes to a later score bar than the one before it; its value is the
+    number of annotated pitch classes (moved by ``shift``) that sound there, and a step that
+    differs from the analysis's numbering costs :data:`BAR_JUMP_COST` per bar of difference.
+    A piece whose bars match keeps its numbering (every other placement costs).
+    """
+    nums = sorted({r[0] for r in raw})
+    rows = {n: [r for r in raw if r[0] == n] for n in nums}
+    nb = len(bars)
+    if not nums or len(nums) > nb:  # nothing to align, or more bars than the score: as numbered
+        return {n: off for n, off in reversed(bars)}
+
+    def value(n: int, j: int) -> float:
+        off = bars[j][1]
+        return float(sum(len({(p + shift) % 12 for p in r[3]} & snd(off + r[1])) for r in rows[n] if off + r[1] < end))
+
+    neg = float("-inf")
+    f = [[neg] * nb for _ in nums]
+    back = [[-1] * nb for _ in nums]
+    for j in range(nb):
+        f[0][j] = value(nums[0], j) - BAR_JUMP_COST * abs(bars[j][0] - nums[0])
+    for i in range(1, len(nums)):
+        step = nums[i] - nums[i - 1]
+        for j in range(i, nb):
+            best, arg = neg, -1
+            for jj in range(j):
+                if f[i - 1][jj] == neg:
+                    continue
+                c = f[i - 1][jj] - BAR_JUMP_COST * abs((bars[j][0] - bars[jj][0]) - step)
+                if c > best:
+                    best, arg = c, jj
+            if arg >= 0:
+                f[i][j] = best + value(nums[i], j)
+                back[i][j] = arg
+    j = max(range(nb), key=lambda k: f[-1][k])
+    out: dict[int, float] = {}
+    for i in range(len(nums) - 1, -1, -1):
+        out[nums[i]] = bars[j][1]
+        j = back[i][j]
+    return out
+
+
 def _extract(name: str, cache: Path) -> Piece:
     from music21 import bar, converter, corpus, expressions, harmony, stream
 
@@ -137,17 +209,17 @@ def _extract(name: str, cache: Path) -> Piece:
     score_path = _score_path(name)
     score: Any = converter.parse(score_path)
     parts = list(score.parts)
-    # measure number -> offset in the score
-    m_off: dict[int, float] = {}
+    # the score's bars in order: (number, offset); a bar split at a repeat or a metre change
+    # keeps its first offset
+    bars: list[tuple[int, float]] = []
     for m in parts[0].getElementsByClass(stream.Measure):
-        m_off.setdefault(int(m.number), float(m.offset))
+        if not bars or int(m.number) != bars[-1][0]:
+            bars.append((int(m.number), float(m.offset)))
     raw = []
     for rn in analysis.recurse().getElementsByClass("RomanNumeral"):
         if rn.tie is not None and rn.tie.type in ("stop", "continue"):
             continue
         mnum = rn.measureNumber
-        if mnum not in m_off:
-            continue
         m = rn.getContextByClass("Measure")
         in_bar = float(rn.getOffsetBySite(m)) if m is not None else 0.0
         if mnum == 0 and m is not None:  # a pickup: analysis beats count from the full bar
@@ -160,7 +232,8 @@ def _extract(name: str, cache: Path) -> Piece:
         root = rn.root().pitchClass
         raw.append(
             (
-                round(m_off[mnum] + in_bar, 4),
+                int(mnum),
+                in_bar,
                 (k.tonic.pitchClass, k.mode),
                 pcs,
                 rn.bass().pitchClass,
@@ -169,19 +242,23 @@ def _extract(name: str, cache: Path) -> Piece:
                 f"{k.tonicPitchNameWithCase}: {rn.figure}",
             )
         )
-    # sounding pitch classes of the score at each onset, to find a transposition
-    chords = score.chordify()
-    sounding = []
-    for t, *_ in raw:
-        els = chords.flatten().notes.getElementsByOffset(t, mustBeginInSpan=False, includeElementsThatEndAtStart=False)
-        sounding.append({p.pitchClass for c in els for p in c.pitches})
-    best = max(
-        range(12),
-        key=lambda s: (
-            sum(len({(p + s) % 12 for p in r[2]} & snd) for r, snd in zip(raw, sounding, strict=True)),
-            -min(s, 12 - s),
-        ),
-    )
+    snd = _sounding(score)
+    end = float(score.highestTime)
+
+    def placed(where: dict[int, float]) -> list[tuple[Any, ...]]:
+        return [(round(where[r[0]] + r[1], 4), *r[2:]) for r in raw if r[0] in where and where[r[0]] + r[1] < end]
+
+    def fit(rows: list[tuple[Any, ...]], s: int) -> int:
+        return sum(len({(p + s) % 12 for p in r[2]} & snd(r[0])) for r in rows)
+
+    # the transposition that makes the most annotated chords sound, first with the bars as
+    # numbered, then again after aligning the analysis's bars to the score's
+    by_number = {n: off for n, off in reversed(bars)}
+    best = max(range(12), key=lambda s: (fit(placed(by_number), s), -min(s, 12 - s)))
+    where = _align_bars(raw, bars, snd, best, end)
+    rows = placed(where)
+    best = max(range(12), key=lambda s: (fit(rows, s), -min(s, 12 - s)))
+    moved = sum(1 for n, off in where.items() if by_number.get(n) != off)
     items = [
         Item(
             t,
@@ -192,7 +269,7 @@ def _extract(name: str, cache: Path) -> Piece:
             third,
             fig,
         )
-        for t, k, pcs, bass, root, third, fig in raw
+        for t, k, pcs, bass, root, third, fig in rows
     ]
     fermatas = sorted(
         {
@@ -210,7 +287,7 @@ def _extract(name: str, cache: Path) -> Piece:
     for h in list(score.recurse().getElementsByClass(harmony.Harmony)):  # chord symbols would
         h.activeSite.remove(h)  # sound in MIDI
     score.write("midi", fp=str(midi))
-    return Piece(name, score_path, str(midi), items, fermatas, best)
+    return Piece(name, score_path, str(midi), items, fermatas, best, moved)
 
 
 def load_pieces(names: list[str], cache: Path) -> list[Piece]:
@@ -365,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--errors", type=Path, help="write our key misses here (tuning part only)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "analysis_accuracy.json")
     args = ap.parse_args(argv)
-    cache = Path(tempfile.gettempdir()) / f"composer-accuracy-{music21.__version__}"
+    cache = Path(tempfile.gettempdir()) / f"composer-accuracy-v2-{music21.__version__}"
     names = (CHORALES if args.corpus != "monteverdi" else []) + (_madrigals() if args.corpus != "bach" else [])
     if args.part != "all":
         names = [n for n in names if part_of(n) == args.part]

@@ -234,3 +234,27 @@ def test_a_final_picardy_third_is_not_a_modulation() -> None:
     assert _picardy(longer) == longer  # a real move to the major key stays
     assert _picardy([d_minor] * 20 + [f_major] * 2) == [d_minor] * 20 + [f_major] * 2  # not the parallel major
     assert _picardy([d_major] * 3) == [d_major] * 3 and _picardy([]) == []
+
+
+def test_held_chords_weigh_less_as_key_evidence() -> None:
+    """Three beats of a G major chord inside C major tonicize G; at half weight (chords of ~1.8 beats) not."""
+    c_major = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    g_chord = [0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1]  # D F# G B
+    beats = [c_major] * 6 + [g_chord] * 3 + [c_major] * 6
+    full, _ = key_path(beats)
+    assert "G major" in {KEY_NAMES[k] for k in full}
+    half, _ = key_path(beats, weight=0.5)
+    assert {KEY_NAMES[k] for k in half} == {"C major"}
+    with pytest.raises(ValueError, match="weight"):
+        key_path(beats, weight=0.0)
+
+
+def test_evidence_weight_follows_the_harmonic_rhythm() -> None:
+    """A chord a beat weighs in full; chords of four beats weigh (1.25 / 4) ** 2 per beat."""
+    from composer.harmony.chords import CHORD_BEATS, CHORD_BEATS_POWER, evidence_weight
+
+    every_beat = [0, 0, 5, 5, 7, 7, 0, 0]  # 8 slices (half beats), 4 beats, 4 chords
+    assert evidence_weight(4, every_beat) == 1.0
+    slow = [0] * 8 + [5] * 8 + [7] * 8 + [0] * 8  # 16 beats, 4 chords
+    assert evidence_weight(16, slow) == pytest.approx((CHORD_BEATS / 4.0) ** CHORD_BEATS_POWER)
+    assert evidence_weight(16, slow) < evidence_weight(16, slow[:16] + [5, 7] * 8) <= 1.0

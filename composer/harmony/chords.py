@@ -219,6 +219,8 @@ def progression_line(chords: Sequence[ChordLabel]) -> str:
 # ---------------------------------------------------------------- keys and chords together
 
 CADENCE_BONUS = 0.3  # key evidence per beat for the tonic of a V-I arrival
+CHORD_BEATS = 1.25  # beats per chord up to which every beat's key evidence weighs in full
+CHORD_BEATS_POWER = 2.0  # longer chords: the evidence per beat scales as (CHORD_BEATS / beats per chord) ** this
 CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
 
 
@@ -248,12 +250,27 @@ def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
     return bonus
 
 
+def evidence_weight(n_beats: int, path: Sequence[int]) -> float:
+    """Scale of each beat's key evidence from the harmonic rhythm of the chord ``path`` (slices).
+
+    A key is heard in its chords, not in beats: where chords last longer than
+    :data:`CHORD_BEATS` beats on average (a madrigal's half notes and whole notes under a
+    quarter-note beat), each beat weighs ``(CHORD_BEATS / beats per chord) **
+    CHORD_BEATS_POWER``, so a held chord of another key's colour does not pull the key as
+    hard as several beats of new harmony would.  1.0 for a chorale's chord a beat.
+    """
+    changes = 1 + sum(1 for a, b in zip(path, path[1:], strict=False) if a != b)
+    beats_per_chord = n_beats / changes
+    return min(1.0, (CHORD_BEATS / beats_per_chord) ** CHORD_BEATS_POWER) if beats_per_chord > 0 else 1.0
+
+
 def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[list[KeyRegion], list[ChordLabel]]:
     """Local keys and chord labels of ``piece``.
 
     Keys by Viterbi over the beats' key evidence (``window_bars`` > 0 pools the bars around
     each beat), chords by Viterbi over the slices in those keys, then V-I arrivals confirm
-    their keys and both passes run again.  ``global_key`` only names the key when a region
+    their keys, the harmonic rhythm scales the key evidence (:func:`evidence_weight`), and
+    both passes run again.  ``global_key`` only names the key when a region
     is in it (its enharmonic spelling).
     """
     import numpy as np
@@ -275,8 +292,9 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
     slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
     cpath = chord_path(sl, slice_keys)
     bonus = cadence_bonus(sl, cpath, beats)
-    if bonus.any():
-        kpath, _ = key_path(vectors, half, bonus)
+    weight = evidence_weight(len(beats), cpath)
+    if bonus.any() or weight < 1.0:
+        kpath, _ = key_path(vectors, half, bonus, weight)
         slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
         cpath = chord_path(sl, slice_keys)
     beat_starts = [sl.starts[b] for b in beats]

@@ -190,7 +190,9 @@ def _new_notes() -> Any:
     return scale[None, :, :] & ~scale[:, None, :]
 
 
-def key_path(beat_vectors: Any, half_width: int = 0, bonus: Any = None) -> tuple[list[int], Any]:
+def key_path(
+    beat_vectors: Any, half_width: int = 0, bonus: Any = None, weight: float = 1.0
+) -> tuple[list[int], Any]:
     """The most likely key of each beat: Viterbi over the beats' key evidence (an HMM).
 
     Each beat's evidence is :data:`EVIDENCE_WEIGHT` times its key log-likelihood
@@ -210,6 +212,9 @@ def key_path(beat_vectors: Any, half_width: int = 0, bonus: Any = None) -> tuple
         0: each beat's own sound; ``w`` > 0: the sound of beats ``i - w .. i + w`` (smoother).
     bonus : array (n, 24) or None
         Extra evidence per beat and key (cadences).
+    weight : float
+        Scale of the beats' evidence, in (0, 1]: below 1 where chords last longer than a beat
+        (:func:`~composer.harmony.chords.evidence_weight`), so a key is weighed per chord.
 
     Returns
     -------
@@ -223,6 +228,8 @@ def key_path(beat_vectors: Any, half_width: int = 0, bonus: Any = None) -> tuple
         return [], np.zeros((0, 24))
     if half_width < 0:
         raise ValueError(f"half_width must be >= 0, got {half_width}")
+    if not 0.0 < weight <= 1.0:
+        raise ValueError(f"weight must be in (0, 1], got {weight}")
     tot = v.sum(axis=1, keepdims=True)
     present = np.vstack([np.zeros((1, 12)), np.cumsum(v > NEW_NOTE_SHARE * tot, axis=0)])  # (n + 1, 12)
     before, after = NEW_NOTE_SPAN
@@ -230,7 +237,7 @@ def key_path(beat_vectors: Any, half_width: int = 0, bonus: Any = None) -> tuple
     if half_width:
         c = np.vstack([np.zeros((1, 12)), np.cumsum(v, axis=0)])
         v = c[np.clip(np.arange(n) + half_width + 1, 0, n)] - c[np.clip(np.arange(n) - half_width, 0, n)]
-    evidence = EVIDENCE_WEIGHT * key_log_likelihoods(v)
+    evidence = weight * EVIDENCE_WEIGHT * key_log_likelihoods(v)
     emit = evidence + (bonus if bonus is not None else 0.0)
     base = -(MODULATION_PENALTY + DISTANCE_PENALTY * _key_distance())
     new_notes = _new_notes().astype(float)  # (from, to, 12)
