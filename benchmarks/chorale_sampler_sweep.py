@@ -9,8 +9,9 @@ draw each (no best-of: the sampler alone), and is measured by the same code as B
 chosen one, and the classifier two-sample AUC with its most telling features.
 
 Variants: temperature, ``relief`` (the soft key penalizing the raised fourth, and in minor the
-raised sixth, at a quarter of its weight: ``satb.CHROMATIC_RELIEF``), the no-parallels rule, and
-typed against plain sampling (``SampleOptions.typed``).
+raised sixth, at a quarter of its weight: ``satb.CHROMATIC_RELIEF``), the no-parallels rule,
+typed against plain sampling (``SampleOptions.typed``), full chords on the beats and repeated
+notes as a kind of their own (``SampleOptions.full_chords``, ``repeats``).
 """
 
 from __future__ import annotations
@@ -48,23 +49,16 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     "typed": ({"typed": True}, None),
     "typed-t0.7": ({"typed": True, "temperature": 0.7}, None),
     "relief-b7": ({}, RELIEF_B7),
+    "before-chords": ({"full_chords": False, "repeats": None}, None),  # the default before full chords
+    "open-chords": ({"full_chords": False}, None),
+    "repeats-as-pitches": ({"repeats": None}, None),
+    "repeats-1.0": ({"repeats": 1.0}, None),
 }
-#: variants that switch a module constant: name -> (base variant, {"module.NAME": value})
+#: variants that switch a module constant: name -> (base variant, {"module.NAME": value}).  The full-chord
+#: and repeated-note variants tried on the way (chorale-sampler-sweep-chords-1..5.json: open chords only
+#: avoided, any seventh preferred, the bass alone, other repeat odds) ran at commit c1ebdcb, whose
+#: module switches they set; the ones kept are options now (``full_chords``, ``repeats``).
 PATCHED: dict[str, tuple[str, dict[str, Any]]] = {
-    "no-repeat-kind": ("default", {"sampler.REPEAT_KIND": False}),
-    "no-full-chords": ("default", {"satb.FULL_CHORDS": False}),
-    "before": ("default", {"sampler.REPEAT_KIND": False, "satb.FULL_CHORDS": False}),
-    "full-avoid": ("default", {"sampler.REPEAT_KIND": False, "satb.FULL_PREFER": False}),
-    "full-prefer": ("default", {"sampler.REPEAT_KIND": False}),
-    "full-bass": ("default", {"sampler.REPEAT_KIND": False, "satb.FULL_FROM": 3}),
-    "triad-first": ("default", {"sampler.REPEAT_KIND": False, "satb.TRIAD_FIRST": True}),
-    "triad-first-rep0.75": ("default", {"satb.TRIAD_FIRST": True, "sampler.REPEAT_WEIGHT": 0.75}),
-    "triad-first-rep0.6": ("default", {"satb.TRIAD_FIRST": True, "sampler.REPEAT_WEIGHT": 0.6}),
-    "full-rep0.75": ("default", {"sampler.REPEAT_WEIGHT": 0.75}),
-    "full-rep0.75-relief0": ("default", {"sampler.REPEAT_WEIGHT": 0.75, "satb.CHROMATIC_FACTOR": 0.0}),
-    "triad-first-near-rep0.75": ("default", {"satb.TRIAD_FIRST": True, "satb.NEAR": True,
-                                             "sampler.REPEAT_WEIGHT": 0.75}),
-    "full-near-rep0.75": ("default", {"satb.NEAR": True, "sampler.REPEAT_WEIGHT": 0.75}),
     "relief-0.5": ("default", {"satb.CHROMATIC_FACTOR": 0.5}),
     "relief-0": ("default", {"satb.CHROMATIC_FACTOR": 0.0}),
 }

@@ -335,3 +335,18 @@ def test_typed_sampling_keeps_the_models_odds_of_each_kind() -> None:
     assert sharp[0, 0] > p[0, 0]  # plain sampling sharpens the likeliest kind (hold): typed does not
     nucleus = typed_probs(logits, SampleOptions(temperature=1.0, top_p=0.5), classes, 3)
     assert nucleus[0, 2] == 0 and nucleus[0, 1] == pytest.approx(float(base[0, 1:4].sum()), abs=1e-6)
+
+
+def test_typed_sampling_reweights_a_kind_and_takes_classes_per_row() -> None:
+    """Repeated notes are a kind of their own per row (the repeated pitch differs by stream): its odds
+    are scaled by the weight and the other kinds share the rest in their own proportions."""
+    from composer.generation.sampler import typed_probs
+
+    logits = torch.zeros(2, 4)  # four equally likely tokens
+    classes = torch.tensor([[0, 1, 1, 2], [0, 2, 1, 1]])  # row 0 repeats token 3, row 1 token 1
+    p = typed_probs(logits, SampleOptions(temperature=1.0, top_p=1.0), classes, 3, torch.tensor([1.0, 1.0, 0.5]))
+    assert torch.allclose(p.sum(-1), torch.ones(2))
+    assert p[0, 3] == pytest.approx(0.125 / 0.875, abs=1e-6) and p[1, 1] == pytest.approx(0.125 / 0.875, abs=1e-6)
+    assert p[0, 0] == pytest.approx(0.25 / 0.875, abs=1e-6)  # the others keep their proportions
+    with pytest.raises(ValueError, match="repeats"):
+        SampleOptions(repeats=0.0)

@@ -254,3 +254,38 @@ def test_typed_sampling_is_on_for_free_pieces_and_off_under_a_melody(satb_ckpt: 
         return harmonize(melody, str(satb_ckpt), options=SampleOptions(seed=5, typed=typed), quantize=False).notes
 
     assert under(None) == under(False) != under(True)
+
+
+def _open_beats(voices: list[list[Note]]) -> int:
+    """Quarter-note beats whose sounding pitch classes are one, or two a fourth / fifth apart."""
+    notes = [n for v in voices for n in v]
+    end = int(max(n.end for n in notes))
+    count = 0
+    for t in range(end):
+        pcs = {n.pitch % 12 for n in notes if n.start <= t + 1e-9 < n.end - 1e-9}
+        count += len(pcs) == 1 or (len(pcs) == 2 and (max(pcs) - min(pcs)) in (5, 7))
+    return count
+
+
+def test_full_chords_rule(satb_ckpt: Path) -> None:
+    """On a beat the tenor (then the bass) completes a bare fifth or octave above it with a third."""
+    assert SampleOptions().full_chords  # on by default
+    full = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6), quantize=False)
+    bare = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6, full_chords=False),
+                         quantize=False)
+    assert sum(_open_beats(p.voices or []) for p in full) == 0
+    assert sum(_open_beats(p.voices or []) for p in bare) > 0  # the untrained model writes them when allowed
+
+
+def test_full_chords_prefers_the_triads_third_near_the_voice_above() -> None:
+    from composer.generation.satb import GridState
+    from composer.voicegrid import VoiceGridCodec
+
+    codec = VoiceGridCodec(SPEC)
+    st = GridState(codec, SampleOptions(), bars=4)
+    st.sounding, st.voice, st.pos = [72, 67, -1, -1], 2, 0  # soprano C5, alto G4: a bare fifth on the beat
+    good, bad = st._open_chord()
+    assert sorted(int(codec.pitch_of[i]) for i in np.flatnonzero(good)) == [63, 63, 64, 64]  # Eb4 / E4 (struck or held)
+    assert {int(codec.pitch_of[i]) % 12 for i in np.flatnonzero(bad)} == {0, 7}
+    st.sounding = [72, 64, -1, -1]  # C and E: a third is there, nothing to prefer
+    assert not any(a.any() for a in st._open_chord())

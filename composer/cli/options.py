@@ -54,6 +54,11 @@ NoParallels = Annotated[
     typer.Option("--no-parallels/--allow-parallels",
                  help="Four-voice models: forbid consecutive fifths and octaves between moving voices."),
 ]
+FullChords = Annotated[
+    bool,
+    typer.Option("--full-chords/--open-chords",
+                 help="Four-voice models: every beat's chord keeps its third (no bare fifths or octaves)."),
+]
 Program = Annotated[int | None, typer.Option("--program", help="General MIDI program 0-127.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress bar.")]
@@ -102,11 +107,12 @@ def sampling(
     key: Key = None,
     key_bias: KeyBias = DEFAULT_KEY_BIAS,
     no_parallels: NoParallels = True,
+    full_chords: FullChords = True,
     typed: Typed = None,
 ) -> SampleOptions:
     """The sampling options every sampling command takes (an option group, see :func:`with_groups`)."""
     return sample_options(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias,
-                          no_parallels=no_parallels, typed=typed)
+                          no_parallels=no_parallels, full_chords=full_chords, typed=typed)
 
 
 def sample_options(**fields: Any) -> SampleOptions:

@@ -49,6 +49,8 @@ class SamplingArgs(TypedDict, total=False):
     style: str | None
     no_parallels: bool
     typed: bool
+    full_chords: bool
+    repeats: float | None
 
 
 def _request(checkpoint: str | Path | None, best_of: int | None, sampling: SamplingArgs, **fields: Any) -> Request:

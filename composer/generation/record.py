@@ -103,6 +103,11 @@ def notes_hash(piece: GeneratedPiece) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: What a record written before a sampling option existed sampled with (typed sampling; full chords and
+#: repeated notes as a kind of their own): replayed the old way.
+OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": None}
+
+
 def request_of(record: dict[str, Any]) -> Request:
     """The :class:`Request` a record was sampled from (its fields checked: a record is untrusted input).
 
@@ -124,7 +129,7 @@ def request_of(record: dict[str, Any]) -> Request:
         if record["command"] not in ("generate", "continue"):
             raise ValueError(f"command must be generate or continue, got {record['command']!r}")
         return Request(checkpoint=ref, n=n, best_of=best_of, bars=check_int("bars", record["bars"], 1, 1024),
-                       options=SampleOptions(**{"typed": False} | record["options"]),  # before typed sampling
+                       options=SampleOptions(**OLD_RECORD | record["options"]),
                        tempo=record["tempo"], program=record["program"],
                        quantize=check_bool("quantize", record["quantize"]),
                        voices=check_bool("voices", record["voices"]),

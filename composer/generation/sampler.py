@@ -40,9 +40,6 @@ class StreamState(Protocol):
         ...
 
 
-REPEAT_KIND = True
-REPEAT_WEIGHT = 1.0
-
 
 def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
     """Temperature, top-k and top-p applied to (B, V) logits (masked entries are -inf)."""
@@ -101,7 +98,9 @@ def sample_streams(
     stream only) the LSTM state is rebuilt at a bar line from the control
     prefix and the last bars, like the training windows, so an endless stream
     never runs far beyond the lengths the model was trained on.  With ``typed`` each token's type
-    is drawn at the model's odds and the options shape only the token within it (:func:`typed_probs`).
+    is drawn at the model's odds and the options shape only the token within it (:func:`typed_probs`);
+    a state's ``repeat_id`` (the token striking again the pitch a voice sounds, -1 if none) is then
+    a kind of its own, its odds times ``options.repeats``.
     """
     states: list[StreamState] = [make_state() if make_state else RemiState(codec, options, bars)  # type: ignore[arg-type]
                                  for _ in prefixes]
@@ -135,12 +134,12 @@ def sample_streams(
         if typed:
             kind_of = classes.expand(len(states), -1)
             repeats = [(i, r) for i, st in enumerate(states) if (r := getattr(st, "repeat_id", -1)) >= 0]
-            if repeats and REPEAT_KIND:
+            if repeats:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
                 kind_of = kind_of.clone()
                 for i, r in repeats:
-                    kind_of[i, r] = len(kinds)  # a repeated note is a kind of its own: struck again or not
+                    kind_of[i, r] = len(kinds)
             weights = torch.ones(len(kinds) + 1)
-            weights[-1] = REPEAT_WEIGHT
+            weights[-1] = options.repeats if options.repeats is not None else 1.0
             probs = typed_probs(masked, options, kind_of, len(kinds) + 1, weights)
         else:
             probs = torch.softmax(filter_logits(masked, options), dim=-1)

@@ -20,6 +20,7 @@ from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import final_onset_by
 from composer.generation.setup import GeneratedPiece, Sampling
+from composer.generation.sonority import CHORD_SETS, TRIAD_SETS, completes, is_open
 from composer.keys import HARMONIC_MINOR_SCALE, KEY_NAMES, MAJOR_SCALE, SATB_RANGES, find_key, key_name
 from composer.voicegrid import (
     MAX_LEFT,
@@ -57,30 +58,6 @@ MELODY = 0  # the soprano
 #: 85% -> 88%, chord types and faults unchanged.
 CHROMATIC_RELIEF: dict[bool, tuple[int, ...]] = {False: (6,), True: (6, 9)}
 CHROMATIC_FACTOR = 0.25
-FULL_CHORDS = True
-FULL_FROM = 2
-FULL_PREFER = True
-TRIAD_FIRST = False
-NEAR = False
-
-#: Pitch-class sets of the triads and seventh chords (every root): what a beat's sonority may be part of.
-CHORD_SETS = tuple(frozenset((root + i) % 12 for i in shape) for root in range(12) for shape in (
-    (0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8), (0, 4, 7, 10), (0, 3, 7, 10), (0, 3, 6, 10), (0, 3, 6, 9),
-    (0, 4, 7, 11)))
-TRIAD_SETS = tuple(c for c in CHORD_SETS if len(c) == 3)
-
-
-def _is_open(pcs: frozenset[int]) -> bool:
-    """One pitch class, or two a fourth / fifth apart."""
-    if len(pcs) == 1:
-        return True
-    a, b = sorted(pcs) if len(pcs) == 2 else (0, 1)
-    return len(pcs) == 2 and (b - a) in (5, 7)
-
-
-def _completes(pcs: frozenset[int], chords: tuple[frozenset[int], ...]) -> bool:
-    """A third or sixth between two of ``pcs``, all of them within one of ``chords``."""
-    return any((p + 3) % 12 in pcs or (p + 4) % 12 in pcs for p in pcs) and any(pcs <= c for c in chords)
 
 
 class GridState:
@@ -152,12 +129,12 @@ class GridState:
 
     @property
     def repeat_id(self) -> int:
-        """The token that strikes again the note the next voice sounds (-1 if none): a kind of its own.
+        """The token that strikes again the note the next voice sounds (-1 if none).
 
-        Typed sampling draws it at the model's odds, like holding, so the temperature does not
-        favour repeated notes (the most likely pitch is often the one just sounding).
+        Typed sampling with ``SampleOptions.repeats`` draws it as a kind of its own, like holding
+        (:func:`~composer.generation.sampler.sample_streams`).
         """
-        if self.last not in ("Pos", "Fermata", "Voice") or self.voice >= VOICES:
+        if self.options.repeats is None or self.last not in ("Pos", "Fermata", "Voice") or self.voice >= VOICES:
             return -1
         held = self.sounding[self.voice]
         return self._strike[held] if held >= 0 else -1
@@ -199,10 +176,9 @@ class GridState:
         free = m
         if self.options.no_parallels:
             m = m & ~self._parallels(self.voice)
-        if FULL_CHORDS and self.voice >= FULL_FROM and self.pos % self.codec.grid == 0:
-            good, bad = self._open_chord()
-            m = next((c for c in (m & good, m & ~bad) if c.any()), m) if FULL_PREFER else (
-                m & ~bad if (m & ~bad).any() else m)
+        if self.options.full_chords and self.voice >= 2 and self.pos % self.codec.grid == 0:
+            good, bad = self._open_chord()  # tenor, then bass: the beat's chord gets its third
+            m = next((c for c in (m & good, m & ~bad) if c.any()), m)
         if self.end_step is not None and step == self.end_step:  # the final chord: the tonic triad
             choices = self._final_pcs(free)  # by preference; the first that the other rules leave open
             return next((m & c for c in choices if (m & c).any()), choices[-1])
@@ -255,27 +231,27 @@ class GridState:
         Open: one pitch class, or two a fourth / fifth apart (bare octaves and fifths), which
         Bach's chorales never sound on a beat (0 of 2,600 beats of the test split; the sampler
         without this rule: 1.5% of beats, the classifier's most telling feature).  When the voices
-        above sound an open set, the preferred choices add a third (or sixth) to it and keep it
-        within one triad or seventh chord.
+        above sound an open set, the preferred choices add a third (or sixth) within one triad
+        (else within one seventh chord), not above the voice over it and, for the tenor, within
+        an octave of it (without that the added thirds tripled the spacing faults).
         """
         above = frozenset(self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0)
         none = self._none.copy()
-        if not above or not _is_open(above):
+        if not above or not is_open(above):
             return none, none
-        pcs = self._pitch % 12
-        sounding = self._sounding_ok
-        chords = TRIAD_SETS if TRIAD_FIRST else CHORD_SETS
-        good = sounding & np.isin(pcs, [pc for pc in range(12) if _completes(above | {pc}, chords)])
-        if TRIAD_FIRST and not good.any():
-            good = sounding & np.isin(pcs, [pc for pc in range(12) if _completes(above | {pc}, CHORD_SETS)])
-        bad = sounding & np.isin(pcs, [pc for pc in range(12) if _is_open(above | {pc})])
+        pcs, sounding = self._pitch % 12, self._sounding_ok
+        good = none
+        for chords in (TRIAD_SETS, CHORD_SETS):
+            good = sounding & np.isin(pcs, [pc for pc in range(12) if completes(above | {pc}, chords)])
+            if good.any():
+                break
+        over = next(self.sounding[v] for v in range(self.voice - 1, -1, -1) if self.sounding[v] >= 0)
+        near = (self._pitch <= over) & ((over - self._pitch <= 12) | (self.voice == VOICES - 1))
+        if (good & near).any():
+            good = good & near
+        bad = sounding & np.isin(pcs, [pc for pc in range(12) if is_open(above | {pc})])
         if self.voice == VOICES - 1:
             bad[self._rest] = True  # the bass resting leaves it open
-        over = next((self.sounding[v] for v in range(self.voice - 1, -1, -1) if self.sounding[v] >= 0), -1)
-        if NEAR and over >= 0:  # not above the voice over it, and (upper voices) within an octave of it
-            near = (self._pitch <= over) & ((over - self._pitch <= 12) | (self.voice == VOICES - 1))
-            if (good & near).any():
-                good = good & near
         return good, bad
 
     def _parallels(self, voice: int) -> np.ndarray:
