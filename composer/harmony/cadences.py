@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from composer.events import Note
 from composer.harmony.chords import ChordLabel, sounding_pitches, tonic_pc
 from composer.harmony.keyfinding import KeyRegion
 from composer.harmony.piece import VoicedPiece
@@ -33,6 +34,8 @@ class Cadence:
 
 
 CADENCE_GAP_BARS = 1.5  # bars between a phrase end found by its cadence alone and any other
+HOLD_WITH_MELODY = True  # a cadence's arrival held in every voice as long as the melody's note
+BASS_NOTE_FIVE_ONE = True  # the bass's last note on the arrival's fifth counts as a 5-1 bass
 
 
 def _strong_beat(piece: VoicedPiece, t: float) -> bool:
@@ -42,6 +45,12 @@ def _strong_beat(piece: VoicedPiece, t: float) -> bool:
     per_bar = piece.numerator * 4.0 / piece.denominator / piece.beat_unit
     mid = per_bar / 2 if round(per_bar) % 2 == 0 and per_bar >= 4 else None
     return abs(pos) < 1e-3 or (mid is not None and abs(pos - mid) < 1e-3)
+
+
+def _bass_before(bass: Sequence[Note], t: float) -> int | None:
+    """Pitch class of the last bass note that starts before ``t``."""
+    before = [n for n in bass if n.start < t - ONSET_EPS]
+    return before[-1].pitch % 12 if before else None
 
 
 def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple[float, str]]:
@@ -94,18 +103,26 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
         if n.duration >= long_dur - 1e-6 and t < final - 1e-6 and held and spaced(t):
             ends[t] = "long_note"
     if not piece.fermatas:  # MIDI: cadences held for a beat on a strong beat
+        top_at = {round(n.start, 6): n.duration for n in top}
         for prev, c in zip(chords, chords[1:], strict=False):
             t = round(c.offset, 6)
+            # every voice holds as long as the melody's note, up to two beats (a melody note
+            # held over moving voices is inside the phrase), and at least a beat
+            hold = max(unit, min(top_at.get(t, unit), 2 * unit)) if HOLD_WITH_MELODY else unit
             if (
                 t < final - 1e-6
                 and c.bass_pc == c.root_pc
-                and still(t) >= unit - 1e-6
+                and still(t) >= hold - 1e-6
                 and _strong_beat(piece, t)
                 and spaced(t, CADENCE_GAP_BARS)
             ):
                 kind = _classify(prev, c, (), c.key)
-                # authentic: bass 5-1; half: any approach to a root-position V
-                five_one = prev.bass_pc == prev.root_pc
+                # authentic: bass 5-1 (the chord before in root position, or the bass's last
+                # note, an eighth after the beat, on the arrival's fifth); half: any approach to
+                # a root-position V
+                five_one = prev.bass_pc == prev.root_pc or (
+                    BASS_NOTE_FIVE_ONE and _bass_before(bass, t) == (c.root_pc + 7) % 12
+                )
                 if kind is not None and (kind[0] == "half" or (kind[0] == "authentic" and five_one)):
                     ends[t] = "cadence"
     return sorted(ends.items())
