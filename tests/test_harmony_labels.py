@@ -291,3 +291,21 @@ def test_authentic_cadence_with_the_bass_reaching_five_an_eighth_late(monkeypatc
     assert 6.0 not in _cadence_offsets(_voices(rows))
     monkeypatch.setattr(cadences, "BASS_NOTE_FIVE_ONE", False)
     assert 6.0 not in _cadence_offsets(eighth)
+
+
+def test_a_tonicized_arrival_is_an_authentic_cadence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C major: ... V7/IV IV, held two beats in every voice on a bar line, ends a phrase as an
+    authentic cadence in the key of IV (the chorale's cadence on the subdominant)."""
+    from composer.harmony import cadences
+
+    one, four, five, two6 = (72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43), (74, 69, 65, 53)
+    c7 = (70, 67, 64, 48)  # C E G Bb: V7/IV
+    v = _voices([one, two6, five, one, one, five, one, c7, four, four, one, two6, five, five, one, one])
+    for k in range(4):  # IV on beat 1 of bar 3 held two beats
+        v[k][8] = Note(8.0, v[k][8].pitch, 2.0)
+        del v[k][9]
+    cads = {c.offset: c for c in analyze_notes(v, time_signature=(4, 4)).cadences}
+    assert 8.0 in cads and cads[8.0].kind == "authentic", cads
+    assert cads[8.0].progression.endswith("IV"), cads[8.0]
+    monkeypatch.setattr(cadences, "TONICIZED", False)
+    assert 8.0 not in {c.offset for c in analyze_notes(v, time_signature=(4, 4)).cadences}

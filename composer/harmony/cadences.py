@@ -3,7 +3,8 @@
 Phrase ends are fermatas (score input), long soprano notes over which every voice holds, rests
 in every voice, the final chord and (MIDI) cadences held on a strong beat.  The arrival chord is
 the one sounding at the phrase end; the chord before it is the last beat's chord with other
-pitch classes.
+pitch classes.  An arrival on a major or minor triad from its own dominant (``V7/IV IV``) is an
+authentic cadence in the key of the arrival (a tonicization).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class Cadence:
 
 CADENCE_GAP_BARS = 1.5  # bars between a phrase end found by its cadence alone and any other
 HOLD_WITH_MELODY = True  # a cadence's arrival held in every voice as long as the melody's note
-BASS_NOTE_FIVE_ONE = True  # the bass's last note on the arrival's fifth counts as a 5-1 bass
+BASS_NOTE_FIVE_ONE = True
+TONICIZED = True  # the bass's last note on the arrival's fifth counts as a 5-1 bass
 
 
 def _strong_beat(piece: VoicedPiece, t: float) -> bool:
@@ -60,7 +62,9 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
     from any other phrase end (the first of two wins), long soprano notes over which every voice
     holds (a long melody note with moving voices under it is inside a phrase) and, without
     fermatas (MIDI), authentic (bass 5-1) and half cadences (to a root-position V) on a strong
-    beat, held for a beat in every voice, :data:`CADENCE_GAP_BARS` from other phrase ends.
+    beat, held in every voice for a beat and as long as the melody's note (up to two beats),
+    :data:`CADENCE_GAP_BARS` from other phrase ends.  The bass's 5-1 may come from its last note
+    before the arrival (V6 with the bass dropping to the fifth on the second eighth).
     """
     ends: dict[float, str] = {}
     bass = piece.voices[-1] if piece.voices else piece.notes
@@ -148,7 +152,15 @@ def _classify(
         return "half", None
     if rel == (8 if minor else 9) and arr.third and prev_dominant:
         return "deceptive", None
+    if TONICIZED and arr.third and arr.quality in ("maj", "min") and _dominant_of(prev, arr.root_pc):
+        return "authentic", "imperfect"  # in the key of the arrival (a tonicization: V7/IV IV)
     return None
+
+
+def _dominant_of(prev: ChordLabel, root: int) -> bool:
+    """``prev`` is a dominant (major triad or seventh on the fifth, leading-tone diminished) of ``root``."""
+    rel = (prev.root_pc - root) % 12
+    return (rel == 7 and prev.third == 4) or (rel == 11 and prev.quality in ("dim", "dim7", "hdim7"))
 
 
 def find_cadences(
