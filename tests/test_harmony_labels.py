@@ -258,3 +258,54 @@ def test_evidence_weight_follows_the_harmonic_rhythm() -> None:
     slow = [0] * 8 + [5] * 8 + [7] * 8 + [0] * 8  # 16 beats, 4 chords
     assert evidence_weight(16, slow) == pytest.approx((CHORD_BEATS / 4.0) ** CHORD_BEATS_POWER)
     assert evidence_weight(16, slow) < evidence_weight(16, slow[:16] + [5, 7] * 8) <= 1.0
+
+
+def test_cadence_needs_every_voice_held_as_long_as_the_melody(monkeypatch: pytest.MonkeyPatch) -> None:
+    """V-I on a bar line under a soprano half note: with the bass moving on after one beat the
+    arrival is inside the phrase (MIDI, no fermatas); without the rule it would end one."""
+    from composer.harmony import cadences
+
+    one, four, five = (72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43)
+    v = _voices([one, four, five, five, one, one, four, four, one, one, four, four, four, four, five, one])
+    for k in range(3):  # soprano, alto, tenor hold the arrival two beats; the bass moves to E
+        v[k][4] = Note(4.0, v[k][4].pitch, 2.0)
+        del v[k][5]
+    v[3][5] = Note(5.0, 52, 1.0)
+    assert 4.0 not in _cadence_offsets(v)
+    monkeypatch.setattr(cadences, "HOLD_WITH_MELODY", False)
+    assert _cadence_offsets(v).get(4.0) == "cadence"
+
+
+def test_authentic_cadence_with_the_bass_reaching_five_an_eighth_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """V6 whose bass B drops to G on the second eighth, then I on beat 3 of bar 2: the bass moves
+    5-1 into the arrival, an authentic cadence; with the bass B-C (no G) it is none."""
+    from composer.harmony import cadences
+
+    one, four, five6 = (72, 67, 64, 48), (72, 69, 65, 53), (74, 67, 62, 47)
+    five = (71, 67, 62, 43)
+    rows = [one, four, five, one, one, five6, one, one, four, five, one, four, four, five, one, one]
+    eighth = _voices(rows)
+    eighth[3][5] = Note(5.0, 47, 0.5)
+    eighth[3].insert(6, Note(5.5, 43, 0.5))
+    assert _cadence_offsets(eighth).get(6.0) == "cadence"
+    assert 6.0 not in _cadence_offsets(_voices(rows))
+    monkeypatch.setattr(cadences, "BASS_NOTE_FIVE_ONE", False)
+    assert 6.0 not in _cadence_offsets(eighth)
+
+
+def test_a_tonicized_arrival_is_an_authentic_cadence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C major: ... V7/IV IV, held two beats in every voice on a bar line, ends a phrase as an
+    authentic cadence in the key of IV (the chorale's cadence on the subdominant)."""
+    from composer.harmony import cadences
+
+    one, four, five, two6 = (72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43), (74, 69, 65, 53)
+    c7 = (70, 67, 64, 48)  # C E G Bb: V7/IV
+    v = _voices([one, two6, five, one, one, five, one, c7, four, four, one, two6, five, five, one, one])
+    for k in range(4):  # IV on beat 1 of bar 3 held two beats
+        v[k][8] = Note(8.0, v[k][8].pitch, 2.0)
+        del v[k][9]
+    cads = {c.offset: c for c in analyze_notes(v, time_signature=(4, 4)).cadences}
+    assert 8.0 in cads and cads[8.0].kind == "authentic", cads
+    assert cads[8.0].progression.endswith("IV"), cads[8.0]
+    monkeypatch.setattr(cadences, "TONICIZED", False)
+    assert 8.0 not in {c.offset for c in analyze_notes(v, time_signature=(4, 4)).cadences}

@@ -3,7 +3,8 @@
 Phrase ends are fermatas (score input), long soprano notes over which every voice holds, rests
 in every voice, the final chord and (MIDI) cadences held on a strong beat.  The arrival chord is
 the one sounding at the phrase end; the chord before it is the last beat's chord with other
-pitch classes.
+pitch classes.  An arrival on a major or minor triad from its own dominant (``V7/IV IV``) is an
+authentic cadence in the key of the arrival (a tonicization).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from composer.events import Note
 from composer.harmony.chords import ChordLabel, sounding_pitches, tonic_pc
 from composer.harmony.keyfinding import KeyRegion
 from composer.harmony.piece import VoicedPiece
@@ -33,6 +35,9 @@ class Cadence:
 
 
 CADENCE_GAP_BARS = 1.5  # bars between a phrase end found by its cadence alone and any other
+HOLD_WITH_MELODY = True  # a cadence's arrival held in every voice as long as the melody's note
+BASS_NOTE_FIVE_ONE = True
+TONICIZED = True  # the bass's last note on the arrival's fifth counts as a 5-1 bass
 
 
 def _strong_beat(piece: VoicedPiece, t: float) -> bool:
@@ -44,6 +49,12 @@ def _strong_beat(piece: VoicedPiece, t: float) -> bool:
     return abs(pos) < 1e-3 or (mid is not None and abs(pos - mid) < 1e-3)
 
 
+def _bass_before(bass: Sequence[Note], t: float) -> int | None:
+    """Pitch class of the last bass note that starts before ``t``."""
+    before = [n for n in bass if n.start < t - ONSET_EPS]
+    return before[-1].pitch % 12 if before else None
+
+
 def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple[float, str]]:
     """Onsets of phrase-final chords and why.
 
@@ -51,7 +62,9 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
     from any other phrase end (the first of two wins), long soprano notes over which every voice
     holds (a long melody note with moving voices under it is inside a phrase) and, without
     fermatas (MIDI), authentic (bass 5-1) and half cadences (to a root-position V) on a strong
-    beat, held for a beat in every voice, :data:`CADENCE_GAP_BARS` from other phrase ends.
+    beat, held in every voice for a beat and as long as the melody's note (up to two beats),
+    :data:`CADENCE_GAP_BARS` from other phrase ends.  The bass's 5-1 may come from its last note
+    before the arrival (V6 with the bass dropping to the fifth on the second eighth).
     """
     ends: dict[float, str] = {}
     bass = piece.voices[-1] if piece.voices else piece.notes
@@ -94,18 +107,26 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
         if n.duration >= long_dur - 1e-6 and t < final - 1e-6 and held and spaced(t):
             ends[t] = "long_note"
     if not piece.fermatas:  # MIDI: cadences held for a beat on a strong beat
+        top_at = {round(n.start, 6): n.duration for n in top}
         for prev, c in zip(chords, chords[1:], strict=False):
             t = round(c.offset, 6)
+            # every voice holds as long as the melody's note, up to two beats (a melody note
+            # held over moving voices is inside the phrase), and at least a beat
+            hold = max(unit, min(top_at.get(t, unit), 2 * unit)) if HOLD_WITH_MELODY else unit
             if (
                 t < final - 1e-6
                 and c.bass_pc == c.root_pc
-                and still(t) >= unit - 1e-6
+                and still(t) >= hold - 1e-6
                 and _strong_beat(piece, t)
                 and spaced(t, CADENCE_GAP_BARS)
             ):
                 kind = _classify(prev, c, (), c.key)
-                # authentic: bass 5-1; half: any approach to a root-position V
-                five_one = prev.bass_pc == prev.root_pc
+                # authentic: bass 5-1 (the chord before in root position, or the bass's last
+                # note, an eighth after the beat, on the arrival's fifth); half: any approach to
+                # a root-position V
+                five_one = prev.bass_pc == prev.root_pc or (
+                    BASS_NOTE_FIVE_ONE and _bass_before(bass, t) == (c.root_pc + 7) % 12
+                )
                 if kind is not None and (kind[0] == "half" or (kind[0] == "authentic" and five_one)):
                     ends[t] = "cadence"
     return sorted(ends.items())
@@ -131,7 +152,15 @@ def _classify(
         return "half", None
     if rel == (8 if minor else 9) and arr.third and prev_dominant:
         return "deceptive", None
+    if TONICIZED and arr.third and arr.quality in ("maj", "min") and _dominant_of(prev, arr.root_pc):
+        return "authentic", "imperfect"  # in the key of the arrival (a tonicization: V7/IV IV)
     return None
+
+
+def _dominant_of(prev: ChordLabel, root: int) -> bool:
+    """``prev`` is a dominant (major triad or seventh on the fifth, leading-tone diminished) of ``root``."""
+    rel = (prev.root_pc - root) % 12
+    return (rel == 7 and prev.third == 4) or (rel == 11 and prev.quality in ("dim", "dim7", "hdim7"))
 
 
 def find_cadences(
