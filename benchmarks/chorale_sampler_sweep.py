@@ -4,7 +4,8 @@ Plain script: ``.venv/bin/python benchmarks/chorale_sampler_sweep.py [--model M]
 writes ``benchmarks/results/chorale-sampler-sweep.json`` and prints one row per variant.  Each
 variant samples ``n`` pieces of 16 bars (``--seeds 1,2,3`` runs sampling seeds 1001, 2001, 3001;
 batches of 25, as ``bench_chorales.py``), one
-draw each (no best-of: the sampler alone), and is measured by the same code as Bach's test split
+draw each (no best-of: the sampler alone; ``--best-of 4`` chooses as ``composer generate`` does), and
+is measured by the same code as Bach's test split
 (``chorale_figures``): chord types per beat, half-note and 16th shares, music21's key against the
 chosen one, and the classifier two-sample AUC with its most telling features.
 
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +51,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     "typed": ({"typed": True}, None),
     "typed-t0.7": ({"typed": True, "temperature": 0.7}, None),
     "relief-b7": ({}, RELIEF_B7),
-    "before-chords": ({"full_chords": False, "repeats": None}, None),  # the default before full chords
+    "before-chords": ({"full_chords": False, "repeats": None, "phrase_rests": None}, None),  # before full chords
     "open-chords": ({"full_chords": False}, None),
     "repeats-as-pitches": ({"repeats": None}, None),
     "repeats-1.0": ({"repeats": 1.0}, None),
+    "free-rests": ({"phrase_rests": None}, None),
 }
 #: variants that switch a module constant: name -> (base variant, {"module.NAME": value}).  The full-chord
 #: and repeated-note variants tried on the way (chorale-sampler-sweep-chords-1..5.json: open chords only
@@ -61,11 +64,27 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
 PATCHED: dict[str, tuple[str, dict[str, Any]]] = {
     "relief-0.5": ("default", {"satb.CHROMATIC_FACTOR": 0.5}),
     "relief-0": ("default", {"satb.CHROMATIC_FACTOR": 0.0}),
+    "relief-0.25": ("default", {"satb.CHROMATIC_FACTOR": 0.25}),
+    "previous-default": ("before-chords", {"satb.CHROMATIC_FACTOR": 0.25}),  # the default at 3c6e394
 }
 RELIEF_FACTOR = 0.25
 
 
-def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[str, Any]:
+def best_of_pieces(model: str, n: int, seed: int, options: SampleOptions, best_of: int) -> list[Any]:
+    """``n`` pieces as ``composer generate -n N --seed S --best-of K`` chooses them (its batches and selection)."""
+    import tempfile
+
+    from bench_chorales import _written
+
+    from composer.generation.record import Request
+    from composer.generation.select import sample_best
+
+    pieces = sample_best(Request(model, n=n, best_of=best_of, bars=16, options=replace(options, seed=seed))).pieces
+    with tempfile.TemporaryDirectory() as tmp:
+        return [_written(p, Path(tmp), f"generated-{i + 1:03d}", 16) for i, p in enumerate(pieces)]
+
+
+def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: int = 1) -> dict[str, Any]:
     from composer.generation import sampler, satb
 
     base, patches = PATCHED.get(name, (name, {}))
@@ -80,23 +99,45 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1) -> dict[s
         setattr(mod, attr, value)
     t0 = time.perf_counter()
     try:
-        gen = generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts))
+        gen = (generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts)) if best_of == 1
+               else best_of_pieces(model, n, seed, SampleOptions(**opts), best_of))
     finally:
         satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = old
         for mod, attr, value in saved:
             setattr(mod, attr, value)
+    silent, long_silences = silences(gen)
     f = figures_of(gen) | {"repeated_notes": repeated_share(gen)}
     test = two_sample_auc(real, gen, seed=1)
     return {
-        "variant": name, "seed": seed, "options": opts, "patches": patches,
+        "variant": name, "seed": seed, "best_of": best_of, "options": opts, "patches": patches,
         "relief": {str(k): v for k, v in (relief or {}).items()},
         "triad": f["triad_share"], "seventh": f["seventh_share"], "open": f["open_share"],
         "cluster": f["cluster_share"], "half_notes": f["half_note_share"],
         "sixteenths": f["durations"].get("0.25") or 0.0, "repeated_notes": f["repeated_notes"],
         "key_found_is_chosen": f["key_found_is_chosen"]["share"],
         "authentic_final": f["authentic_final"]["share"], "faults_per_100_beats": f["faults_per_100_beats"],
+        "pieces_with_silent_beat": silent, "silences_over_a_beat": long_silences,
         "auc": test["auc"], "top_features": test["top_features"][:5], "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def silences(pieces: list[Any]) -> tuple[float, int]:
+    """Share of pieces with a silent beat between their first and last notes, and silences over a beat."""
+    from chorale_figures import sounding_at
+
+    with_silence, long_ones = 0, 0
+    for p in pieces:
+        notes = sorted(p.analysis.piece.notes)
+        starts = [n.start for n in notes]
+        run, runs = 0, []
+        for t in range(int(notes[0].start), int(max(n.end for n in notes))):
+            if sounding_at(notes, starts, float(t)):
+                runs, run = runs + [run] * (run > 0), 0
+            else:
+                run += 1
+        with_silence += bool(runs)
+        long_ones += sum(r > 1 for r in runs)
+    return round(with_silence / max(len(pieces), 1), 4), long_ones
 
 
 def repeated_share(pieces: list[Any]) -> float:
@@ -112,6 +153,8 @@ def main() -> None:
     ap.add_argument("-n", "--num", type=int, default=100)
     ap.add_argument("--variants", default=",".join(VARIANTS))  # also the names in PATCHED
     ap.add_argument("--seeds", default="1", help="comma-separated sampling seeds; each variant runs once per seed")
+    ap.add_argument("--best-of", type=int, default=1,
+                    help="candidates per piece, the best kept as composer generate does (default 1: the sampler alone)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-sampler-sweep.json")
     args = ap.parse_args()
     os.environ.setdefault("COMPOSER_THREADS", "1")
@@ -125,18 +168,20 @@ def main() -> None:
     for name in args.variants.split(","):
         mine = []
         for seed in seeds:
-            row = run(args.model, name, args.num, real, seed * 1000 + 1)
+            row = run(args.model, name, args.num, real, seed * 1000 + 1, args.best_of)
             rows.append(row)
             mine.append(row)
             _print(name, row)
         means[name] = {k: round(sum(r[k] for r in mine) / len(mine), 4) for k in NUMERIC}
         if len(seeds) > 1:
             _print(f"{name} (mean)", means[name])
-    out = {"model": args.model, "n": args.num, "bars": 16, "seeds": [s * 1000 + 1 for s in seeds],
+    out = {"model": args.model, "n": args.num, "bars": 16, "best_of": args.best_of,
+           "seeds": [s * 1000 + 1 for s in seeds],
            "relief_factor": RELIEF_FACTOR,
            "bach": {k: bach[k] for k in ("triad_share", "seventh_share", "open_share", "cluster_share",
                                          "half_note_share", "faults_per_100_beats")}
-           | {"sixteenths": bach["durations"].get("0.25"), "repeated_notes": repeated_share(real)},
+           | {"sixteenths": bach["durations"].get("0.25"), "repeated_notes": repeated_share(real),
+              "pieces_with_silent_beat": silences(real)[0], "silences_over_a_beat": silences(real)[1]},
            "means": means, "variants": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
@@ -144,7 +189,8 @@ def main() -> None:
 
 
 NUMERIC = ("triad", "seventh", "open", "cluster", "half_notes", "sixteenths", "repeated_notes", "key_found_is_chosen",
-           "authentic_final", "faults_per_100_beats", "auc", "seconds")
+           "authentic_final", "faults_per_100_beats", "pieces_with_silent_beat", "silences_over_a_beat", "auc",
+           "seconds")
 
 
 def _print(name: str, row: dict[str, Any]) -> None:
@@ -152,7 +198,8 @@ def _print(name: str, row: dict[str, Any]) -> None:
           f"cluster {row['cluster']:.3f} half {row['half_notes']:.3f} 16th {row['sixteenths']:.3f} "
           f"rep {row['repeated_notes']:.3f} "
           f"key {row['key_found_is_chosen']:.2f} auth {row['authentic_final']:.2f} "
-          f"faults {row['faults_per_100_beats']:.2f} AUC {row['auc']:.3f} ({row['seconds']} s)", flush=True)
+          f"faults {row['faults_per_100_beats']:.2f} silent {row['pieces_with_silent_beat']:.2f} "
+          f">1 beat {row['silences_over_a_beat']} AUC {row['auc']:.3f} ({row['seconds']} s)", flush=True)
 
 
 if __name__ == "__main__":

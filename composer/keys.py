@@ -121,6 +121,12 @@ def transpose_key_index(index: int, semitones: int) -> int:
     return ((tonic + semitones) % 12) * 2 + minor
 
 
+def relative_key(key_index: int) -> int:
+    """The relative minor of a major key, the relative major of a minor one (same signature)."""
+    tonic, minor = divmod(key_index, 2)
+    return ((tonic + 3) % 12) * 2 if minor else ((tonic + 9) % 12) * 2 + 1
+
+
 def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
     """(12,) duration-weighted pitch-class histogram."""
     import numpy as np  # numpy stays out of ``composer --help`` (keys is imported by the config)

@@ -289,3 +289,30 @@ def test_full_chords_prefers_the_triads_third_near_the_voice_above() -> None:
     assert {int(codec.pitch_of[i]) % 12 for i in np.flatnonzero(bad)} == {0, 7}
     st.sounding = [72, 64, -1, -1]  # C and E: a third is there, nothing to prefer
     assert not any(a.any() for a in st._open_chord())
+
+
+def test_phrase_rests_rule() -> None:
+    """After a beat with every voice resting (mid-piece), the soprano enters on the next beat."""
+    from composer.generation.satb import GridState
+    from composer.voicegrid import VoiceGridCodec
+
+    codec = VoiceGridCodec(SPEC)
+    assert SampleOptions().phrase_rests == 1
+    rest, pos = codec.id_of("Rest_None"), [codec.id_of(f"Pos_{k}") for k in range(16)]
+
+    def soprano_may_rest(options: SampleOptions, silent_steps: int) -> bool:
+        st = GridState(codec, options, bars=4)
+        st.sounding = [72, 67, 64, 48]  # a chord sounds, then every voice rests
+        for k in range(silent_steps + 1):
+            st.update(pos[k])
+            if k < silent_steps:
+                for _ in range(4):
+                    st.update(rest)
+        return bool(st._voice_mask()[rest])
+
+    assert soprano_may_rest(SampleOptions(), 3)  # within the beat: the rest may go on
+    assert not soprano_may_rest(SampleOptions(), 4)  # a beat of silence: the soprano enters on the beat
+    assert soprano_may_rest(SampleOptions(phrase_rests=None), 12)  # off: as long as the model likes
+    assert soprano_may_rest(SampleOptions(phrase_rests=2), 4) and not soprano_may_rest(SampleOptions(phrase_rests=2), 8)
+    with pytest.raises(ValueError, match="phrase_rests"):
+        SampleOptions(phrase_rests=-1)

@@ -51,6 +51,7 @@ class SamplingArgs(TypedDict, total=False):
     typed: bool
     full_chords: bool
     repeats: float | None
+    phrase_rests: int | None
 
 
 def _request(checkpoint: str | Path | None, best_of: int | None, sampling: SamplingArgs, **fields: Any) -> Request:

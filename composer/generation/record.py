@@ -103,9 +103,9 @@ def notes_hash(piece: GeneratedPiece) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-#: What a record written before a sampling option existed sampled with (typed sampling; full chords and
-#: repeated notes as a kind of their own): replayed the old way.
-OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": None}
+#: What a record written before a sampling option existed sampled with (typed sampling; full chords,
+#: repeated notes as a kind of their own, phrase rests): replayed the old way.
+OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": None, "phrase_rests": None}
 
 
 def request_of(record: dict[str, Any]) -> Request:
