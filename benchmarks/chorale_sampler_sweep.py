@@ -56,16 +56,17 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     "repeats-as-pitches": ({"repeats": None}, None),
     "repeats-1.0": ({"repeats": 1.0}, None),
     "free-rests": ({"phrase_rests": None}, None),
+    "relief-0.5": ({"raised_penalty": 0.5}, None),
+    "relief-0": ({"raised_penalty": 0.0}, None),
+    "relief-0.25": ({"raised_penalty": 0.25}, None),
+    # the default at 3c6e394
+    "previous-default": ({"full_chords": False, "repeats": None, "phrase_rests": None, "raised_penalty": 0.25}, None),
 }
 #: variants that switch a module constant: name -> (base variant, {"module.NAME": value}).  The full-chord
 #: and repeated-note variants tried on the way (chorale-sampler-sweep-chords-1..5.json: open chords only
 #: avoided, any seventh preferred, the bass alone, other repeat odds) ran at commit c1ebdcb, whose
 #: module switches they set; the ones kept are options now (``full_chords``, ``repeats``).
 PATCHED: dict[str, tuple[str, dict[str, Any]]] = {
-    "relief-0.5": ("default", {"satb.CHROMATIC_FACTOR": 0.5}),
-    "relief-0": ("default", {"satb.CHROMATIC_FACTOR": 0.0}),
-    "relief-0.25": ("default", {"satb.CHROMATIC_FACTOR": 0.25}),
-    "previous-default": ("before-chords", {"satb.CHROMATIC_FACTOR": 0.25}),  # the default at 3c6e394
 }
 RELIEF_FACTOR = 0.25
 
@@ -91,10 +92,11 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: 
     opts, relief = VARIANTS[base]
     modules = {"satb": satb, "sampler": sampler}
     targets = [(modules[k.split(".")[0]], k.split(".")[1], v) for k, v in patches.items()]
-    old = satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR
+    old = satb.CHROMATIC_RELIEF
     saved = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in targets]
     if relief is not None:
-        satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = relief, RELIEF_FACTOR if relief in (RELIEF, RELIEF_B7) else 1.0
+        satb.CHROMATIC_RELIEF = relief
+        opts = {"raised_penalty": RELIEF_FACTOR if relief in (RELIEF, RELIEF_B7) else 1.0} | opts
     for mod, attr, value in targets:
         setattr(mod, attr, value)
     t0 = time.perf_counter()
@@ -102,7 +104,7 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: 
         gen = (generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts)) if best_of == 1
                else best_of_pieces(model, n, seed, SampleOptions(**opts), best_of))
     finally:
-        satb.CHROMATIC_RELIEF, satb.CHROMATIC_FACTOR = old
+        satb.CHROMATIC_RELIEF = old
         for mod, attr, value in saved:
             setattr(mod, attr, value)
     silent, long_silences = silences(gen)

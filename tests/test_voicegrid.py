@@ -257,13 +257,14 @@ def test_typed_sampling_is_on_for_free_pieces_and_off_under_a_melody(satb_ckpt: 
 
 
 def _open_beats(voices: list[list[Note]]) -> int:
-    """Quarter-note beats whose sounding pitch classes are one, or two a fourth / fifth apart."""
+    """Quarter-note beats where two voices or more sound one pitch class, or two a fourth / fifth apart."""
     notes = [n for v in voices for n in v]
     end = int(max(n.end for n in notes))
     count = 0
     for t in range(end):
-        pcs = {n.pitch % 12 for n in notes if n.start <= t + 1e-9 < n.end - 1e-9}
-        count += len(pcs) == 1 or (len(pcs) == 2 and (max(pcs) - min(pcs)) in (5, 7))
+        sounding = [n for n in notes if n.start <= t + 1e-9 < n.end - 1e-9]
+        pcs = {n.pitch % 12 for n in sounding}
+        count += len(sounding) >= 2 and (len(pcs) == 1 or (len(pcs) == 2 and (max(pcs) - min(pcs)) in (5, 7)))
     return count
 
 
@@ -275,6 +276,40 @@ def test_full_chords_rule(satb_ckpt: Path) -> None:
                          quantize=False)
     assert sum(_open_beats(p.voices or []) for p in full) == 0
     assert sum(_open_beats(p.voices or []) for p in bare) > 0  # the untrained model writes them when allowed
+
+
+def test_repeat_id_is_the_strike_of_the_sounding_pitch() -> None:
+    """Typed sampling's repeat kind: the Pitch token of the note the next voice sounds, else -1."""
+    from composer.generation.satb import GridState
+    from composer.voicegrid import VoiceGridCodec
+
+    codec = VoiceGridCodec(SPEC)
+    st = GridState(codec, SampleOptions(), bars=4)
+    st.sounding, st.voice, st.last = [72, -1, 64, 48], 0, "Pos"
+    assert st.repeat_id == codec.id_of("Pitch_72")
+    st.voice = 1
+    assert st.repeat_id == -1  # the alto is silent: nothing to repeat
+    st.voice, st.last = 4, "Voice"
+    assert st.repeat_id == -1  # the frame is complete
+    st.voice, st.last = 0, "Pos"
+    assert GridState(codec, SampleOptions(repeats=None), bars=4).repeat_id == -1
+    st_off = GridState(codec, SampleOptions(repeats=None), bars=4)
+    st_off.sounding, st_off.voice, st_off.last = [72, -1, 64, 48], 0, "Pos"
+    assert st_off.repeat_id == -1  # repeats=None: a pitch like any other
+
+
+def test_repeats_option_changes_the_draws(satb_ckpt: Path) -> None:
+    def notes(repeats: float | None) -> list[tuple[float, int]]:
+        pieces = sample_pieces(str(satb_ckpt), n=2, bars=4, options=SampleOptions(seed=5, repeats=repeats),
+                               quantize=False)
+        return [(n.start, n.pitch) for p in pieces for n in p.notes]
+
+    assert notes(0.75) == notes(0.75) and notes(0.75) != notes(None)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="repeats"):
+            SampleOptions(repeats=bad)
+    with pytest.raises(ValueError, match="raised_penalty"):
+        SampleOptions(raised_penalty=-0.5)
 
 
 def test_full_chords_prefers_the_triads_third_near_the_voice_above() -> None:
@@ -314,5 +349,6 @@ def test_phrase_rests_rule() -> None:
     assert not soprano_may_rest(SampleOptions(), 4)  # a beat of silence: the soprano enters on the beat
     assert soprano_may_rest(SampleOptions(phrase_rests=None), 12)  # off: as long as the model likes
     assert soprano_may_rest(SampleOptions(phrase_rests=2), 4) and not soprano_may_rest(SampleOptions(phrase_rests=2), 8)
-    with pytest.raises(ValueError, match="phrase_rests"):
-        SampleOptions(phrase_rests=-1)
+    for bad in (0, -1, 1.5, True):  # 0 would forbid the soprano any rest on a beat
+        with pytest.raises(ValueError, match="phrase_rests"):
+            SampleOptions(phrase_rests=bad)

@@ -57,7 +57,8 @@ NoParallels = Annotated[
 FullChords = Annotated[
     bool,
     typer.Option("--full-chords/--open-chords",
-                 help="Four-voice models: every beat's chord keeps its third (no bare fifths or octaves)."),
+                 help="Four-voice models: a bare fifth or octave on a beat gets its third from the tenor or bass "
+                      "where the other rules allow."),
 ]
 Program = Annotated[int | None, typer.Option("--program", help="General MIDI program 0-127.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]

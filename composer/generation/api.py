@@ -7,8 +7,9 @@
 
 Both take the fields of :class:`~composer.config.SampleOptions` as keyword
 arguments (``temperature``, ``top_k``, ``top_p``, ``seed``, ``key``, ``key_bias``,
-``pitch_min``, ``pitch_max``, ``max_polyphony``, ``style``; typed by
-:class:`SamplingArgs`) and sample as ``composer generate`` / ``composer continue`` do, through
+``pitch_min``, ``pitch_max``, ``max_polyphony``, ``style``, and for four-voice models
+``no_parallels``, ``typed``, ``full_chords``, ``repeats``, ``phrase_rests``, ``raised_penalty``;
+typed by :class:`SamplingArgs`) and sample as ``composer generate`` / ``composer continue`` do, through
 :mod:`composer.generation.select`: the same default ``best_of`` (4 for four-voice models), the
 same seeds, so ``composer.generate(seed=1)`` is the piece ``composer generate -n 1 --seed 1``
 writes (without its record).
@@ -52,6 +53,7 @@ class SamplingArgs(TypedDict, total=False):
     full_chords: bool
     repeats: float | None
     phrase_rests: int | None
+    raised_penalty: float
 
 
 def _request(checkpoint: str | Path | None, best_of: int | None, sampling: SamplingArgs, **fields: Any) -> Request:

@@ -104,8 +104,10 @@ def notes_hash(piece: GeneratedPiece) -> str:
 
 
 #: What a record written before a sampling option existed sampled with (typed sampling; full chords,
-#: repeated notes as a kind of their own, phrase rests): replayed the old way.
-OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": None, "phrase_rests": None}
+#: repeated notes as a kind of their own, phrase rests, the raised fourth at a quarter penalty): replayed
+#: the old way.
+OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": None, "phrase_rests": None,
+                              "raised_penalty": 0.25}
 
 
 def request_of(record: dict[str, Any]) -> Request:

@@ -40,7 +40,6 @@ class StreamState(Protocol):
         ...
 
 
-
 def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
     """Temperature, top-k and top-p applied to (B, V) logits (masked entries are -inf)."""
     logits = logits / options.temperature
@@ -117,6 +116,7 @@ def sample_streams(
     since_reset = 0
     kinds = sorted(set(codec.types)) if typed else []
     classes = torch.tensor([kinds.index(t) for t in codec.types]) if typed else torch.zeros(0)
+    repeat_weights = torch.tensor([1.0] * len(kinds) + [options.repeats or 1.0])
     for step in range(max_tokens):
         masks = np.stack([st.allowed() for st in states])
         ends = [i for i, st in enumerate(states) if st.bar_is_eos]
@@ -132,15 +132,14 @@ def sample_streams(
             logits = logits + torch.from_numpy(np.stack([no_bias if st.bias is None else st.bias for st in states]))
         masked = logits.masked_fill(~mask_t, float("-inf"))
         if typed:
-            kind_of = classes.expand(len(states), -1)
-            repeats = [(i, r) for i, st in enumerate(states) if (r := getattr(st, "repeat_id", -1)) >= 0]
-            if repeats:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
-                kind_of = kind_of.clone()
-                for i, r in repeats:
-                    kind_of[i, r] = len(kinds)
-            weights = torch.ones(len(kinds) + 1)
-            weights[-1] = options.repeats if options.repeats is not None else 1.0
-            probs = typed_probs(masked, options, kind_of, len(kinds) + 1, weights)
+            if options.repeats is None:
+                probs = typed_probs(masked, options, classes, len(kinds))
+            else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
+                kind_of = classes.expand(len(states), -1).clone()
+                for i, st in enumerate(states):
+                    if (r := getattr(st, "repeat_id", -1)) >= 0:
+                        kind_of[i, r] = len(kinds)
+                probs = typed_probs(masked, options, kind_of, len(kinds) + 1, repeat_weights)
         else:
             probs = torch.softmax(filter_logits(masked, options), dim=-1)
         nxt = draw(probs, generator)  # (B,)

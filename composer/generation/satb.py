@@ -50,15 +50,11 @@ def tokens_per_bar(codec: VoiceGridCodec, meter: tuple[int, int]) -> int:
 MELODY = 0  # the soprano
 
 
-#: Chromatic degrees the soft key penalizes less (times :data:`CHROMATIC_FACTOR`), by mode (major,
-#: minor): the raised fourth (the leading tone of the dominant), and in minor the raised sixth
-#: (melodic minor).  Bach's raised fourth is 1.15% of his notes, the fully penalized sampler's 0.21%,
-#: the classifier's second most telling feature.  At a quarter of the penalty (100 pieces x 3 seeds,
-#: one draw each, benchmarks/chorale_sampler_sweep.py): AUC 0.912 -> 0.879, music21's key = the
-#: chosen one 85% -> 88%; with full chords and repeats (SampleOptions), no penalty at all: AUC
-#: 0.799 -> 0.783, key 85% -> 88%, authentic final cadences 31% -> 42%.
+#: Chromatic degrees the soft key penalizes less (times ``SampleOptions.raised_penalty``), by mode
+#: (major, minor): the raised fourth (the leading tone of the dominant), and in minor the raised sixth
+#: (melodic minor): Bach's secondary dominants (his raised fourth: 1.15% of notes; the fully penalized
+#: sampler's 0.21%, the classifier's second most telling feature).  Measured in benchmarks/RESULTS.md.
 CHROMATIC_RELIEF: dict[bool, tuple[int, ...]] = {False: (6,), True: (6, 9)}
-CHROMATIC_FACTOR = 0.0
 
 
 class GridState:
@@ -85,6 +81,7 @@ class GridState:
         self.codec, self.options, self.target_bars = codec, options, bars
         self.meter = meter
         self.bar_steps = round(meter[0] * 4 / meter[1] * codec.grid)
+        self.beat = codec.grid * 3 // 2 if meter[1] == 8 else codec.grid  # steps per beat (x/8: dotted quarters)
         self.melody = melody or {}
         self.forced: dict[str, int] = {}
         self.last = "BOS"
@@ -180,10 +177,10 @@ class GridState:
         if self.options.no_parallels:
             m = m & ~self._parallels(self.voice)
         rests = self.options.phrase_rests
-        if (self.voice == MELODY and rests is not None and self.silent >= rests * self.codec.grid
-                and self.pos % self.codec.grid == 0 and m.sum() > 1):
+        if (self.voice == MELODY and rests is not None and self.silent >= rests * self.beat
+                and self.pos % self.beat == 0 and m.sum() > 1):
             m[self._rest] = False  # after a phrase's rest of ``rests`` beats the soprano enters on the beat
-        if self.options.full_chords and self.voice >= 2 and self.pos % self.codec.grid == 0:
+        if self.options.full_chords and self.voice >= 2 and self.pos % self.beat == 0:
             good, bad = self._open_chord()  # tenor, then bass: the beat's chord gets its third
             m = next((c for c in (m & good, m & ~bad) if c.any()), m)
         if self.end_step is not None and step == self.end_step:  # the final chord: the tonic triad
@@ -375,7 +372,7 @@ class GridState:
         outside = self._type["Pitch"] & ~np.isin(self._pitch % 12, [(tonic + s) % 12 for s in steps])
         bias = np.where(outside, -float(self.options.key_bias), 0.0)
         relieved = self._type["Pitch"] & np.isin(self._pitch % 12, [(tonic + s) % 12 for s in CHROMATIC_RELIEF[minor]])
-        return np.where(relieved, bias * CHROMATIC_FACTOR, bias).astype(np.float32)
+        return np.where(relieved, bias * self.options.raised_penalty, bias).astype(np.float32)
 
 
 def melody_steps(codec: VoiceGridCodec, melody: Sequence[Note], semitones: int) -> dict[int, int]:
