@@ -69,11 +69,16 @@ def typed_probs(logits: torch.Tensor, options: SampleOptions, classes: torch.Ten
         marginal = marginal * weights
         marginal = marginal / marginal.sum(-1, keepdim=True).clamp_min(1e-30)
     out = torch.zeros_like(base)
-    for c in range(count):
+    allowed = torch.isfinite(logits)
+    for c in torch.nonzero((marginal > 0).any(0)).flatten().tolist():  # the kinds some row may take
         live = marginal[:, c] > 0
-        if live.any():
-            inside = logits[live].masked_fill(classes[live] != c, float("-inf"))
-            out[live] += torch.softmax(filter_logits(inside, options), dim=-1) * marginal[live, c:c + 1]
+        other = classes[live] != c
+        only = allowed[live] & ~other
+        if bool((only.sum(-1) == 1).all()):  # one token of the kind (a hold, a rest): no filter can change it
+            out[live] += only.to(out.dtype) * marginal[live, c:c + 1]
+            continue
+        inside = logits[live].masked_fill(other, float("-inf"))
+        out[live] += torch.softmax(filter_logits(inside, options), dim=-1) * marginal[live, c:c + 1]
     return out
 
 
@@ -131,17 +136,22 @@ def sample_streams(
         if any(st.bias is not None for st in states):
             logits = logits + torch.from_numpy(np.stack([no_bias if st.bias is None else st.bias for st in states]))
         masked = logits.masked_fill(~mask_t, float("-inf"))
-        if typed:
-            if options.repeats is None:
-                probs = typed_probs(masked, options, classes, len(kinds))
-            else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
-                kind_of = classes.expand(len(states), -1).clone()
-                for i, st in enumerate(states):
-                    if (r := getattr(st, "repeat_id", -1)) >= 0:
-                        kind_of[i, r] = len(kinds)
-                probs = typed_probs(masked, options, kind_of, len(kinds) + 1, repeat_weights)
+        # a row the grammar forces (one token allowed) draws it with probability 1, as the filters
+        # would give it; the others are filtered row by row (the same values as all rows together)
+        probs = mask_t.to(torch.float32)
+        free = mask_t.sum(-1) > 1
+        if not free.any():
+            pass
+        elif typed and options.repeats is None:
+            probs[free] = typed_probs(masked[free], options, classes, len(kinds))
+        elif typed:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
+            kind_of = classes.expand(len(states), -1).clone()
+            for i, st in enumerate(states):
+                if (r := getattr(st, "repeat_id", -1)) >= 0:
+                    kind_of[i, r] = len(kinds)
+            probs[free] = typed_probs(masked[free], options, kind_of[free], len(kinds) + 1, repeat_weights)
         else:
-            probs = torch.softmax(filter_logits(masked, options), dim=-1)
+            probs[free] = torch.softmax(filter_logits(masked[free], options), dim=-1)
         nxt = draw(probs, generator)  # (B,)
         for i, tok in enumerate(nxt.tolist()):
             if not alive[i]:
