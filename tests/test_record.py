@@ -29,7 +29,8 @@ def test_a_piece_from_the_middle_of_a_batch_comes_out_byte_for_byte(tmp_path: Pa
     first, again = tmp_path / "first", tmp_path / "again"
     _ok(["generate", "-n", "3", "--bars", "2", "--seed", "7", "-o", str(first)])  # best of 4: 12 candidates
     rec = read_record(first / "chorales-002.json")
-    assert rec["batch"] == {"n": 3, "best_of": 4, "index": 1} and rec["options"]["seed"] == 7
+    assert rec["batch"] | {"chosen": 0} == {"n": 3, "best_of": 4, "index": 1, "chosen": 0}
+    assert rec["batch"]["chosen"] in range(4) and rec["options"]["seed"] == 7  # the kept candidate's place
     assert rec["composer"] == __version__ and len(rec["model"]["sha256"]) == 64 and rec["file"] == "chorales-002.mid"
     assert read_record(first / "chorales-002.mid") == rec  # the same record inside the MIDI file
     _ok(["generate", "--again", str(first / "chorales-002.json"), "-o", str(again)])
@@ -85,6 +86,7 @@ def test_the_record_marker_does_not_disturb_readers(tmp_path: Path) -> None:
     (lambda r: r.pop("model"), "the record has no 'model'"),
     (lambda r: r["batch"].update(best_of=0), "batch.best_of must be"),
     (lambda r: r["batch"].update(index=5), "batch.index must be"),
+    (lambda r: r["batch"].update(best_of=2, chosen=2), "batch.chosen must be"),
     (lambda r: r["options"].update(colour="red"), "bad record"),
     (lambda r: r.update(bars=10**9), "bars must be"),
 ])
@@ -118,6 +120,23 @@ def test_a_piece_of_a_later_batch_replays_only_its_own_batch(tmp_path: Path, mon
     _ok(["generate", "--again", str(tmp_path / "a" / "chorales-003.json"), "-o", str(tmp_path / "b")])
     assert calls == [2]  # one batch of 1 piece x 2 candidates, not the whole 6
     assert (tmp_path / "b" / "chorales-003.mid").read_bytes() == (tmp_path / "a" / "chorales-003.mid").read_bytes()
+
+
+def test_a_replay_takes_the_recorded_candidate_whatever_the_analysis_says(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later analysis that ranks the candidates otherwise (issue 13 keeps changing it) still replays."""
+    import composer.generation.select as select
+
+    _ok(["generate", "-n", "1", "--bars", "2", "--seed", "3", "-o", str(tmp_path / "a")])  # best of 4
+    rec = read_record(tmp_path / "a" / "chorales-001.json")
+    real = select.analyze_piece
+    monkeypatch.setattr(select, "analyze_piece", lambda p: (lambda a, s: (a, -s))(*real(p)))  # the ranking reversed
+    _ok(["generate", "--again", str(tmp_path / "a" / "chorales-001.json"), "-o", str(tmp_path / "b")])
+    assert (tmp_path / "b" / "chorales-001.mid").read_bytes() == (tmp_path / "a" / "chorales-001.mid").read_bytes()
+    del rec["batch"]["chosen"]  # a record from before the choice was kept: chosen again, by the reversed ranking
+    (tmp_path / "old.json").write_text(json.dumps(rec))
+    result = runner.invoke(app, ["generate", "--again", str(tmp_path / "old.json"), "-o", str(tmp_path / "c.mid")])
+    assert result.exit_code != 0 and "came out different" in result.output and not (tmp_path / "c.mid").exists()
 
 
 def test_a_replay_that_comes_out_different_writes_nothing(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 Every file ``composer generate`` and ``composer continue`` write carries a record: the composer
 version, the model (the name given, its own name, the SHA-256 of its weights file), every
 sampling option with the seed actually used, the length, tempo and program, the batch the piece
-was sampled in (``n`` pieces, ``best_of`` candidates each) and its place there, and for a
-continuation the primer (the typed melody, or the MIDI file's path and hash).  It is written as a
-MIDI marker meta event (``composer-record {...}``, at time 0) and as a JSON sidecar beside the
-file (``NAME.json``); :func:`read_record` reads either.
+was sampled in (``n`` pieces, ``best_of`` candidates each), its place there and the kept
+candidate's place among its ``best_of`` (``chosen``: a replay takes it without ranking again, so
+a changed analysis still replays the piece; older records rank again), and for a continuation
+the primer (the typed melody, or the MIDI file's path and hash).  It is written as a MIDI marker
+meta event (``composer-record {...}``, at time 0) and as a JSON sidecar beside the file
+(``NAME.json``); :func:`read_record` reads either.
 
 Regenerating replays the whole batch the piece came from (see
 :func:`composer.generation.select.regenerate`): the int8 model quantizes each step's activations
@@ -76,8 +78,13 @@ def make_record(
     index: int,
     file: str,
     primer: dict[str, Any] | None = None,
+    chosen: int | None = None,
 ) -> dict[str, Any]:
-    """The record of one written piece (JSON-ready; no time stamps, so a replay writes the same bytes)."""
+    """The record of one written piece (JSON-ready; no time stamps, so a replay writes the same bytes).
+
+    ``chosen`` is the kept candidate's place among its ``best_of``: a replay takes it without asking
+    the analysis again, so a later analysis that ranks candidates otherwise still replays the piece.
+    """
     return {
         "format": FORMAT,
         "composer": __version__,
@@ -90,7 +97,8 @@ def make_record(
         "program": request.program,
         "quantize": request.quantize,
         "voices": request.voices,
-        "batch": {"n": request.n, "best_of": request.best_of, "index": index},
+        "batch": {"n": request.n, "best_of": request.best_of, "index": index}
+        | ({"chosen": chosen} if chosen is not None else {}),
         "piece_seed": piece.seed,
         "primer": primer,
         "notes_sha256": notes_hash(piece),
@@ -108,6 +116,15 @@ def notes_hash(piece: GeneratedPiece) -> str:
 #: the old way.
 OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": None, "phrase_rests": None,
                               "raised_penalty": 0.25}
+
+
+def chosen_of(record: dict[str, Any], request: Request) -> int | None:
+    """The kept candidate's place among its ``best_of`` (None in records from before it was kept)."""
+    chosen = record["batch"].get("chosen")
+    try:
+        return None if chosen is None else check_int("batch.chosen", chosen, 0, request.best_of - 1)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bad record: {exc}") from None
 
 
 def request_of(record: dict[str, Any]) -> Request:

@@ -21,6 +21,7 @@ from composer.generation.pieces import harmonizations, harmonize, sample_pieces
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.record import (
     Request,
+    chosen_of,
     file_hash,
     make_record,
     notes_hash,
@@ -53,6 +54,7 @@ class Selection:
     pieces: list[GeneratedPiece]  # one per requested piece
     scores: dict[int, list[float]] = field(default_factory=dict)  # piece -> every candidate's score
     analyses: dict[int, tuple[Analysis, float]] = field(default_factory=dict)  # piece -> (analysis, score) kept
+    chosen: dict[int, int] = field(default_factory=dict)  # piece -> the kept candidate's place in its group
     paths: list[Path] = field(default_factory=list)  # where :func:`write_best` wrote the pieces
 
 
@@ -109,6 +111,7 @@ def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze:
             best = max(range(len(group)), key=lambda j: results[j][1])
             out.scores[i] = [r[1] for r in results]
             out.analyses[i] = results[best]
+            out.chosen[i] = best
             out.pieces.append(group[best])
         else:
             out.pieces.append(group[0])
@@ -123,6 +126,11 @@ def best_continuation(primer: Primer, request: Request) -> Selection:
     leading, the final cadence) picks the one that fits the melody's future best.  With one
     candidate nothing is analysed.
     """
+    return choose_best(continuation_candidates(primer, request), 1, request.best_of)
+
+
+def continuation_candidates(primer: Primer, request: Request) -> list[GeneratedPiece]:
+    """The ``request.best_of`` continuations (or harmonizations) :func:`best_continuation` chooses among."""
     r = request
     if r.voices and r.best_of == 1:
         cands = [harmonize(primer, r.checkpoint, options=r.options, tempo=r.tempo, program=r.program,
@@ -133,7 +141,7 @@ def best_continuation(primer: Primer, request: Request) -> Selection:
     else:
         cands = sample_pieces(r.checkpoint, n=r.best_of, bars=primer.bars + r.bars, options=r.options, tempo=r.tempo,
                               program=r.program, primer=primer, quantize=r.quantize)
-    return choose_best(cands, 1, r.best_of)
+    return cands
 
 
 def write_score_xml(piece: GeneratedPiece, midi_path: Path, force: bool = False) -> Path:
@@ -159,11 +167,16 @@ def sample_best(request: Request, analyze: bool = False) -> Selection:
     when it fits); batch ``k`` after the first uses the seed ``seed + k``.  ``analyze``
     analyzes the kept pieces even when there is nothing to choose (``best_of == 1``).
     """
+    return choose_best(candidates(request), request.n, request.best_of, analyze)
+
+
+def candidates(request: Request) -> list[GeneratedPiece]:
+    """The ``n * best_of`` candidates :func:`sample_best` chooses among, in its batches and seeds."""
     cands: list[GeneratedPiece] = []
     for _, part in _batches(request):
         cands += sample_pieces(part.checkpoint, n=part.n * part.best_of, bars=part.bars, options=part.options,
                                tempo=part.tempo, program=part.program, quantize=part.quantize)
-    return choose_best(cands, request.n, request.best_of, analyze)
+    return cands
 
 
 def _batches(request: Request) -> list[tuple[int, Request]]:
@@ -237,7 +250,8 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
     model_path = load_model(request.checkpoint).path
     sel.pieces[:] = [_finished(piece, request) for piece in sel.pieces]
     for i, (path, piece) in enumerate(zip(paths, sel.pieces, strict=True)):
-        rec = make_record("generate", piece, request, model_path=model_path, index=i, file=path.name)
+        rec = make_record("generate", piece, request, model_path=model_path, index=i, file=path.name,
+                          chosen=sel.chosen.get(i))
         sel.paths.append(with_record(piece, rec).write(path))
         write_sidecar(rec, path)
         _extras(piece, path, musicxml, audio)
@@ -249,9 +263,10 @@ def write_continuation(primer: Primer, source: str | Path, path: Path, request: 
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
     _check_outputs(path, force=force, musicxml=musicxml, audio=audio)
     request = _seeded(request)
-    piece = _finished(best_continuation(primer, request).pieces[0], request)
+    sel = best_continuation(primer, request)
+    piece = _finished(sel.pieces[0], request)
     rec = make_record("continue", piece, request, model_path=load_model(request.checkpoint).path, index=0,
-                      file=path.name, primer=primer_source(source, primer))
+                      file=path.name, primer=primer_source(source, primer), chosen=sel.chosen.get(0))
     with_record(piece, rec).write(path, force=force)
     write_sidecar(rec, path, force=force)
     _extras(piece, path, musicxml, audio, force)
@@ -282,12 +297,16 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False, music
     if file_hash(ckpt.path) != rec["model"]["sha256"]:
         raise InputError(f"model {request.checkpoint or ckpt.name!r} is not the recorded one (its weights' SHA-256 "
                          f"differs from {str(rec['model']['sha256'])[:12]}...): the piece cannot be made again")
+    chosen = chosen_of(rec, request)  # None: a record from before it was kept, chosen again by the analysis
     if rec["command"] == "continue":
-        piece = best_continuation(parse_primer(primer_of(rec)), request).pieces[0]
+        primer = parse_primer(primer_of(rec))
+        piece = (best_continuation(primer, request).pieces[0] if chosen is None
+                 else continuation_candidates(primer, request)[chosen])
     else:  # only the batch the piece was in
         index = rec["batch"]["index"]
         first, part = next((f, b) for f, b in reversed(_batches(request)) if f <= index)
-        piece = sample_best(part).pieces[index - first]
+        piece = (sample_best(part).pieces[index - first] if chosen is None
+                 else candidates(part)[(index - first) * part.best_of + chosen])
     piece = _finished(piece, request)
     if rec.get("notes_sha256") not in (None, notes_hash(piece)):
         raise OutputError(f"the replay of {record_path} came out different (another composer, torch or CPU than "
