@@ -167,10 +167,10 @@ def sample_best(request: Request, analyze: bool = False) -> Selection:
     when it fits); batch ``k`` after the first uses the seed ``seed + k``.  ``analyze``
     analyzes the kept pieces even when there is nothing to choose (``best_of == 1``).
     """
-    return choose_best(candidates(request), request.n, request.best_of, analyze)
+    return choose_best(sample_candidates(request), request.n, request.best_of, analyze)
 
 
-def candidates(request: Request) -> list[GeneratedPiece]:
+def sample_candidates(request: Request) -> list[GeneratedPiece]:
     """The ``n * best_of`` candidates :func:`sample_best` chooses among, in its batches and seeds."""
     cands: list[GeneratedPiece] = []
     for _, part in _batches(request):
@@ -306,7 +306,7 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False, music
         index = rec["batch"]["index"]
         first, part = next((f, b) for f, b in reversed(_batches(request)) if f <= index)
         piece = (sample_best(part).pieces[index - first] if chosen is None
-                 else candidates(part)[(index - first) * part.best_of + chosen])
+                 else sample_candidates(part)[(index - first) * part.best_of + chosen])
     piece = _finished(piece, request)
     if rec.get("notes_sha256") not in (None, notes_hash(piece)):
         raise OutputError(f"the replay of {record_path} came out different (another composer, torch or CPU than "
