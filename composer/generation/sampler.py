@@ -68,16 +68,16 @@ def typed_probs(logits: torch.Tensor, options: SampleOptions, classes: torch.Ten
     if weights is not None:  # (count,) odds of each kind reweighted, then renormalized
         marginal = marginal * weights
         marginal = marginal / marginal.sum(-1, keepdim=True).clamp_min(1e-30)
-    out = torch.zeros_like(base)
     allowed = torch.isfinite(logits)
-    for c in torch.nonzero((marginal > 0).any(0)).flatten().tolist():  # the kinds some row may take
-        live = marginal[:, c] > 0
-        other = classes[live] != c
-        only = allowed[live] & ~other
-        if bool((only.sum(-1) == 1).all()):  # one token of the kind (a hold, a rest): no filter can change it
-            out[live] += only.to(out.dtype) * marginal[live, c:c + 1]
-            continue
-        inside = logits[live].masked_fill(other, float("-inf"))
+    counts = torch.zeros(logits.size(0), count).scatter_add_(1, classes, allowed.to(base.dtype))
+    # a kind with one token allowed in a row (a hold, a rest, a fermata) takes its odds whole: no filter
+    # changes a single token's share
+    single = allowed & (counts.gather(1, classes) == 1)
+    out = torch.where(single, marginal.gather(1, classes), torch.zeros_like(base))
+    several = (counts > 1) & (marginal > 0)
+    for c in torch.nonzero(several.any(0)).flatten().tolist():  # the kinds to filter (the pitches)
+        live = several[:, c]
+        inside = logits[live].masked_fill(classes[live] != c, float("-inf"))
         out[live] += torch.softmax(filter_logits(inside, options), dim=-1) * marginal[live, c:c + 1]
     return out
 
