@@ -62,12 +62,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     # the default at 3c6e394
     "previous-default": ({"full_chords": False, "repeats": None, "phrase_rests": None, "raised_penalty": 0.25}, None),
 }
-#: variants that switch a module constant: name -> (base variant, {"module.NAME": value}).  The full-chord
-#: and repeated-note variants tried on the way (chorale-sampler-sweep-chords-1..5.json: open chords only
-#: avoided, any seventh preferred, the bass alone, other repeat odds) ran at commit c1ebdcb, whose
-#: module switches they set; the ones kept are options now (``full_chords``, ``repeats``).
-PATCHED: dict[str, tuple[str, dict[str, Any]]] = {
-}
+#: The full-chord and repeated-note variants tried on the way (chorale-sampler-sweep-chords-1..5.json: open
+#: chords only avoided, any seventh preferred, the bass alone, other repeat odds) ran at commit c1ebdcb,
+#: with module switches of that commit; the ones kept are options now (``full_chords``, ``repeats``).
 RELIEF_FACTOR = 0.25
 
 
@@ -86,32 +83,24 @@ def best_of_pieces(model: str, n: int, seed: int, options: SampleOptions, best_o
 
 
 def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: int = 1) -> dict[str, Any]:
-    from composer.generation import sampler, satb
+    from composer.generation import satb
 
-    base, patches = PATCHED.get(name, (name, {}))
-    opts, relief = VARIANTS[base]
-    modules = {"satb": satb, "sampler": sampler}
-    targets = [(modules[k.split(".")[0]], k.split(".")[1], v) for k, v in patches.items()]
+    opts, relief = VARIANTS[name]
     old = satb.CHROMATIC_RELIEF
-    saved = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in targets]
     if relief is not None:
         satb.CHROMATIC_RELIEF = relief
         opts = {"raised_penalty": RELIEF_FACTOR if relief in (RELIEF, RELIEF_B7) else 1.0} | opts
-    for mod, attr, value in targets:
-        setattr(mod, attr, value)
     t0 = time.perf_counter()
     try:
         gen = (generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts)) if best_of == 1
                else best_of_pieces(model, n, seed, SampleOptions(**opts), best_of))
     finally:
         satb.CHROMATIC_RELIEF = old
-        for mod, attr, value in saved:
-            setattr(mod, attr, value)
     silent, long_silences = silences(gen)
     f = figures_of(gen) | {"repeated_notes": repeated_share(gen)}
     test = two_sample_auc(real, gen, seed=1)
     return {
-        "variant": name, "seed": seed, "best_of": best_of, "options": opts, "patches": patches,
+        "variant": name, "seed": seed, "best_of": best_of, "options": opts,
         "relief": {str(k): v for k, v in (relief or {}).items()},
         "triad": f["triad_share"], "seventh": f["seventh_share"], "open": f["open_share"],
         "cluster": f["cluster_share"], "half_notes": f["half_note_share"],
@@ -153,7 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="chorales")
     ap.add_argument("-n", "--num", type=int, default=100)
-    ap.add_argument("--variants", default=",".join(VARIANTS))  # also the names in PATCHED
+    ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default="1", help="comma-separated sampling seeds; each variant runs once per seed")
     ap.add_argument("--best-of", type=int, default=1,
                     help="candidates per piece, the best kept as composer generate does (default 1: the sampler alone)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -208,13 +209,18 @@ def _parallels(voices: list[list[Note]]) -> int:
     return count
 
 
+def _rule_on_and_off(satb_ckpt: Path, option: str, faults: Callable[[list[list[Note]]], int]) -> None:
+    """A sampler rule (a bool option, on by default): no fault with it, some without (the untrained
+    model writes them when allowed)."""
+    assert getattr(SampleOptions(), option)  # on by default
+    on = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6), quantize=False)
+    off = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6, **{option: False}), quantize=False)
+    assert sum(faults(p.voices or []) for p in on) == 0
+    assert sum(faults(p.voices or []) for p in off) > 0
+
+
 def test_no_parallels_rule(satb_ckpt: Path) -> None:
-    assert SampleOptions().no_parallels  # on by default
-    strict = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6), quantize=False)
-    free = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6, no_parallels=False),
-                         quantize=False)
-    assert sum(_parallels(p.voices or []) for p in strict) == 0
-    assert sum(_parallels(p.voices or []) for p in free) > 0  # the untrained model writes them when allowed
+    _rule_on_and_off(satb_ckpt, "no_parallels", _parallels)
 
 
 def test_unknown_metre_is_an_input_error(satb_ckpt: Path) -> None:
@@ -270,12 +276,7 @@ def _open_beats(voices: list[list[Note]]) -> int:
 
 def test_full_chords_rule(satb_ckpt: Path) -> None:
     """On a beat the tenor (then the bass) completes a bare fifth or octave above it with a third."""
-    assert SampleOptions().full_chords  # on by default
-    full = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6), quantize=False)
-    bare = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6, full_chords=False),
-                         quantize=False)
-    assert sum(_open_beats(p.voices or []) for p in full) == 0
-    assert sum(_open_beats(p.voices or []) for p in bare) > 0  # the untrained model writes them when allowed
+    _rule_on_and_off(satb_ckpt, "full_chords", _open_beats)
 
 
 def test_repeat_id_is_the_strike_of_the_sounding_pitch() -> None:

@@ -140,18 +140,16 @@ def sample_streams(
         # would give it; the others are filtered row by row (the same values as all rows together)
         probs = mask_t.to(torch.float32)
         free = mask_t.sum(-1) > 1
-        if not free.any():
-            pass
-        elif typed and options.repeats is None:
+        if free.any() and not typed:
+            probs[free] = torch.softmax(filter_logits(masked[free], options), dim=-1)
+        elif free.any() and options.repeats is None:
             probs[free] = typed_probs(masked[free], options, classes, len(kinds))
-        elif typed:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
+        elif free.any():  # a repeated note is a kind of its own: struck again or not, at reweighted odds
             kind_of = classes.expand(len(states), -1).clone()
             for i, st in enumerate(states):
                 if (r := getattr(st, "repeat_id", -1)) >= 0:
                     kind_of[i, r] = len(kinds)
             probs[free] = typed_probs(masked[free], options, kind_of[free], len(kinds) + 1, repeat_weights)
-        else:
-            probs[free] = torch.softmax(filter_logits(masked[free], options), dim=-1)
         nxt = draw(probs, generator)  # (B,)
         for i, tok in enumerate(nxt.tolist()):
             if not alive[i]:
