@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from composer.config import TokenizerSpec
-from composer.errors import MidiError
+from composer.errors import InputError, MidiError
 from composer.events import Note
 from composer.keys import KEY_NAMES, find_key, transpose_key_index
 from composer.midifile import track_notes
@@ -374,3 +374,25 @@ def _monophonic(notes: list[Note], grid: int) -> list[Note]:
             out[-1] = Note(out[-1].start, out[-1].pitch, round(n.start - out[-1].start, 6), out[-1].velocity)
         out.append(n)
     return out
+
+
+def melody_steps(codec: VoiceGridCodec, melody: Sequence[Note], semitones: int) -> dict[int, int]:
+    """Grid step -> the soprano token (``Pitch``/``Hold``/``Rest``) of a melody moved by ``semitones``.
+
+    Raises
+    ------
+    InputError
+        If a melody note falls outside the soprano's range after the move to C major / A minor.
+    """
+    g = codec.grid
+    end = round(max(n.end for n in melody) * g)
+    steps = {s: codec.id_of("Rest_None") for s in range(end)}
+    lo, hi = codec.spec.pitch_range
+    for n in melody:
+        p = n.pitch + semitones
+        if not lo <= p <= hi:
+            raise InputError(f"melody note {n.pitch} is out of this model's range")
+        a, b = round(n.start * g), max(round(n.start * g) + 1, round(n.end * g))
+        for s in range(a, b):
+            steps[s] = codec.id_of(f"{'Pitch' if s == a else 'Hold'}_{p}")
+    return steps

@@ -11,6 +11,7 @@ import torch
 from composer.checkpoint import save_checkpoint
 from composer.config import SampleOptions, TokenizerSpec
 from composer.generation import RemiState, filter_logits
+from composer.generation.sampler import filtered_probs, softmax
 from composer.keys import parse_key, scale_pitch_classes
 from composer.model import LSTMModel, ModelConfig
 from composer.tokenizer import Codec
@@ -41,15 +42,16 @@ def sample(ckpt: Path, **kw):  # type: ignore[no-untyped-def]
 
 
 def test_filter_logits_top_k_and_top_p() -> None:
-    logits = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0]])
+    logits = np.array([[4.0, 3.0, 2.0, 1.0, 0.0]])
     k = filter_logits(logits, SampleOptions(temperature=1.0, top_k=2))
-    assert torch.isfinite(k).tolist() == [[True, True, False, False, False]]
+    assert np.isfinite(k).tolist() == [[True, True, False, False, False]]
     p = filter_logits(logits, SampleOptions(temperature=1.0, top_p=0.7))
-    probs = torch.softmax(logits, -1)[0]
+    probs = softmax(logits)[0]
     assert probs[0] < 0.7 < probs[0] + probs[1]  # the nucleus needs exactly two tokens
-    assert torch.isfinite(p).tolist() == [[True, True, False, False, False]]
+    assert np.isfinite(p).tolist() == [[True, True, False, False, False]]
+    assert np.allclose(filtered_probs(logits, SampleOptions(temperature=1.0, top_p=0.7)), softmax(p))
     t = filter_logits(logits, SampleOptions(temperature=2.0))
-    assert torch.allclose(t, logits / 2)
+    assert np.allclose(t, logits / 2)
 
 
 def test_grammar_follows_remi(codec: Codec) -> None:
@@ -201,12 +203,12 @@ def test_bad_constraints_are_input_errors(random_ckpt: Path) -> None:
 def test_draw_never_picks_masked_tokens_and_follows_probabilities() -> None:
     from composer.generation import draw
 
-    probs = torch.tensor([[0.0, 0.25, 0.0, 0.75, 0.0]]).repeat(4000, 1)
+    probs = np.tile([[0.0, 0.25, 0.0, 0.75, 0.0]], (4000, 1))
     picks = draw(probs, torch.Generator().manual_seed(0))
     assert set(picks.tolist()) <= {1, 3}
-    share = (picks == 3).float().mean().item()
+    share = (picks == 3).mean()
     assert 0.72 < share < 0.78
-    edge = torch.tensor([[0.0, 1.0, 0.0]])
+    edge = np.array([[0.0, 1.0, 0.0]])
     assert draw(edge, torch.Generator().manual_seed(1)).tolist() == [1]
 
 
@@ -321,17 +323,17 @@ def test_typed_sampling_keeps_the_models_odds_of_each_kind() -> None:
     from composer.generation.sampler import typed_probs
 
     # six tokens of three kinds: hold (0), pitches (1, 2, 3), rest (4, 5); one masked pitch
-    classes = torch.tensor([0, 1, 1, 1, 2, 2])
-    logits = torch.tensor([[2.0, 1.0, 0.5, float("-inf"), -1.0, -3.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    classes = np.array([0, 1, 1, 1, 2, 2])
+    logits = np.array([[2.0, 1.0, 0.5, -np.inf, -1.0, -3.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
     opts = SampleOptions(temperature=0.5, top_p=1.0)
     p = typed_probs(logits, opts, classes, 3)
-    base = torch.softmax(logits, dim=-1)
+    base = softmax(logits)
     for c in range(3):  # each kind keeps the model's own share (temperature 1, no nucleus)
-        assert torch.allclose(p[:, classes == c].sum(-1), base[:, classes == c].sum(-1), atol=1e-6)
-    assert torch.allclose(p.sum(-1), torch.ones(2)) and p[0, 3] == 0  # a distribution; masked stays out
-    inside = torch.softmax(logits[0, 1:3] / 0.5, dim=-1)  # within the pitches: the temperature applies
-    assert torch.allclose(p[0, 1:3] / p[0, 1:3].sum(), inside, atol=1e-6)
-    sharp = torch.softmax(filter_logits(logits, opts), dim=-1)
+        assert np.allclose(p[:, classes == c].sum(-1), base[:, classes == c].sum(-1), atol=1e-6)
+    assert np.allclose(p.sum(-1), 1.0) and p[0, 3] == 0  # a distribution; masked stays out
+    inside = softmax(logits[:1, 1:3] / 0.5)[0]  # within the pitches: the temperature applies
+    assert np.allclose(p[0, 1:3] / p[0, 1:3].sum(), inside, atol=1e-6)
+    sharp = softmax(filter_logits(logits, opts))
     assert sharp[0, 0] > p[0, 0]  # plain sampling sharpens the likeliest kind (hold): typed does not
     nucleus = typed_probs(logits, SampleOptions(temperature=1.0, top_p=0.5), classes, 3)
     assert nucleus[0, 2] == 0 and nucleus[0, 1] == pytest.approx(float(base[0, 1:4].sum()), abs=1e-6)
@@ -342,10 +344,10 @@ def test_typed_sampling_reweights_a_kind_and_takes_classes_per_row() -> None:
     are scaled by the weight and the other kinds share the rest in their own proportions."""
     from composer.generation.sampler import typed_probs
 
-    logits = torch.zeros(2, 4)  # four equally likely tokens
-    classes = torch.tensor([[0, 1, 1, 2], [0, 2, 1, 1]])  # row 0 repeats token 3, row 1 token 1
-    p = typed_probs(logits, SampleOptions(temperature=1.0, top_p=1.0), classes, 3, torch.tensor([1.0, 1.0, 0.5]))
-    assert torch.allclose(p.sum(-1), torch.ones(2))
+    logits = np.zeros((2, 4))  # four equally likely tokens
+    classes = np.array([[0, 1, 1, 2], [0, 2, 1, 1]])  # row 0 repeats token 3, row 1 token 1
+    p = typed_probs(logits, SampleOptions(temperature=1.0, top_p=1.0), classes, 3, np.array([1.0, 1.0, 0.5]))
+    assert np.allclose(p.sum(-1), 1.0)
     assert p[0, 3] == pytest.approx(0.125 / 0.875, abs=1e-6) and p[1, 1] == pytest.approx(0.125 / 0.875, abs=1e-6)
     assert p[0, 0] == pytest.approx(0.25 / 0.875, abs=1e-6)  # the others keep their proportions
     with pytest.raises(ValueError, match="repeats"):

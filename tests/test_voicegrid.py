@@ -353,3 +353,24 @@ def test_phrase_rests_rule() -> None:
     for bad in (0, -1, 1.5, True):  # 0 would forbid the soprano any rest on a beat
         with pytest.raises(ValueError, match="phrase_rests"):
             SampleOptions(phrase_rests=bad)
+
+
+def test_voice_masks_looked_up_are_the_masks_computed(satb_ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of voice masks (a held chord asks the same again) changes no draw: pieces sampled with
+    the table emptied before every lookup are the same notes."""
+    from composer.generation import satb
+
+    opts = SampleOptions(seed=8, key="E minor")
+    table = sample_pieces(str(satb_ckpt), n=3, bars=4, options=opts, quantize=False)
+    lookups: list[int] = []
+    compute = satb.GridState._voice_mask
+
+    def fresh(self: satb.GridState) -> np.ndarray:
+        lookups.append(len(self._masks))
+        self._masks.clear()
+        return compute(self)
+
+    monkeypatch.setattr(satb.GridState, "_voice_mask", fresh)
+    fresh_pieces = sample_pieces(str(satb_ckpt), n=3, bars=4, options=opts, quantize=False)
+    assert max(lookups) > 0  # the table was in use
+    assert [p.notes for p in fresh_pieces] == [p.notes for p in table]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -40,45 +40,72 @@ class StreamState(Protocol):
         ...
 
 
-def filter_logits(logits: torch.Tensor, options: SampleOptions) -> torch.Tensor:
-    """Temperature, top-k and top-p applied to (B, V) logits (masked entries are -inf)."""
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (B, V) logits (masked entries -inf; every row has a finite one)."""
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _tempered(logits: np.ndarray, options: SampleOptions) -> np.ndarray:
     logits = logits / options.temperature
-    if options.top_k and options.top_k < logits.size(-1):
-        kth = torch.topk(logits, options.top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if options.top_p < 1.0:
-        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        cum = probs.cumsum(-1)
-        drop = cum - probs > options.top_p  # keep the smallest set reaching top_p
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+    if options.top_k and options.top_k < logits.shape[-1]:
+        kth = -np.partition(-logits, options.top_k - 1, axis=-1)[:, options.top_k - 1:options.top_k]
+        logits = np.where(logits < kth, -np.inf, logits)
     return logits
 
 
-def typed_probs(logits: torch.Tensor, options: SampleOptions, classes: torch.Tensor, count: int,
-                weights: torch.Tensor | None = None) -> torch.Tensor:
+def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
+    """(B, V) bool: the smallest set of likeliest tokens whose mass reaches ``top_p`` (ties at its edge kept)."""
+    ranked = np.sort(probs, axis=-1)[:, ::-1]
+    kept = (ranked.cumsum(-1) - ranked <= top_p).sum(-1)  # a prefix of the ranking
+    return probs >= ranked[np.arange(len(probs)), kept - 1][:, None]
+
+
+def filter_logits(logits: np.ndarray, options: SampleOptions) -> np.ndarray:
+    """Temperature, top-k and top-p applied to (B, V) logits (masked entries are -inf).
+
+    numpy, not torch: at one to a few dozen rows of a few hundred tokens a numpy call costs a
+    fraction of a torch op's dispatch, and sampling runs once per token (``benchmarks/bench_sample.py``).
+    """
+    logits = _tempered(logits, options)
+    if options.top_p < 1.0:
+        logits = np.where(_nucleus(softmax(logits), options.top_p), logits, -np.inf)
+    return logits
+
+
+def filtered_probs(logits: np.ndarray, options: SampleOptions) -> np.ndarray:
+    """``softmax(filter_logits(logits, options))``, with one softmax."""
+    probs = softmax(_tempered(logits, options))
+    if options.top_p < 1.0:
+        probs = np.where(_nucleus(probs, options.top_p), probs, 0.0)
+        probs /= probs.sum(-1, keepdims=True)
+    return probs
+
+
+def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray, count: int,
+                weights: np.ndarray | None = None) -> np.ndarray:
     """(B, V) probabilities: the type of the next token at the model's odds, the token within it filtered.
 
     ``classes`` (V,) or (B, V) gives each token's type as 0..count-1; masked logits are -inf.
     """
-    base = torch.softmax(logits, dim=-1)
-    classes = classes.expand(logits.size(0), -1)
-    marginal = torch.zeros(logits.size(0), count).scatter_add_(1, classes, base)
+    rows = np.arange(len(logits))[:, None]
+    base = softmax(logits)
+    flat = (classes + count * rows).ravel()  # each row's kinds in a block of its own
+    size = len(logits) * count
+    marginal = np.bincount(flat, weights=base.ravel(), minlength=size).reshape(-1, count)
     if weights is not None:  # (count,) odds of each kind reweighted, then renormalized
         marginal = marginal * weights
-        marginal = marginal / marginal.sum(-1, keepdim=True).clamp_min(1e-30)
-    allowed = torch.isfinite(logits)
-    counts = torch.zeros(logits.size(0), count).scatter_add_(1, classes, allowed.to(base.dtype))
+        marginal /= np.maximum(marginal.sum(-1, keepdims=True), 1e-30)
+    allowed = logits > -np.inf
+    counts = np.bincount(flat, weights=allowed.ravel(), minlength=size).reshape(-1, count)
     # a kind with one token allowed in a row (a hold, a rest, a fermata) takes its odds whole: no filter
     # changes a single token's share
-    single = allowed & (counts.gather(1, classes) == 1)
-    out = torch.where(single, marginal.gather(1, classes), torch.zeros_like(base))
+    out = np.where(allowed & (counts[rows, classes] == 1), marginal[rows, classes], 0.0)
     several = (counts > 1) & (marginal > 0)
-    for c in torch.nonzero(several.any(0)).flatten().tolist():  # the kinds to filter (the pitches)
+    for c in np.flatnonzero(several.any(0)).tolist():  # the kinds to filter (the pitches)
         live = several[:, c]
-        inside = logits[live].masked_fill(classes[live] != c, float("-inf"))
-        out[live] += torch.softmax(filter_logits(inside, options), dim=-1) * marginal[live, c:c + 1]
+        inside = np.where((classes == c) if classes.ndim == 1 else (classes[live] == c), logits[live], -np.inf)
+        out[live] += filtered_probs(inside, options) * marginal[live, c:c + 1]
     return out
 
 
@@ -113,39 +140,41 @@ def sample_streams(
             st.update(int(tok))
     history = [list(p) for p in prefixes]
     control_types = ("BOS", "Style", "Key", "TempoBand")
-    logits = stepper.prime(history)  # (B, V)
-    no_bias = np.zeros(logits.size(-1), dtype=np.float32)
+    logits = stepper.prime(history).numpy()  # (B, V)
     alive = [True] * len(prefixes)
     bar_id = codec.id_of("Bar_None")
     eos_id = codec.id_of("EOS_None")
     since_reset = 0
     kinds = sorted(set(codec.types)) if typed else []
-    classes = torch.tensor([kinds.index(t) for t in codec.types]) if typed else torch.zeros(0)
-    repeat_weights = torch.tensor([1.0] * len(kinds) + [options.repeats or 1.0])
+    classes = np.array([kinds.index(t) for t in codec.types]) if typed else np.zeros(0, dtype=np.int64)
+    repeat_weights = np.array([1.0] * len(kinds) + [options.repeats or 1.0])
+    biases: list[np.ndarray | None] = [None] * len(states)
+    bias = None  # the states' biases stacked (B, V), rebuilt when one changes
     for step in range(max_tokens):
         masks = np.stack([st.allowed() for st in states])
         ends = [i for i, st in enumerate(states) if st.bar_is_eos]
         if ends:  # the model's wish for a bar line past the target is its wish to end
-            rows = torch.tensor(ends)
-            logits = logits.clone()
-            logits[rows, eos_id] = torch.logaddexp(logits[rows, eos_id], logits[rows, bar_id])
+            logits = logits.copy()
+            logits[ends, eos_id] = np.logaddexp(logits[ends, eos_id], logits[ends, bar_id])
         if step == max_tokens - 64:  # close out at the next bar line
             for st in states:
                 st.target_bars = min(st.target_bars or 10**9, st.bar + 1)
-        mask_t = torch.from_numpy(masks)
-        if any(st.bias is not None for st in states):
-            logits = logits + torch.from_numpy(np.stack([no_bias if st.bias is None else st.bias for st in states]))
-        masked = logits.masked_fill(~mask_t, float("-inf"))
+        if any(st.bias is not b for st, b in zip(states, biases, strict=True)):
+            biases = [st.bias for st in states]
+            bias = np.stack([np.zeros(masks.shape[1], np.float32) if b is None else b for b in biases])
+        if bias is not None:
+            logits = logits + bias
+        masked = np.where(masks, logits, -np.inf)
         # a row the grammar forces (one token allowed) draws it with probability 1, as the filters
         # would give it; the others are filtered row by row (the same values as all rows together)
-        probs = mask_t.to(torch.float32)
-        free = mask_t.sum(-1) > 1
+        probs = masks.astype(np.float64)
+        free = masks.sum(-1) > 1
         if free.any() and not typed:
-            probs[free] = torch.softmax(filter_logits(masked[free], options), dim=-1)
+            probs[free] = filtered_probs(masked[free], options)
         elif free.any() and options.repeats is None:
             probs[free] = typed_probs(masked[free], options, classes, len(kinds))
         elif free.any():  # a repeated note is a kind of its own: struck again or not, at reweighted odds
-            kind_of = classes.expand(len(states), -1).clone()
+            kind_of = np.broadcast_to(classes, masks.shape).copy()
             for i, st in enumerate(states):
                 if (r := getattr(st, "repeat_id", -1)) >= 0:
                     kind_of[i, r] = len(kinds)
@@ -169,23 +198,22 @@ def sample_streams(
             bars_at = [j for j in range(control_len, len(h)) if h[j] == bar_id]
             keep = bars_at[-8] if len(bars_at) > 8 else bars_at[0]
             history[0] = h[:control_len] + h[keep:]
-            logits = stepper.prime(history)
+            logits = stepper.prime(history).numpy()
             since_reset = 0
             continue
-        logits = stepper.step(nxt)
+        logits = stepper.step(torch.from_numpy(nxt)).numpy()
 
 
-def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One token per row of (B, V) probabilities, by inverse CDF (cheaper than multinomial).
+def draw(probs: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    """One token per row of (B, V) probabilities, by inverse CDF on ``generator``'s uniforms.
 
-    Masked tokens (probability 0) are never drawn: the first index whose
-    cumulative mass reaches ``u`` always carries mass.
+    Masked tokens (probability 0) are never drawn: the first index whose cumulative mass reaches
+    ``u`` carries mass (``u`` > 0; past the last allowed token the sum stays the total, which ``u``
+    does not pass).
     """
     cdf = probs.cumsum(-1)  # (B, V)
-    u = torch.rand(probs.size(0), 1, generator=generator) * cdf[:, -1:]
-    idx = torch.searchsorted(cdf, u).squeeze(1)  # first index with cdf >= u
-    last = probs.size(1) - 1 - torch.argmax((probs.flip(-1) > 0).to(torch.int8), dim=-1)  # last allowed
-    return torch.minimum(idx, last)
+    u = np.maximum(torch.rand(len(probs), 1, generator=generator).numpy() * cdf[:, -1:], 1e-300)
+    return (cdf < u).sum(-1)
 
 
 class Stepper:
@@ -226,9 +254,14 @@ class Stepper:
 
     @torch.inference_mode()
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed one token per stream: (B,) -> (B, V) logits."""
-        logits, self.state = self.model(tokens.view(-1, 1), self.state)
-        return logits[:, 0].float()
+        """Feed one token per stream: (B,) -> (B, V) logits.
+
+        The model's own layers called directly (its forward, less the dropout that evaluation skips
+        and the module hooks it has none of): the same numbers, a fifth less time per token at batch 1.
+        """
+        m: Any = self.model
+        y, self.state = m.lstm.forward(torch.embedding(m.embed.weight, tokens.view(-1, 1)), self.state)
+        return m.head.forward(y[:, 0]).float()
 
 
 def quantize_model(model: torch.nn.Module) -> torch.nn.Module:

@@ -20,7 +20,7 @@ from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import final_onset_by
 from composer.generation.setup import GeneratedPiece, Sampling
-from composer.generation.sonority import CHORD_SETS, TRIAD_SETS, completes, is_open
+from composer.generation.sonority import completions, is_open
 from composer.keys import HARMONIC_MINOR_SCALE, KEY_NAMES, MAJOR_SCALE, SATB_RANGES, find_key, key_name, relative_key
 from composer.voicegrid import (
     MAX_LEFT,
@@ -31,6 +31,7 @@ from composer.voicegrid import (
     add_step,
     canonical_key,
     canonical_shift,
+    melody_steps,
 )
 
 #: Voice ranges in the key written out: the textbook SATB ranges (:data:`composer.keys.SATB_RANGES`),
@@ -96,7 +97,8 @@ class GridState:
         self.bar_is_eos = False
         self.bias: np.ndarray | None = None
         self.ids: list[int] = []
-        self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far (for streaming)
+        self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far, if ``track``
+        self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
         self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
         types = np.array(codec.types)
         self._type = {t: types == t for t in set(codec.types)}
@@ -105,6 +107,13 @@ class GridState:
         self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
                           | self._type["Rest"] for lo, hi in VOICE_RANGES]
         self._none = np.zeros(codec.vocab_size, dtype=bool)
+        self._none.flags.writeable = False
+        self._single: dict[int, np.ndarray] = {}
+        self._masks: dict[tuple[object, ...], np.ndarray] = {}  # a voice's mask by what decides it
+        # per pitch class: its new notes, and its new or held notes (masks looked up, not computed, per token)
+        pcs = self._pitch % 12
+        self._strike_pc = np.stack([self._type["Pitch"] & (pcs == pc) for pc in range(12)])
+        self._sound_pc = np.stack([self._sounding_ok & (pcs == pc) for pc in range(12)])
         # ids looked up once: the grammar runs once per token and stream
         lo, hi = codec.spec.pitch_range
         self._hold = {p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)}
@@ -145,8 +154,12 @@ class GridState:
         return max(self.bar, 0) * self.bar_steps + max(self.pos, 0)
 
     def _only(self, token_id: int) -> np.ndarray:
-        m = self._none.copy()
-        m[token_id] = True
+        """(V,) the one token allowed (shared and read-only: masks are combined, never changed in place)."""
+        m = self._single.get(token_id)
+        if m is None:
+            m = self._single[token_id] = self._none.copy()
+            m[token_id] = True
+            m.flags.writeable = False
         return m
 
     def _next_control(self) -> np.ndarray:
@@ -163,29 +176,38 @@ class GridState:
         return self._end_free and self.target_bars is not None and self.bar == self.target_bars - 1
 
     def _voice_mask(self) -> np.ndarray:
-        step = self.step
-        if self.voice == MELODY and step in self.melody:
+        step, voice = self.step, self.voice
+        if voice == MELODY and step in self.melody:
             return self._only(self.melody[step])
         if self.end_step is not None and step > self.end_step:  # the final chord is held to the end
-            held = self.sounding[self.voice]
+            held = self.sounding[voice]
             return self._only(self._hold[held] if held >= 0 else self._rest)
-        m = self._voice_ok[self.voice].copy()
-        held = self.sounding[self.voice]
+        rests, on_beat = self.options.phrase_rests, self.pos % self.beat == 0
+        enter = voice == MELODY and rests is not None and self.silent >= rests * self.beat and on_beat
+        final = self.end_step is not None and step == self.end_step
+        # the rules below see only these (a chord held over 16ths asks the same again): looked up
+        key = (voice, tuple(self.sounding[:voice + 1]), tuple(self.before[:voice + 1]), on_beat, enter)
+        if not final and (m := self._masks.get(key)) is not None:
+            return m
+        m = self._voice_ok[voice].copy()
+        held = self.sounding[voice]
         if held >= 0:
             m[self._hold[held]] = True
         free = m
-        if self.options.no_parallels:
-            m = m & ~self._parallels(self.voice)
-        rests = self.options.phrase_rests
-        if (self.voice == MELODY and rests is not None and self.silent >= rests * self.beat
-                and self.pos % self.beat == 0 and m.sum() > 1):
+        if self.options.no_parallels and (bad := self._parallels(voice)) is not None:
+            m = m & ~bad
+        if enter and m.sum() > 1:
             m[self._rest] = False  # after a phrase's rest of ``rests`` beats the soprano enters on the beat
-        if self.options.full_chords and self.voice >= 2 and self.pos % self.beat == 0:
+        if self.options.full_chords and voice >= 2 and on_beat:
             good, bad = self._open_chord()  # tenor, then bass: the beat's chord gets its third
             m = next((c for c in (m & good, m & ~bad) if c.any()), m)
-        if self.end_step is not None and step == self.end_step:  # the final chord: the tonic triad
+        if final:  # the final chord: the tonic triad
             choices = self._final_pcs(free)  # by preference; the first that the other rules leave open
             return next((m & c for c in choices if (m & c).any()), choices[-1])
+        if len(self._masks) > 50_000:  # an endless stream: start the table afresh
+            self._masks.clear()
+        m.flags.writeable = False
+        self._masks[key] = m
         return m
 
     def _final_pcs(self, allowed: np.ndarray) -> list[np.ndarray]:
@@ -237,44 +259,36 @@ class GridState:
         over it and, for the tenor, within an octave of it (else the spacing faults tripled).
         """
         above = frozenset(self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0)
-        none = self._none.copy()
         if not above or not is_open(above):
-            return none, none
-        pcs, sounding = self._pitch % 12, self._sounding_ok
-        good = none
-        for chords in (TRIAD_SETS, CHORD_SETS):
-            good = sounding & np.isin(pcs, [pc for pc in range(12) if completes(above | {pc}, chords)])
-            if good.any():
-                break
+            return self._none, self._none
+        triads, chords, opening = completions(above)
+        good = np.asarray(self._sound_pc[list(triads or chords)].any(0))
         over = next(self.sounding[v] for v in range(self.voice - 1, -1, -1) if self.sounding[v] >= 0)
         near = (self._pitch <= over) & ((over - self._pitch <= 12) | (self.voice == VOICES - 1))
         if (good & near).any():
             good = good & near
-        bad = sounding & np.isin(pcs, [pc for pc in range(12) if is_open(above | {pc})])
+        bad = np.asarray(self._sound_pc[list(opening)].any(0))
         if self.voice == VOICES - 1:
             bad[self._rest] = True  # the bass resting leaves it open
         return good, bad
 
-    def _parallels(self, voice: int) -> np.ndarray:
+    def _parallels(self, voice: int) -> np.ndarray | None:
         """(V,) the new pitches of ``voice`` that move in consecutive fifths or octaves with a voice above.
 
         Two voices that both move, from a perfect fifth or octave (or unison, compound or not) to the
         same interval again, is the fault :mod:`composer.harmony` counts as parallels; a held or
-        repeated note does not move.
+        repeated note does not move.  ``None`` when there are none.
         """
-        bad = self._none.copy()
         was = self.before[voice]
         if was < 0:
-            return bad
-        pitch = self._pitch
-        moving = self._type["Pitch"] & (pitch != was)
-        for upper in range(voice):
-            a0, a1 = self.before[upper], self.sounding[upper]
-            if a0 < 0 or a1 < 0 or a0 == a1:
-                continue
-            gap = (a0 - was) % 12
-            if gap in (0, 7):
-                bad |= moving & ((a1 - pitch) % 12 == gap)
+            return None
+        # the pitch classes a new note must not take: the interval to each moving upper voice kept
+        pcs = [(a1 - (a0 - was)) % 12 for a0, a1 in zip(self.before[:voice], self.sounding[:voice], strict=True)
+               if a0 >= 0 and a1 >= 0 and a0 != a1 and (a0 - was) % 12 in (0, 7)]
+        if not pcs:
+            return None
+        bad = np.asarray(self._strike_pc[pcs].any(0))
+        bad[self._strike[was]] = False  # striking the same note again does not move
         return bad
 
     def allowed(self) -> np.ndarray:
@@ -299,7 +313,7 @@ class GridState:
                 return self._only(self._fermata)
             m = self._voice_mask()
             if not (self.voice == MELODY and self.step in self.melody):
-                m[self._fermata] = True
+                m = m | self._only(self._fermata)
             return m
         if self.voice < VOICES:
             return self._voice_mask()
@@ -328,8 +342,9 @@ class GridState:
             elif self.started:
                 self.silent += 1
         elif t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:
-            add_step(self.voices[self.voice], t, int(self._pitch[token]), self.step / self.codec.grid,
-                     1 / self.codec.grid)
+            if self.track:
+                add_step(self.voices[self.voice], t, int(self._pitch[token]), self.step / self.codec.grid,
+                         1 / self.codec.grid)
             self.sounding[self.voice] = int(self._pitch[token]) if t != "Rest" else -1
             self.voice += 1
         elif t == "Fermata" and self.end_step is None and self._in_last_bar():
@@ -373,28 +388,6 @@ class GridState:
         bias = np.where(outside, -float(self.options.key_bias), 0.0)
         relieved = self._type["Pitch"] & np.isin(self._pitch % 12, [(tonic + s) % 12 for s in CHROMATIC_RELIEF[minor]])
         return np.where(relieved, bias * self.options.raised_penalty, bias).astype(np.float32)
-
-
-def melody_steps(codec: VoiceGridCodec, melody: Sequence[Note], semitones: int) -> dict[int, int]:
-    """Grid step -> the soprano token (``Pitch``/``Hold``/``Rest``) of a melody moved by ``semitones``.
-
-    Raises
-    ------
-    InputError
-        If a melody note falls outside the soprano's range after the move to C major / A minor.
-    """
-    g = codec.grid
-    end = round(max(n.end for n in melody) * g)
-    steps = {s: codec.id_of("Rest_None") for s in range(end)}
-    lo, hi = codec.spec.pitch_range
-    for n in melody:
-        p = n.pitch + semitones
-        if not lo <= p <= hi:
-            raise InputError(f"melody note {n.pitch} is out of this model's range")
-        a, b = round(n.start * g), max(round(n.start * g) + 1, round(n.end * g))
-        for s in range(a, b):
-            steps[s] = codec.id_of(f"{'Pitch' if s == a else 'Hold'}_{p}")
-    return steps
 
 
 def target_key(run: Sampling, options: SampleOptions, index: int) -> int:
@@ -480,7 +473,7 @@ def stream_satb(run: Sampling, options: SampleOptions, bars: int | None, key_ind
     key = key_index if key_index is not None else target_key(run, options, 0)
     shift = canonical_shift(key)
     st = GridState(codec, replace(options, key=None), bars, shift=shift)
-    st.forced = {"Key": codec.key_id(canonical_key(key))}
+    st.forced, st.track = {"Key": codec.key_id(canonical_key(key))}, True
     limit = 10**12 if bars is None else bars * tokens_per_bar(codec, (4, 4)) + 64
     for _ in run.notes(options, [run.prefix()], limit, lambda: st, reset_every=0 if bars else 4096):
         for note in st.ready():
