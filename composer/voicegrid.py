@@ -254,30 +254,43 @@ class VoiceGridCodec:
     def decode_piece(self, ids: Sequence[int] | np.ndarray) -> VoicedPiece:
         """The voices of ``ids`` (controls and specials ignored; a broken frame is skipped)."""
         g = self.grid
-        voices: list[list[Note]] = [[] for _ in range(VOICES)]
         num, den = 4, 4
         bar_start = -1.0
         bars, step_in_frame, now = 0, VOICES, 0.0
         fermatas: list[float] = []
+        # each voice's notes as runs [start, pitch, grid steps, end] (notes made once, at the end)
+        runs: list[list[list[Any]]] = [[] for _ in range(VOICES)]
+        pitches = self._pitches
         for i in ids:
-            t, v = self.types[int(i)], self.values[int(i)]
-            if t == "EOS":
+            t = self.types[int(i)]
+            if t in ("Pitch", "Hold", "Rest") and step_in_frame < VOICES:
+                if t != "Rest":
+                    pitch, voice = pitches[int(i)], runs[step_in_frame]
+                    run = voice[-1] if voice else None
+                    if t == "Hold" and run is not None and run[1] == pitch and abs(run[3] - now) < 1e-6:
+                        run[2], run[3] = run[2] + 1, now + 1 / g  # tied over (the rule of :func:`add_step`)
+                    else:
+                        voice.append([now, pitch, 1, now + 1 / g])
+                step_in_frame += 1
+            elif t == "EOS":
                 break
-            if t == "TimeSig":
-                num, den = (int(x) for x in v.split("/"))
+            elif t == "TimeSig":
+                num, den = (int(x) for x in self.values[int(i)].split("/"))
             elif t == "Bar":
                 bar_start = 0.0 if bar_start < 0 else bar_start + num * 4 / den
                 bars += 1
             elif t == "Pos":
-                now = max(bar_start, 0.0) + int(v) / g
+                now = max(bar_start, 0.0) + int(self.values[int(i)]) / g
                 step_in_frame = 0
             elif t == "Fermata":
                 if not fermatas or fermatas[-1] < now - 1e-9:
                     fermatas.append(now)
-            elif t in ("Pitch", "Hold", "Rest") and step_in_frame < VOICES:
-                add_step(voices[step_in_frame], t, int(v) if t != "Rest" else -1, now, 1 / g)
-                step_in_frame += 1
+        voices = [[_run_note(run, 1 / g) for run in voice] for voice in runs]
         return VoicedPiece(voices, num, den, _first_onsets(fermatas, voices), bars)
+
+    @cached_property
+    def _pitches(self) -> list[int]:
+        return [int(p) for p in self.pitch_of]
 
     def music_ids(self, ids: Sequence[int] | np.ndarray) -> list[int]:
         """The music ids of ``ids``: controls and special tokens dropped, cut at EOS."""
@@ -296,6 +309,15 @@ def add_step(voice: list[Note], kind: str, pitch: int, now: float, step: float) 
         voice[-1] = Note(last.start, pitch, round(last.duration + step, 6), last.velocity)
     else:
         voice.append(Note(round(now, 6), pitch, round(step, 6), 80))
+
+
+def _run_note(run: list[Any], step: float) -> Note:
+    """The note of a run of grid steps, timed as :func:`add_step` times it step by step."""
+    start, pitch, steps, _ = run
+    duration = round(step, 6)
+    for _ in range(steps - 1):
+        duration = round(duration + step, 6)
+    return Note(round(start, 6), pitch, duration, 80)
 
 
 def _first_onsets(fermatas: list[float], voices: list[list[Note]]) -> tuple[float, ...]:

@@ -92,20 +92,28 @@ def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray,
     base = softmax(logits)
     flat = (classes + count * rows).ravel()  # each row's kinds in a block of its own
     size = len(logits) * count
-    marginal = np.bincount(flat, weights=base.ravel(), minlength=size).reshape(-1, count)
+    marginal = np.bincount(flat, weights=base.ravel(), minlength=size)
     if weights is not None:  # (count,) odds of each kind reweighted, then renormalized
-        marginal = marginal * weights
-        marginal /= np.maximum(marginal.sum(-1, keepdims=True), 1e-30)
+        marginal = (marginal.reshape(-1, count) * weights).ravel()
+        marginal /= np.repeat(np.maximum(marginal.reshape(-1, count).sum(-1), 1e-30), count)
     allowed = logits > -np.inf
-    counts = np.bincount(flat, weights=allowed.ravel(), minlength=size).reshape(-1, count)
+    counts = np.bincount(flat, weights=allowed.ravel(), minlength=size)
     # a kind with one token allowed in a row (a hold, a rest, a fermata) takes its odds whole: no filter
     # changes a single token's share
-    out = np.where(allowed & (counts[rows, classes] == 1), marginal[rows, classes], 0.0)
-    several = (counts > 1) & (marginal > 0)
+    out = np.where(allowed & (counts[flat] == 1).reshape(logits.shape), marginal[flat].reshape(logits.shape), 0.0)
+    several = ((counts > 1) & (marginal > 0)).reshape(-1, count)
     for c in np.flatnonzero(several.any(0)).tolist():  # the kinds to filter (the pitches)
-        live = several[:, c]
-        inside = np.where((classes == c) if classes.ndim == 1 else (classes[live] == c), logits[live], -np.inf)
-        out[live] += filtered_probs(inside, options) * marginal[live, c:c + 1]
+        of_c = classes == c
+        cols = np.flatnonzero(of_c if classes.ndim == 1 else of_c.any(0))  # the kind's tokens only
+        of_c, kind_logits = of_c[..., cols], logits[:, cols]
+        live = np.flatnonzero(several[:, c])
+        if len(live) < len(logits):  # some rows have none or one of the kind
+            kind_logits, of_c = kind_logits[live], of_c if classes.ndim == 1 else of_c[live]
+        filtered = filtered_probs(np.where(of_c, kind_logits, -np.inf), options) * marginal[live * count + c][:, None]
+        if len(live) < len(logits):
+            out[live[:, None], cols] += filtered
+        else:
+            out[:, cols] += filtered
     return out
 
 
@@ -148,6 +156,7 @@ def sample_streams(
     kinds = sorted(set(codec.types)) if typed else []
     classes = np.array([kinds.index(t) for t in codec.types]) if typed else np.zeros(0, dtype=np.int64)
     repeat_weights = np.array([1.0] * len(kinds) + [options.repeats or 1.0])
+    every_kind = np.tile(classes, (len(states), 1))  # (B, V): each row's token kinds
     biases: list[np.ndarray | None] = [None] * len(states)
     bias = None  # the states' biases stacked (B, V), rebuilt when one changes
     for step in range(max_tokens):
@@ -165,20 +174,19 @@ def sample_streams(
         if bias is not None:
             logits = logits + bias
         masked = np.where(masks, logits, -np.inf)
-        # a row the grammar forces (one token allowed) draws it with probability 1, as the filters
-        # would give it; the others are filtered row by row (the same values as all rows together)
-        probs = masks.astype(np.float64)
-        free = masks.sum(-1) > 1
-        if free.any() and not typed:
-            probs[free] = filtered_probs(masked[free], options)
-        elif free.any() and options.repeats is None:
-            probs[free] = typed_probs(masked[free], options, classes, len(kinds))
-        elif free.any():  # a repeated note is a kind of its own: struck again or not, at reweighted odds
-            kind_of = np.broadcast_to(classes, masks.shape).copy()
-            for i, st in enumerate(states):
-                if (r := getattr(st, "repeat_id", -1)) >= 0:
-                    kind_of[i, r] = len(kinds)
-            probs[free] = typed_probs(masked[free], options, kind_of[free], len(kinds) + 1, repeat_weights)
+        # a row the grammar forces (one token allowed) comes out at probability 1 exactly, as if drawn
+        # apart: the filters are row by row
+        if masks.sum(-1).max() == 1:  # every row forced (a bar line, a position)
+            probs = masks.astype(np.float64)
+        elif not typed:
+            probs = filtered_probs(masked, options)
+        elif options.repeats is None:
+            probs = typed_probs(masked, options, classes, len(kinds))
+        else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
+            kind_of = every_kind.copy()
+            repeat = [getattr(st, "repeat_id", -1) for st in states]
+            kind_of[[i for i, r in enumerate(repeat) if r >= 0], [r for r in repeat if r >= 0]] = len(kinds)
+            probs = typed_probs(masked, options, kind_of, len(kinds) + 1, repeat_weights)
         nxt = draw(probs, generator)  # (B,)
         for i, tok in enumerate(nxt.tolist()):
             if not alive[i]:

@@ -104,6 +104,7 @@ class GridState:
         self._type = {t: types == t for t in set(codec.types)}
         self._sounding_ok = self._type["Pitch"] | self._type["Hold"]  # a note struck or held, not a rest
         self._pitch = codec.pitch_of
+        self._kinds, self._pitches = codec.types, [int(p) for p in codec.pitch_of]
         self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
                           | self._type["Rest"] for lo, hi in VOICE_RANGES]
         self._none = np.zeros(codec.vocab_size, dtype=bool)
@@ -295,6 +296,8 @@ class GridState:
         """(V,) bool: the tokens that may come next."""
         codec, last = self.codec, self.last
         self.bar_is_eos = False
+        if last == "Voice" and self.voice < VOICES:  # the common case first: the next voice of a step
+            return self._voice_mask()
         if self.done:
             return self._only(codec.eos)
         if last in ("BOS", "Style", "Key"):
@@ -315,8 +318,6 @@ class GridState:
             if not (self.voice == MELODY and self.step in self.melody):
                 m = m | self._only(self._fermata)
             return m
-        if self.voice < VOICES:
-            return self._voice_mask()
         if self.pos + 1 < self.bar_steps:
             return self._only(self._pos[self.pos + 1])
         if self.target_bars is not None and self.bar + 1 >= self.target_bars:
@@ -326,8 +327,16 @@ class GridState:
 
     def update(self, token: int) -> Note | None:
         """Advance by one token (notes are read from :attr:`ids` at the end, or by :meth:`ready`)."""
-        t = self.codec.types[token]
+        t = self._kinds[token]
         self.ids.append(token)
+        if t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:  # the common case first
+            pitch = self._pitches[token]
+            if self.track:
+                add_step(self.voices[self.voice], t, pitch, self.step / self.codec.grid, 1 / self.codec.grid)
+            self.sounding[self.voice] = pitch if t != "Rest" else -1
+            self.voice += 1
+            self.last = "Voice"
+            return None
         if t == "EOS":
             self.done = True
         elif t == "Bar":
@@ -341,12 +350,6 @@ class GridState:
                 self.started, self.silent = True, 0
             elif self.started:
                 self.silent += 1
-        elif t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:
-            if self.track:
-                add_step(self.voices[self.voice], t, int(self._pitch[token]), self.step / self.codec.grid,
-                         1 / self.codec.grid)
-            self.sounding[self.voice] = int(self._pitch[token]) if t != "Rest" else -1
-            self.voice += 1
         elif t == "Fermata" and self.end_step is None and self._in_last_bar():
             self.end_step = self.step
         elif t == "Key":
