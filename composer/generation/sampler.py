@@ -156,7 +156,6 @@ def sample_streams(
     kinds = sorted(set(codec.types)) if typed else []
     classes = np.array([kinds.index(t) for t in codec.types]) if typed else np.zeros(0, dtype=np.int64)
     repeat_weights = np.array([1.0] * len(kinds) + [options.repeats or 1.0])
-    every_kind = np.tile(classes, (len(states), 1))  # (B, V): each row's token kinds
     biases: list[np.ndarray | None] = [None] * len(states)
     bias = None  # the states' biases stacked (B, V), rebuilt when one changes
     for step in range(max_tokens):
@@ -173,21 +172,26 @@ def sample_streams(
             bias = np.stack([np.zeros(masks.shape[1], np.float32) if b is None else b for b in biases])
         if bias is not None:
             logits = logits + bias
-        masked = np.where(masks, logits, -np.inf)
+        # only the tokens some row may take (a tenth to a half of the vocabulary) go through the filters
+        cols = np.flatnonzero(masks.any(0))
+        allowed = masks[:, cols]
+        masked = np.where(allowed, logits[:, cols], -np.inf)
         # a row the grammar forces (one token allowed) comes out at probability 1 exactly, as if drawn
         # apart: the filters are row by row
-        if masks.sum(-1).max() == 1:  # every row forced (a bar line, a position)
-            probs = masks.astype(np.float64)
+        if allowed.sum(-1).max() == 1:  # every row forced (a bar line, a position)
+            probs = allowed.astype(np.float64)
         elif not typed:
             probs = filtered_probs(masked, options)
         elif options.repeats is None:
-            probs = typed_probs(masked, options, classes, len(kinds))
+            probs = typed_probs(masked, options, classes[cols], len(kinds))
         else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
-            kind_of = every_kind.copy()
-            repeat = [getattr(st, "repeat_id", -1) for st in states]
-            kind_of[[i for i, r in enumerate(repeat) if r >= 0], [r for r in repeat if r >= 0]] = len(kinds)
+            kind_of = np.tile(classes[cols], (len(states), 1))
+            repeat = np.array([getattr(st, "repeat_id", -1) for st in states])
+            at = np.minimum(np.searchsorted(cols, repeat), len(cols) - 1)  # the repeat's column, if it has one
+            rows = np.flatnonzero(cols[at] == repeat)
+            kind_of[rows, at[rows]] = len(kinds)
             probs = typed_probs(masked, options, kind_of, len(kinds) + 1, repeat_weights)
-        nxt = draw(probs, generator)  # (B,)
+        nxt = cols[draw(probs, generator)]  # (B,)
         for i, tok in enumerate(nxt.tolist()):
             if not alive[i]:
                 continue
