@@ -56,7 +56,9 @@ def _tempered(logits: np.ndarray, options: SampleOptions) -> np.ndarray:
 
 def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
     """(B, V) bool: the smallest set of likeliest tokens whose mass reaches ``top_p`` (ties at its edge kept)."""
-    ranked = np.sort(probs, axis=-1)[:, ::-1]
+    ranked = probs.copy()
+    ranked.sort(axis=-1)
+    ranked = ranked[:, ::-1]
     kept = (ranked.cumsum(-1) - ranked <= top_p).sum(-1)  # a prefix of the ranking
     return probs >= ranked[np.arange(len(probs)), kept - 1][:, None]
 
@@ -102,11 +104,11 @@ def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray,
     # changes a single token's share
     out = np.where(allowed & (counts[flat] == 1).reshape(logits.shape), marginal[flat].reshape(logits.shape), 0.0)
     several = ((counts > 1) & (marginal > 0)).reshape(-1, count)
-    for c in np.flatnonzero(several.any(0)).tolist():  # the kinds to filter (the pitches)
+    for c in several.any(0).nonzero()[0].tolist():  # the kinds to filter (the pitches)
         of_c = classes == c
-        cols = np.flatnonzero(of_c if classes.ndim == 1 else of_c.any(0))  # the kind's tokens only
+        cols = (of_c if classes.ndim == 1 else of_c.any(0)).nonzero()[0]  # the kind's tokens only
         of_c, kind_logits = of_c[..., cols], logits[:, cols]
-        live = np.flatnonzero(several[:, c])
+        live = several[:, c].nonzero()[0]
         if len(live) < len(logits):  # some rows have none or one of the kind
             kind_logits, of_c = kind_logits[live], of_c if classes.ndim == 1 else of_c[live]
         filtered = filtered_probs(np.where(of_c, kind_logits, -np.inf), options) * marginal[live * count + c][:, None]
@@ -173,7 +175,7 @@ def sample_streams(
         if bias is not None:
             logits = logits + bias
         # only the tokens some row may take (a tenth to a half of the vocabulary) go through the filters
-        cols = np.flatnonzero(masks.any(0))
+        cols = masks.any(0).nonzero()[0]
         allowed = masks[:, cols]
         masked = np.where(allowed, logits[:, cols], -np.inf)
         # a row the grammar forces (one token allowed) comes out at probability 1 exactly, as if drawn
@@ -188,7 +190,7 @@ def sample_streams(
             kind_of = np.tile(classes[cols], (len(states), 1))
             repeat = np.array([getattr(st, "repeat_id", -1) for st in states])
             at = np.minimum(np.searchsorted(cols, repeat), len(cols) - 1)  # the repeat's column, if it has one
-            rows = np.flatnonzero(cols[at] == repeat)
+            rows = (cols[at] == repeat).nonzero()[0]
             kind_of[rows, at[rows]] = len(kinds)
             probs = typed_probs(masked, options, kind_of, len(kinds) + 1, repeat_weights)
         nxt = cols[draw(probs, generator)]  # (B,)
