@@ -309,3 +309,35 @@ def test_a_tonicized_arrival_is_an_authentic_cadence(monkeypatch: pytest.MonkeyP
     assert cads[8.0].progression.endswith("IV"), cads[8.0]
     monkeypatch.setattr(cadences, "TONICIZED", False)
     assert 8.0 not in {c.offset for c in analyze_notes(v, time_signature=(4, 4)).cadences}
+
+
+def test_a_cadence_approached_past_a_passing_chord(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C major: ... V7 on beat 4, iii6 on its second eighth (alto F-E, tenor D-E), I on the bar
+    line: an authentic cadence from the V7 on the beat (the passing iii6 does not approach it)."""
+    from composer.harmony import cadences
+
+    v = [
+        [Note(0, 72, 1), Note(1, 72, 1), Note(2, 74, 1), Note(3, 71, 1), Note(4, 72, 2)],
+        [Note(0, 67, 1), Note(1, 69, 1), Note(2, 69, 1), Note(3, 65, 0.5), Note(3.5, 64, 0.5), Note(4, 64, 2)],
+        [Note(0, 64, 1), Note(1, 65, 1), Note(2, 65, 1), Note(3, 62, 0.5), Note(3.5, 64, 0.5), Note(4, 67, 2)],
+        [Note(0, 48, 1), Note(1, 53, 1), Note(2, 50, 1), Note(3, 43, 1), Note(4, 48, 2)],
+    ]
+    a = analyze_notes(v, time_signature=(4, 4))
+    assert [(c.offset, c.roman) for c in a.chords][3:5] == [(3.0, "V7"), (3.5, "iii6")]
+    assert [(c.offset, c.kind, c.progression) for c in a.cadences] == [(4.0, "authentic", "V7 I")]
+    monkeypatch.setattr(cadences, "OFFBEAT_APPROACH", False)
+    assert analyze_notes(v, time_signature=(4, 4)).cadences == []
+
+
+def test_a_phrase_twice_the_usual_length_ends_at_a_weak_cadence() -> None:
+    """Phrase ends at 8, 16 and 32 (the start at 0): the 16-beat gap is 1.5 phrases or more, so
+    the weak cadence in it nearest to 8 beats after 16 ends a phrase; none nearer than 4 beats
+    to a phrase end qualifies, and a gap of 8 stays as it is."""
+    from composer.harmony.cadences import _fill_gaps
+
+    ends = {8.0: "cadence", 16.0: "long_note", 32.0: "final"}
+    _fill_gaps(ends, [6.0, 19.0, 22.0, 27.0, 29.0], 0.0)
+    assert sorted(ends) == [8.0, 16.0, 22.0, 32.0] and ends[22.0] == "cadence"
+    too_close = {8.0: "cadence", 16.0: "cadence", 32.0: "final"}
+    _fill_gaps(too_close, [17.0, 19.0, 29.0, 31.0], 0.0)
+    assert sorted(too_close) == [8.0, 16.0, 32.0]
