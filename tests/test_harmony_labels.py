@@ -341,3 +341,25 @@ def test_a_phrase_twice_the_usual_length_ends_at_a_weak_cadence() -> None:
     too_close = {8.0: "cadence", 16.0: "cadence", 32.0: "final"}
     _fill_gaps(too_close, [17.0, 19.0, 29.0, 31.0], 0.0)
     assert sorted(too_close) == [8.0, 16.0, 32.0]
+
+
+def test_a_pivot_beat_stays_in_the_key_it_leaves() -> None:
+    """C major to G major at beat 4: with a C major chord and no F# there, the pivot is read in C
+    (I, not IV of G) and G starts at beat 5; with F# sounding at beat 4, or a chord that is not
+    one of C's (Bb), the change stays, and a key of one beat is not moved away."""
+    from composer.harmony.chords import _templates, pivots_in_old_key
+
+    states = _templates()[3]
+    c_chord, g_chord, bb_chord = (states.index((r, "maj")) for r in (0, 7, 10))
+    c_beat = [1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0]  # C E G
+    d7_beat = [1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0]  # D F# A C
+    c, g = 0, 7  # KEY_NAMES: C major, G major
+    path = [c] * 4 + [g] * 4
+    beats = [c_beat] * 4 + [c_beat, d7_beat, d7_beat, c_beat]
+    harmony = [c_chord] * 5 + [g_chord] * 3
+    assert pivots_in_old_key(path, beats, harmony) == [c] * 5 + [g] * 3
+    with_f_sharp = beats[:4] + [d7_beat] + beats[5:]
+    assert pivots_in_old_key(path, with_f_sharp, harmony) == path
+    assert pivots_in_old_key(path, beats, [c_chord] * 4 + [bb_chord] + [g_chord] * 3) == path
+    one_beat = [c] * 4 + [g] + [c] * 3  # G for one beat: not moved away
+    assert pivots_in_old_key(one_beat, beats, harmony)[4] == g
