@@ -345,7 +345,7 @@ def test_a_phrase_twice_the_usual_length_ends_at_a_weak_cadence() -> None:
 
 def test_a_pivot_beat_stays_in_the_key_it_leaves() -> None:
     """C major to G major at beat 4: with a C major chord and no F# there, the pivot is read in C
-    (I, not IV of G) and G starts at beat 5; with F# sounding at beat 4, or a chord that is not
+    (I, not IV of G) and G starts at beat 5; with F# sounding at beat 3 or 4, or a chord that is not
     one of C's (Bb), the change stays, and a key of one beat is not moved away."""
     from composer.harmony.chords import _templates, pivots_in_old_key
 
@@ -360,6 +360,8 @@ def test_a_pivot_beat_stays_in_the_key_it_leaves() -> None:
     assert pivots_in_old_key(path, beats, harmony) == [c] * 5 + [g] * 3
     with_f_sharp = beats[:4] + [d7_beat] + beats[5:]
     assert pivots_in_old_key(path, with_f_sharp, harmony) == path
+    f_sharp_before = beats[:3] + [d7_beat] + beats[4:]  # the new note already heard
+    assert pivots_in_old_key(path, f_sharp_before, harmony) == path
     assert pivots_in_old_key(path, beats, [c_chord] * 4 + [bb_chord] + [g_chord] * 3) == path
     one_beat = [c] * 4 + [g] + [c] * 3  # G for one beat: not moved away
     assert pivots_in_old_key(one_beat, beats, harmony)[4] == g

@@ -272,7 +272,8 @@ def pivots_in_old_key(path: Sequence[int], beat_vectors: Any, beat_chords: Seque
     """``path`` (a key per beat) with each key change moved a beat later where that beat is a pivot.
 
     A change's first beat is a pivot when its chord (a template state) is diatonic in the old
-    key and no note of the new key that the old one lacks sounds in it: the analysts' new key
+    key and no note of the new key that the old one lacks sounds in it or in the beat before
+    (once the new note has sounded, the new key has begun there): the analysts' new key
     begins after the pivot chord, which they read in the key it leaves (``C: I IV | G: V I``,
     not ``C: I | G: IV...``, for an F-less beat).  A change is moved at most one beat, and not
     where the new key would then hold no beat of its own.
@@ -286,7 +287,7 @@ def pivots_in_old_key(path: Sequence[int], beat_vectors: Any, beat_chords: Seque
     out = list(path)
     for b in range(1, len(path) - 1):
         old, new = path[b - 1], path[b]
-        if old == new or path[b + 1] != new or (table[old, new] & present[b]).any():
+        if old == new or path[b + 1] != new or (table[old, new] & (present[b] | present[b - 1])).any():
             continue
         root, quality = states[beat_chords[b]]
         if chord_prior((root - old) % 12, quality, "major" if old < 12 else "minor") < 0.0:
