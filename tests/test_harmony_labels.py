@@ -365,3 +365,29 @@ def test_a_pivot_beat_stays_in_the_key_it_leaves() -> None:
     assert pivots_in_old_key(path, beats, [c_chord] * 4 + [bb_chord] + [g_chord] * 3) == path
     one_beat = [c] * 4 + [g] + [c] * 3  # G for one beat: not moved away
     assert pivots_in_old_key(one_beat, beats, harmony)[4] == g
+
+
+def test_a_key_change_moves_back_to_its_new_note_between_the_beats() -> None:
+    """C major, then G major from beat 2: D7/F# on the second eighth of beat 1 sounds the F# that
+    C lacks, so G begins there; with a C chord there instead, the change stays on the beat."""
+    import numpy as np
+
+    from composer.harmony import Slices
+    from composer.harmony.chords import changes_at_new_notes
+
+    c_chord = [1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+    d7 = [1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0]
+    g_chord = [0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+
+    def slices(rows: list[list[int]]) -> Slices:
+        n = len(rows)
+        raw = 0.5 * np.array(rows, dtype=float)
+        return Slices(
+            [0.5 * i for i in range(n)], [0.5] * n, [3, 1, 2, 1, 2, 1], raw, raw, [-1] * n, [-1] * n,
+            [2 * (i // 2) for i in range(n)],
+        )
+
+    c, g = 0, 7
+    keys = [c, c, c, c, g, g]
+    assert changes_at_new_notes(keys, slices([c_chord, c_chord, c_chord, d7, g_chord, g_chord])) == [c, c, c, g, g, g]
+    assert changes_at_new_notes(keys, slices([c_chord] * 4 + [g_chord] * 2)) == keys

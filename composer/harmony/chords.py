@@ -6,8 +6,9 @@ chords together: each slice's chord is chosen among the templates of
 aside by :mod:`~composer.harmony.slices`), the bass, and how usual it is in the local key; a
 change of chord costs more between beats than on them, so labels follow the harmonic rhythm.
 V-I arrivals then confirm their keys and both passes run again; a key change whose first beat
-is a pivot (a chord of the old key, no note of the new key) starts a beat later.  numpy is
-imported inside the functions; music21 only to spell chord symbols.
+is a pivot (a chord of the old key, no note of the new key) starts a beat later, one whose new
+note sounds between the beats before it starts there.  numpy is imported inside the functions;
+music21 only to spell chord symbols.
 """
 
 from __future__ import annotations
@@ -225,6 +226,7 @@ CADENCE_BONUS = 0.3  # key evidence per beat for the tonic of a V-I arrival
 CHORD_BEATS = 1.25  # beats per chord up to which every beat's key evidence weighs in full
 CHORD_BEATS_POWER = 2.0  # longer chords: the evidence per beat scales as (CHORD_BEATS / beats per chord) ** this
 PIVOT_IN_OLD_KEY = True  # a key change moves past a pivot beat (pivots_in_old_key)
+NEW_NOTE_BETWEEN_BEATS = True  # a key change moves back to its new note between the beats
 CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
 
 
@@ -296,6 +298,33 @@ def pivots_in_old_key(path: Sequence[int], beat_vectors: Any, beat_chords: Seque
     return out
 
 
+def changes_at_new_notes(slice_keys: Sequence[int], sl: Slices) -> list[int]:
+    """``slice_keys`` with each key change moved back to where its new note sounds between the beats.
+
+    A change on a beat starts instead at the first of the slices between that beat and the one
+    before it that sounds a note of the new key that the old one lacks (``V2`` of the new key on
+    the second eighth: the new key begins there, not a beat later).
+    """
+    import numpy as np
+
+    table = new_notes()
+    raw = np.asarray(sl.raw, dtype=float)
+    sounds = raw > NEW_NOTE_SHARE * np.maximum(raw.sum(axis=1, keepdims=True), 1e-9)
+    out = list(slice_keys)
+    for i in range(1, sl.n):
+        old, new = slice_keys[i - 1], slice_keys[i]
+        if old == new or sl.strength[i] < 2:
+            continue
+        first, j = None, i - 1
+        while j >= 0 and sl.strength[j] < 2:
+            if (table[old, new] & sounds[j]).any():
+                first = j
+            j -= 1
+        if first is not None:
+            out[first:i] = [new] * (i - first)
+    return out
+
+
 def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[list[KeyRegion], list[ChordLabel]]:
     """Local keys and chord labels of ``piece``.
 
@@ -335,8 +364,12 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
             kpath = moved
             slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
             cpath = chord_path(sl, slice_keys)
-    beat_starts = [sl.starts[b] for b in beats]
-    regions = key_regions(piece, beat_starts, kpath, vectors)
+    if NEW_NOTE_BETWEEN_BEATS:
+        early = changes_at_new_notes(slice_keys, sl)
+        if early != slice_keys:
+            slice_keys = early
+            cpath = chord_path(sl, slice_keys)
+    regions = key_regions(piece, sl.starts, slice_keys, raw)
     regions = [
         KeyRegion(names[key_index(r.key)], r.start_bar, r.end_bar, r.start, r.end, r.correlation) for r in regions
     ]
