@@ -309,3 +309,85 @@ def test_a_tonicized_arrival_is_an_authentic_cadence(monkeypatch: pytest.MonkeyP
     assert cads[8.0].progression.endswith("IV"), cads[8.0]
     monkeypatch.setattr(cadences, "TONICIZED", False)
     assert 8.0 not in {c.offset for c in analyze_notes(v, time_signature=(4, 4)).cadences}
+
+
+def test_a_cadence_approached_past_a_passing_chord(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C major: ... V7 on beat 4, iii6 on its second eighth (alto F-E, tenor D-E), I on the bar
+    line: an authentic cadence from the V7 on the beat (the passing iii6 does not approach it)."""
+    from composer.harmony import cadences
+
+    v = [
+        [Note(0, 72, 1), Note(1, 72, 1), Note(2, 74, 1), Note(3, 71, 1), Note(4, 72, 2)],
+        [Note(0, 67, 1), Note(1, 69, 1), Note(2, 69, 1), Note(3, 65, 0.5), Note(3.5, 64, 0.5), Note(4, 64, 2)],
+        [Note(0, 64, 1), Note(1, 65, 1), Note(2, 65, 1), Note(3, 62, 0.5), Note(3.5, 64, 0.5), Note(4, 67, 2)],
+        [Note(0, 48, 1), Note(1, 53, 1), Note(2, 50, 1), Note(3, 43, 1), Note(4, 48, 2)],
+    ]
+    a = analyze_notes(v, time_signature=(4, 4))
+    assert [(c.offset, c.roman) for c in a.chords][3:5] == [(3.0, "V7"), (3.5, "iii6")]
+    assert [(c.offset, c.kind, c.progression) for c in a.cadences] == [(4.0, "authentic", "V7 I")]
+    monkeypatch.setattr(cadences, "OFFBEAT_APPROACH", False)
+    assert analyze_notes(v, time_signature=(4, 4)).cadences == []
+
+
+def test_a_phrase_twice_the_usual_length_ends_at_a_weak_cadence() -> None:
+    """Phrase ends at 8, 16 and 32 (the start at 0): the 16-beat gap is 1.5 phrases or more, so
+    the weak cadence in it nearest to 8 beats after 16 ends a phrase; none nearer than 4 beats
+    to a phrase end qualifies, and a gap of 8 stays as it is."""
+    from composer.harmony.cadences import _fill_gaps
+
+    ends = {8.0: "cadence", 16.0: "long_note", 32.0: "final"}
+    _fill_gaps(ends, [6.0, 19.0, 22.0, 27.0, 29.0], 0.0)
+    assert sorted(ends) == [8.0, 16.0, 22.0, 32.0] and ends[22.0] == "cadence"
+    too_close = {8.0: "cadence", 16.0: "cadence", 32.0: "final"}
+    _fill_gaps(too_close, [17.0, 19.0, 29.0, 31.0], 0.0)
+    assert sorted(too_close) == [8.0, 16.0, 32.0]
+
+
+def test_a_pivot_beat_stays_in_the_key_it_leaves() -> None:
+    """C major to G major at beat 4: with a C major chord and no F# there, the pivot is read in C
+    (I, not IV of G) and G starts at beat 5; with F# sounding at beat 3 or 4, or a chord that is not
+    one of C's (Bb), the change stays, and a key of one beat is not moved away."""
+    from composer.harmony.chords import _templates, pivots_in_old_key
+
+    states = _templates()[3]
+    c_chord, g_chord, bb_chord = (states.index((r, "maj")) for r in (0, 7, 10))
+    c_beat = [1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0]  # C E G
+    d7_beat = [1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0]  # D F# A C
+    c, g = 0, 7  # KEY_NAMES: C major, G major
+    path = [c] * 4 + [g] * 4
+    beats = [c_beat] * 4 + [c_beat, d7_beat, d7_beat, c_beat]
+    harmony = [c_chord] * 5 + [g_chord] * 3
+    assert pivots_in_old_key(path, beats, harmony) == [c] * 5 + [g] * 3
+    with_f_sharp = beats[:4] + [d7_beat] + beats[5:]
+    assert pivots_in_old_key(path, with_f_sharp, harmony) == path
+    f_sharp_before = beats[:3] + [d7_beat] + beats[4:]  # the new note already heard
+    assert pivots_in_old_key(path, f_sharp_before, harmony) == path
+    assert pivots_in_old_key(path, beats, [c_chord] * 4 + [bb_chord] + [g_chord] * 3) == path
+    one_beat = [c] * 4 + [g] + [c] * 3  # G for one beat: not moved away
+    assert pivots_in_old_key(one_beat, beats, harmony)[4] == g
+
+
+def test_a_key_change_moves_back_to_its_new_note_between_the_beats() -> None:
+    """C major, then G major from beat 2: D7/F# on the second eighth of beat 1 sounds the F# that
+    C lacks, so G begins there; with a C chord there instead, the change stays on the beat."""
+    import numpy as np
+
+    from composer.harmony import Slices
+    from composer.harmony.chords import changes_at_new_notes
+
+    c_chord = [1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+    d7 = [1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0]
+    g_chord = [0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+
+    def slices(rows: list[list[int]]) -> Slices:
+        n = len(rows)
+        raw = 0.5 * np.array(rows, dtype=float)
+        return Slices(
+            [0.5 * i for i in range(n)], [0.5] * n, [3, 1, 2, 1, 2, 1], raw, raw, [-1] * n, [-1] * n,
+            [2 * (i // 2) for i in range(n)],
+        )
+
+    c, g = 0, 7
+    keys = [c, c, c, c, g, g]
+    assert changes_at_new_notes(keys, slices([c_chord, c_chord, c_chord, d7, g_chord, g_chord])) == [c, c, c, g, g, g]
+    assert changes_at_new_notes(keys, slices([c_chord] * 4 + [g_chord] * 2)) == keys

@@ -1,10 +1,13 @@
 """Cadences at phrase ends: authentic (perfect/imperfect), half, plagal, deceptive.
 
 Phrase ends are fermatas (score input), long soprano notes over which every voice holds, rests
-in every voice, the final chord and (MIDI) cadences held on a strong beat.  The arrival chord is
-the one sounding at the phrase end; the chord before it is the last beat's chord with other
-pitch classes.  An arrival on a major or minor triad from its own dominant (``V7/IV IV``) is an
-authentic cadence in the key of the arrival (a tonicization).
+in every voice, the final chord and (MIDI) cadences held on a strong beat; where the phrase ends
+found leave a gap of one and a half typical phrases or more, a weaker cadence in it ends a phrase
+(MIDI: a chorale's phrases are about as long as each other).  The arrival chord is the one
+sounding at the phrase end; the chord before it is the last chord of another root or quality, or,
+past a passing chord between the beats, the last beat's.  An arrival on a major or minor triad
+from its own dominant (``V7/IV IV``) is an authentic cadence in the key of the arrival (a
+tonicization).
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ class Cadence:
 
 CADENCE_GAP_BARS = 1.5  # bars between a phrase end found by its cadence alone and any other
 HOLD_WITH_MELODY = True  # a cadence's arrival held in every voice as long as the melody's note
-BASS_NOTE_FIVE_ONE = True
-TONICIZED = True  # the bass's last note on the arrival's fifth counts as a 5-1 bass
+BASS_NOTE_FIVE_ONE = True  # the bass's last note on the arrival's fifth counts as a 5-1 bass
+TONICIZED = True  # an arrival on a triad from its own dominant is an authentic cadence
+OFFBEAT_APPROACH = True  # a cadence may be approached from the last beat's chord past a passing chord
+PHRASE_GRID = 1.5  # (MIDI) gaps this many typical phrase lengths long get a phrase end at a weak cadence
 
 
 def _strong_beat(piece: VoicedPiece, t: float) -> bool:
@@ -64,7 +69,9 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
     fermatas (MIDI), authentic (bass 5-1) and half cadences (to a root-position V) on a strong
     beat, held in every voice for a beat and as long as the melody's note (up to two beats),
     :data:`CADENCE_GAP_BARS` from other phrase ends.  The bass's 5-1 may come from its last note
-    before the arrival (V6 with the bass dropping to the fifth on the second eighth).
+    before the arrival (V6 with the bass dropping to the fifth on the second eighth).  The other
+    cadences held so (an inverted dominant, plagal, deceptive, or too near another end) are weak:
+    they end a phrase only to split a gap of :data:`PHRASE_GRID` typical phrases (:func:`_fill_gaps`).
     """
     ends: dict[float, str] = {}
     bass = piece.voices[-1] if piece.voices else piece.notes
@@ -108,28 +115,85 @@ def _phrase_ends(piece: VoicedPiece, chords: Sequence[ChordLabel]) -> list[tuple
             ends[t] = "long_note"
     if not piece.fermatas:  # MIDI: cadences held for a beat on a strong beat
         top_at = {round(n.start, 6): n.duration for n in top}
-        for prev, c in zip(chords, chords[1:], strict=False):
+        weak: list[float] = []  # arrivals of a cadence too weak to end a phrase alone
+        for i in range(1, len(chords)):
+            c = chords[i]
             t = round(c.offset, 6)
             # every voice holds as long as the melody's note, up to two beats (a melody note
             # held over moving voices is inside the phrase), and at least a beat
             hold = max(unit, min(top_at.get(t, unit), 2 * unit)) if HOLD_WITH_MELODY else unit
-            if (
-                t < final - 1e-6
-                and c.bass_pc == c.root_pc
-                and still(t) >= hold - 1e-6
-                and _strong_beat(piece, t)
-                and spaced(t, CADENCE_GAP_BARS)
-            ):
-                kind = _classify(prev, c, (), c.key)
+            if t < final - 1e-6 and c.bass_pc == c.root_pc and still(t) >= hold - 1e-6 and _strong_beat(piece, t):
+                kind, prev = None, chords[i - 1]
+                if (prev.root_pc, prev.quality) == (c.root_pc, c.quality):
+                    continue  # a chord repeated: its arrival was before
+                for prev in _approaches(piece, chords, i):
+                    kind = _classify(prev, c, (), c.key)
+                    if kind is not None:
+                        break
+                if kind is None:
+                    continue
                 # authentic: bass 5-1 (the chord before in root position, or the bass's last
                 # note, an eighth after the beat, on the arrival's fifth); half: any approach to
                 # a root-position V
                 five_one = prev.bass_pc == prev.root_pc or (
                     BASS_NOTE_FIVE_ONE and _bass_before(bass, t) == (c.root_pc + 7) % 12
                 )
-                if kind is not None and (kind[0] == "half" or (kind[0] == "authentic" and five_one)):
+                if (kind[0] == "half" or (kind[0] == "authentic" and five_one)) and spaced(t, CADENCE_GAP_BARS):
                     ends[t] = "cadence"
+                else:
+                    weak.append(t)
+        if PHRASE_GRID:
+            _fill_gaps(ends, weak, first)
     return sorted(ends.items())
+
+
+def _on_beat(piece: VoicedPiece, t: float) -> bool:
+    """``t`` falls on a beat of the metre."""
+    pos = (piece.locate(t)[1] - 1) / piece.beat_unit
+    return abs(pos - round(pos)) < 1e-3
+
+
+def _approaches(piece: VoicedPiece, chords: Sequence[ChordLabel], i: int) -> list[ChordLabel]:
+    """The chords before ``chords[i]`` that may approach it in a cadence.
+
+    The last chord of other root or quality; where that one starts between beats (a passing
+    chord: V7 - I43 - I, V7 - iii6 - I), also the last such chord on a beat.
+    """
+    arr = chords[i]
+    other = [c for c in reversed(chords[:i]) if (c.root_pc, c.quality) != (arr.root_pc, arr.quality)]
+    if not other:
+        return []
+    if not OFFBEAT_APPROACH or _on_beat(piece, other[0].offset):
+        return other[:1]
+    on_beat = next((c for c in other if _on_beat(piece, c.offset)), None)
+    return other[:1] + ([on_beat] if on_beat is not None else [])
+
+
+def _fill_gaps(ends: dict[float, str], weak: Sequence[float], first: float) -> None:
+    """Phrase ends at weak cadences where a phrase would otherwise last about two phrases.
+
+    The typical phrase length ``L`` is the median distance between the phrase ends found (the
+    piece's start counts as a boundary); wherever two boundaries are at least
+    ``PHRASE_GRID * L`` apart, the weak cadence between them (at least ``L / 2`` from both)
+    nearest to ``L`` after the first ends a phrase, and the gaps are looked at again.
+    """
+    while True:
+        bounds = sorted({first, *ends})
+        gaps = sorted(b - a for a, b in zip(bounds, bounds[1:], strict=False))
+        if len(gaps) < 2:
+            return
+        length = gaps[len(gaps) // 2]
+        added = False
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            if b - a < PHRASE_GRID * length - 1e-6:
+                continue
+            options = [w for w in weak if a + length / 2 - 1e-6 <= w <= b - length / 2 + 1e-6]
+            if options:
+                ends[min(options, key=lambda w: abs(w - a - length))] = "cadence"
+                added = True
+                break
+        if not added:
+            return
 
 
 def _classify(
@@ -196,14 +260,12 @@ def find_cadences(
             continue
         arr = chords[i]
         k = arr.key
-        prev = next(
-            (c for c in reversed(chords[:i]) if (c.root_pc, c.quality) != (arr.root_pc, arr.quality)),
-            None,
-        )
-        if prev is None:
-            continue
-        kind = _classify(prev, arr, arr_ps, k)
-        if kind is None:
+        kind, prev = None, None
+        for prev in _approaches(piece, chords, i):
+            kind = _classify(prev, arr, arr_ps, k)
+            if kind is not None:
+                break
+        if kind is None or prev is None:
             continue
         bar, beat = piece.locate(t)
         out.append(Cadence(kind[0], kind[1], bar, beat, round(t, 4), k, f"{prev.roman} {arr.roman}", why))

@@ -5,8 +5,10 @@ chords together: each slice's chord is chosen among the templates of
 :mod:`~composer.harmony.numerals` by how well it covers the slice's sound (non-chord tones set
 aside by :mod:`~composer.harmony.slices`), the bass, and how usual it is in the local key; a
 change of chord costs more between beats than on them, so labels follow the harmonic rhythm.
-V-I arrivals then confirm their keys and both passes run again.  numpy is imported inside the
-functions; music21 only to spell chord symbols.
+V-I arrivals then confirm their keys and both passes run again; a key change whose first beat
+is a pivot (a chord of the old key, no note of the new key) starts a beat later, one whose new
+note sounds between the beats before it starts there.  numpy is imported inside the functions;
+music21 only to spell chord symbols.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from typing import Any
 from composer.events import Note
 from composer.harmony.keyfinding import (
     KEY_NAMES,
+    NEW_NOTE_SHARE,
     KeyRegion,
     key_index,
     key_path,
     key_regions,
     m21_key,
+    new_notes,
     short_key_name,
 )
 from composer.harmony.numerals import QUALITIES, QUALITY_NAMES, SYMBOL_SUFFIX, chord_prior, roman_figure
@@ -221,6 +225,8 @@ def progression_line(chords: Sequence[ChordLabel]) -> str:
 CADENCE_BONUS = 0.3  # key evidence per beat for the tonic of a V-I arrival
 CHORD_BEATS = 1.25  # beats per chord up to which every beat's key evidence weighs in full
 CHORD_BEATS_POWER = 2.0  # longer chords: the evidence per beat scales as (CHORD_BEATS / beats per chord) ** this
+PIVOT_IN_OLD_KEY = True  # a key change moves past a pivot beat (pivots_in_old_key)
+NEW_NOTE_BETWEEN_BEATS = True  # a key change moves back to its new note between the beats
 CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
 
 
@@ -264,6 +270,61 @@ def evidence_weight(n_beats: int, path: Sequence[int]) -> float:
     return min(1.0, (CHORD_BEATS / beats_per_chord) ** CHORD_BEATS_POWER) if beats_per_chord > 0 else 1.0
 
 
+def pivots_in_old_key(path: Sequence[int], beat_vectors: Any, beat_chords: Sequence[int]) -> list[int]:
+    """``path`` (a key per beat) with each key change moved a beat later where that beat is a pivot.
+
+    A change's first beat is a pivot when its chord (a template state) is diatonic in the old
+    key and no note of the new key that the old one lacks sounds in it or in the beat before
+    (once the new note has sounded, the new key has begun there): the analysts' new key
+    begins after the pivot chord, which they read in the key it leaves (``C: I IV | G: V I``,
+    not ``C: I | G: IV...``, for an F-less beat).  A change is moved at most one beat, and not
+    where the new key would then hold no beat of its own.
+    """
+    import numpy as np
+
+    _, _, _, states = _templates()
+    v = np.asarray(beat_vectors, dtype=float)
+    present = v > NEW_NOTE_SHARE * np.maximum(v.sum(axis=1, keepdims=True), 1e-9)
+    table = new_notes()
+    out = list(path)
+    for b in range(1, len(path) - 1):
+        old, new = path[b - 1], path[b]
+        if old == new or path[b + 1] != new or (table[old, new] & (present[b] | present[b - 1])).any():
+            continue
+        root, quality = states[beat_chords[b]]
+        if chord_prior((root - old) % 12, quality, "major" if old < 12 else "minor") < 0.0:
+            continue  # not one of the old key's usual diatonic chords (prior 0)
+        out[b] = old
+    return out
+
+
+def changes_at_new_notes(slice_keys: Sequence[int], sl: Slices) -> list[int]:
+    """``slice_keys`` with each key change moved back to where its new note sounds between the beats.
+
+    A change on a beat starts instead at the first of the slices between that beat and the one
+    before it that sounds a note of the new key that the old one lacks (``V2`` of the new key on
+    the second eighth: the new key begins there, not a beat later).
+    """
+    import numpy as np
+
+    table = new_notes()
+    raw = np.asarray(sl.raw, dtype=float)
+    sounds = raw > NEW_NOTE_SHARE * np.maximum(raw.sum(axis=1, keepdims=True), 1e-9)
+    out = list(slice_keys)
+    for i in range(1, sl.n):
+        old, new = slice_keys[i - 1], slice_keys[i]
+        if old == new or sl.strength[i] < 2:
+            continue
+        first, j = None, i - 1
+        while j >= 0 and sl.strength[j] < 2:
+            if (table[old, new] & sounds[j]).any():
+                first = j
+            j -= 1
+        if first is not None:
+            out[first:i] = [new] * (i - first)
+    return out
+
+
 def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[list[KeyRegion], list[ChordLabel]]:
     """Local keys and chord labels of ``piece``.
 
@@ -297,8 +358,18 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
         kpath, _ = key_path(vectors, half, bonus, weight)
         slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
         cpath = chord_path(sl, slice_keys)
-    beat_starts = [sl.starts[b] for b in beats]
-    regions = key_regions(piece, beat_starts, kpath, vectors)
+    if PIVOT_IN_OLD_KEY:
+        moved = pivots_in_old_key(kpath, vectors, [cpath[b] for b in beats])
+        if moved != kpath:
+            kpath = moved
+            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
+            cpath = chord_path(sl, slice_keys)
+    if NEW_NOTE_BETWEEN_BEATS:
+        early = changes_at_new_notes(slice_keys, sl)
+        if early != slice_keys:
+            slice_keys = early
+            cpath = chord_path(sl, slice_keys)
+    regions = key_regions(piece, sl.starts, slice_keys, raw)
     regions = [
         KeyRegion(names[key_index(r.key)], r.start_bar, r.end_bar, r.start, r.end, r.correlation) for r in regions
     ]

@@ -179,7 +179,7 @@ def _key_distance() -> Any:
     return d
 
 
-def _new_notes() -> Any:
+def new_notes() -> Any:
     """(24, 24, 12): pitch classes in key k's scale (harmonic minor in minor) and not in key j's."""
     import numpy as np
 
@@ -240,11 +240,11 @@ def key_path(
     evidence = weight * EVIDENCE_WEIGHT * key_log_likelihoods(v)
     emit = evidence + (bonus if bonus is not None else 0.0)
     base = -(MODULATION_PENALTY + DISTANCE_PENALTY * _key_distance())
-    new_notes = _new_notes().astype(float)  # (from, to, 12)
+    new_notes_ = new_notes().astype(float)  # (from, to, 12)
     score = emit[0].copy()
     back = np.zeros((n, 24), dtype=int)
     for i in range(1, n):
-        trans = base - NO_NEW_NOTE_PENALTY * ((new_notes @ near[i]) == 0)  # (from, to)
+        trans = base - NO_NEW_NOTE_PENALTY * ((new_notes_ @ near[i]) == 0)  # (from, to)
         np.fill_diagonal(trans, 0.0)
         cand = score[:, None] + trans
         back[i] = cand.argmax(axis=0)
