@@ -391,3 +391,15 @@ def test_a_key_change_moves_back_to_its_new_note_between_the_beats() -> None:
     keys = [c, c, c, c, g, g]
     assert changes_at_new_notes(keys, slices([c_chord, c_chord, c_chord, d7, g_chord, g_chord])) == [c, c, c, g, g, g]
     assert changes_at_new_notes(keys, slices([c_chord] * 4 + [g_chord] * 2)) == keys
+
+
+def test_a_picardy_third_held_past_its_dominant_stays_in_the_minor_key() -> None:
+    """D minor ending V - I with a major third held: the final chord and its dominant (six beats)
+    are the minor key's Picardy third, not a modulation (round 7: a four-beat limit missed it)."""
+    from composer.harmony import analyze_notes
+
+    i, iv, v, i_major = (62, 57, 53, 50), (62, 58, 55, 43), (61, 57, 52, 45), (62, 57, 54, 50)
+    chords = [i, iv, v, i, i, iv, v, v, i, iv, v, i, iv, i, v, v, i_major, i_major, i_major, i_major]
+    a = analyze_notes(_voices(chords), time_signature=(4, 4))
+    assert a.chords[0].key == "D minor"
+    assert a.local_keys[-1].key == "D minor" and a.chords[-1].key == "D minor"

@@ -124,7 +124,7 @@ DISTANCE_PENALTY = 0.25  # extra cost per step on the circle of fifths between t
 NO_NEW_NOTE_PENALTY = 2.0  # extra cost of a key change with no note of the new key's scale that
 # the old key's lacks (the new leading tone, or the new fourth) sounding near it
 NEW_NOTE_SPAN = (1, 2)  # beats before and after a change searched for that note
-PICARDY_BEATS = 4  # a piece's last turn to the parallel major this short is its Picardy third, not a key
+PICARDY_BEATS = 6  # a piece's last turn to the parallel major this short is its Picardy third, not a key
 NEW_NOTE_SHARE = 0.05  # a pitch class sounds in a beat when it fills this share of its sound
 _MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
