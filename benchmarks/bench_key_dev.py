@@ -11,6 +11,7 @@ renderings.  Three checks:
 
 * **final**: the analysis' key at the final chord is the home key (a Picardy third included);
   also the share of the last phrase's beats (after the last fermata but one) in the home key;
+* **start**: the key at the first beat is the home key;
 * **first phrase**: the share of the beats up to the first fermata in the home key, and the
   share of chorales whose whole first phrase is read there (the tuning chorales' analysts keep
   the first phrase at home on the share ``--tuning`` prints);
@@ -102,6 +103,8 @@ def measure(keys_at: Any, end: float, fermatas: list[float], home: int, changes:
     lp = [keys_at(t) for t in beats if t >= last_start]
     final = keys_at(max(t for t in beats if t <= fermatas[-1]))
     return {
+        "start": keys_at(0.0) == home,
+        "start_rel": relation(keys_at(0.0), home),
         "final": final == home,
         "final_rel": relation(final, home),
         "first_share": sum(k == home for k in fp) / max(len(fp), 1),
@@ -128,6 +131,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         rel.update(r["first_rel"])
     return {
         "pieces": len(rows),
+        "start": round(100 * sum(r["start"] for r in rows) / n, 1),
+        "start_wrong": dict(Counter(r["start_rel"] for r in rows if not r["start"])),
         "final": round(100 * sum(r["final"] for r in rows) / n, 1),
         "final_wrong": dict(Counter(r["final_rel"] for r in rows if not r["final"])),
         "first_share": round(100 * sum(r["first_share"] for r in rows) / n, 1),

@@ -228,6 +228,7 @@ CHORD_BEATS_POWER = 2.0  # longer chords: the evidence per beat scales as (CHORD
 PIVOT_IN_OLD_KEY = True  # a key change moves past a pivot beat (pivots_in_old_key)
 NEW_NOTE_BETWEEN_BEATS = True  # a key change moves back to its new note between the beats
 CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
+START_BONUS = 2.0  # key evidence at the first beat for the key the first pass ends in (the home key)
 
 
 def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
@@ -330,7 +331,8 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
 
     Keys by Viterbi over the beats' key evidence (``window_bars`` > 0 pools the bars around
     each beat), chords by Viterbi over the slices in those keys, then V-I arrivals confirm
-    their keys, the harmonic rhythm scales the key evidence (:func:`evidence_weight`), and
+    their keys, the first beat leans to the key the piece ends in (:data:`START_BONUS`), the
+    harmonic rhythm scales the key evidence (:func:`evidence_weight`), and
     both passes run again.  ``global_key`` only names the key when a region
     is in it (its enharmonic spelling).
     """
@@ -353,6 +355,7 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
     slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
     cpath = chord_path(sl, slice_keys)
     bonus = cadence_bonus(sl, cpath, beats)
+    bonus[0, kpath[-1]] += START_BONUS  # a piece begins in the key it ends in
     weight = evidence_weight(len(beats), cpath)
     if bonus.any() or weight < 1.0:
         kpath, _ = key_path(vectors, half, bonus, weight)
