@@ -234,6 +234,25 @@ def test_a_final_picardy_third_is_not_a_modulation() -> None:
     assert _picardy(longer) == longer  # a real move to the major key stays
     assert _picardy([d_minor] * 20 + [f_major] * 2) == [d_minor] * 20 + [f_major] * 2  # not the parallel major
     assert _picardy([d_major] * 3) == [d_major] * 3 and _picardy([]) == []
+    after_f = [d_minor] * 10 + [f_major] * 5 + [d_major] * 3  # the piece began in D minor
+    assert _picardy(after_f) == [d_minor] * 10 + [f_major] * 5 + [d_minor] * 3
+    assert _picardy([f_major] * 10 + [d_major] * 3) == [f_major] * 10 + [d_major] * 3
+
+
+def test_a_picardy_turn_counts_from_its_major_third() -> None:
+    """A final turn to D major of 12 beats whose F# sounds only in the last 3 is D minor's Picardy
+    third; with F# from the turn's first beat it is a key."""
+    from composer.harmony.keyfinding import PICARDY_BEATS, _picardy
+
+    d_minor, d_major = 14, 2
+    a_chord = [0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0]  # A E (V without its third)
+    d_maj_chord = [0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0]  # D F# A
+    n = PICARDY_BEATS + 4
+    path = [d_minor] * 10 + [d_major] * n
+    late = [a_chord] * (10 + n - 3) + [d_maj_chord] * 3
+    assert _picardy(path, late) == [d_minor] * (10 + n)
+    early = [a_chord] * 10 + [d_maj_chord] * n
+    assert _picardy(path, early) == path
 
 
 def test_held_chords_weigh_less_as_key_evidence() -> None:
@@ -395,7 +414,7 @@ def test_a_key_change_moves_back_to_its_new_note_between_the_beats() -> None:
 
 def test_a_picardy_third_held_past_its_dominant_stays_in_the_minor_key() -> None:
     """D minor ending V - I with a major third held: the final chord and its dominant (six beats)
-    are the minor key's Picardy third, not a modulation (round 7: a four-beat limit missed it)."""
+    are the minor key's Picardy third, not a modulation (round 7: the four-beat limit missed it)."""
     from composer.harmony import analyze_notes
 
     i, iv, v, i_major = (62, 57, 53, 50), (62, 58, 55, 43), (61, 57, 52, 45), (62, 57, 54, 50)
