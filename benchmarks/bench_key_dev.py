@@ -94,8 +94,11 @@ def relation(key: int, home: int) -> str:
     return "other"
 
 
-def measure(keys_at: Any, end: float, fermatas: list[float], home: int, changes: int) -> dict[str, Any]:
-    """The three checks for one chorale; ``keys_at(t)`` is the key index at beat ``t``."""
+def measure(
+    keys_at: Any, end: float, fermatas: list[float], home: int, changes: int, degree_at: Any = None
+) -> dict[str, Any]:
+    """The checks for one chorale; ``keys_at(t)`` is the key index at beat ``t``, ``degree_at(t)``
+    the root of the chord there in semitones above the local tonic."""
     first = fermatas[0]
     beats = [float(t) for t in range(int(end))]
     fp = [keys_at(t) for t in beats if t <= first]
@@ -113,6 +116,7 @@ def measure(keys_at: Any, end: float, fermatas: list[float], home: int, changes:
         "last_share": sum(k == home for k in lp) / max(len(lp), 1),
         "changes": changes,
         "phrases": len(fermatas),
+        "ends": Counter({0: "I", 7: "V"}.get(degree_at(f), "other") for f in fermatas[:-1] if degree_at is not None),
     }
 
 
@@ -121,14 +125,25 @@ def ours(midi: str) -> tuple[Any, float, int]:
     from composer.harmony.keyfinding import key_at, key_index
 
     a = analyze_file(midi)
-    return (lambda t: key_index(key_at(a.local_keys, t, a.key.name))), a.piece.end, len(a.local_keys) - 1
+    chords = [c for c in a.chords if c.root_pc >= 0]
+
+    def degree(t: float) -> int:
+        c = [c for c in chords if c.offset <= t + 1e-6][-1] if chords[0].offset <= t + 1e-6 else chords[0]
+        return (c.root_pc - key_index(c.key)) % 12
+
+    def keys(t: float) -> int:
+        return key_index(key_at(a.local_keys, t, a.key.name))
+
+    return keys, a.piece.end, len(a.local_keys) - 1, degree
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     n = max(len(rows), 1)
     rel: Counter[str] = Counter()
+    ends: Counter[str] = Counter()
     for r in rows:
         rel.update(r["first_rel"])
+        ends.update(r["ends"])
     return {
         "pieces": len(rows),
         "start": round(100 * sum(r["start"] for r in rows) / n, 1),
@@ -139,6 +154,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "first_all": round(100 * sum(r["first_all"] for r in rows) / n, 1),
         "first_wrong_beats": dict(rel),
         "last_share": round(100 * sum(r["last_share"] for r in rows) / n, 1),
+        "phrase_end_chords": {k: round(100 * v / max(sum(ends.values()), 1), 1) for k, v in sorted(ends.items())},
         "changes_per_phrase": round(sum(r["changes"] for r in rows) / max(sum(r["phrases"] for r in rows), 1), 3),
     }
 
@@ -154,16 +170,20 @@ def tuning() -> None:
         if home is None:
             print(f"{p.name}: no home key (ends elsewhere)")
             continue
-        keys = [(it.offset, it.key[0] + (12 if it.key[1] == "minor" else 0)) for it in p.items]
+        keys = [(it.offset, it.key[0] + (12 if it.key[1] == "minor" else 0), it.root) for it in p.items]
 
-        def truth(t: float, keys: list[tuple[float, int]] = keys) -> int:
-            return [k for s, k in keys if s <= t + 1e-6][-1] if keys[0][0] <= t + 1e-6 else keys[0][1]
+        def truth(t: float, keys: list[tuple[float, int, int]] = keys) -> int:
+            return [k for s, k, _ in keys if s <= t + 1e-6][-1] if keys[0][0] <= t + 1e-6 else keys[0][1]
+
+        def degree(t: float, keys: list[tuple[float, int, int]] = keys) -> int:
+            at = [(k, r) for s, k, r in keys if s <= t + 1e-6] or [keys[0][1:]]
+            return (at[-1][1] - at[-1][0]) % 12
 
         changes = sum(1 for a, b in zip(keys, keys[1:], strict=False) if a[1] != b[1])
         end = max(p.fermatas[-1] + 1, keys[-1][0] + 1)
-        truth_rows.append(measure(truth, end, p.fermatas, home, changes))
-        f, e, c = ours(p.midi_path)
-        our_rows.append(measure(f, e, p.fermatas, home, c))
+        truth_rows.append(measure(truth, end, p.fermatas, home, changes, degree))
+        f, e, c, d = ours(p.midi_path)
+        our_rows.append(measure(f, e, p.fermatas, home, c, d))
     print("tuning, analysts:", summary(truth_rows))
     print("tuning, ours (MIDI):", summary(our_rows))
 
@@ -178,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         tuning()
     rows = []
     for name, midi, fermatas, home in dev_set(args.pieces):
-        f, e, c = ours(midi)
-        r = measure(f, e, fermatas, home, c)
+        f, e, c, d = ours(midi)
+        r = measure(f, e, fermatas, home, c, d)
         rows.append(r)
         if args.misses and (not r["final"] or not r["first_all"]):
             print(
