@@ -7,7 +7,7 @@ bass is the tonic; major on the signature's major tonic or its fifth, minor on i
 minor or its second degree, a Dorian signature; chorales ending elsewhere, Phrygian or
 half-cadence closes, are left out).  The chorales are ``bench_cadence_dev.py``'s (the first 150
 outside the benchmark, four parts, one setting per BWV movement), analysed from the same MIDI
-renderings.  Three checks:
+renderings.  The checks:
 
 * **final**: the analysis' key at the final chord is the home key (a Picardy third included);
   also the share of the last phrase's beats (after the last fermata but one) in the home key;
@@ -16,7 +16,14 @@ renderings.  Three checks:
   share of chorales whose whole first phrase is read there (the tuning chorales' analysts keep
   the first phrase at home on the share ``--tuning`` prints);
 * **changes per phrase**: the analysis' key changes per fermata, against the tuning chorales'
-  analysts (``--tuning``) and the analysis on them.
+  analysts (``--tuning``) and the analysis on them;
+* **phrase-end chords**: the chord at each fermata but the last, as I, V or another degree of
+  the local key (the tuning chorales' analysts: I 78%, V 20%, other 2% of 50 fermatas).
+
+On the tuning chorales (nine with a home key; riemenschneider010 ends elsewhere) the analysts
+begin and end in the home key in 8 of 9 (the ninth begins and ends a fourth above it) but keep
+the whole first phrase there in only 5 (73.6% of its beats): the first-phrase check is a
+report, not a target.
 
 ``--tuning`` prints the same figures for the ten tuning chorales of
 ``bench_analysis_accuracy.py`` (analysts' keys and ours from MIDI); it never reads the held-out
