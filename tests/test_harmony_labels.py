@@ -234,6 +234,25 @@ def test_a_final_picardy_third_is_not_a_modulation() -> None:
     assert _picardy(longer) == longer  # a real move to the major key stays
     assert _picardy([d_minor] * 20 + [f_major] * 2) == [d_minor] * 20 + [f_major] * 2  # not the parallel major
     assert _picardy([d_major] * 3) == [d_major] * 3 and _picardy([]) == []
+    after_f = [d_minor] * 10 + [f_major] * 5 + [d_major] * 3  # the piece began in D minor
+    assert _picardy(after_f) == [d_minor] * 10 + [f_major] * 5 + [d_minor] * 3
+    assert _picardy([f_major] * 10 + [d_major] * 3) == [f_major] * 10 + [d_major] * 3
+
+
+def test_a_picardy_turn_counts_from_its_major_third() -> None:
+    """A final turn to D major of 12 beats whose F# sounds only in the last 3 is D minor's Picardy
+    third; with F# from the turn's first beat it is a key."""
+    from composer.harmony.keyfinding import PICARDY_BEATS, _picardy
+
+    d_minor, d_major = 14, 2
+    a_chord = [0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0]  # A E (V without its third)
+    d_maj_chord = [0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0]  # D F# A
+    n = PICARDY_BEATS + 4
+    path = [d_minor] * 10 + [d_major] * n
+    late = [a_chord] * (10 + n - 3) + [d_maj_chord] * 3
+    assert _picardy(path, late) == [d_minor] * (10 + n)
+    early = [a_chord] * 10 + [d_maj_chord] * n
+    assert _picardy(path, early) == path
 
 
 def test_held_chords_weigh_less_as_key_evidence() -> None:
@@ -391,3 +410,47 @@ def test_a_key_change_moves_back_to_its_new_note_between_the_beats() -> None:
     keys = [c, c, c, c, g, g]
     assert changes_at_new_notes(keys, slices([c_chord, c_chord, c_chord, d7, g_chord, g_chord])) == [c, c, c, g, g, g]
     assert changes_at_new_notes(keys, slices([c_chord] * 4 + [g_chord] * 2)) == keys
+
+
+def test_a_picardy_third_held_past_its_dominant_stays_in_the_minor_key() -> None:
+    """D minor ending V - I with a major third held: the final chord and its dominant (six beats)
+    are the minor key's Picardy third, not a modulation (round 7: the four-beat limit missed it)."""
+    from composer.harmony import analyze_notes
+
+    i, iv, v, i_major = (62, 57, 53, 50), (62, 58, 55, 43), (61, 57, 52, 45), (62, 57, 54, 50)
+    chords = [i, iv, v, i, i, iv, v, v, i, iv, v, i, iv, i, v, v, i_major, i_major, i_major, i_major]
+    a = analyze_notes(_voices(chords), time_signature=(4, 4))
+    assert a.chords[0].key == "D minor"
+    assert a.local_keys[-1].key == "D minor" and a.chords[-1].key == "D minor"
+
+
+def test_a_piece_begins_in_the_key_it_ends_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An A minor piece opening on its relative major's chord (III, then V of C): the first beat
+    leans to the key the piece ends in, so it opens in A minor (i-less, as a chorale on III can);
+    without that lean the opening reads as C major."""
+    from composer.harmony import analyze_notes, chords
+
+    c_maj, g_maj, a_min = (72, 67, 64, 48), (71, 67, 62, 43), (72, 69, 64, 45)
+    e_maj, d_min = (71, 68, 64, 40), (74, 69, 65, 50)
+    seq = [c_maj, g_maj, a_min, e_maj, a_min, d_min, e_maj, e_maj, a_min, d_min, a_min, e_maj] + [a_min] * 4
+    assert analyze_notes(_voices(seq)).chords[0].key == "A minor"
+    monkeypatch.setattr(chords, "START_BONUS", 0.0)
+    assert analyze_notes(_voices(seq)).chords[0].key == "C major"
+
+
+def test_an_inner_picardy_third_stays_in_the_key_it_ends() -> None:
+    """D minor, then G major: the change's first beat holds D minor's tonic with F# (d: V7 I |
+    G: iii), so G starts a beat later; with a D minor chord there, or with the change from a
+    major key, nothing moves, and a key of one beat is not moved away."""
+    from composer.harmony.chords import _templates, inner_picardy_thirds
+
+    states = _templates()[3]
+    wanted = ((2, "maj"), (2, "min"), (11, "min"), (4, "min"))
+    d_major, d_minor_chord, b_minor, e_minor = (states.index(s) for s in wanted)
+    dm, g, f = 14, 7, 5  # KEY_NAMES: D minor, G major, F major
+    path = [dm] * 4 + [g] * 3
+    chords = [d_minor_chord] * 4 + [d_major, b_minor, e_minor]
+    assert inner_picardy_thirds(path, chords) == [dm] * 5 + [g] * 2
+    assert inner_picardy_thirds(path, [d_minor_chord] * 5 + [b_minor, e_minor]) == path
+    assert inner_picardy_thirds([f] * 4 + [g] * 3, chords) == [f] * 4 + [g] * 3
+    assert inner_picardy_thirds([dm] * 4 + [g] + [dm] * 2, chords)[4] == g

@@ -228,6 +228,8 @@ CHORD_BEATS_POWER = 2.0  # longer chords: the evidence per beat scales as (CHORD
 PIVOT_IN_OLD_KEY = True  # a key change moves past a pivot beat (pivots_in_old_key)
 NEW_NOTE_BETWEEN_BEATS = True  # a key change moves back to its new note between the beats
 CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
+INNER_PICARDY_BEATS = 1  # beats of a minor key's major tonic a key change moves past (inner_picardy_thirds)
+START_BONUS = 2.0  # key evidence at the first beat for the key the first pass ends in (the home key)
 
 
 def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
@@ -298,6 +300,31 @@ def pivots_in_old_key(path: Sequence[int], beat_vectors: Any, beat_chords: Seque
     return out
 
 
+def inner_picardy_thirds(path: Sequence[int], beat_chords: Sequence[int]) -> list[int]:
+    """``path`` (a key per beat) with a change from a minor key moved past its major tonic.
+
+    The beats at the change's start that hold the old minor key's tonic chord with a major
+    third (a Picardy third inside the piece) stay in the old key.
+    ``d: V7 I | G: iii vi``: the phrase ends on D minor's major tonic, which the key HMM reads
+    as ``G: V`` (its F# is G major's, not D minor's); the analysts read it in the key it ends.
+    At most :data:`INNER_PICARDY_BEATS` beats, and not where the new key would keep no beat.
+    """
+    _, _, _, states = _templates()
+    out = list(path)
+    for i in range(1, len(path)):
+        old, new = path[i - 1], path[i]
+        if old == new or old < 12:
+            continue
+        j = i
+        while j < len(path) and j - i < INNER_PICARDY_BEATS and path[j] == new:
+            if states[beat_chords[j]] != ((old - 12) % 12, "maj"):
+                break
+            j += 1
+        if j > i and j < len(path) and path[j] == new:
+            out[i:j] = [old] * (j - i)
+    return out
+
+
 def changes_at_new_notes(slice_keys: Sequence[int], sl: Slices) -> list[int]:
     """``slice_keys`` with each key change moved back to where its new note sounds between the beats.
 
@@ -330,7 +357,8 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
 
     Keys by Viterbi over the beats' key evidence (``window_bars`` > 0 pools the bars around
     each beat), chords by Viterbi over the slices in those keys, then V-I arrivals confirm
-    their keys, the harmonic rhythm scales the key evidence (:func:`evidence_weight`), and
+    their keys, the first beat leans to the key the piece ends in (:data:`START_BONUS`), the
+    harmonic rhythm scales the key evidence (:func:`evidence_weight`), and
     both passes run again.  ``global_key`` only names the key when a region
     is in it (its enharmonic spelling).
     """
@@ -353,6 +381,7 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
     slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
     cpath = chord_path(sl, slice_keys)
     bonus = cadence_bonus(sl, cpath, beats)
+    bonus[0, kpath[-1]] += START_BONUS  # a piece begins in the key it ends in
     weight = evidence_weight(len(beats), cpath)
     if bonus.any() or weight < 1.0:
         kpath, _ = key_path(vectors, half, bonus, weight)
@@ -362,6 +391,12 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
         moved = pivots_in_old_key(kpath, vectors, [cpath[b] for b in beats])
         if moved != kpath:
             kpath = moved
+            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
+            cpath = chord_path(sl, slice_keys)
+    if INNER_PICARDY_BEATS:
+        kept = inner_picardy_thirds(kpath, [cpath[b] for b in beats])
+        if kept != kpath:
+            kpath = kept
             slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
             cpath = chord_path(sl, slice_keys)
     if NEW_NOTE_BETWEEN_BEATS:

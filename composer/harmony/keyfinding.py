@@ -124,7 +124,8 @@ DISTANCE_PENALTY = 0.25  # extra cost per step on the circle of fifths between t
 NO_NEW_NOTE_PENALTY = 2.0  # extra cost of a key change with no note of the new key's scale that
 # the old key's lacks (the new leading tone, or the new fourth) sounding near it
 NEW_NOTE_SPAN = (1, 2)  # beats before and after a change searched for that note
-PICARDY_BEATS = 4  # a piece's last turn to the parallel major this short is its Picardy third, not a key
+PICARDY_BEATS = 8  # a piece's last turn to the parallel major whose major third sounds in at most
+# this many final beats is its Picardy third, not a key (_picardy)
 NEW_NOTE_SHARE = 0.05  # a pitch class sounds in a beat when it fills this share of its sound
 _MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
@@ -252,17 +253,31 @@ def key_path(
     path = [int(score.argmax())]
     for i in range(n - 1, 0, -1):
         path.append(int(back[i][path[-1]]))
-    return _picardy(path[::-1]), evidence
+    return _picardy(path[::-1], beat_vectors), evidence
 
 
-def _picardy(path: list[int]) -> list[int]:
-    """``path`` with a short final turn to the parallel major (a Picardy third) kept in the minor key."""
+def _picardy(path: list[int], beat_vectors: Any = None) -> list[int]:
+    """``path`` with a short final turn to the parallel major (a Picardy third) kept in the minor key.
+
+    Short: :data:`PICARDY_BEATS` at most, counted from the first beat of the turn that sounds
+    the major third (``beat_vectors`` given), so a turn that begins on chords the two modes
+    share (V, V/V, the minor tonic itself) still ends in its Picardy third.
+    """
     j = len(path)
     while j > 0 and path[j - 1] == path[-1]:
         j -= 1
     last = path[-1] if path else -1
-    if 0 < j and 0 <= last < 12 and path[j - 1] == last + 12 and len(path) - j <= PICARDY_BEATS:
-        return path[:j] + [path[j - 1]] * (len(path) - j)
+    if not (0 < j and 0 <= last < 12 and last + 12 in (path[j - 1], path[0])):
+        return path
+    first = j
+    if beat_vectors is not None:
+        import numpy as np
+
+        v = np.asarray(beat_vectors, dtype=float)[j:]
+        third = v[:, (last + 4) % 12] > NEW_NOTE_SHARE * np.maximum(v.sum(axis=1), 1e-9)
+        first = j + int(third.argmax()) if third.any() else len(path)
+    if len(path) - first <= PICARDY_BEATS:
+        return path[:j] + [last + 12] * (len(path) - j)
     return path
 
 
