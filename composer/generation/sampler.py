@@ -104,7 +104,7 @@ def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray,
     # changes a single token's share
     out = np.where(allowed & (counts[flat] == 1).reshape(logits.shape), marginal[flat].reshape(logits.shape), 0.0)
     several = ((counts > 1) & (marginal > 0)).reshape(-1, count)
-    for c in several.any(0).nonzero()[0].tolist():  # the kinds to filter (the pitches)
+    for c in np.nonzero(several.any(0))[0].tolist():  # the kinds to filter (the pitches)
         of_c = classes == c
         cols = (of_c if classes.ndim == 1 else of_c.any(0)).nonzero()[0]  # the kind's tokens only
         of_c, kind_logits = of_c[..., cols], logits[:, cols]
@@ -175,7 +175,7 @@ def sample_streams(
         if bias is not None:
             logits = logits + bias
         # only the tokens some row may take (a tenth to a half of the vocabulary) go through the filters
-        cols = masks.any(0).nonzero()[0]
+        cols = np.nonzero(masks.any(0))[0]
         allowed = masks[:, cols]
         masked = np.where(allowed, logits[:, cols], -np.inf)
         # a row the grammar forces (one token allowed) comes out at probability 1 exactly, as if drawn
