@@ -102,6 +102,9 @@ KEY_VARIANTS = {"keys-as-test": KEYS_AS_TEST, "four-pcs-0.5+keys-as-test": KEYS_
 VARIANTS["keys-as-test"] = ({}, None)
 VARIANTS["four-pcs-0.5+keys-as-test"] = ({"four_pcs": 0.5}, None)
 VARIANTS["seventh-minor-0.5"] = ({"seventh_penalty": 0.5}, None)
+VARIANTS["degrees-0.8"] = ({"degree_odds": 0.8}, None)
+VARIANTS["degrees-0.4"] = ({"degree_odds": 0.4}, None)
+VARIANTS["degrees-0.8+four-pcs-0.5"] = ({"degree_odds": 0.8, "four_pcs": 0.5}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).

@@ -76,6 +76,10 @@ class SampleOptions:
     # Four-voice models: the odds of the bass adding a fourth pitch class to the three the voices above
     # sound on a beat, times this; None = the model's odds.
     four_pcs: float | None = None
+    # Four-voice models: new notes on each degree of the mode at the odds that bring the sampler's degree
+    # shares to Bach's training chorales (generation.odds.DEGREE_CALIBRATION), the log-odds times this;
+    # None = off.
+    degree_odds: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
@@ -100,6 +104,8 @@ class SampleOptions:
             raise ValueError(f"seventh_penalty must be a finite number >= 0, got {self.seventh_penalty}")
         if self.four_pcs is not None and not (self.four_pcs > 0 and math.isfinite(self.four_pcs)):
             raise ValueError(f"four_pcs must be a finite number > 0 or None, got {self.four_pcs}")
+        if self.degree_odds is not None and not (self.degree_odds >= 0 and math.isfinite(self.degree_odds)):
+            raise ValueError(f"degree_odds must be a finite number >= 0 or None, got {self.degree_odds}")
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
         if self.key is not None:

@@ -65,3 +65,20 @@ def test_grid_state_applies_four_pcs_to_the_bass_on_beats_only() -> None:
     off.sounding, off.voice, off.pos, off.last = [72, 67, 64, -1], 3, 0, "Voice"
     off.allowed()
     assert off.bias is None
+
+
+def test_degree_odds_add_the_calibration_on_new_notes() -> None:
+    from composer.generation.odds import DEGREE_CALIBRATION
+
+    base = _by_pc(key_offsets(IS_PITCH, PCS, 19, 1.0, 0.0))  # A minor
+    cal = _by_pc(key_offsets(IS_PITCH, PCS, 19, 1.0, 0.0, degree_odds=0.5))
+    for pc in range(12):  # degree (pc - A) % 12 gets half its log-odds
+        assert cal[pc] == pytest.approx(base[pc] + 0.5 * DEGREE_CALIBRATION[True][(pc - 9) % 12], abs=1e-6)
+    assert cal[1] > base[1]  # C#, the Picardy third and V/iv, rarer in the sampler than in Bach: raised
+    c = _by_pc(key_offsets(IS_PITCH, PCS, 0, 1.0, 0.0, degree_odds=1.0))
+    assert c[7] > 0 > c[5]  # C major: the dominant up, the subdominant down
+    assert key_offsets(IS_PITCH, PCS, 0, 1.0, 0.0, degree_odds=0.0).tolist() == key_offsets(
+        IS_PITCH, PCS, 0, 1.0, 0.0).tolist()
+    for bad in (-0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="degree_odds"):
+            SampleOptions(degree_odds=bad)

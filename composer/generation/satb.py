@@ -344,7 +344,7 @@ class GridState:
             if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
                 o, key = self.options, int(self.codec.key_of[token])
                 self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
-                                                    o.raised_penalty, o.seventh_penalty)
+                                                    o.raised_penalty, o.seventh_penalty, o.degree_odds)
         if t != "Style":
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
         return None
