@@ -61,7 +61,7 @@ def test_grid_state_applies_four_pcs_to_the_bass_on_beats_only() -> None:
     st.pos = 1  # off the beat: the model's odds
     st.allowed()
     assert st.bias is None
-    off = GridState(codec, SampleOptions(key_bias=0.0), bars=4)  # the default: no offsets at all
+    off = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None), bars=4)  # off: no offsets at all
     off.sounding, off.voice, off.pos, off.last = [72, 67, 64, -1], 3, 0, "Voice"
     off.allowed()
     assert off.bias is None
