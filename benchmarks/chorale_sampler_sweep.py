@@ -105,6 +105,7 @@ VARIANTS["seventh-minor-0.5"] = ({"seventh_penalty": 0.5}, None)
 VARIANTS["degrees-0.8"] = ({"degree_odds": 0.8}, None)
 VARIANTS["degrees-0.4"] = ({"degree_odds": 0.4}, None)
 VARIANTS["degrees-0.8+four-pcs-0.5"] = ({"degree_odds": 0.8, "four_pcs": 0.5}, None)
+VARIANTS["degrees-1.0+four-pcs-0.6"] = ({"degree_odds": 1.0, "four_pcs": 0.6}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).
