@@ -10,7 +10,7 @@ is measured by the same code as Bach's test split
 chosen one, and the classifier two-sample AUC with its most telling features.
 
 Variants: temperature, ``relief`` (the soft key penalizing the raised fourth, and in minor the
-raised sixth, at a quarter of its weight: ``satb.CHROMATIC_RELIEF``), the no-parallels rule,
+raised sixth, at a quarter of its weight: ``odds.CHROMATIC_RELIEF``), the no-parallels rule,
 typed against plain sampling (``SampleOptions.typed``), full chords on the beats and repeated
 notes as a kind of their own (``SampleOptions.full_chords``, ``repeats``).
 """
@@ -61,7 +61,56 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     "relief-0.25": ({"raised_penalty": 0.25}, None),
     # the default at 3c6e394
     "previous-default": ({"full_chords": False, "repeats": None, "phrase_rests": None, "raised_penalty": 0.25}, None),
+    # issue 11's AUC: pitch temperature under typed sampling, the seventh relieved, four pitch classes
+    "typed-t0.9": ({"temperature": 0.9}, None),
+    "typed-t1.0": ({"temperature": 1.0}, None),
+    "seventh-0.5": ({"seventh_penalty": 0.5}, None),
+    "seventh-0.25": ({"seventh_penalty": 0.25}, None),
+    "seventh-minor-0.25": ({"seventh_penalty": 0.25}, None),  # SEVENTH_ONLY below: the natural 7th in minor only
+    "four-pcs-0.7": ({"four_pcs": 0.7}, None),
+    "four-pcs-0.5": ({"four_pcs": 0.5}, None),
+    "four-pcs-0.3": ({"four_pcs": 0.3}, None),
 }
+#: Variants that choose among the best-of candidates by another score (``select.analysis_score`` set for the run;
+#: ``select.KEY_MATCH`` is still added when the analysed key is the piece's own).
+SELECTION_VARIANTS = ("select-no-clarity", "select-half-clarity", "select-ending-only")
+for _name in SELECTION_VARIANTS:
+    VARIANTS[_name] = ({}, None)
+
+
+def selection_score(name: str) -> Any:
+    """The candidate score of a selection variant: ``harmony.analysis_score`` with its key-clarity weight changed."""
+    clarity_weight = {"select-no-clarity": 0.0, "select-half-clarity": 0.2, "select-ending-only": 0.0}[name]
+    smooth_weight = 0.0 if name == "select-ending-only" else 0.35
+
+    def score(a: Any) -> float:
+        final = a.final_cadence
+        ending = (0.0 if final is None else (1.0 if final.subtype == "perfect" else 0.75)
+                  if final.kind == "authentic" else 0.5)
+        return (clarity_weight * min(max(a.key.correlation, 0.0), 1.0)
+                + smooth_weight / (1.0 + a.faults_per_100_beats / 10.0) + 0.25 * ending)
+    return score
+
+
+#: A diagnostic, not a candidate default: the keys drawn with the test split's share of minor pieces (24 of 41
+#: by the corpus's key, 59%; the training split 43%, DEFAULT_KEYS 6 of 13, 46%), so the pitch-class features
+#: (degrees above the tonic) compare like with like.  ``satb.DEFAULT_KEYS`` set for the run.
+KEYS_AS_TEST = ("G major", "C major", "D major", "F major", "A major", "Bb major", "Eb major",
+                "A minor", "D minor", "E minor", "G minor", "B minor", "C minor",
+                "A minor", "D minor", "E minor", "G minor")
+KEY_VARIANTS = {"keys-as-test": KEYS_AS_TEST, "four-pcs-0.5+keys-as-test": KEYS_AS_TEST}
+VARIANTS["keys-as-test"] = ({}, None)
+VARIANTS["four-pcs-0.5+keys-as-test"] = ({"four_pcs": 0.5}, None)
+VARIANTS["seventh-minor-0.5"] = ({"seventh_penalty": 0.5}, None)
+VARIANTS["degrees-0.8"] = ({"degree_odds": 0.8}, None)
+VARIANTS["degrees-0.4"] = ({"degree_odds": 0.4}, None)
+VARIANTS["degrees-0.8+four-pcs-0.5"] = ({"degree_odds": 0.8, "four_pcs": 0.5}, None)
+VARIANTS["degrees-1.0+four-pcs-0.6"] = ({"degree_odds": 1.0, "four_pcs": 0.6}, None)
+
+
+#: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).
+SEVENTH_ONLY: dict[str, dict[bool, tuple[int, ...]]] = {"seventh-minor-0.25": {False: (), True: (10,)},
+                                                      "seventh-minor-0.5": {False: (), True: (10,)}}
 #: The full-chord and repeated-note variants tried on the way (chorale-sampler-sweep-chords-1..5.json: open
 #: chords only avoided, any seventh preferred, the bass alone, other repeat odds) ran at commit c1ebdcb,
 #: with module switches of that commit; the ones kept are options now (``full_chords``, ``repeats``).
@@ -83,19 +132,25 @@ def best_of_pieces(model: str, n: int, seed: int, options: SampleOptions, best_o
 
 
 def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: int = 1) -> dict[str, Any]:
-    from composer.generation import satb
+    from composer.generation import odds, satb, select
 
     opts, relief = VARIANTS[name]
-    old = satb.CHROMATIC_RELIEF
+    old_score, old_keys = select.analysis_score, satb.DEFAULT_KEYS
+    satb.DEFAULT_KEYS = KEY_VARIANTS.get(name, old_keys)
+    if name in SELECTION_VARIANTS:
+        select.analysis_score = selection_score(name)
+    old, old_seventh = odds.CHROMATIC_RELIEF, odds.SEVENTH
+    odds.SEVENTH = SEVENTH_ONLY.get(name, old_seventh)
     if relief is not None:
-        satb.CHROMATIC_RELIEF = relief
+        odds.CHROMATIC_RELIEF = relief
         opts = {"raised_penalty": RELIEF_FACTOR if relief in (RELIEF, RELIEF_B7) else 1.0} | opts
     t0 = time.perf_counter()
     try:
         gen = (generated_from_model(model, n, 16, seed, 25, None, SampleOptions(**opts)) if best_of == 1
                else best_of_pieces(model, n, seed, SampleOptions(**opts), best_of))
     finally:
-        satb.CHROMATIC_RELIEF = old
+        odds.CHROMATIC_RELIEF, odds.SEVENTH = old, old_seventh
+        select.analysis_score, satb.DEFAULT_KEYS = old_score, old_keys
     silent, long_silences = silences(gen)
     f = figures_of(gen) | {"repeated_notes": repeated_share(gen)}
     test = two_sample_auc(real, gen, seed=1)
@@ -109,7 +164,24 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: 
         "authentic_final": f["authentic_final"]["share"], "faults_per_100_beats": f["faults_per_100_beats"],
         "pieces_with_silent_beat": silent, "silences_over_a_beat": long_silences,
         "auc": test["auc"], "top_features": test["top_features"][:5], "seconds": round(time.perf_counter() - t0, 1),
+        "degrees_by_mode": degrees_by_mode(gen),
     }
+
+
+def degrees_by_mode(pieces: list[Any]) -> dict[str, Any]:
+    """Per mode of music21's key: the pieces, the share of notes on each degree (0..11 semitones above the tonic)."""
+    from collections import Counter
+
+    from composer.keys import parse_key
+
+    out: dict[str, Any] = {}
+    for mode in ("major", "minor"):
+        mine = [p for p in pieces if p.analysis.key.name.lower().endswith(mode)]
+        c: Counter[int] = Counter((n.pitch - parse_key(p.analysis.key.name) // 2) % 12
+                                  for p in mine for n in p.analysis.piece.notes)
+        total = max(sum(c.values()), 1)
+        out[mode] = {"pieces": len(mine), "degrees": [round(c[i] / total, 4) for i in range(12)]}
+    return out
 
 
 def silences(pieces: list[Any]) -> tuple[float, int]:
@@ -172,7 +244,8 @@ def main() -> None:
            "bach": {k: bach[k] for k in ("triad_share", "seventh_share", "open_share", "cluster_share",
                                          "half_note_share", "faults_per_100_beats")}
            | {"sixteenths": bach["durations"].get("0.25"), "repeated_notes": repeated_share(real),
-              "pieces_with_silent_beat": silences(real)[0], "silences_over_a_beat": silences(real)[1]},
+              "pieces_with_silent_beat": silences(real)[0], "silences_over_a_beat": silences(real)[1],
+              "degrees_by_mode": degrees_by_mode(real)},
            "means": means, "variants": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))

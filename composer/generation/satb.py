@@ -19,9 +19,10 @@ from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import final_onset_by
+from composer.generation.odds import fourth_pc_offsets, key_offsets
 from composer.generation.setup import GeneratedPiece, Sampling
 from composer.generation.sonority import completions, is_open
-from composer.keys import HARMONIC_MINOR_SCALE, KEY_NAMES, MAJOR_SCALE, SATB_RANGES, find_key, key_name, relative_key
+from composer.keys import KEY_NAMES, SATB_RANGES, find_key, key_name, relative_key
 from composer.voicegrid import (
     MAX_LEFT,
     METERS,
@@ -49,13 +50,6 @@ def tokens_per_bar(codec: VoiceGridCodec, meter: tuple[int, int]) -> int:
     """The most tokens a bar can take: per step ``Pos``, ``Fermata`` and four voices, plus ``Bar Left``."""
     return round(meter[0] * 4 / meter[1] * codec.grid) * (VOICES + 2) + 2
 MELODY = 0  # the soprano
-
-
-#: Chromatic degrees the soft key penalizes less (times ``SampleOptions.raised_penalty``), by mode
-#: (major, minor): the raised fourth (the leading tone of the dominant), and in minor the raised sixth
-#: (melodic minor): Bach's secondary dominants (his raised fourth: 1.15% of notes; the fully penalized
-#: sampler's 0.21%, the classifier's second most telling feature).  Measured in benchmarks/RESULTS.md.
-CHROMATIC_RELIEF: dict[bool, tuple[int, ...]] = {False: (6,), True: (6, 9)}
 
 
 class GridState:
@@ -95,7 +89,8 @@ class GridState:
         self.started = False  # a note has sounded
         self.done = False
         self.bar_is_eos = False
-        self.bias: np.ndarray | None = None
+        self.bias: np.ndarray | None = None  # the soft key's offsets (_key), and the context's (_context_bias)
+        self._key: np.ndarray | None = None
         self.ids: list[int] = []
         self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far, if ``track``
         self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
@@ -176,8 +171,18 @@ class GridState:
     def _in_last_bar(self) -> bool:
         return self._end_free and self.target_bars is not None and self.bar == self.target_bars - 1
 
+    def _context_bias(self) -> np.ndarray | None:
+        """The soft key's offsets, and at the bass on a beat a fourth pitch class at ``options.four_pcs`` odds."""
+        odds = self.options.four_pcs
+        if odds is None or self.voice != VOICES - 1 or self.pos % self.beat:
+            return self._key
+        above = {self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0}
+        extra = fourth_pc_offsets(self._sounding_ok, self._pitch % 12, above, odds)
+        return self._key if extra is None else extra if self._key is None else self._key + extra
+
     def _voice_mask(self) -> np.ndarray:
         step, voice = self.step, self.voice
+        self.bias = self._context_bias()
         if voice == MELODY and step in self.melody:
             return self._only(self.melody[step])
         if self.end_step is not None and step > self.end_step:  # the final chord is held to the end
@@ -354,8 +359,10 @@ class GridState:
             self.end_step = self.step
         elif t == "Key":
             self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
-            if self.options.key_bias > 0:
-                self.bias = self._key_bias(int(self.codec.key_of[token]))
+            if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
+                o, key = self.options, int(self.codec.key_of[token])
+                self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
+                                                    o.raised_penalty, o.seventh_penalty, o.degree_odds)
         if t != "Style":
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
         return None
@@ -378,19 +385,6 @@ class GridState:
             self._handed[k] = done
         return sorted(out)
 
-    def _key_bias(self, key_index: int) -> np.ndarray:
-        # In minor the bias leaves the harmonic minor scale alone and penalizes the natural 7th as
-        # much as a chromatic note: with the plain minor scale (both 7ths) the model under-used the
-        # leading tone (G# 1.6% of A minor's note time, G 15.4%; Bach's minor chorales moved to A
-        # minor: 3.9% and 9.3%) and music21 heard 14 of 24 "A minor" pieces as C major (seed 5).
-        # With this: 3.0% and 9.5%, and 3 of 24.
-        minor = bool(key_index % 2)
-        steps = HARMONIC_MINOR_SCALE if minor else MAJOR_SCALE
-        tonic = key_index // 2
-        outside = self._type["Pitch"] & ~np.isin(self._pitch % 12, [(tonic + s) % 12 for s in steps])
-        bias = np.where(outside, -float(self.options.key_bias), 0.0)
-        relieved = self._type["Pitch"] & np.isin(self._pitch % 12, [(tonic + s) % 12 for s in CHROMATIC_RELIEF[minor]])
-        return np.where(relieved, bias * self.options.raised_penalty, bias).astype(np.float32)
 
 
 def target_key(run: Sampling, options: SampleOptions, index: int) -> int:

@@ -1,0 +1,84 @@
+"""The four-voice sampler's logit offsets (composer.generation.odds) and the options that set them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from composer.config import SampleOptions, TokenizerSpec
+from composer.generation.odds import fourth_pc_offsets, key_offsets
+from composer.generation.satb import GridState
+from composer.voicegrid import VoiceGridCodec
+
+PITCHES = np.arange(48, 72)
+PCS = PITCHES % 12
+IS_PITCH = np.ones(len(PITCHES), dtype=bool)
+
+
+def _by_pc(offsets: np.ndarray) -> dict[int, float]:
+    return {int(pc): float(o) for pc, o in zip(PCS, offsets, strict=True)}
+
+
+def test_key_offsets_in_major_and_minor() -> None:
+    c = _by_pc(key_offsets(IS_PITCH, PCS, 0, 1.0, 0.0))  # C major, the raised fourth spared
+    assert c[0] == c[7] == c[11] == 0.0 and c[1] == c[8] == c[10] == -1.0 and c[6] == 0.0
+    a = _by_pc(key_offsets(IS_PITCH, PCS, 19, 2.0, 0.25))  # A minor: the harmonic minor scale
+    assert a[8] == a[5] == 0.0 and a[7] == -2.0  # G# in the scale, G natural penalized
+    assert a[3] == a[6] == -0.5 and a[1] == -2.0  # the raised fourth and sixth at a quarter
+
+
+def test_seventh_penalty_weighs_the_lowered_and_natural_seventh() -> None:
+    c = _by_pc(key_offsets(IS_PITCH, PCS, 0, 1.0, 0.0, seventh_penalty=0.5))
+    assert c[10] == -0.5 and c[1] == -1.0  # Bb in C major at half; other chromatic notes whole
+    a = _by_pc(key_offsets(IS_PITCH, PCS, 19, 1.0, 0.0, seventh_penalty=0.0))
+    assert a[7] == 0.0 and a[1] == -1.0  # G natural in A minor free
+    for bad in (-0.1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="seventh_penalty"):
+            SampleOptions(seventh_penalty=bad)
+
+
+def test_fourth_pitch_class_odds() -> None:
+    out = fourth_pc_offsets(IS_PITCH, PCS, {0, 4, 7}, 0.5)  # C E G above: a fourth pitch class costs log 2
+    assert out is not None
+    by = _by_pc(out)
+    assert by[0] == by[4] == by[7] == 0.0 and math.isclose(by[10], math.log(0.5), rel_tol=1e-6)
+    assert fourth_pc_offsets(IS_PITCH, PCS, {0, 7}, 0.5) is None  # two above: no fourth to add
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="four_pcs"):
+            SampleOptions(four_pcs=bad)
+
+
+def test_grid_state_applies_four_pcs_to_the_bass_on_beats_only() -> None:
+    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
+    st = GridState(codec, SampleOptions(four_pcs=0.5, key_bias=0.0), bars=4)
+    st.sounding, st.voice, st.pos, st.last = [72, 67, 64, -1], 3, 0, "Voice"  # C G E above the bass, on the beat
+    st.allowed()
+    assert st.bias is not None
+    assert st.bias[codec.id_of("Pitch_50")] == pytest.approx(math.log(0.5))  # D: a fourth pitch class
+    assert st.bias[codec.id_of("Pitch_48")] == 0.0 and st.bias[codec.id_of("Rest_None")] == 0.0
+    st.pos = 1  # off the beat: the model's odds
+    st.allowed()
+    assert st.bias is None
+    off = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None), bars=4)  # off: no offsets at all
+    off.sounding, off.voice, off.pos, off.last = [72, 67, 64, -1], 3, 0, "Voice"
+    off.allowed()
+    assert off.bias is None
+
+
+def test_degree_odds_add_the_calibration_on_new_notes() -> None:
+    from composer.generation.odds import DEGREE_CALIBRATION
+
+    base = _by_pc(key_offsets(IS_PITCH, PCS, 19, 1.0, 0.0))  # A minor
+    cal = _by_pc(key_offsets(IS_PITCH, PCS, 19, 1.0, 0.0, degree_odds=0.5))
+    for pc in range(12):  # degree (pc - A) % 12 gets half its log-odds
+        assert cal[pc] == pytest.approx(base[pc] + 0.5 * DEGREE_CALIBRATION[True][(pc - 9) % 12], abs=1e-6)
+    assert cal[1] > base[1]  # C#, the Picardy third and V/iv, rarer in the sampler than in Bach: raised
+    c = _by_pc(key_offsets(IS_PITCH, PCS, 0, 1.0, 0.0, degree_odds=1.0))
+    assert c[7] > 0 > c[5]  # C major: the dominant up, the subdominant down
+    assert key_offsets(IS_PITCH, PCS, 0, 1.0, 0.0, degree_odds=0.0).tolist() == key_offsets(
+        IS_PITCH, PCS, 0, 1.0, 0.0).tolist()
+    for bad in (-0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="degree_odds"):
+            SampleOptions(degree_odds=bad)
