@@ -23,6 +23,7 @@ import platform
 import time
 import warnings
 from pathlib import Path
+from statistics import median
 
 import torch
 
@@ -101,6 +102,12 @@ def main() -> None:
         "all": rows,
         "speedup_int8_b1_vs_bare": med["composer_int8_b1"] / med["bare_fp32_b1"],
         "batch16_vs_batch1": med["composer_int8_b16"] / med["composer_int8_b1"],
+        # the same ratios within each round (its runs a few seconds apart), then the median: steadier
+        # than the ratio of medians when the machine's speed drifts between rounds
+        "speedup_int8_b1_vs_bare_per_round": median([a / b for a, b in zip(rows["composer_int8_b1"],
+                                                                           rows["bare_fp32_b1"], strict=True)]),
+        "batch16_vs_batch1_per_round": median([a / b for a, b in zip(rows["composer_int8_b16"],
+                                                                     rows["composer_int8_b1"], strict=True)]),
         "test_nll_per_token_fp32": nll32 / n,
         "test_nll_per_token_int8": nll8 / n,
         "int8_nll_change_pct": 100 * (nll8 - nll32) / nll32,
