@@ -454,3 +454,36 @@ def test_an_inner_picardy_third_stays_in_the_key_it_ends() -> None:
     assert inner_picardy_thirds(path, [d_minor_chord] * 5 + [b_minor, e_minor]) == path
     assert inner_picardy_thirds([f] * 4 + [g] * 3, chords) == [f] * 4 + [g] * 3
     assert inner_picardy_thirds([dm] * 4 + [g] + [dm] * 2, chords)[4] == g
+
+
+def test_a_half_cadence_from_its_own_root_position_dominant_is_i_of_the_dominant_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """G major: ``vi V/V V`` held at a phrase end, the bass A - D, is read as ``D: ii V I`` (the
+    tuning analysts' reading); from V65/V (C# in the bass) it stays a half cadence in G, and so
+    it does without the rule."""
+    from composer.harmony import analysis, analyze_notes
+
+    g, c, d, em = (71, 67, 62, 43), (72, 67, 64, 48), (74, 66, 62, 50), (71, 67, 64, 52)
+    bm, d7, am = (74, 66, 62, 47), (72, 66, 62, 50), (72, 69, 64, 57)
+
+    def piece(approach: tuple[int, ...]) -> list[list[Note]]:
+        seq = [(g, 1), (c, 1), (d, 1), (g, 1), (g, 1), (bm, 1), (em, 1), (approach, 1), (d, 2), (d, 2)]
+        seq += [(g, 1), (c, 1), (am, 1), (d7, 1), (g, 4)]
+        voices: list[list[Note]] = [[] for _ in g]
+        t = 0.0
+        for chord, dur in seq:
+            for v, p in enumerate(chord):
+                voices[v].append(Note(t, p, dur))
+            t += dur
+        return voices
+
+    a = analyze_notes(piece((73, 69, 64, 45)), time_signature=(4, 4))
+    cadence = [(ch.key, ch.roman) for ch in a.chords if 6.0 <= ch.offset <= 8.0]
+    assert cadence == [("D major", "ii"), ("D major", "V"), ("D major", "I")]
+    assert a.chords[-1].key == "G major"
+    inverted = analyze_notes(piece((73, 69, 64, 49)), time_signature=(4, 4))
+    assert {ch.key for ch in inverted.chords} == {"G major"}
+    monkeypatch.setattr(analysis, "TONICIZED_HALF_CADENCES", False)
+    a = analyze_notes(piece((73, 69, 64, 45)), time_signature=(4, 4))
+    assert {ch.key for ch in a.chords} == {"G major"}

@@ -20,7 +20,7 @@ from typing import Any
 
 from composer.errors import InputError
 from composer.events import Note
-from composer.harmony.cadences import Cadence, find_cadences
+from composer.harmony.cadences import Cadence, find_cadences, tonicized_dominants
 from composer.harmony.chords import ChordLabel, harmony, progression_line
 from composer.harmony.figures import descriptive_figures
 from composer.harmony.keyfinding import KeyEstimate, KeyRegion, global_key, m21_key
@@ -39,6 +39,7 @@ WINDOW_BARS = 0  # bars of key evidence pooled around each beat (0: each beat al
 # and 1 GB.  20,000 beats is 2.8 hours at 120 bpm; one held note that long analyses in 3.7 s,
 # four busy voices (80,000 notes) in 8.3 s, whole command, one core.  Raise it with --max-beats.
 MAX_ANALYSIS_BEATS = 20_000
+TONICIZED_HALF_CADENCES = True  # a phrase-end V from its own root-position dominant is read in its key
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,10 @@ def analyze_piece(
     key_est, _ = global_key(piece.notes)
     regions, chords = harmony(piece, key_est.name, window_bars)
     cadences = find_cadences(piece, chords, regions, key_est.name)
+    arrivals = tonicized_dominants(piece, chords, cadences) if TONICIZED_HALF_CADENCES else []
+    if arrivals:  # a phrase-end V from its own root-position dominant: I of the dominant key
+        regions, chords = harmony(piece, key_est.name, window_bars, arrivals)
+        cadences = find_cadences(piece, chords, regions, key_est.name)
     faults = check_voice_leading(piece.voices, piece.locate)
     names = tuple(voice_names(len(piece.voices)))
     voices = VoicesInfo(

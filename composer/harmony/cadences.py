@@ -227,6 +227,42 @@ def _dominant_of(prev: ChordLabel, root: int) -> bool:
     return (rel == 7 and prev.third == 4) or (rel == 11 and prev.quality in ("dim", "dim7", "hdim7"))
 
 
+def tonicized_dominants(
+    piece: VoicedPiece, chords: Sequence[ChordLabel], cadences: Sequence[Cadence]
+) -> list[tuple[float, float, int]]:
+    """The half cadences reached from the arrival's own root-position dominant, as key arrivals.
+
+    ``V/V V`` with the bass falling a fifth (or rising a fourth) from root to root at a phrase
+    end: the tuning chorales' analysts hear the arrival as I of the dominant key (``D: ii V7 I``
+    where the key HMM had ``G: vi V/V V``); a ``V65/V V`` or ``viio7/V V`` stays a half
+    cadence, and so does one on the final chord (they end ``a: ... viio7/V V``, ``a: i V``).
+    Each is ``(approach onset, arrival onset, key index of the arrival's major key)``,
+    for :func:`~composer.harmony.chords.harmony`'s ``arrivals``.
+    """
+    notes = piece.notes
+    starts = [n.start for n in notes]
+    max_dur = max(n.duration for n in notes)
+    offsets = [c.offset for c in chords]
+    out = []
+    for cad in cadences:
+        if cad.kind != "half":
+            continue
+        i = bisect.bisect_right(offsets, cad.offset + ONSET_EPS) - 1
+        if i == len(chords) - 1:
+            continue  # the final chord: a closing half cadence is V of the key (the analysts' a: V)
+        arr = chords[i]
+        arr_ps = sounding_pitches(notes, starts, max_dur, cad.offset)
+        for prev in _approaches(piece, chords, i):
+            if _classify(prev, arr, arr_ps, arr.key) is None:
+                continue
+            root_pos = prev.bass_pc == prev.root_pc and arr.bass_pc == arr.root_pc
+            triad = arr.quality == "maj"  # a V7 arrival is no tonic
+            if triad and root_pos and (prev.root_pc - arr.root_pc) % 12 == 7 and prev.third == 4:
+                out.append((prev.offset, cad.offset, arr.root_pc % 12))
+            break
+    return out
+
+
 def find_cadences(
     piece: VoicedPiece, chords: Sequence[ChordLabel], regions: Sequence[KeyRegion], default_key: str
 ) -> list[Cadence]:

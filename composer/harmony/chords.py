@@ -230,6 +230,9 @@ NEW_NOTE_BETWEEN_BEATS = True  # a key change moves back to its new note between
 CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
 INNER_PICARDY_BEATS = 1  # beats of a minor key's major tonic a key change moves past (inner_picardy_thirds)
 START_BONUS = 2.0  # key evidence at the first beat for the key the first pass ends in (the home key)
+TONICIZED_BACK_BEATS = 1  # beats before a tonicized arrival's approach that may join its key (tonicized_arrivals)
+TONICIZED_HALF_BONUS = 0.6  # key evidence per beat for the key of a phrase-end V reached from its own
+# root-position dominant (harmony's ``arrivals``: cadences.tonicized_dominants)
 
 
 def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
@@ -325,6 +328,40 @@ def inner_picardy_thirds(path: Sequence[int], beat_chords: Sequence[int]) -> lis
     return out
 
 
+def tonicized_arrivals(
+    path: Sequence[int],
+    beat_starts: Sequence[float],
+    beat_chords: Sequence[int],
+    arrivals: Sequence[tuple[float, float, int]],
+) -> list[int]:
+    """``path`` (a key per beat) with each arrival ``(approach onset, arrival onset, key)`` in its key.
+
+    The beats from the approach's to the arrival's, the arrival chord's held beats after it, and
+    before the approach the beats of the same old key whose chords are the new key's usual
+    diatonic chords (prior 0: ``D: ii V7 I`` from ``G: vi V/V V``) take the arrival's key.
+    """
+    _, _, _, states = _templates()
+    out = list(path)
+    n = len(path)
+    for t0, t1, k in arrivals:
+        a = max(0, bisect.bisect_right(beat_starts, t0 + 1e-6) - 1)
+        r = max(0, bisect.bisect_right(beat_starts, t1 + 1e-6) - 1)
+        if out[r] == k:
+            continue
+        old = path[a]
+        e = r
+        while e + 1 < n and beat_chords[e + 1] == beat_chords[r] and path[e + 1] == path[r]:
+            e += 1
+        lo = max(0, a - TONICIZED_BACK_BEATS)
+        while a > lo and path[a - 1] == old:
+            root, quality = states[beat_chords[a - 1]]
+            if chord_prior((root - k) % 12, quality, "major" if k < 12 else "minor") < 0.0:
+                break
+            a -= 1
+        out[a : e + 1] = [k] * (e + 1 - a)
+    return out
+
+
 def changes_at_new_notes(slice_keys: Sequence[int], sl: Slices) -> list[int]:
     """``slice_keys`` with each key change moved back to where its new note sounds between the beats.
 
@@ -352,13 +389,16 @@ def changes_at_new_notes(slice_keys: Sequence[int], sl: Slices) -> list[int]:
     return out
 
 
-def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[list[KeyRegion], list[ChordLabel]]:
+def harmony(
+    piece: VoicedPiece, global_key: str, window_bars: float, arrivals: Sequence[tuple[float, float, int]] = ()
+) -> tuple[list[KeyRegion], list[ChordLabel]]:
     """Local keys and chord labels of ``piece``.
 
     Keys by Viterbi over the beats' key evidence (``window_bars`` > 0 pools the bars around
     each beat), chords by Viterbi over the slices in those keys, then V-I arrivals confirm
     their keys, the first beat leans to the key the piece ends in (:data:`START_BONUS`), the
-    harmonic rhythm scales the key evidence (:func:`evidence_weight`), and
+    harmonic rhythm scales the key evidence (:func:`evidence_weight`), ``arrivals`` (``(t0, t1,
+    key index)``: beats ``t0..t1`` lean to the key by :data:`TONICIZED_HALF_BONUS`) add theirs, and
     both passes run again.  ``global_key`` only names the key when a region
     is in it (its enharmonic spelling).
     """
@@ -391,6 +431,12 @@ def harmony(piece: VoicedPiece, global_key: str, window_bars: float) -> tuple[li
         moved = pivots_in_old_key(kpath, vectors, [cpath[b] for b in beats])
         if moved != kpath:
             kpath = moved
+            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
+            cpath = chord_path(sl, slice_keys)
+    if arrivals:
+        keyed = tonicized_arrivals(kpath, [sl.starts[b] for b in beats], [cpath[b] for b in beats], arrivals)
+        if keyed != kpath:
+            kpath = keyed
             slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
             cpath = chord_path(sl, slice_keys)
     if INNER_PICARDY_BEATS:
