@@ -256,10 +256,10 @@ class VoiceGridCodec:
         g = self.grid
         num, den = 4, 4
         bar_start = -1.0
-        bars, step_in_frame, now = 0, VOICES, 0.0
+        bars, step_in_frame, now, at = 0, VOICES, 0.0, 0
         fermatas: list[float] = []
-        # each voice's notes as runs [start, pitch, grid steps, end] (notes made once, at the end)
-        runs: list[list[list[Any]]] = [[] for _ in range(VOICES)]
+        # each voice's notes as runs [first grid step, pitch, step after the last] (notes made at the end)
+        runs: list[list[list[int]]] = [[] for _ in range(VOICES)]
         pitches = self._pitches
         for i in ids:
             t = self.types[int(i)]
@@ -267,10 +267,10 @@ class VoiceGridCodec:
                 if t != "Rest":
                     pitch, voice = pitches[int(i)], runs[step_in_frame]
                     run = voice[-1] if voice else None
-                    if t == "Hold" and run is not None and run[1] == pitch and abs(run[3] - now) < 1e-6:
-                        run[2], run[3] = run[2] + 1, now + 1 / g  # tied over (the rule of :func:`add_step`)
+                    if t == "Hold" and run is not None and run[1] == pitch and run[2] == at:
+                        run[2] = at + 1  # tied over (the rule of :func:`add_step`)
                     else:
-                        voice.append([now, pitch, 1, now + 1 / g])
+                        voice.append([at, pitch, at + 1])
                 step_in_frame += 1
             elif t == "EOS":
                 break
@@ -280,12 +280,14 @@ class VoiceGridCodec:
                 bar_start = 0.0 if bar_start < 0 else bar_start + num * 4 / den
                 bars += 1
             elif t == "Pos":
-                now = max(bar_start, 0.0) + int(self.values[int(i)]) / g
+                pos = int(self.values[int(i)])
+                now = max(bar_start, 0.0) + pos / g
+                at = max(bars - 1, 0) * round(num * 4 / den * g) + pos  # the grid step (as GridState.step)
                 step_in_frame = 0
             elif t == "Fermata":
                 if not fermatas or fermatas[-1] < now - 1e-9:
                     fermatas.append(now)
-        voices = [[_run_note(run, 1 / g) for run in voice] for voice in runs]
+        voices = [[grid_note(a, pitch, b, g) for a, pitch, b in voice] for voice in runs]
         return VoicedPiece(voices, num, den, _first_onsets(fermatas, voices), bars)
 
     @cached_property
@@ -297,27 +299,26 @@ class VoiceGridCodec:
         return strip_controls(ids, self.base_size, self.eos, {self.bos, self.pad})
 
 
-def add_step(voice: list[Note], kind: str, pitch: int, now: float, step: float) -> None:
-    """Extend the voice by one grid step: a new note, a held one, or nothing (a rest).
+def add_step(voice: list[Note], kind: str, pitch: int, at: int, grid: int) -> None:
+    """Extend the voice by grid step ``at``: a new note, a held one, or nothing (a rest).
 
-    The one rule of ties, for decoding a sequence and for following a stream as it is sampled.
+    The rule of ties for following a stream as it is sampled; :meth:`VoiceGridCodec.decode_piece`
+    applies the same one to runs of steps: a ``Hold`` of the pitch the voice's last note sounds up to
+    this step extends it, any other ``Hold`` starts a note.  Times are counted in whole grid steps
+    (no drift at grids that are not a power of two).
     """
     if kind == "Rest":
         return
     last = voice[-1] if voice else None
-    if kind == "Hold" and last is not None and last.pitch == pitch and abs(last.end - now) < 1e-6:
-        voice[-1] = Note(last.start, pitch, round(last.duration + step, 6), last.velocity)
+    if kind == "Hold" and last is not None and last.pitch == pitch and round(last.end * grid) == at:
+        voice[-1] = grid_note(round(last.start * grid), pitch, at + 1, grid)
     else:
-        voice.append(Note(round(now, 6), pitch, round(step, 6), 80))
+        voice.append(grid_note(at, pitch, at + 1, grid))
 
 
-def _run_note(run: list[Any], step: float) -> Note:
-    """The note of a run of grid steps, timed as :func:`add_step` times it step by step."""
-    start, pitch, steps, _ = run
-    duration = round(step, 6)
-    for _ in range(steps - 1):
-        duration = round(duration + step, 6)
-    return Note(round(start, 6), pitch, duration, 80)
+def grid_note(first: int, pitch: int, end: int, grid: int) -> Note:
+    """The note sounding from grid step ``first`` up to step ``end``."""
+    return Note(round(first / grid, 6), pitch, round((end - first) / grid, 6), 80)
 
 
 def _first_onsets(fermatas: list[float], voices: list[list[Note]]) -> tuple[float, ...]:

@@ -352,3 +352,12 @@ def test_typed_sampling_reweights_a_kind_and_takes_classes_per_row() -> None:
     assert p[0, 0] == pytest.approx(0.25 / 0.875, abs=1e-6)  # the others keep their proportions
     with pytest.raises(ValueError, match="repeats"):
         SampleOptions(repeats=0.0)
+
+
+def test_draw_keeps_clear_of_masked_tokens_when_the_uniform_is_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.generation import sampler
+
+    monkeypatch.setattr(sampler.torch, "rand", lambda *shape, generator=None: torch.zeros(*shape))
+    for dtype in (np.float32, np.float64):
+        probs = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=dtype)
+        assert sampler.draw(probs, torch.Generator()).tolist() == [1, 2]

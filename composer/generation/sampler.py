@@ -226,15 +226,17 @@ def draw(probs: np.ndarray, generator: torch.Generator) -> np.ndarray:
     does not pass).
     """
     cdf = probs.cumsum(-1)  # (B, V)
-    u = np.maximum(torch.rand(len(probs), 1, generator=generator).numpy() * cdf[:, -1:], 1e-300)
+    u = np.maximum(torch.rand(len(probs), 1, generator=generator).numpy() * cdf[:, -1:],
+                   np.finfo(cdf.dtype).smallest_subnormal)  # > 0 in the cdf's own precision
     return (cdf < u).sum(-1)
 
 
 class Stepper:
     """Runs the model one token at a time, for a batch, keeping the LSTM state.
 
-    Uses the model as given: fp32, or an int8 copy from :func:`quantize_model`; each
-    step is one embedding lookup, one ``nn.LSTM`` call and one head matmul.
+    Uses the model as given (an :class:`~composer.model.LSTMModel`: its ``embed``, ``lstm`` and
+    ``head``): fp32, or an int8 copy from :func:`quantize_model`; each step is one embedding
+    lookup, one ``nn.LSTM`` call and one head matmul.
     """
 
     def __init__(self, model: torch.nn.Module) -> None:

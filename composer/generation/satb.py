@@ -337,7 +337,7 @@ class GridState:
         if t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:  # the common case first
             pitch = self._pitches[token]
             if self.track:
-                add_step(self.voices[self.voice], t, pitch, self.step / self.codec.grid, 1 / self.codec.grid)
+                add_step(self.voices[self.voice], t, pitch, self.step, self.codec.grid)
             self.sounding[self.voice] = pitch if t != "Rest" else -1
             self.voice += 1
             self.last = "Voice"
@@ -368,7 +368,7 @@ class GridState:
         return None
 
     def ready(self) -> list[Note]:
-        """Finished notes that no sounding note starts before, in start order (for live streams).
+        """Finished notes that no sounding note starts before, in start order (for live streams: ``track`` on).
 
         A voice's last note may still grow while the voice sounds, so notes starting after it wait
         until it ends: what is handed out is in non-decreasing start order, as a live player needs.
@@ -384,7 +384,6 @@ class GridState:
                 done += 1
             self._handed[k] = done
         return sorted(out)
-
 
 
 def target_key(run: Sampling, options: SampleOptions, index: int) -> int:
