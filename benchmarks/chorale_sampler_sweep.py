@@ -70,8 +70,6 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[bool, tuple[int, ...]] | None]] =
     "four-pcs-0.7": ({"four_pcs": 0.7}, None),
     "four-pcs-0.5": ({"four_pcs": 0.5}, None),
     "four-pcs-0.3": ({"four_pcs": 0.3}, None),
-    "rhythm-1.0": ({"rhythm_odds": 1.0}, None),
-    "rhythm-0.6": ({"rhythm_odds": 0.6}, None),
 }
 #: Variants that choose among the best-of candidates by another score (``select.analysis_score`` set for the run;
 #: ``select.KEY_MATCH`` is still added when the analysed key is the piece's own).

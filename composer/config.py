@@ -83,9 +83,6 @@ class SampleOptions:
     # shares to Bach's training chorales (generation.odds.DEGREE_CALIBRATION), the log-odds times this;
     # None = off.  With four_pcs 0.5 (best of 4, 9 x 100 pieces): classifier AUC 0.801 (both off) -> 0.724.
     degree_odds: float | None = 0.8
-    # a voice's new note against going on with the one it sounds, at the odds calibrated by position in the
-    # beat and the note's age (generation.odds.RHYTHM_CALIBRATION, times this); None = the model's odds
-    rhythm_odds: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
@@ -112,8 +109,6 @@ class SampleOptions:
             raise ValueError(f"four_pcs must be a finite number > 0 or None, got {self.four_pcs}")
         if self.degree_odds is not None and not (self.degree_odds >= 0 and math.isfinite(self.degree_odds)):
             raise ValueError(f"degree_odds must be a finite number >= 0 or None, got {self.degree_odds}")
-        if self.rhythm_odds is not None and not (self.rhythm_odds >= 0 and math.isfinite(self.rhythm_odds)):
-            raise ValueError(f"rhythm_odds must be a finite number >= 0 or None, got {self.rhythm_odds}")
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
         if self.key is not None:

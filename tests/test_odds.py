@@ -82,25 +82,3 @@ def test_degree_odds_add_the_calibration_on_new_notes() -> None:
     for bad in (-0.5, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="degree_odds"):
             SampleOptions(degree_odds=bad)
-
-
-def test_rhythm_odds_weigh_a_new_note_by_its_place_in_the_beat_and_the_notes_age() -> None:
-    from composer.generation.odds import RHYTHM_CALIBRATION
-
-    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
-    st = GridState(codec, SampleOptions(rhythm_odds=1.0, key_bias=0.0, four_pcs=None), bars=4)
-    ids = [codec.id_of("BOS_None"), codec.key_id(0)] + [codec.id_of(t) for t in (
-        "TimeSig_4/4", "Bar_None", "Left_4", "Pos_0", "Pitch_72", "Pitch_67", "Pitch_64", "Pitch_48", "Pos_1")]
-    for tok in ids:  # C major, a chord struck on the beat; now the 16th after it
-        st.allowed()
-        st.update(tok)
-    st.allowed()  # the soprano, holding its note of one 16th
-    assert st.bias is not None
-    assert st.bias[codec.id_of("Pitch_74")] == pytest.approx(RHYTHM_CALIBRATION[(1, 1)])  # a new note
-    assert st.bias[codec.id_of("Pitch_72")] == pytest.approx(RHYTHM_CALIBRATION[(1, 1)])  # struck again
-    assert st.bias[codec.id_of("Hold_72")] == 0.0 and st.bias[codec.id_of("Rest_None")] == 0.0
-    off = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None), bars=4)  # the default: the model's odds
-    assert off.options.rhythm_odds is None
-    for bad in (-1.0, float("nan")):
-        with pytest.raises(ValueError, match="rhythm_odds"):
-            SampleOptions(rhythm_odds=bad)

@@ -43,19 +43,6 @@ DEGREE_CALIBRATION: dict[bool, tuple[float, ...]] = {
 }
 
 
-#: log(Bach's odds / the sampler's odds) of a voice striking a new note rather than going on with the one it
-#: sounds, by (16th of the beat 0-3, 16ths since that note began, 4 = four or more), on the quarter-note grid:
-#: Bach's 294 training chorales of ``bach-chorales`` against ``composer generate -n 100 --bars 16 --seed 1``
-#: at this commit's parent (best of 4), both over their first 16 bars; cells with fewer than ~150 cases
-#: of the sampler's left out, the rest clipped to +-1.5.  The sampler held a 16th over the beat (0, 1:
-#: Bach strikes 99.8%, the sampler 96.4%), rarely answered a 16th with a 16th (3, 1: 5.1% against 2.5%;
-#: 2, 1) and struck on the half beat less (2, 2: 22.1% against 17.9%; 2, 4: 24.1% against 14.5%).
-RHYTHM_CALIBRATION: dict[tuple[int, int], float] = {
-    (0, 1): 1.5, (0, 2): 0.27, (0, 4): 0.03, (1, 1): 0.83, (1, 3): 1.5, (1, 4): -0.19, (2, 1): 1.5,
-    (2, 2): 0.26, (2, 4): 0.62, (3, 1): 0.73, (3, 3): -0.28, (3, 4): 0.24,
-}
-
-
 def key_offsets(is_pitch: np.ndarray, pcs: np.ndarray, key_index: int, key_bias: float, raised_penalty: float,
                 seventh_penalty: float = 1.0, degree_odds: float | None = None) -> np.ndarray:
     """(V,) float32: ``-key_bias`` on the pitch tokens outside the key's scale, less on the relieved degrees.
@@ -90,5 +77,4 @@ def fourth_pc_offsets(sounding_ok: np.ndarray, pcs: np.ndarray, above: set[int],
     return np.where(sounding_ok & ~np.isin(pcs, list(above)), math.log(odds), 0.0).astype(np.float32)
 
 
-__all__ = ["CHROMATIC_RELIEF", "DEGREE_CALIBRATION", "RHYTHM_CALIBRATION", "SEVENTH", "fourth_pc_offsets",
-           "key_offsets"]
+__all__ = ["CHROMATIC_RELIEF", "DEGREE_CALIBRATION", "SEVENTH", "fourth_pc_offsets", "key_offsets"]

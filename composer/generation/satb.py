@@ -19,7 +19,7 @@ from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import final_onset_by
-from composer.generation.odds import RHYTHM_CALIBRATION, fourth_pc_offsets, key_offsets
+from composer.generation.odds import fourth_pc_offsets, key_offsets
 from composer.generation.setup import GeneratedPiece, Sampling
 from composer.generation.sonority import completions, is_open
 from composer.keys import KEY_NAMES, SATB_RANGES, find_key, key_name, relative_key
@@ -91,8 +91,6 @@ class GridState:
         self.bar_is_eos = False
         self.bias: np.ndarray | None = None  # the soft key's offsets (_key), and the context's (_context_bias)
         self._key: np.ndarray | None = None
-        self._rhythm: dict[tuple[int, int], np.ndarray] = {}  # the key's offsets and a strike's, by cell
-        self.onset: list[int] = [-1] * VOICES  # grid step where each voice's sounding note began
         self.ids: list[int] = []
         self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far, if ``track``
         self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
@@ -175,18 +173,12 @@ class GridState:
 
     def _context_bias(self) -> np.ndarray | None:
         """The soft key's offsets, and at the bass on a beat a fourth pitch class at ``options.four_pcs`` odds."""
-        key, odds, rhythm = self._key, self.options.four_pcs, self.options.rhythm_odds
-        if rhythm is not None and self.beat == 4 and self.sounding[self.voice] >= 0:  # a new note or not
-            cell = (self.pos % 4, min(self.step - self.onset[self.voice], 4))
-            if cell not in self._rhythm:
-                strike = self._type["Pitch"] * np.float32(RHYTHM_CALIBRATION.get(cell, 0.0) * rhythm)
-                self._rhythm[cell] = strike if key is None else key + strike
-            key = self._rhythm[cell]
+        odds = self.options.four_pcs
         if odds is None or self.voice != VOICES - 1 or self.pos % self.beat:
-            return key
+            return self._key
         above = {self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0}
         extra = fourth_pc_offsets(self._sounding_ok, self._pitch % 12, above, odds)
-        return key if extra is None else extra if key is None else key + extra
+        return self._key if extra is None else extra if self._key is None else self._key + extra
 
     def _voice_mask(self) -> np.ndarray:
         step, voice = self.step, self.voice
@@ -347,8 +339,6 @@ class GridState:
             if self.track:
                 add_step(self.voices[self.voice], t, pitch, self.step, self.codec.grid)
             self.sounding[self.voice] = pitch if t != "Rest" else -1
-            if t == "Pitch":
-                self.onset[self.voice] = self.step
             self.voice += 1
             self.last = "Voice"
             return None
