@@ -48,22 +48,9 @@ sys.path.insert(0, str(HERE))
 def home_key(score_path: str) -> int | None:
     """Key index (tonic pc, + 12 for minor) of a chorale from its signature and final bass, or None."""
     import build_key_profiles as kp
-    from music21 import converter
 
-    from composer.harmony import load_piece
-
-    score: Any = converter.parse(score_path)
-    sigs = list(score.recurse().getElementsByClass("KeySignature"))
-    if not sigs:
-        return None
-    major_tonic = (7 * int(sigs[0].sharps)) % 12
-    piece = load_piece(score_path)
-    last = max(n.start for n in piece.notes)
-    final_bass = min(n.pitch for n in piece.notes if n.start <= last + 1e-6 and n.end >= piece.end - 1e-6)
-    mode = kp.MODE_OF_FINAL.get((final_bass - major_tonic) % 12)
-    if mode is None:
-        return None
-    return final_bass % 12 + (12 if mode == "minor" else 0)
+    home = kp.home_key(score_path)
+    return None if home is None else home[1] + (12 if home[2] == "minor" else 0)
 
 
 def dev_set(limit: int) -> list[tuple[str, str, list[float], int]]:

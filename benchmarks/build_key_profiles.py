@@ -56,14 +56,13 @@ def _lines(piece: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return steps(voices[0]), steps(voices[-1])
 
 
-def _features(path: Path) -> tuple[Any, Any, tuple[int, str], Any] | None:
-    """(beat vectors (n, 12), bass pc per beat (n,), (tonic, mode), lines) of one chorale, or None to skip."""
-    import numpy as np
+def home_key(path: str | Path) -> tuple[Any, int, str] | None:
+    """(the piece, tonic pc, mode) of a chorale from its key signature and final bass note, or None to skip."""
     from music21 import converter
 
-    from composer.harmony import load_piece, make_slices
+    from composer.harmony import load_piece
 
-    score = converter.parse(str(path))
+    score: Any = converter.parse(str(path))
     sigs = list(score.recurse().getElementsByClass("KeySignature"))
     if not sigs:
         return None
@@ -72,8 +71,19 @@ def _features(path: Path) -> tuple[Any, Any, tuple[int, str], Any] | None:
     last = max(n.start for n in piece.notes)
     final_bass = min(n.pitch for n in piece.notes if n.start <= last + 1e-6 and n.end >= piece.end - 1e-6)
     mode = MODE_OF_FINAL.get((final_bass - major_tonic) % 12)
-    if mode is None:
+    return None if mode is None else (piece, final_bass % 12, mode)
+
+
+def _features(path: Path) -> tuple[Any, Any, tuple[int, str], Any] | None:
+    """(beat vectors (n, 12), bass pc per beat (n,), (tonic, mode), lines) of one chorale, or None to skip."""
+    import numpy as np
+
+    from composer.harmony import make_slices
+
+    home = home_key(path)
+    if home is None:
         return None
+    piece, tonic, mode = home
     sl = make_slices(piece)
     beats = [i for i, s in enumerate(sl.strength) if s >= 2]
     raw = np.asarray(sl.raw)
@@ -84,7 +94,7 @@ def _features(path: Path) -> tuple[Any, Any, tuple[int, str], Any] | None:
         t = sl.starts[b]
         sounding = [n.pitch for n in piece.notes if n.start <= t + 1e-6 and n.end > t + 1e-6]
         bass.append(min(sounding) % 12 if sounding else -1)
-    return vectors, np.array(bass), (final_bass % 12, mode), _lines(piece)
+    return vectors, np.array(bass), (tonic, mode), _lines(piece)
 
 
 def training_files() -> tuple[list[Path], list[str]]:
