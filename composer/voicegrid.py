@@ -260,7 +260,7 @@ class VoiceGridCodec:
         fermatas: list[float] = []
         # each voice's notes as runs [first grid step, pitch, step after the last] (notes made at the end)
         runs: list[list[list[int]]] = [[] for _ in range(VOICES)]
-        pitches = self._pitches
+        pitches = self.pitches
         for i in ids:
             t = self.types[int(i)]
             if t in ("Pitch", "Hold", "Rest") and step_in_frame < VOICES:
@@ -291,7 +291,8 @@ class VoiceGridCodec:
         return VoicedPiece(voices, num, den, _first_onsets(fermatas, voices), bars)
 
     @cached_property
-    def _pitches(self) -> list[int]:
+    def pitches(self) -> list[int]:
+        """:attr:`pitch_of` as a list of ints (per-token lookups without numpy scalars)."""
         return [int(p) for p in self.pitch_of]
 
     def music_ids(self, ids: Sequence[int] | np.ndarray) -> list[int]:

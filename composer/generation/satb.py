@@ -99,7 +99,7 @@ class GridState:
         self._type = {t: types == t for t in set(codec.types)}
         self._sounding_ok = self._type["Pitch"] | self._type["Hold"]  # a note struck or held, not a rest
         self._pitch = codec.pitch_of
-        self._kinds, self._pitches = codec.types, [int(p) for p in codec.pitch_of]
+        self._kinds, self._pitches = codec.types, codec.pitches
         self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
                           | self._type["Rest"] for lo, hi in VOICE_RANGES]
         self._none = np.zeros(codec.vocab_size, dtype=bool)
