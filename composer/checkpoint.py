@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from composer.codec import AnyCodec, codec_from_dict
+from composer.config import ModelConfig
 from composer.errors import CheckpointError
 from composer.files import NotARegularFile, read_regular_file, write_bytes_atomic
-from composer.model import LSTMModel, ModelConfig
 from composer.paths import checkpoints_dir, user_models_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from composer.model import LSTMModel
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -37,12 +42,33 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 
 @dataclass
 class Checkpoint:
-    """A loaded model with its codec and metadata."""
+    """A loaded model with its codec and metadata.
 
-    model: LSTMModel
+    The weights are read as numpy arrays (no torch: the live player samples them with
+    :class:`composer.inference.ArrayLSTM`); :attr:`model` builds the torch model on first use.
+    """
+
+    arrays: dict[str, np.ndarray]  # the stored tensors (tied models: no head.weight)
+    config: ModelConfig
     codec: AnyCodec
     meta: dict[str, Any]
     path: Path
+    device: str = "cpu"
+
+    @cached_property
+    def model(self) -> LSTMModel:
+        """The torch :class:`~composer.model.LSTMModel` (in evaluation mode, on :attr:`device`)."""
+        import torch
+
+        from composer.model import LSTMModel
+
+        model = LSTMModel(self.config)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in self.arrays.items()},
+                              strict=not self.config.tie_weights)
+        if self.config.tie_weights:
+            model.head.weight = model.embed.weight
+        model.eval()
+        return model.to(self.device)
 
     @property
     def name(self) -> str:
@@ -126,8 +152,10 @@ def resolve(ref: str | Path | None) -> Path:
     return path
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_checkpoint(path: str | Path, framework: str = "pt") -> tuple[dict[str, Any], dict[str, Any]]:
     """Tensors and metadata of a checkpoint file, validated.
+
+    ``framework`` ``"pt"`` gives torch tensors, ``"np"`` numpy arrays (and imports no torch).
 
     Raises
     ------
@@ -136,7 +164,13 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         its format version is unknown.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load
+
+    if framework == "np":
+        from safetensors.numpy import load as load_np
+
+        load: Any = load_np
+    else:
+        from safetensors.torch import load
 
     path = Path(path)
     try:
@@ -177,7 +211,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
 
 def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Checkpoint:
-    """Load a checkpoint onto ``device`` (CPU by default, wherever it was trained).
+    """Load a checkpoint (its torch model, built on first use, goes to ``device``; CPU by default).
+
+    Reads and checks the weights as numpy arrays: importing torch waits for :attr:`Checkpoint.model`.
 
     Raises
     ------
@@ -185,8 +221,10 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
         Naming what is wrong: missing, pickled, malformed, or tensors that do
         not match the stored config.
     """
+    import numpy as np
+
     path = resolve(ref)
-    tensors, meta = read_checkpoint(path)
+    tensors, meta = read_checkpoint(path, framework="np")
     try:
         if not isinstance(meta.get("model"), dict):
             raise ValueError("'model' must be an object")
@@ -205,11 +243,8 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
         raise CheckpointError(
             f"{path}: tokenizer has {codec.vocab_size} tokens but the model expects {config.vocab_size}"
         )
-    model = LSTMModel(config)
-    expected = model.state_dict()
+    expected = config.weight_shapes()
     weights = {k: v for k, v in tensors.items() if not k.startswith("optim/")}
-    if config.tie_weights:
-        expected.pop("head.weight")
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     if missing or unexpected:
@@ -217,19 +252,14 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
             f"{path}: tensors do not match the model config (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
     for k, v in weights.items():
-        if tuple(v.shape) != tuple(expected[k].shape):
-            raise CheckpointError(
-                f"{path}: tensor {k} has shape {tuple(v.shape)}, config says {tuple(expected[k].shape)}"
-            )
-        if not v.is_floating_point():
+        if tuple(v.shape) != expected[k]:
+            raise CheckpointError(f"{path}: tensor {k} has shape {tuple(v.shape)}, config says {expected[k]}")
+        if v.dtype.kind != "f":
             raise CheckpointError(f"{path}: tensor {k} has dtype {v.dtype}, not floating point")
-        if not bool(torch.isfinite(v).all()):
+        if not bool(np.isfinite(v).all()):
             raise CheckpointError(f"{path}: tensor {k} holds NaN or infinite values")
-    model.load_state_dict(weights, strict=not config.tie_weights)
-    if config.tie_weights:
-        model.head.weight = model.embed.weight
-    model.eval()
-    return Checkpoint(model.to(device), codec, meta, path)
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+    return Checkpoint(arrays, config, codec, meta, path, device)
 
 
 #: Sane bounds of a checkpoint's default tempo (bpm); ``export --tempo`` and the CLI's ``--tempo``
@@ -276,7 +306,7 @@ def list_models() -> list[dict[str, Any]]:
         for weights in sorted(base.glob(f"*/{WEIGHTS}")):
             entry: dict[str, Any] = {"name": weights.parent.name, "origin": origin, "path": str(weights)}
             try:
-                _, meta = read_checkpoint(weights)
+                _, meta = read_checkpoint(weights, framework="np")
             except CheckpointError as exc:
                 entry["error"] = str(exc)
             else:

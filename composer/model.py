@@ -3,61 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from composer.config import check_bool, check_int
+from composer.config import MAX_LAYERS, MAX_PARAMS, MAX_WIDTH, ModelConfig
 from composer.errors import InputError
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (L, B, H)
 
-#: Model size limits, checked before anything is allocated.  The bundled models have 1.1 M and 1.6 M
-#: parameters (4-6 MB in float32); 200 M parameters is 800 MB of weights, about what a laptop can
-#: still sample from, while ``hidden_size`` 10**7 in a crafted checkpoint asked for 1.6 PB (issue 14).
-MAX_PARAMS = 200_000_000
-MAX_WIDTH = 65_536  # vocab_size, embed_dim, hidden_size
-MAX_LAYERS = 64
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Shape of an :class:`LSTMModel`."""
-
-    vocab_size: int  # number of token ids (MidiTok vocabulary + control tokens)
-    embed_dim: int = 256  # embedding width
-    hidden_size: int = 512  # LSTM width
-    num_layers: int = 2  # stacked LSTM layers, >= 1
-    dropout: float = 0.2  # between layers and before the head, [0, 1)
-    tie_weights: bool = False  # share input and output embeddings (needs embed_dim == hidden_size)
-
-    def __post_init__(self) -> None:
-        check_int("vocab_size", self.vocab_size, 2, MAX_WIDTH)
-        check_int("embed_dim", self.embed_dim, 1, MAX_WIDTH)
-        check_int("hidden_size", self.hidden_size, 1, MAX_WIDTH)
-        check_int("num_layers", self.num_layers, 1, MAX_LAYERS)
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float) or not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        check_bool("tie_weights", self.tie_weights)
-        if self.num_params() > MAX_PARAMS:
-            raise ValueError(f"model has {self.num_params():,} parameters, over the limit of {MAX_PARAMS:,}")
-        if self.tie_weights and self.embed_dim != self.hidden_size:
-            raise ValueError(
-                f"tie_weights needs embed_dim == hidden_size, got {self.embed_dim} and {self.hidden_size}"
-            )
-
-    def num_params(self) -> int:
-        """Parameters an :class:`LSTMModel` of this shape has (computed, nothing allocated)."""
-        e, h, v = self.embed_dim, self.hidden_size, self.vocab_size
-        lstm = sum(4 * h * ((e if i == 0 else h) + h) + 8 * h for i in range(self.num_layers))
-        return v * e + lstm + (0 if self.tie_weights else h * v) + v
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-native copy."""
-        return asdict(self)
-
+__all__ = ["MAX_LAYERS", "MAX_PARAMS", "MAX_WIDTH", "LSTMModel", "ModelConfig", "State", "resolve_device"]
 
 class LSTMModel(nn.Module):
     """Embedding -> multi-layer LSTM -> linear head.

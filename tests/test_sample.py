@@ -110,11 +110,11 @@ def test_samples_decode_to_the_same_notes_with_miditok(random_ckpt: Path, codec:
         assert all(n.end <= end + 1e-6 for n in p.notes), "notes are closed at the final bar line"
     # The incremental decoder agrees with MidiTok's decoder on the sampled ids.
     ckpt = load_model(str(random_ckpt))
-    from composer.generation import Stepper, sample_streams
+    from composer.generation import Stepper, TorchUniforms, sample_streams
 
     ids: list[int] = []
     for _, tok, _ in sample_streams(Stepper(ckpt.model), ckpt.codec, [[ckpt.codec.bos]], SampleOptions(),
-                                    3, 2000, torch.Generator().manual_seed(3)):
+                                    3, 2000, TorchUniforms(3)):
         ids.append(tok)
     st = RemiState(ckpt.codec, SampleOptions(), 3)
     mine = [n for t in [ckpt.codec.bos, *ids] if (n := st.update(t)) is not None]
@@ -201,38 +201,42 @@ def test_bad_constraints_are_input_errors(random_ckpt: Path) -> None:
 
 
 def test_draw_never_picks_masked_tokens_and_follows_probabilities() -> None:
-    from composer.generation import draw
+    from composer.generation import NumpyUniforms, TorchUniforms, draw
 
     probs = np.tile([[0.0, 0.25, 0.0, 0.75, 0.0]], (4000, 1))
-    picks = draw(probs, torch.Generator().manual_seed(0))
+    for uniforms in (TorchUniforms(0), NumpyUniforms(0)):
+        picks = draw(probs, uniforms)
+        assert set(picks.tolist()) <= {1, 3}
+        assert 0.72 < (picks == 3).mean() < 0.78
+    picks = draw(probs, TorchUniforms(0))
     assert set(picks.tolist()) <= {1, 3}
     share = (picks == 3).mean()
     assert 0.72 < share < 0.78
     edge = np.array([[0.0, 1.0, 0.0]])
-    assert draw(edge, torch.Generator().manual_seed(1)).tolist() == [1]
+    assert draw(edge, TorchUniforms(1)).tolist() == [1]
 
 
 class _BiasedStepper:
     """A stand-in model with fixed preferences: ``prefs`` maps token id -> logit (others -8)."""
 
     def __init__(self, vocab: int, prefs: dict[int, float]) -> None:
-        self.row = torch.full((vocab,), -8.0)
+        self.row = np.full((vocab,), -8.0, np.float32)
         for tok, logit in prefs.items():
             self.row[tok] = logit
 
     def prime(self, history):  # type: ignore[no-untyped-def]
-        return self.row.expand(len(history), -1).clone()
+        return np.tile(self.row, (len(history), 1))
 
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.row.expand(tokens.numel(), -1).clone()
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        return np.tile(self.row, (len(tokens), 1))
 
 
 def _run(codec: Codec, prefs: dict[str, float], bars: int) -> list[tuple[int, object]]:
-    from composer.generation import sample_streams
+    from composer.generation import TorchUniforms, sample_streams
 
     stepper = _BiasedStepper(codec.vocab_size, {codec.id_of(k): v for k, v in prefs.items()})
     prefix = [codec.id_of("BOS_None")]
-    gen = torch.Generator().manual_seed(0)
+    gen = TorchUniforms(0)
     out = sample_streams(stepper, codec, [prefix], SampleOptions(seed=0, top_p=0.95), bars, 400 * bars, gen)  # type: ignore[arg-type]
     return [(tok, note) for _, tok, note in out]
 
@@ -354,10 +358,13 @@ def test_typed_sampling_reweights_a_kind_and_takes_classes_per_row() -> None:
         SampleOptions(repeats=0.0)
 
 
-def test_draw_keeps_clear_of_masked_tokens_when_the_uniform_is_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_draw_keeps_clear_of_masked_tokens_when_the_uniform_is_zero() -> None:
     from composer.generation import sampler
 
-    monkeypatch.setattr(sampler.torch, "rand", lambda *shape, generator=None: torch.zeros(*shape))
+    class Zeros:
+        def uniform(self, n: int) -> np.ndarray:
+            return np.zeros((n, 1), np.float32)
+
     for dtype in (np.float32, np.float64):
         probs = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=dtype)
-        assert sampler.draw(probs, torch.Generator()).tolist() == [1, 2]
+        assert sampler.draw(probs, Zeros()).tolist() == [1, 2]

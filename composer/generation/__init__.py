@@ -12,7 +12,8 @@ The face of the package; callers import from here.  Inside, lowest first:
 * :mod:`~composer.generation.api`: :func:`generate` and :func:`continue_melody` (``composer.generate``);
 * :mod:`~composer.generation.select`: best of K by harmony analysis score, and writing new files.
 
-Importing it loads torch (about a second); ``import composer`` does not.
+Importing it loads numpy, not torch (torch comes with the first torch model a run builds); ``import composer``
+loads neither.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from composer.generation.harmonizer import HarmonizeState, top_line
 from composer.generation.pieces import continue_notes, harmonizations, harmonize, sample_pieces, stream_notes
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.record import Request, read_record
-from composer.generation.sampler import Stepper, draw, filter_logits, quantize_model, sample_streams
+from composer.generation.sampler import (
+    NumpyUniforms,
+    Stepper,
+    TorchUniforms,
+    draw,
+    filter_logits,
+    quantize_model,
+    sample_streams,
+)
 from composer.generation.select import (
     Selection,
     analyze_piece,
@@ -80,6 +89,8 @@ __all__ = [
     "output_path",
     "parse_primer",
     "quantize_model",
+    "NumpyUniforms",
+    "TorchUniforms",
     "sample_pieces",
     "sample_streams",
     "start_sampling",

@@ -44,6 +44,7 @@ def sample_pieces(
     program: int | None = None,
     primer: Primer | None = None,
     quantize: bool = True,
+    engine: str = "torch",
 ) -> list[GeneratedPiece]:
     """Sample ``n`` pieces of ``bars`` bars in one batch.
 
@@ -65,6 +66,8 @@ def sample_pieces(
         Music to continue: the pieces start with it unchanged.
     quantize : bool
         Sample with the int8-quantized model (faster on CPU).
+    engine : str
+        ``torch`` or ``numpy`` (:data:`~composer.generation.setup.ENGINES`: the torch-free LSTM, fp32).
     """
     if not 1 <= n <= 256:
         raise InputError(f"number of pieces must be in 1..256, got {n}")
@@ -77,7 +80,7 @@ def sample_pieces(
     codec = load_model(checkpoint).codec
     if isinstance(codec, VoiceGridCodec):
         return _sample_voices(checkpoint, n=n, bars=bars, options=options, tempo=tempo, program=program,
-                              primer=primer, quantize=quantize)
+                              primer=primer, quantize=quantize, engine=engine)
     key_index = None
     primer_ids: list[int] = []
     if primer is not None and primer.notes:
@@ -85,7 +88,7 @@ def sample_pieces(
             key_index = find_key(primer.notes)[0]  # continue in the primer's key
         primer_ids = codec.music_ids(codec.encode_score(primer.to_score()))
         tempo = tempo or primer.tempo
-    run = start_sampling(checkpoint, options, tempo, key_index, quantize)
+    run = start_sampling(checkpoint, options, tempo, key_index, quantize, engine)
     bpm = tempo or run.default_tempo
     ids: list[list[int]] = [[] for _ in range(n)]
     notes: list[list[Note]] = [[] for _ in range(n)]
@@ -138,11 +141,11 @@ def _remi(codec: AnyCodec) -> Codec:
 
 
 def _sample_voices(checkpoint: str | Path | None, *, n: int, bars: int, options: SampleOptions,
-                   tempo: float | None, program: int | None, primer: Primer | None, quantize: bool
-                   ) -> list[GeneratedPiece]:
+                   tempo: float | None, program: int | None, primer: Primer | None, quantize: bool,
+                   engine: str = "torch") -> list[GeneratedPiece]:
     """Four-voice pieces from an SATB grid model; a primer's top line is the soprano of its bars."""
     melody = top_line(primer.notes) if primer is not None and primer.notes else []
-    run = start_sampling(checkpoint, options, None, None, quantize)
+    run = start_sampling(checkpoint, options, None, None, quantize, engine)
     bpm = tempo or (primer.tempo if primer else None) or run.default_tempo
     pieces = sample_satb(run, n=n, bars=bars, options=options, meter=primer.time_signature if primer else (4, 4),
                          tempo=bpm, program=program, melody=melody,
@@ -177,15 +180,15 @@ def harmonizations(
 
 def continue_notes(
     primer: Sequence[Note], bars: int, checkpoint: str | None = None,
-    options: SampleOptions = SampleOptions(),
+    options: SampleOptions = SampleOptions(), engine: str = "torch",
 ) -> list[Note]:
     """New notes continuing ``primer`` for ``bars`` bars, on the primer's timeline (for ``jam``).
 
     Only what starts after the primer: a four-voice model also harmonizes the primer's bars, and those
-    lower voices are not part of the answer.
+    lower voices are not part of the answer.  ``engine`` as in :func:`sample_pieces`.
     """
     p = Primer(sorted(primer))
-    piece = sample_pieces(checkpoint, n=1, bars=p.bars + bars, options=options, primer=p)[0]
+    piece = sample_pieces(checkpoint, n=1, bars=p.bars + bars, options=options, primer=p, engine=engine)[0]
     return [n for n in piece.notes if n.start >= p.end - 1e-9]
 
 
@@ -195,15 +198,17 @@ def stream_notes(
     primer: Sequence[Note] | None = None,
     bars: int | None = None,
     quantize: bool = True,
+    engine: str = "torch",
 ) -> Iterator[Note]:
     """Notes in non-decreasing start order, as the model writes them; endless when ``bars`` is None.
 
-    A primer, if given, is not re-yielded: the stream continues after it.
+    A primer, if given, is not re-yielded: the stream continues after it.  ``engine`` as in
+    :func:`sample_pieces` (the live player takes ``numpy``: no torch import before the first note).
     """
     codec = load_model(checkpoint).codec
     p = Primer(sorted(primer)) if primer else None
     key_index = find_key(p.notes)[0] if p and not options.key else None
-    run = start_sampling(checkpoint, options, None, key_index, quantize)
+    run = start_sampling(checkpoint, options, None, key_index, quantize, engine)
     if isinstance(codec, VoiceGridCodec):  # four voices in the primer's key, counted from beat 0
         yield from stream_satb(run, options, bars, options.key_index if options.key else key_index)
         return

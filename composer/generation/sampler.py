@@ -12,14 +12,57 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
 from composer.config import SampleOptions
 from composer.events import Note
 from composer.generation.grammar import RemiState
 
 if TYPE_CHECKING:
+    import torch
+
     from composer.codec import AnyCodec
+
+
+class Model(Protocol):
+    """What :func:`sample_streams` runs: a :class:`Stepper` (torch) or :class:`composer.inference.ArrayLSTM`."""
+
+    def prime(self, prefixes: list[list[int]]) -> np.ndarray:
+        """Feed the prefixes; (B, V) logits of the next token."""
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        """Feed one token per stream; (B, V) logits."""
+
+
+class Uniforms(Protocol):
+    """A seeded source of the uniforms :func:`draw` turns into tokens."""
+
+    def uniform(self, n: int) -> np.ndarray:
+        """(n, 1) float32 uniforms in [0, 1)."""
+
+
+class TorchUniforms:
+    """Uniforms from ``torch.rand`` on a seeded ``torch.Generator`` (the file sampler's, as recorded)."""
+
+    def __init__(self, seed: int) -> None:
+        import torch
+
+        self.generator = torch.Generator().manual_seed(seed)
+        self._rand = torch.rand
+
+    def uniform(self, n: int) -> np.ndarray:
+        """(n, 1) float32 uniforms in [0, 1)."""
+        return self._rand(n, 1, generator=self.generator).numpy()
+
+
+class NumpyUniforms:
+    """Uniforms from numpy's PCG64 generator (the torch-free live path)."""
+
+    def __init__(self, seed: int) -> None:
+        self.generator = np.random.Generator(np.random.PCG64(seed))
+
+    def uniform(self, n: int) -> np.ndarray:
+        """(n, 1) float32 uniforms in [0, 1)."""
+        return self.generator.random((n, 1), dtype=np.float32)
 
 
 class StreamState(Protocol):
@@ -120,13 +163,13 @@ def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray,
 
 
 def sample_streams(
-    stepper: Stepper,
+    stepper: Model,
     codec: AnyCodec,
     prefixes: Sequence[Sequence[int]],
     options: SampleOptions,
     bars: int | None,
     max_tokens: int,
-    generator: torch.Generator,
+    generator: Uniforms,
     make_state: Callable[[], StreamState] | None = None,
     reset_every: int = 0,
     typed: bool = False,
@@ -150,7 +193,7 @@ def sample_streams(
             st.update(int(tok))
     history = [list(p) for p in prefixes]
     control_types = ("BOS", "Style", "Key", "TempoBand")
-    logits = stepper.prime(history).numpy()  # (B, V)
+    logits = stepper.prime(history)  # (B, V)
     alive = [True] * len(prefixes)
     bar_id = codec.id_of("Bar_None")
     eos_id = codec.id_of("EOS_None")
@@ -212,13 +255,13 @@ def sample_streams(
             bars_at = [j for j in range(control_len, len(h)) if h[j] == bar_id]
             keep = bars_at[-8] if len(bars_at) > 8 else bars_at[0]
             history[0] = h[:control_len] + h[keep:]
-            logits = stepper.prime(history).numpy()
+            logits = stepper.prime(history)
             since_reset = 0
             continue
-        logits = stepper.step(torch.from_numpy(nxt)).numpy()
+        logits = stepper.step(nxt)
 
 
-def draw(probs: np.ndarray, generator: torch.Generator) -> np.ndarray:
+def draw(probs: np.ndarray, generator: Uniforms) -> np.ndarray:
     """One token per row of (B, V) probabilities, by inverse CDF on ``generator``'s uniforms.
 
     Masked tokens (probability 0) are never drawn: the first index whose cumulative mass reaches
@@ -226,58 +269,64 @@ def draw(probs: np.ndarray, generator: torch.Generator) -> np.ndarray:
     does not pass).
     """
     cdf = probs.cumsum(-1)  # (B, V)
-    u = np.maximum(torch.rand(len(probs), 1, generator=generator).numpy() * cdf[:, -1:],
+    u = np.maximum(generator.uniform(len(probs)) * cdf[:, -1:],
                    np.finfo(cdf.dtype).smallest_subnormal)  # > 0 in the cdf's own precision
     return (cdf < u).sum(-1)
 
 
 class Stepper:
-    """Runs the model one token at a time, for a batch, keeping the LSTM state.
+    """Runs the torch model one token at a time, for a batch, keeping the LSTM state.
 
     Uses the model as given (an :class:`~composer.model.LSTMModel`: its ``embed``, ``lstm`` and
     ``head``): fp32, or an int8 copy from :func:`quantize_model`; each step is one embedding
-    lookup, one ``nn.LSTM`` call and one head matmul.
+    lookup, one ``nn.LSTM`` call and one head matmul.  Tokens in and logits out are numpy arrays.
     """
 
     def __init__(self, model: torch.nn.Module) -> None:
+        import torch
+
+        self._torch = torch
         self.model = model
         self.model.eval()
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    @torch.inference_mode()
-    def prime(self, prefixes: list[list[int]]) -> torch.Tensor:
+    def prime(self, prefixes: list[list[int]]) -> np.ndarray:
         """Feed prefixes (left-aligned; shorter ones padded by repeating their start).
 
         Returns
         -------
-        torch.Tensor
+        np.ndarray
             (B, V) logits of the next token.
         """
-        lens = {len(p) for p in prefixes}
-        if len(lens) == 1:
-            x = torch.tensor(prefixes, dtype=torch.long)
-            logits, self.state = self.model(x)
-            return logits[:, -1].float()
-        # Different lengths: run each alone, then stack the states.
-        outs, hs, cs = [], [], []
-        for p in prefixes:
-            lg, (h, c) = self.model(torch.tensor([p], dtype=torch.long))
-            outs.append(lg[:, -1])
-            hs.append(h)
-            cs.append(c)
-        self.state = (torch.cat(hs, 1), torch.cat(cs, 1))
-        return torch.cat(outs).float()
+        torch = self._torch
+        with torch.inference_mode():
+            lens = {len(p) for p in prefixes}
+            if len(lens) == 1:
+                x = torch.tensor(prefixes, dtype=torch.long)
+                logits, self.state = self.model(x)
+                return logits[:, -1].float().numpy()
+            # Different lengths: run each alone, then stack the states.
+            outs, hs, cs = [], [], []
+            for p in prefixes:
+                lg, (h, c) = self.model(torch.tensor([p], dtype=torch.long))
+                outs.append(lg[:, -1])
+                hs.append(h)
+                cs.append(c)
+            self.state = (torch.cat(hs, 1), torch.cat(cs, 1))
+            return torch.cat(outs).float().numpy()
 
-    @torch.inference_mode()
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+    def step(self, tokens: np.ndarray) -> np.ndarray:
         """Feed one token per stream: (B,) -> (B, V) logits.
 
         The model's own layers called directly (its forward, less the dropout that evaluation skips
         and the module hooks it has none of): the same numbers, a fifth less time per token at batch 1.
         """
+        torch = self._torch
         m: Any = self.model
-        y, self.state = m.lstm.forward(torch.embedding(m.embed.weight, tokens.view(-1, 1)), self.state)
-        return m.head.forward(y[:, 0]).float()
+        with torch.inference_mode():
+            y, self.state = m.lstm.forward(torch.embedding(m.embed.weight, torch.from_numpy(tokens).view(-1, 1)),
+                                           self.state)
+            return m.head.forward(y[:, 0]).float().numpy()
 
 
 def quantize_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -287,6 +336,7 @@ def quantize_model(model: torch.nn.Module) -> torch.nn.Module:
     for text in ("torch.ao.quantization is deprecated", "torch.quantize_per_tensor"):
         warnings.filterwarnings("ignore", message=text)
 
+    import torch
     from torch.ao.quantization import quantize_dynamic
 
     return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)

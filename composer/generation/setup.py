@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
-
 from composer.checkpoint import Checkpoint, load_checkpoint
 from composer.config import SampleOptions
 from composer.errors import InputError, OutputError
@@ -27,13 +25,24 @@ from composer.files import refuse_overwrite
 from composer.generation.grammar import RemiState
 from composer.generation.harmonizer import top_line
 from composer.generation.primer import Primer, PrimerTrack
-from composer.generation.sampler import Stepper, StreamState, quantize_model, sample_streams
+from composer.generation.sampler import (
+    Model,
+    NumpyUniforms,
+    Stepper,
+    StreamState,
+    TorchUniforms,
+    Uniforms,
+    quantize_model,
+    sample_streams,
+)
+from composer.inference import ArrayLSTM
 from composer.keys import find_key, key_name, key_signature, parse_key
 from composer.midifile import score_from_notes, score_from_voices, write_score
 from composer.voicegrid import VOICE_NAMES, VoiceGridCodec
 
 if TYPE_CHECKING:
     import pretty_midi
+    import torch
     from symusic import Score
 
     from composer.codec import AnyCodec
@@ -219,6 +228,27 @@ def _stepper_model(checkpoint: str | None, quantize: bool) -> torch.nn.Module:
     return quantize_model(model) if quantize else model
 
 
+#: How a run computes the LSTM: ``torch`` (int8 or fp32, as ``quantize`` says: the file sampler,
+#: fastest in batches, what records replay) or ``numpy`` (fp32 :class:`~composer.inference.ArrayLSTM`,
+#: no torch import: the live player's, first note a second or two sooner).
+ENGINES = ("torch", "numpy")
+
+
+def _model_for(checkpoint: str | None, quantize: bool, engine: str) -> Model:
+    """A fresh stepper (its own LSTM state) over the cached weights."""
+    if engine == "numpy":
+        return _array_model(checkpoint).fresh()
+    if engine != "torch":
+        raise InputError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    return Stepper(_stepper_model(checkpoint, quantize))
+
+
+@functools.lru_cache(maxsize=4)
+def _array_model(checkpoint: str | None) -> ArrayLSTM:
+    ckpt = _load(checkpoint)
+    return ArrayLSTM(ckpt.arrays, ckpt.config)
+
+
 def bars_for(seconds: float, tempo: float, time_signature: tuple[int, int]) -> int:
     """Whole bars covering ``seconds`` at ``tempo`` (quarter-note bpm)."""
     bar_beats = time_signature[0] * 4 / time_signature[1]
@@ -235,8 +265,8 @@ class Sampling:
 
     ckpt: Checkpoint
     seed: int
-    generator: torch.Generator
-    stepper: Stepper
+    generator: Uniforms
+    stepper: Model
     style: str | None  # the Style control (dropped by the codec when it has no such style)
     key_index: int | None  # the Key control the grammar must take, if any
     forced: dict[str, int]  # control type -> the id it must take
@@ -288,8 +318,11 @@ def draw_seed(seed: int | None) -> int:
 
 
 def start_sampling(checkpoint: str | Path | None, options: SampleOptions, tempo: float | None = None,
-                   key_index: int | None = None, quantize: bool = True) -> Sampling:
+                   key_index: int | None = None, quantize: bool = True, engine: str = "torch") -> Sampling:
     """Load the model and set up a run: seed, generator, stepper and the controls.
+
+    ``engine`` (:data:`ENGINES`): torch's model (int8 when ``quantize``) on ``torch.rand``'s uniforms,
+    or the numpy LSTM on numpy's (another stream of draws for the same seed).
 
     ``options.style`` (else the model's corpus) picks the Style control; ``options.key``
     (else ``key_index``) forces the Key control; ``tempo`` forces the TempoBand.
@@ -313,5 +346,6 @@ def start_sampling(checkpoint: str | Path | None, options: SampleOptions, tempo:
     if tempo is not None:
         forced["TempoBand"] = codec.tempo_id(tempo)
     ref = None if checkpoint is None else str(checkpoint)
-    return Sampling(ckpt, seed, torch.Generator().manual_seed(seed), Stepper(_stepper_model(ref, quantize)),
-                    style, key_index, forced)
+    stepper = _model_for(ref, quantize, engine)
+    uniforms: Uniforms = NumpyUniforms(seed) if engine == "numpy" else TorchUniforms(seed)
+    return Sampling(ckpt, seed, uniforms, stepper, style, key_index, forced)

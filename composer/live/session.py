@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from threadpoolctl import threadpool_limits
+
 from composer.config import SampleOptions
 from composer.errors import InputError, PortError
 from composer.events import Note, next_bar_line
@@ -39,7 +41,7 @@ from composer.midifile import load_score, pitched_notes, score_from_notes, write
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
-THREADS_ENV = "COMPOSER_THREADS"  # torch intra-op threads while playing a model (default 1)
+THREADS_ENV = "COMPOSER_THREADS"  # BLAS threads of the numpy LSTM while playing a model (default 1)
 BEATS_PER_BAR = 4.0  # what --bars counts and the summary reports
 WATCH_INTERVAL = 0.5  # seconds between checks that an output given by name is still there
 CLOSE_WAIT = 2.0  # seconds given to closing a port before the process goes on without it
@@ -88,10 +90,10 @@ def load_primer(text: str) -> list[Note]:
 
 
 def torch_threads(environ: Mapping[str, str] = os.environ) -> int:
-    """Torch threads for live sampling: ``COMPOSER_THREADS``, default 1.
+    """BLAS threads of the live sampler (numpy's LSTM): ``COMPOSER_THREADS``, default 1.
 
-    One intra-op thread: a batch-1 LSTM step is no faster on two, and the other core stays free
-    for the sender and the MIDI driver (live timing p99 2.6 ms -> 1.0 ms, RESULTS.md).
+    One thread: a batch-1 LSTM step needs no more in real time, and the other core stays free
+    for the sender and the MIDI driver (live timing p99 2.6 ms -> 1.0 ms with torch, RESULTS.md).
 
     Raises
     ------
@@ -112,11 +114,9 @@ def check_model(model: str | None) -> None:
     """Fail on a bad model before any port opens (and load it, so the first note comes sooner)."""
     if builtin_name(model) is None:
         count = torch_threads()
-        import torch
-
         from composer.generation import load_model
 
-        torch.set_num_threads(count)
+        threadpool_limits(count, user_api="blas")
         load_model(model)
 
 

@@ -29,6 +29,11 @@ TEST_SOURCE_ENV = "COMPOSER_TEST_SOURCE"  # e.g. "scale": use the built-in sourc
 _PROGRESSION = (0, 3, 4, 0, 5, 1, 4, 0)  # scale degrees of chord roots: I IV V I vi ii V I
 
 
+#: The live sources run the model's LSTM in numpy (:class:`composer.inference.ArrayLSTM`): torch is
+#: never imported, which brings the first note about two seconds sooner (``benchmarks/live_coldstart.py``).
+ENGINE = "numpy"
+
+
 def builtin_name(model: str | None) -> str | None:
     """Name of the built-in source selected by ``model`` or the environment, else None.
 
@@ -147,7 +152,7 @@ def note_stream(
         rest: Iterator[Note] = scale_stream(options, offset, bars, beats_per_bar)
     else:
         stream_notes = _generation("stream_notes")
-        rest = stream_notes(model, options, primer or None, bars)
+        rest = stream_notes(model, options, primer or None, bars, engine=ENGINE)
     yield from primer
     shift = 0.0
     for i, note in enumerate(rest):
@@ -162,11 +167,11 @@ def continuation(model: str | None, options: SampleOptions, beats_per_bar: int =
     if builtin_name(model) is not None:
         return lambda primer, bars: retrograde_answer(primer, bars, beats_per_bar)
     continue_notes = _generation("continue_notes")
-    return lambda primer, bars: continue_notes(primer, bars, model, options)
+    return lambda primer, bars: continue_notes(primer, bars, model, options, engine=ENGINE)
 
 
 def _generation(name: str) -> Callable[..., Any]:
-    """``stream_notes`` or ``continue_notes`` of :mod:`composer.generation`, imported now (torch)."""
+    """``stream_notes`` or ``continue_notes`` of :mod:`composer.generation`, imported now."""
     try:
         from composer.generation import continue_notes, stream_notes
     except ImportError as exc:
