@@ -15,8 +15,9 @@ Definitions (all in ms):
 JACK delivers MIDI once per period, so the receive error includes up to one
 period of quantization (0.67 ms at 32 frames; 5.3 ms at 256).
 
-The source is the real model (``composer.generation.stream_notes``) when that
-module and a checkpoint are available (``--model``), else the built-in
+The source is the real model (``composer.generation.stream_notes`` on the live
+player's engine, the numpy LSTM) when that module and a checkpoint are available
+(``--model``), else the built-in
 synthetic source; the JSON says which.  ``--producer-load MS`` adds pure-Python
 busy work per note in the producer thread, to imitate a model holding the GIL.
 
@@ -73,8 +74,9 @@ def source(model: str | None, seconds: float):
     if model and not model.startswith("builtin:"):
         try:
             from composer.generation import stream_notes
+            from composer.live.sources import ENGINE
 
-            return f"model:{model}", stream_notes(model, SampleOptions(seed=0))
+            return f"model:{model}", stream_notes(model, SampleOptions(seed=0), engine=ENGINE)
         except ImportError as exc:
             print(f"real model unavailable ({exc}); using the synthetic source", file=sys.stderr)
     from composer.live import scale_stream
@@ -99,13 +101,14 @@ def main() -> None:
     ap.add_argument("--producer-load", type=float, default=0.0, help="ms of Python work per note")
     ap.add_argument("--jack-async", action="store_true", help="JACK's asynchronous mode (default: --sync)")
     ap.add_argument("--realtime", action="store_true", help="run jackd with realtime scheduling")
-    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads [0: torch's default]")
+    ap.add_argument("--threads", type=int, default=0, help="BLAS threads of the numpy LSTM [0: the default]")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/live_timing.json"))
     args = ap.parse_args()
     if args.threads:
-        import torch
+        import numpy  # noqa: F401 - loaded first: a limit reaches only the BLAS libraries already loaded
+        from threadpoolctl import threadpool_limits
 
-        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads, user_api="blas")
 
     from composer.live import LiveConfig, Player, open_output
 
@@ -163,7 +166,7 @@ def main() -> None:
         "benchmark": "live_timing",
         "source": kind,
         "producer_load_ms_per_note": args.producer_load,
-        "torch_threads": args.threads or "default",
+        "blas_threads": args.threads or "default",
         "seconds": args.seconds,
         "wall_s": round(wall, 3),
         "tempo_bpm": args.tempo,
