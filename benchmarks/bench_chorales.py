@@ -262,6 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               "batch": args.batch, "sampling": opts.to_dict(), "figures": columns}
     result["pieces"] = {"generated": piece_rows(gen), "Bach": piece_rows(real)}
     result["two_sample"] = _timed(t, "two_sample_s", lambda: two_sample_auc(real, gen, seed=args.seed))
+    result["two_sample_texture"] = two_sample_auc(real, gen, seed=args.seed, texture=True)
     if args.harmonize:
         keep_harm = args.keep / "harmonized" if args.keep else None
         harm = _timed(t, "harmonize_s", lambda: harmonized(args.model, real, args.seed, keep_harm, opts))
@@ -274,6 +275,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table(columns))
     print()
     print("\n".join(auc_lines(result["two_sample"])))
+    print("the same test on the texture features (chorale_figures.TEXTURE_FEATURES, which best-of selection's "
+          "style model does not read):")
+    print("\n".join(auc_lines(result["two_sample_texture"])))
     if "harmonize_match" in result:
         m = result["harmonize_match"]
         print(f"harmonized vs Bach's own chords on {m['beats']} beats: root {_pct(m['root_share'])}, root and "

@@ -26,7 +26,6 @@ voices are the tracks when they are monophonic, else the merged notes split by p
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 from collections import Counter
@@ -38,25 +37,33 @@ from typing import Any
 import numpy as np
 
 from composer.events import Note, next_bar_line
-from composer.harmony import Analysis, analyze_piece, load_piece, piece_from_notes
+from composer.harmony import (
+    DURATION_BINS,
+    DURATION_TOLERANCE,
+    EXCERPT_BARS,
+    ONSET_EPS,
+    SEVENTHS,
+    SONORITY_KINDS,
+    STYLE_FEATURES,
+    TRIADS,
+    Analysis,
+    analyze_piece,
+    beat_sonorities,
+    duration_bin,
+    has_clash,
+    load_piece,
+    piece_excerpts,
+    piece_from_notes,
+    sonority_kind,
+    sounding_at,
+)
 from composer.keys import parse_key
 from composer.metrics import pitch_class_entropy, scale_consistency
 
-ONSET_EPS = 0.03  # beats: a note sounds at beat t when it starts by t + eps and ends after t + eps
-DURATION_BINS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)  # beats
-DURATION_TOLERANCE = 0.125  # beats
-KINDS = ("triad", "seventh", "open", "cluster")
-EXCERPT_BARS = 8
-
-
-def _chords(shapes: Sequence[Sequence[int]]) -> frozenset[frozenset[int]]:
-    return frozenset(frozenset((r + i) % 12 for i in s) for r in range(12) for s in shapes)
-
-
-TRIADS = _chords([(0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8)])
-_SEVENTH_SHAPES = [(0, 4, 7, 10), (0, 3, 7, 10), (0, 3, 6, 10), (0, 3, 6, 9), (0, 4, 7, 11)]
-SEVENTHS = _chords(_SEVENTH_SHAPES) | _chords([(s[0], s[1], s[3]) for s in _SEVENTH_SHAPES])
-
+KINDS = SONORITY_KINDS
+FEATURES = STYLE_FEATURES
+__all__ = ["DURATION_BINS", "DURATION_TOLERANCE", "ONSET_EPS", "SEVENTHS", "TRIADS", "beat_sonorities",
+           "duration_bin", "has_clash", "sonority_kind", "sounding_at"]  # read from here by other scripts
 
 # ---------------------------------------------------------------- one piece
 
@@ -116,42 +123,6 @@ def load_chorale(path: str | Path, bars: int | None, chosen_key: str | None = No
 # ---------------------------------------------------------------- sonorities
 
 
-def sonority_kind(pcs: frozenset[int]) -> str:
-    """``triad``, ``seventh``, ``open`` or ``cluster`` of a non-empty pitch-class set (rules: module doc)."""
-    if pcs in TRIADS:
-        return "triad"
-    if len(pcs) == 2:
-        a, b = sorted(pcs)
-        ic = min(b - a, 12 - (b - a))
-        return "triad" if ic in (3, 4) else "open" if ic == 5 else "cluster"
-    if pcs in SEVENTHS:
-        return "seventh"
-    return "open" if len(pcs) == 1 else "cluster"
-
-
-def has_clash(pcs: frozenset[int]) -> bool:
-    """Whether two pitch classes are a semitone (or major seventh) apart."""
-    return any((p + 1) % 12 in pcs for p in pcs)
-
-
-def sounding_at(notes: Sequence[Note], starts: Sequence[float], t: float) -> list[Note]:
-    """The notes (sorted by start, ``starts`` theirs) sounding at beat ``t``."""
-    hi = bisect.bisect_right(starts, t + ONSET_EPS)
-    return [n for n in notes[:hi] if n.end > t + ONSET_EPS]
-
-
-def beat_sonorities(notes: Sequence[Note], t0: float, t1: float) -> list[frozenset[int]]:
-    """Pitch-class sets at the quarter-note beats in ``[t0, t1)`` where something sounds."""
-    notes = sorted(notes)
-    starts = [n.start for n in notes]
-    out = []
-    for t in range(math.ceil(t0 - 1e-9), math.ceil(t1 - 1e-9)):
-        pcs = frozenset(n.pitch % 12 for n in sounding_at(notes, starts, float(t)))
-        if pcs:
-            out.append(pcs)
-    return out
-
-
 def final_on_tonic(notes: Sequence[Note], key: str) -> bool:
     """Whether the sonority at the last onset is the tonic triad of ``key``, tonic in the bass."""
     notes = sorted(notes)
@@ -160,12 +131,6 @@ def final_on_tonic(notes: Sequence[Note], key: str) -> bool:
     rel = {(n.pitch - tonic) % 12 for n in last}
     bass = (min(n.pitch for n in last) - tonic) % 12
     return bass == 0 and rel <= {0, 3, 4, 7} and not {3, 4} <= rel
-
-
-def duration_bin(d: float) -> str:
-    """The nearest of ``DURATION_BINS`` within ``DURATION_TOLERANCE``, else ``"other"``."""
-    best = min(DURATION_BINS, key=lambda b: abs(b - d))
-    return f"{best:g}" if abs(best - d) <= DURATION_TOLERANCE else "other"
 
 
 def same_key(a: str, b: str) -> bool:
@@ -288,59 +253,9 @@ def label_match(bach: Chorale, other: Chorale) -> dict[str, Any]:
 # ---------------------------------------------------------------- classifier two-sample test
 
 
-_INTERVAL_BINS = [str(i) for i in range(8)] + ["8-11", "12", ">12"]
-_SIZE_BINS = ["1", "2", "3", "4", "5+"]
-FEATURES = (
-    [f"sonority:{k}" for k in KINDS] + ["sonority:clash"] + [f"pitch classes at beat:{s}" for s in _SIZE_BINS]
-    + [f"melodic interval:{b}" for b in _INTERVAL_BINS]
-    + [f"duration:{b:g}" for b in DURATION_BINS] + ["duration:other"]
-    + [f"pitch class - tonic:{i}" for i in range(12)]
-)
-
-
-def _hist(labels: Sequence[str], bins: Sequence[str]) -> list[float]:
-    c = Counter(labels)
-    return [c.get(b, 0) / max(len(labels), 1) for b in bins]
-
-
-def _interval_bin(semitones: int) -> str:
-    s = abs(semitones)
-    return str(s) if s < 8 else "8-11" if s < 12 else "12" if s == 12 else ">12"
-
-
-def excerpt_features(c: Chorale, voices: Sequence[Sequence[Note]], t0: float, t1: float) -> list[float]:
-    """Feature vector (``FEATURES``) of the notes starting in ``[t0, t1)`` of ``c``.
-
-    Sonority shares and sizes per quarter-note beat; melodic intervals between successive notes of
-    each voice (``voices``); note durations; pitch classes relative to the tonic of music21's key
-    of the whole piece.  Every group is a histogram of shares.
-    """
-    notes = [n for n in c.analysis.piece.notes if t0 - 1e-9 <= n.start < t1 - 1e-9]
-    sons = beat_sonorities(notes, t0, t1)
-    sizes = ["5+" if len(s) >= 5 else str(len(s)) for s in sons]
-    steps = [_interval_bin(b.pitch - a.pitch) for v in voices for a, b in zip(v, v[1:], strict=False)
-             if t0 - 1e-9 <= a.start and b.start < t1 - 1e-9]
-    tonic = parse_key(c.analysis.key.name) // 2
-    return (_hist([sonority_kind(s) for s in sons], KINDS) + [sum(map(has_clash, sons)) / max(len(sons), 1)]
-            + _hist(sizes, _SIZE_BINS) + _hist(steps, _INTERVAL_BINS)
-            + _hist([duration_bin(n.duration) for n in notes], [f"{b:g}" for b in DURATION_BINS] + ["other"])
-            + _hist([str((n.pitch - tonic) % 12) for n in notes], [str(i) for i in range(12)]))
-
-
 def excerpts(pieces: Sequence[Chorale], bars: int = EXCERPT_BARS) -> list[list[float]]:
-    """Feature vectors of each piece's consecutive ``bars``-bar excerpts (a short tail is left out).
-
-    Melodic intervals are read from voices found by pitch order from all the notes, on both sides
-    alike (``composer.harmony.split_voices``), so how a file lays out its tracks does not matter.
-    """
-    from composer.harmony import split_voices
-
-    out = []
-    for c in pieces:
-        voices, _ = split_voices(c.analysis.piece.notes)
-        span = bars * c.bar_beats
-        out.append([excerpt_features(c, voices, k * span, (k + 1) * span) for k in range(int(c.end // span))])
-    return out
+    """Feature vectors (``composer.harmony.piece_excerpts``) of each piece's consecutive ``bars``-bar excerpts."""
+    return [piece_excerpts(c.analysis, c.end, c.bar_beats, bars) for c in pieces]
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> np.ndarray:
@@ -389,8 +304,82 @@ def _standardize(train: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.n
     return (train - mu) / sd, (other - mu) / sd
 
 
+# ---------------------------------------------------------------- a second feature set: texture
+
+
+#: Features the style model of best-of selection (``composer.harmony.StyleModel``) never reads, for a
+#: second two-sample test: does a selection that makes the style statistics more like Bach's make the
+#: rest of the texture more like his too, or only what it optimized?
+MOTIONS = ("R", "S+", "S-", "L+", "L-")  # repeat, step (<= 2 semitones) up / down, leap up / down
+SPACINGS = ("0-4", "5-9", "10-14", "15+")  # semitones between neighbouring voices on a beat
+TEXTURE_FEATURES = (
+    [f"onsets in the beat:{p:04b}" for p in range(16)] + [f"beat kinds:{a}>{b}" for a in KINDS for b in KINDS]
+    + [f"motion:{a}>{b}" for a in MOTIONS for b in MOTIONS]
+    + [f"spacing {k}-{k + 1}:{s}" for k in range(3) for s in SPACINGS] + [f"bass between beats:{i}" for i in range(7)]
+)
+
+
+def _motion(a: Note, b: Note) -> str:
+    d = b.pitch - a.pitch
+    return "R" if d == 0 else ("S" if abs(d) <= 2 else "L") + ("+" if d > 0 else "-")
+
+
+def _sounding(voice: Sequence[Note], t: float) -> Note | None:
+    return next((n for n in voice if n.start <= t + ONSET_EPS < n.end), None)
+
+
+def texture_features(c: Chorale, voices: Sequence[Sequence[Note]], t0: float, t1: float) -> list[float]:
+    """``TEXTURE_FEATURES`` of ``[t0, t1)``: which 16ths of each voice's beats strike (a 4-bit pattern), the
+    sonority kinds of successive beats, successive melodic motions of each voice, the spacing of neighbouring
+    voices on the beats, and the bass's interval class between beats.  Every group a histogram of shares."""
+    beats = range(math.ceil(t0 - 1e-9), math.ceil(t1 - 1e-9))
+    rhythm, motion = [], []
+    for v in voices:
+        inside = [n for n in v if t0 - 1e-9 <= n.start < t1 - 1e-9]
+        on = {round(n.start * 4) for n in inside}
+        rhythm += [f"{sum(1 << (3 - q) for q in range(4) if b * 4 + q in on):04b}" for b in beats
+                   if any(_sounding(v, b + q / 4) for q in range(4))]
+        steps = [_motion(a, b) for a, b in zip(inside, inside[1:], strict=False)]
+        motion += [f"{a}>{b}" for a, b in zip(steps, steps[1:], strict=False)]
+    kinds = [sonority_kind(s) for s in beat_sonorities(c.analysis.piece.notes, t0, t1)]
+    spacing: list[list[str]] = [[], [], []]
+    bass, last = [], None
+    for b in beats:
+        chord = [_sounding(v, float(b)) for v in voices[:4]]
+        if len(chord) < 4 or not all(chord):
+            continue
+        for k in range(3):
+            d = max(chord[k].pitch - chord[k + 1].pitch, 0)  # type: ignore[union-attr]
+            spacing[k].append(SPACINGS[min(d // 5, 3)])
+        if last is not None:
+            d = abs(chord[3].pitch - last) % 12  # type: ignore[union-attr]
+            bass.append(str(min(d, 12 - d)))
+        last = chord[3].pitch  # type: ignore[union-attr]
+    pairs = [f"{a}>{b}" for a, b in zip(kinds, kinds[1:], strict=False)]
+    return (_hist(rhythm, [f"{p:04b}" for p in range(16)]) + _hist(pairs, [f"{a}>{b}" for a in KINDS for b in KINDS])
+            + _hist(motion, [f"{a}>{b}" for a in MOTIONS for b in MOTIONS])
+            + [v for k in range(3) for v in _hist(spacing[k], SPACINGS)] + _hist(bass, [str(i) for i in range(7)]))
+
+
+def _hist(labels: Sequence[str], bins: Sequence[str]) -> list[float]:
+    counts = Counter(labels)
+    return [counts.get(b, 0) / max(len(labels), 1) for b in bins]
+
+
+def texture_excerpts(pieces: Sequence[Chorale], bars: int = EXCERPT_BARS) -> list[list[float]]:
+    """``texture_features`` of each piece's consecutive ``bars``-bar excerpts, voices split by pitch order."""
+    from composer.harmony import split_voices
+
+    out = []
+    for c in pieces:
+        voices, _ = split_voices(c.analysis.piece.notes)
+        span = bars * c.bar_beats
+        out.append([texture_features(c, voices, k * span, (k + 1) * span) for k in range(int(c.end // span))])
+    return out
+
+
 def two_sample_auc(real: Sequence[Chorale], generated: Sequence[Chorale], folds: int = 5, seed: int = 0,
-                   l2: float = 1.0, top: int = 8) -> dict[str, Any]:
+                   l2: float = 1.0, top: int = 8, texture: bool = False) -> dict[str, Any]:
     """Classifier two-sample test: can an L2 logistic regression tell generated excerpts from real ones?
 
     Each piece gives its 8-bar excerpts (``excerpt_features``); folds are by piece (a piece's
@@ -399,7 +388,8 @@ def two_sample_auc(real: Sequence[Chorale], generated: Sequence[Chorale], folds:
     over folds, and pooled over all out-of-fold scores) and the most telling features: the largest
     standardized coefficients of a fit on everything (positive = points to "generated").
     """
-    groups = excerpts(real) + excerpts(generated)
+    read, names = (texture_excerpts, TEXTURE_FEATURES) if texture else (excerpts, FEATURES)
+    groups = read(real) + read(generated)
     labels = [0] * len(real) + [1] * len(generated)
     fold_of = group_folds(labels, folds, seed)
     x = np.array([f for g in groups for f in g], dtype=float)
@@ -422,7 +412,7 @@ def two_sample_auc(real: Sequence[Chorale], generated: Sequence[Chorale], folds:
         "auc_pooled": round(auc(scores, y), 4),
         "excerpts": {"real": int((y == 0).sum()), "generated": int((y == 1).sum())},
         "folds": folds, "seed": seed, "l2": l2,
-        "top_features": [{"feature": FEATURES[i], "coef": round(float(w[i]), 3),
+        "top_features": [{"feature": names[i], "coef": round(float(w[i]), 3),
                           "mean_real": round(float(x[y == 0, i].mean()), 4),
                           "mean_generated": round(float(x[y == 1, i].mean()), 4)} for i in order],
     }

@@ -154,6 +154,7 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: 
     silent, long_silences = silences(gen)
     f = figures_of(gen) | {"repeated_notes": repeated_share(gen)}
     test = two_sample_auc(real, gen, seed=1)
+    texture = two_sample_auc(real, gen, seed=1, texture=True)
     return {
         "variant": name, "seed": seed, "best_of": best_of, "options": opts,
         "relief": {str(k): v for k, v in (relief or {}).items()},
@@ -163,7 +164,9 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: 
         "key_found_is_chosen": f["key_found_is_chosen"]["share"],
         "authentic_final": f["authentic_final"]["share"], "faults_per_100_beats": f["faults_per_100_beats"],
         "pieces_with_silent_beat": silent, "silences_over_a_beat": long_silences,
-        "auc": test["auc"], "top_features": test["top_features"][:5], "seconds": round(time.perf_counter() - t0, 1),
+        "auc": test["auc"], "top_features": test["top_features"][:5],
+        "auc_texture": texture["auc"], "top_texture_features": texture["top_features"][:5],
+        "seconds": round(time.perf_counter() - t0, 1),
         "degrees_by_mode": degrees_by_mode(gen),
     }
 
@@ -263,7 +266,8 @@ def _print(name: str, row: dict[str, Any]) -> None:
           f"rep {row['repeated_notes']:.3f} "
           f"key {row['key_found_is_chosen']:.2f} auth {row['authentic_final']:.2f} "
           f"faults {row['faults_per_100_beats']:.2f} silent {row['pieces_with_silent_beat']:.2f} "
-          f">1 beat {row['silences_over_a_beat']} AUC {row['auc']:.3f} ({row['seconds']} s)", flush=True)
+          f">1 beat {row['silences_over_a_beat']} AUC {row['auc']:.3f} texture AUC {row['auc_texture']:.3f} "
+          f"({row['seconds']} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
 PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
     "harmony": (("voiceleading",), ("piece",), ("slices",), ("keyfinding",), ("numerals",), ("chords",),
                 ("cadences",), ("figures",),
-                ("analysis",), ("notation",), ("romanxml",), ("plot",), ("__init__",)),
+                ("analysis",), ("style",), ("notation",), ("romanxml",), ("plot",), ("__init__",)),
     "generation": (("primer",), ("grammar", "sonority", "odds"), ("sampler",), ("harmonizer",), ("setup",),
                    ("satb", "dynamics"), ("pieces",), ("record",), ("select",), ("api",), ("__init__",)),
     "live": (("ports", "synth"), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),

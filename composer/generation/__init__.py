@@ -34,6 +34,7 @@ from composer.generation.sampler import (
     sample_streams,
 )
 from composer.generation.select import (
+    STYLE_WEIGHT,
     Selection,
     analyze_piece,
     best_continuation,
@@ -42,6 +43,7 @@ from composer.generation.select import (
     default_best_of,
     regenerate,
     sample_best,
+    style_model,
     write_best,
     write_continuation,
 )
@@ -67,6 +69,8 @@ __all__ = [
     "Stepper",
     "Vocab",
     "analyze_piece",
+    "STYLE_WEIGHT",
+    "style_model",
     "best_continuation",
     "bars_for",
     "check_out_dir",

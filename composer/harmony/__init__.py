@@ -37,6 +37,23 @@ from composer.harmony.piece import VoicedPiece, load_piece, piece_from_notes
 from composer.harmony.plot import plot_png, write_plot
 from composer.harmony.romanxml import roman_score, write_roman
 from composer.harmony.slices import Slices, make_slices
+from composer.harmony.style import (
+    DURATION_BINS,
+    DURATION_TOLERANCE,
+    EXCERPT_BARS,
+    SEVENTHS,
+    TRIADS,
+    StyleModel,
+    beat_sonorities,
+    duration_bin,
+    excerpt_features,
+    has_clash,
+    piece_excerpts,
+    sonority_kind,
+    sounding_at,
+)
+from composer.harmony.style import FEATURES as STYLE_FEATURES
+from composer.harmony.style import KINDS as SONORITY_KINDS
 from composer.harmony.voiceleading import (
     FAULT_KINDS,
     ONSET_EPS,
@@ -49,6 +66,21 @@ from composer.harmony.voiceleading import (
 )
 
 __all__ = [
+    "DURATION_BINS",
+    "DURATION_TOLERANCE",
+    "EXCERPT_BARS",
+    "SEVENTHS",
+    "SONORITY_KINDS",
+    "STYLE_FEATURES",
+    "TRIADS",
+    "StyleModel",
+    "beat_sonorities",
+    "duration_bin",
+    "excerpt_features",
+    "has_clash",
+    "piece_excerpts",
+    "sonority_kind",
+    "sounding_at",
     "FAULT_KINDS",
     "KEY_NAMES",
     "ONSET_EPS",

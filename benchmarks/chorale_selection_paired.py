@@ -1,0 +1,103 @@
+"""Best-of selection with and without the style model, on the same candidates (issue 11, the AUC target).
+
+For each seed: ``composer generate -n N --seed S``'s candidates (``select.sample_candidates``, best of 4),
+each analysed once (``select.analyze_piece`` without a style model: the analysis's score) and read by the
+model's style model (``style.json``, ``benchmarks/build_style_model.py``); then each piece's candidate is
+chosen by the analysis's score alone and by the score ``composer generate`` uses now (minus
+``select.STYLE_WEIGHT`` times the style logit, or ``--weights``).  Both selections are measured against the
+test split's chorales by the same code (``chorale_figures``): the figures, the classifier two-sample test
+on the style features (what the style model reads) and on the texture features (what it does not).
+
+Usage: python benchmarks/chorale_selection_paired.py [--seeds 1,2,3] [-n 100] [--weights 0,0.1]
+Writes benchmarks/results/chorale-selection-paired.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from bench_chorales import _written, real_pieces  # noqa: E402
+from chorale_figures import figures_of, two_sample_auc  # noqa: E402
+
+from composer.cli.options import FILE_TOP_P  # noqa: E402
+from composer.config import SampleOptions  # noqa: E402
+from composer.generation import analyze_piece  # noqa: E402
+from composer.generation.record import Request  # noqa: E402
+from composer.generation.select import STYLE_WEIGHT, sample_candidates, style_model  # noqa: E402
+
+BEST_OF = 4
+
+
+def figures_row(real: list[Any], gen: list[Any]) -> dict[str, Any]:
+    f = figures_of(gen)
+    style, texture = two_sample_auc(real, gen, seed=1), two_sample_auc(real, gen, seed=1, texture=True)
+    return {"auc": style["auc"], "auc_texture": texture["auc"],
+            "top_features": [t["feature"] for t in style["top_features"][:5]],
+            "top_texture_features": [t["feature"] for t in texture["top_features"][:5]],
+            "triad": f["triad_share"], "seventh": f["seventh_share"], "cluster": f["cluster_share"],
+            "half_notes": f["half_note_share"], "authentic_final": f["authentic_final"]["share"],
+            "final_tonic": f["tonic_final_chosen_key"]["share"],
+            "parallels_per_100_beats": f["parallels_per_100_beats"],
+            "key_found_is_chosen": f["key_found_is_chosen"]["share"],
+            "faults_per_100_beats": f["faults_per_100_beats"], "cadences_per_16_bars": f["cadences_per_16_bars"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="chorales")
+    ap.add_argument("-n", "--num", type=int, default=100)
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--weights", default=f"0,{STYLE_WEIGHT}")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-selection-paired.json")
+    args = ap.parse_args()
+    os.environ.setdefault("COMPOSER_THREADS", "1")
+    style = style_model(args.model)
+    if style is None:
+        raise SystemExit(f"{args.model} has no style model (benchmarks/build_style_model.py)")
+    weights = [float(w) for w in args.weights.split(",")]
+    real = real_pieces("bach-chorales", 16)
+    rows = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        t0 = time.perf_counter()
+        request = Request(args.model, n=args.num, best_of=BEST_OF, bars=16,
+                          options=SampleOptions(seed=seed, top_p=FILE_TOP_P))
+        cands = sample_candidates(request)
+        scored = []
+        for p in cands:
+            a, score = analyze_piece(p)
+            bar_beats = p.time_signature[0] * 4 / p.time_signature[1]
+            scored.append((score, style.logit(a, p.bars * bar_beats, bar_beats)))
+        with tempfile.TemporaryDirectory() as tmp:
+            read = [_written(p, Path(tmp), f"c{i:03d}", 16) for i, p in enumerate(cands)]
+        row: dict[str, Any] = {"seed": seed, "candidates": len(cands)}
+        for w in weights:
+            picks = [max(range(BEST_OF), key=lambda j, i=i: scored[i * BEST_OF + j][0] - w * scored[i * BEST_OF + j][1])
+                     for i in range(args.num)]
+            row[f"weight {w:g}"] = figures_row(real, [read[i * BEST_OF + j] for i, j in enumerate(picks)])
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append(row)
+        brief = {k: (v["auc"], v["auc_texture"], v["authentic_final"], v["key_found_is_chosen"])
+                 for k, v in row.items() if k.startswith("weight")}
+        print(json.dumps({"seed": seed} | brief), flush=True)
+    keys = [k for k in rows[0] if k.startswith("weight")]
+    means = {k: {m: round(sum(r[k][m] for r in rows) / len(rows), 4)
+                 for m in rows[0][k] if isinstance(rows[0][k][m], float | int)} for k in keys}
+    out = {"model": args.model, "n": args.num, "best_of": BEST_OF, "style_model": style.meta, "means": means,
+           "seeds": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1))
+    print(json.dumps(means, indent=1))
+
+
+if __name__ == "__main__":
+    main()
