@@ -439,19 +439,28 @@ def test_a_piece_begins_in_the_key_it_ends_in(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_an_inner_picardy_third_stays_in_the_key_it_ends() -> None:
-    """D minor, then G major: the change's first beat holds D minor's tonic with F# (d: V7 I |
-    G: iii), so G starts a beat later; with a D minor chord there, or with the change from a
-    major key, nothing moves, and a key of one beat is not moved away."""
+    """D minor, then G major: the change's first beat holds D minor's tonic with F# after its
+    dominant (d: V7 I | G: iii), so G starts a beat later; so it does after a D minor chord
+    struck on the beat before (V i I) or a dominant at that beat's end.  A D minor chord held
+    from the beat before ended its phrase there (f: i | bb: V i): the major chord is the new
+    key's V and nothing moves; nor with a D minor chord on the change, with the change from a
+    major key, or where a key of one beat would be moved away."""
     from composer.harmony.chords import _templates, inner_picardy_thirds
 
     states = _templates()[3]
-    wanted = ((2, "maj"), (2, "min"), (11, "min"), (4, "min"))
-    d_major, d_minor_chord, b_minor, e_minor = (states.index(s) for s in wanted)
+    wanted = ((2, "maj"), (2, "min"), (11, "min"), (4, "min"), (9, "maj"))
+    d_major, d_minor_chord, b_minor, e_minor, a_major = (states.index(s) for s in wanted)
     dm, g, f = 14, 7, 5  # KEY_NAMES: D minor, G major, F major
     path = [dm] * 4 + [g] * 3
-    chords = [d_minor_chord] * 4 + [d_major, b_minor, e_minor]
-    assert inner_picardy_thirds(path, chords) == [dm] * 5 + [g] * 2
-    assert inner_picardy_thirds(path, [d_minor_chord] * 5 + [b_minor, e_minor]) == path
+    after = [d_major, b_minor, e_minor]
+    chords = [d_minor_chord] * 3 + [a_major] + after
+    moved = [dm] * 5 + [g] * 2
+    assert inner_picardy_thirds(path, chords) == moved
+    assert inner_picardy_thirds(path, [a_major] * 3 + [d_minor_chord] + after) == moved
+    held = [d_minor_chord] * 4 + after
+    assert inner_picardy_thirds(path, held) == path
+    assert inner_picardy_thirds(path, held, [d_minor_chord] * 3 + [a_major] + after) == moved
+    assert inner_picardy_thirds(path, [d_minor_chord] * 3 + [a_major, d_minor_chord, b_minor, e_minor]) == path
     assert inner_picardy_thirds([f] * 4 + [g] * 3, chords) == [f] * 4 + [g] * 3
     assert inner_picardy_thirds([dm] * 4 + [g] + [dm] * 2, chords)[4] == g
 

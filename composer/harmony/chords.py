@@ -228,11 +228,10 @@ CHORD_BEATS_POWER = 2.0  # longer chords: the evidence per beat scales as (CHORD
 PIVOT_IN_OLD_KEY = True  # a key change moves past a pivot beat (pivots_in_old_key)
 NEW_NOTE_BETWEEN_BEATS = True  # a key change moves back to its new note between the beats
 CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
+INNER_PICARDY_CADENCE = True  # only a major tonic that ends the old key's cadence (inner_picardy_thirds)
 INNER_PICARDY_BEATS = 1  # beats of a minor key's major tonic a key change moves past (inner_picardy_thirds)
 START_BONUS = 2.0  # key evidence at the first beat for the key the first pass ends in (the home key)
 TONICIZED_BACK_BEATS = 1  # beats before a tonicized arrival's approach that may join its key (tonicized_arrivals)
-TONICIZED_HALF_BONUS = 0.6  # key evidence per beat for the key of a phrase-end V reached from its own
-# root-position dominant (harmony's ``arrivals``: cadences.tonicized_dominants)
 
 
 def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
@@ -303,20 +302,30 @@ def pivots_in_old_key(path: Sequence[int], beat_vectors: Any, beat_chords: Seque
     return out
 
 
-def inner_picardy_thirds(path: Sequence[int], beat_chords: Sequence[int]) -> list[int]:
+def inner_picardy_thirds(
+    path: Sequence[int], beat_chords: Sequence[int], last_chords: Sequence[int] | None = None
+) -> list[int]:
     """``path`` (a key per beat) with a change from a minor key moved past its major tonic.
 
     The beats at the change's start that hold the old minor key's tonic chord with a major
-    third (a Picardy third inside the piece) stay in the old key.
+    third (a Picardy third inside the piece) stay in the old key, where that chord ends the old
+    key's cadence: the beat before it holds (first or last, ``last_chords``: the chord at the end
+    of each beat) the old key's dominant, or its minor tonic struck on that beat (``V i I``, the
+    third raised on the arrival).
     ``d: V7 I | G: iii vi``: the phrase ends on D minor's major tonic, which the key HMM reads
     as ``G: V`` (its F# is G major's, not D minor's); the analysts read it in the key it ends.
+    A minor tonic held from the beat before ended the phrase itself: the major chord after it
+    begins the next one as V of the new key (``f: V7 i | bb: V i``; :data:`INNER_PICARDY_CADENCE`).
     At most :data:`INNER_PICARDY_BEATS` beats, and not where the new key would keep no beat.
     """
     _, _, _, states = _templates()
+    last = beat_chords if last_chords is None else last_chords
     out = list(path)
     for i in range(1, len(path)):
         old, new = path[i - 1], path[i]
         if old == new or old < 12:
+            continue
+        if INNER_PICARDY_CADENCE and not _picardy_approach(i, old % 12, beat_chords, last, states):
             continue
         j = i
         while j < len(path) and j - i < INNER_PICARDY_BEATS and path[j] == new:
@@ -326,6 +335,28 @@ def inner_picardy_thirds(path: Sequence[int], beat_chords: Sequence[int]) -> lis
         if j > i and j < len(path) and path[j] == new:
             out[i:j] = [old] * (j - i)
     return out
+
+
+def _picardy_approach(
+    i: int, tonic: int, beat_chords: Sequence[int], last_chords: Sequence[int], states: Sequence[tuple[int, str]]
+) -> bool:
+    """Beat ``i - 1`` approaches a major tonic on beat ``i`` as a cadence of the minor key on ``tonic``.
+
+    Its first or last chord is the key's dominant, or its first chord is the minor tonic struck
+    there (not held from beat ``i - 2``: a held tonic ended its phrase before the major chord).
+    """
+    first, end = beat_chords[i - 1], last_chords[i - 1]
+    if _dominant_state(states[first], tonic) or _dominant_state(states[end], tonic):
+        return True
+    struck = i < 2 or last_chords[i - 2] != first
+    return states[first] == (tonic, "min") and struck
+
+
+def _dominant_state(state: tuple[int, str], tonic: int) -> bool:
+    """A template state is a dominant of ``tonic`` (V, V7, or a diminished chord on its leading tone)."""
+    root, quality = state
+    rel = (root - tonic) % 12
+    return (rel == 7 and quality in ("maj", "dom7")) or (rel == 11 and quality in ("dim", "dim7", "hdim7"))
 
 
 def tonicized_arrivals(
@@ -397,10 +428,10 @@ def harmony(
     Keys by Viterbi over the beats' key evidence (``window_bars`` > 0 pools the bars around
     each beat), chords by Viterbi over the slices in those keys, then V-I arrivals confirm
     their keys, the first beat leans to the key the piece ends in (:data:`START_BONUS`), the
-    harmonic rhythm scales the key evidence (:func:`evidence_weight`), ``arrivals`` (``(t0, t1,
-    key index)``: beats ``t0..t1`` lean to the key by :data:`TONICIZED_HALF_BONUS`) add theirs, and
-    both passes run again.  ``global_key`` only names the key when a region
-    is in it (its enharmonic spelling).
+    harmonic rhythm scales the key evidence (:func:`evidence_weight`), and both passes run
+    again; then the key changes move past pivots, ``arrivals`` (``(t0, t1, key index)``:
+    :func:`tonicized_arrivals`) take their keys, and inner Picardy thirds stay in their keys.
+    ``global_key`` only names the key when a region is in it (its enharmonic spelling).
     """
     import numpy as np
 
@@ -440,7 +471,7 @@ def harmony(
             slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
             cpath = chord_path(sl, slice_keys)
     if INNER_PICARDY_BEATS:
-        kept = inner_picardy_thirds(kpath, [cpath[b] for b in beats])
+        kept = inner_picardy_thirds(kpath, [cpath[b] for b in beats], [cpath[b - 1] for b in beats[1:]] + [cpath[-1]])
         if kept != kpath:
             kpath = kept
             slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
