@@ -3,10 +3,12 @@
 For each seed: ``composer generate -n N --seed S``'s candidates (``select.sample_candidates``, best of 4),
 each analysed once (``select.analyze_piece`` without a style model: the analysis's score) and read by the
 model's style model (``style.json``, ``benchmarks/build_style_model.py``); then each piece's candidate is
-chosen by the analysis's score alone and by the score ``composer generate`` uses now (minus
-``select.STYLE_WEIGHT`` times the style logit, or ``--weights``).  Both selections are measured against the
-test split's chorales by the same code (``chorale_figures``): the figures, the classifier two-sample test
-on the style features (what the style model reads) and on the texture features (what it does not).
+chosen by the analysis's score alone (weight 0) and as ``composer generate`` chooses now
+(``select.pick``: the score minus ``select.STYLE_WEIGHT`` times the style logit, among the candidates
+with the group's best final cadence; other weights with ``--weights``; ``--plain`` drops the cadence
+guard).  Both selections are measured against the test split's chorales by the same code
+(``chorale_figures``): the figures, the classifier two-sample test on the style features (what the
+style model reads) and on the texture features (what it does not).
 
 Usage: python benchmarks/chorale_selection_paired.py [--seeds 1,2,3] [-n 100] [--weights 0,0.1]
 Writes benchmarks/results/chorale-selection-paired.json.
@@ -33,7 +35,8 @@ from composer.cli.options import FILE_TOP_P  # noqa: E402
 from composer.config import SampleOptions  # noqa: E402
 from composer.generation import analyze_piece  # noqa: E402
 from composer.generation.record import Request  # noqa: E402
-from composer.generation.select import STYLE_WEIGHT, sample_candidates, style_model  # noqa: E402
+from composer.generation.select import STYLE_WEIGHT, pick, sample_candidates, style_model  # noqa: E402
+from composer.harmony import ending_value  # noqa: E402
 
 BEST_OF = 4
 
@@ -58,6 +61,7 @@ def main() -> None:
     ap.add_argument("-n", "--num", type=int, default=100)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--weights", default=f"0,{STYLE_WEIGHT}")
+    ap.add_argument("--plain", action="store_true", help="weigh the style in without the final-cadence guard")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-selection-paired.json")
     args = ap.parse_args()
     os.environ.setdefault("COMPOSER_THREADS", "1")
@@ -76,13 +80,14 @@ def main() -> None:
         for p in cands:
             a, score = analyze_piece(p)
             bar_beats = p.time_signature[0] * 4 / p.time_signature[1]
-            scored.append((score, style.logit(a, p.bars * bar_beats, bar_beats)))
+            scored.append((score, style.logit(a, p.bars * bar_beats, bar_beats), ending_value(a)))
         with tempfile.TemporaryDirectory() as tmp:
             read = [_written(p, Path(tmp), f"c{i:03d}", 16) for i, p in enumerate(cands)]
         row: dict[str, Any] = {"seed": seed, "candidates": len(cands)}
         for w in weights:
-            picks = [max(range(BEST_OF), key=lambda j, i=i: scored[i * BEST_OF + j][0] - w * scored[i * BEST_OF + j][1])
-                     for i in range(args.num)]
+            groups = [scored[i * BEST_OF : (i + 1) * BEST_OF] for i in range(args.num)]
+            picks = [pick([s - w * lg for s, lg, _ in g], None if w == 0 or args.plain else [e for *_, e in g])
+                     for g in groups]
             row[f"weight {w:g}"] = figures_row(real, [read[i * BEST_OF + j] for i, j in enumerate(picks)])
         row["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
@@ -92,7 +97,8 @@ def main() -> None:
     keys = [k for k in rows[0] if k.startswith("weight")]
     means = {k: {m: round(sum(r[k][m] for r in rows) / len(rows), 4)
                  for m in rows[0][k] if isinstance(rows[0][k][m], float | int)} for k in keys}
-    out = {"model": args.model, "n": args.num, "best_of": BEST_OF, "style_model": style.meta, "means": means,
+    out = {"model": args.model, "n": args.num, "best_of": BEST_OF, "style_model": style.meta,
+           "cadence_guard": not args.plain, "means": means,
            "seeds": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))

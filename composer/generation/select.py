@@ -40,6 +40,7 @@ from composer.harmony import (
     StyleModel,
     analysis_score,
     analyze_notes,
+    ending_value,
     separate_voices,
     voice_names,
     write_voices_xml,
@@ -69,8 +70,9 @@ KEY_MATCH = 0.2
 #: The weight of a style model's logit in a candidate's score (minus: a positive logit says "unlike the
 #: corpus").  Set so that among a piece's four candidates the style term spreads as much as the
 #: analysis's score does (mean range 0.26 against 0.27 on 100 pieces of the bundled model, seed 1; the
-#: logits range 2.6): neither decides alone.  Larger weights lowered the two-sample AUC further
-#: (benchmarks/RESULTS.md) but would let the style model overrule the cadences and the key.
+#: logits range 2.6): neither decides alone.  Plain weighting traded final cadences away (authentic
+#: finals 84 -> 77%, seed 1), so the style model only chooses among the candidates with the best final
+#: cadence (:func:`pick`); measured in benchmarks/RESULTS.md.
 STYLE_WEIGHT = 0.1
 STYLE_FILE = "style.json"  # beside a model's weights: a :class:`~composer.harmony.StyleModel`
 
@@ -131,6 +133,17 @@ def best_of_for(best_of: int | None, checkpoint: str | Path | None, name: str = 
     return k
 
 
+def pick(scores: list[float], endings: list[float] | None = None) -> int:
+    """The kept candidate: the best score (the first on ties).
+
+    With ``endings`` (:func:`~composer.harmony.ending_value`), only among the candidates whose final
+    cadence is the group's best: a style model chooses between equally good endings and never trades
+    a better one away.
+    """
+    pool = range(len(scores)) if endings is None else [j for j, e in enumerate(endings) if e == max(endings)]
+    return max(pool, key=lambda j: scores[j])
+
+
 def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze: bool = False,
                 style: StyleModel | None = None) -> Selection:
     """Keep the best-scoring piece of each group of ``best_of`` consecutive candidates (:func:`analyze_piece`).
@@ -142,7 +155,8 @@ def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze:
         group = candidates[i * best_of : (i + 1) * best_of]
         if best_of > 1 or analyze:
             results = [analyze_piece(p, style) for p in group]
-            best = max(range(len(group)), key=lambda j: results[j][1])
+            endings = [ending_value(r[0]) for r in results] if style is not None else None
+            best = pick([r[1] for r in results], endings)
             out.scores[i] = [r[1] for r in results]
             out.analyses[i] = results[best]
             out.chosen[i] = best

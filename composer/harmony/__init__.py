@@ -26,6 +26,7 @@ from composer.harmony.analysis import (
     analyze_file,
     analyze_notes,
     analyze_piece,
+    ending_value,
 )
 from composer.harmony.cadences import Cadence
 from composer.harmony.chords import ChordLabel
@@ -98,6 +99,7 @@ __all__ = [
     "VoicedPiece",
     "VoicesInfo",
     "analysis_score",
+    "ending_value",
     "analyze_file",
     "analyze_files",
     "analyze_notes",

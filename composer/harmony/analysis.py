@@ -306,11 +306,14 @@ def analysis_score(analysis: Analysis) -> float:
     """
     clarity = min(max(analysis.key.correlation, 0.0), 1.0)
     smoothness = 1.0 / (1.0 + analysis.faults_per_100_beats / 10.0)
+    return 0.4 * clarity + 0.35 * smoothness + 0.25 * ending_value(analysis)
+
+
+def ending_value(analysis: Analysis) -> float:
+    """The final cadence's part of :func:`analysis_score`: 1 perfect authentic, 0.75 imperfect, 0.5 other, 0 none."""
     final = analysis.final_cadence
     if final is None:
-        ending = 0.0
-    elif final.kind == "authentic":
-        ending = 1.0 if final.subtype == "perfect" else 0.75
-    else:
-        ending = 0.5
-    return 0.4 * clarity + 0.35 * smoothness + 0.25 * ending
+        return 0.0
+    if final.kind == "authentic":
+        return 1.0 if final.subtype == "perfect" else 0.75
+    return 0.5
