@@ -159,19 +159,30 @@ def sample_streams(
     classes = np.array([kinds.index(t) for t in codec.types]) if typed else np.zeros(0, dtype=np.int64)
     repeat_weights = np.array([1.0] * len(kinds) + [options.repeats or 1.0])
     biases: list[np.ndarray | None] = [None] * len(states)
-    bias = None  # the states' biases stacked (B, V), rebuilt when one changes
+    bias = None  # the states' biases stacked (B, V), a row replaced when its state's changes
+    repeats = typed and options.repeats is not None
+    repeat = [-1] * len(states)
     for step in range(max_tokens):
-        masks = np.stack([st.allowed() for st in states])
-        ends = [i for i, st in enumerate(states) if st.bar_is_eos]
+        # one pass over the rows (the Python work that grows with the batch): masks, ends, biases, repeats
+        rows, ends, changed = [], [], []
+        for i, st in enumerate(states):
+            rows.append(st.allowed())
+            if st.bar_is_eos:
+                ends.append(i)
+            if st.bias is not biases[i]:
+                biases[i] = st.bias
+                changed.append(i)
+            if repeats:
+                repeat[i] = getattr(st, "repeat_id", -1)
+        masks = np.array(rows)  # (B, V); np.stack costs a few times more at 16 rows
         if ends:  # the model's wish for a bar line past the target is its wish to end
             logits = logits.copy()
             logits[ends, eos_id] = np.logaddexp(logits[ends, eos_id], logits[ends, bar_id])
         if step == max_tokens - 64:  # close out at the next bar line
             for st in states:
                 st.target_bars = min(st.target_bars or 10**9, st.bar + 1)
-        if any(st.bias is not b for st, b in zip(states, biases, strict=True)):
-            biases = [st.bias for st in states]
-            bias = np.stack([np.zeros(masks.shape[1], np.float32) if b is None else b for b in biases])
+        if changed:
+            bias = _restacked(bias, biases, changed, masks.shape[1])
         if bias is not None:
             logits = logits + bias
         # only the tokens some row may take (a tenth to a half of the vocabulary) go through the filters
@@ -188,10 +199,10 @@ def sample_streams(
             probs = typed_probs(masked, options, classes[cols], len(kinds))
         else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
             kind_of = np.tile(classes[cols], (len(states), 1))
-            repeat = np.array([getattr(st, "repeat_id", -1) for st in states])
-            at = np.minimum(np.searchsorted(cols, repeat), len(cols) - 1)  # the repeat's column, if it has one
-            rows = (cols[at] == repeat).nonzero()[0]
-            kind_of[rows, at[rows]] = len(kinds)
+            repeat_ids = np.array(repeat)
+            at = np.minimum(np.searchsorted(cols, repeat_ids), len(cols) - 1)  # the repeat's column, if it has one
+            hit = (cols[at] == repeat_ids).nonzero()[0]
+            kind_of[hit, at[hit]] = len(kinds)
             probs = typed_probs(masked, options, kind_of, len(kinds) + 1, repeat_weights)
         nxt = cols[draw(probs, generator)]  # (B,)
         for i, tok in enumerate(nxt.tolist()):
@@ -216,6 +227,22 @@ def sample_streams(
             since_reset = 0
             continue
         logits = stepper.step(torch.from_numpy(nxt)).numpy()
+
+
+def _restacked(bias: np.ndarray | None, biases: list[np.ndarray | None], changed: list[int],
+               size: int) -> np.ndarray:
+    """(B, V) the rows' logit offsets (a row without: zeros), after the rows ``changed`` took new ones.
+
+    The rows changed are written in place when every offset is float32 (the grammars' own), else
+    the whole stack is built again (its dtype is then numpy's promotion of them all).
+    """
+    if bias is not None and bias.dtype == np.float32 and all(
+            biases[i] is None or biases[i].dtype == np.float32 for i in changed):  # type: ignore[union-attr]
+        for i in changed:
+            b = biases[i]
+            bias[i] = 0.0 if b is None else b
+        return bias
+    return np.stack([np.zeros(size, np.float32) if b is None else b for b in biases])
 
 
 def draw(probs: np.ndarray, generator: torch.Generator) -> np.ndarray:
