@@ -175,10 +175,9 @@ class GridState:
 
     def _context_bias(self) -> np.ndarray | None:
         """The soft key's offsets, and at the bass on a beat a fourth pitch class at ``options.four_pcs`` odds."""
-        odds = self.options.four_pcs
-        if odds is None or self.voice != VOICES - 1 or self.pos % self.beat:
+        if self.voice != VOICES - 1 or self.pos % self.beat or (odds := self.options.four_pcs) is None:
             return self._key
-        above = tuple(self.sounding[:self.voice])
+        above = tuple(self.sounding[:VOICES - 1])
         try:  # the offsets by what the voices above sound (looked up: the bass asks on every beat)
             return self._bass_bias[above]
         except KeyError:
@@ -215,11 +214,13 @@ class GridState:
         m = free = self._free_mask(voice)
         if self.options.no_parallels and (bits := self._parallel_bits(voice)):
             m = self._legal_mask(voice, free, bits)
-        if enter and m.sum() > 1:
+        if enter and np.count_nonzero(m) > 1:
             m = m & self._not_rest  # after a phrase's rest of ``rests`` beats the soprano enters on the beat
         if self.options.full_chords and voice >= 2 and on_beat:
             good, not_bad = self._chord_choices()  # tenor, then bass: the beat's chord gets its third
-            m = next((c for c in (m & good, m & not_bad) if c.any()), m)
+            # the first choice the other rules leave open (count_nonzero: a C call, .any() is not)
+            if np.count_nonzero(c := m & good) or np.count_nonzero(c := m & not_bad):
+                m = c
         if final:  # the final chord: the tonic triad
             choices = self._final_pcs(free)  # by preference; the first that the other rules leave open
             return next((m & c for c in choices if (m & c).any()), choices[-1])
@@ -360,7 +361,9 @@ class GridState:
         """
         was, bits = self.before[voice], 0
         if was >= 0:
-            for a0, a1 in zip(self.before[:voice], self.sounding[:voice], strict=True):
+            before, sounding = self.before, self.sounding
+            for v in range(voice):
+                a0, a1 = before[v], sounding[v]
                 if a0 >= 0 and a1 >= 0 and a0 != a1 and (a0 - was) % 12 in (0, 7):
                     bits |= 1 << ((a1 - a0 + was) % 12)
         return bits
