@@ -85,10 +85,12 @@ def filtered_probs(logits: np.ndarray, options: SampleOptions) -> np.ndarray:
 
 
 def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray, count: int,
-                weights: np.ndarray | None = None) -> np.ndarray:
+                weights: np.ndarray | None = None, kind_classes: np.ndarray | None = None) -> np.ndarray:
     """(B, V) probabilities: the type of the next token at the model's odds, the token within it filtered.
 
-    ``classes`` (V,) or (B, V) gives each token's type as 0..count-1; masked logits are -inf.
+    ``classes`` (V,) or (B, V) gives each token's type as 0..count-1; masked logits are -inf.  When the
+    rows are some of a batch's, ``kind_classes`` (the batch's classes) says which columns each kind
+    has, so a kind is filtered over the same columns, and each row comes out the same, as in the batch.
     """
     rows = np.arange(len(logits))[:, None]
     base = softmax(logits)
@@ -106,7 +108,8 @@ def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray,
     several = ((counts > 1) & (marginal > 0)).reshape(-1, count)
     for c in np.nonzero(several.any(0))[0].tolist():  # the kinds to filter (the pitches)
         of_c = classes == c
-        cols = (of_c if classes.ndim == 1 else of_c.any(0)).nonzero()[0]  # the kind's tokens only
+        in_kind = of_c if kind_classes is None else kind_classes == c
+        cols = (in_kind if in_kind.ndim == 1 else in_kind.any(0)).nonzero()[0]  # the kind's tokens only
         of_c, kind_logits = of_c[..., cols], logits[:, cols]
         live = several[:, c].nonzero()[0]
         if len(live) < len(logits):  # some rows have none or one of the kind
@@ -190,20 +193,29 @@ def sample_streams(
         allowed = masks[:, cols]
         masked = np.where(allowed, logits[:, cols], -np.inf)
         # a row the grammar forces (one token allowed) comes out at probability 1 exactly, as if drawn
-        # apart: the filters are row by row
-        if allowed.sum(-1).max() == 1:  # every row forced (a bar line, a position)
+        # apart: the filters are row by row, so only the rows with a choice go through them
+        choices = allowed.sum(-1)
+        if choices.max() == 1:  # every row forced (a bar line, a position)
             probs = allowed.astype(np.float64)
-        elif not typed:
-            probs = filtered_probs(masked, options)
-        elif options.repeats is None:
-            probs = typed_probs(masked, options, classes[cols], len(kinds))
-        else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
-            kind_of = np.tile(classes[cols], (len(states), 1))
-            repeat_ids = np.array(repeat)
-            at = np.minimum(np.searchsorted(cols, repeat_ids), len(cols) - 1)  # the repeat's column, if it has one
-            hit = (cols[at] == repeat_ids).nonzero()[0]
-            kind_of[hit, at[hit]] = len(kinds)
-            probs = typed_probs(masked, options, kind_of, len(kinds) + 1, repeat_weights)
+        else:
+            free = (choices > 1).nonzero()[0]
+            some = len(free) < len(states)
+            if not typed:
+                probs = filtered_probs(masked[free] if some else masked, options)
+            elif options.repeats is None:
+                probs = typed_probs(masked[free] if some else masked, options, classes[cols], len(kinds))
+            else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
+                kind_of = np.tile(classes[cols], (len(states), 1))
+                repeat_ids = np.array(repeat)
+                at = np.minimum(np.searchsorted(cols, repeat_ids), len(cols) - 1)  # the repeat's column, if any
+                hit = (cols[at] == repeat_ids).nonzero()[0]
+                kind_of[hit, at[hit]] = len(kinds)
+                probs = typed_probs(masked[free], options, kind_of[free], len(kinds) + 1, repeat_weights,
+                                    kind_classes=kind_of) if some else typed_probs(
+                    masked, options, kind_of, len(kinds) + 1, repeat_weights)
+            if some:  # the forced rows one-hot (in the filters' dtype: the draw's cumulative sums stay theirs)
+                probs, chosen = allowed.astype(probs.dtype), probs
+                probs[free] = chosen
         nxt = cols[draw(probs, generator)]  # (B,)
         for i, tok in enumerate(nxt.tolist()):
             if not alive[i]:
