@@ -11,6 +11,8 @@ grammar runs once per token and stream, the Python work that grows with the batc
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,53 @@ from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_ste
 VOICE_RANGES = tuple(SATB_RANGES[v] for v in "SATB")
 
 MELODY = 0  # the soprano
+
+
+@dataclass(frozen=True)
+class _CodecTables:
+    """A codec's masks and ids that every stream's grammar reads (built once per codec, read-only)."""
+
+    type: dict[str, np.ndarray]  # kind -> (V,) its tokens
+    sounding_ok: np.ndarray  # (V,) a note struck or held, not a rest
+    none: np.ndarray  # (V,) no token
+    single: dict[int, np.ndarray]  # token id -> (V,) that token alone (filled as asked)
+    strike_pc: np.ndarray  # (12, V) per pitch class: its new notes
+    sound_pc: np.ndarray  # (12, V) per pitch class: its new or held notes
+    not_rest: np.ndarray  # (V,) every token but the rest
+    hold: dict[int, int]  # pitch -> its Hold id
+    strike: dict[int, int]  # pitch -> its Pitch id
+    pos_all: list[int]  # the Pos ids, in order
+    left: dict[int, int]  # bars left -> its Left id
+
+
+def _codec_tables(codec: VoiceGridCodec) -> _CodecTables:
+    cached = _TABLES.get(codec)
+    if cached is not None:
+        return cached
+    types = np.array(codec.types)
+    kind = {t: types == t for t in set(codec.types)}
+    sounding_ok = kind["Pitch"] | kind["Hold"]
+    pcs = codec.pitch_of % 12
+    lo, hi = codec.spec.pitch_range
+    not_rest = np.ones(codec.vocab_size, dtype=bool)
+    not_rest[codec.id_of("Rest_None")] = False
+    tables = _CodecTables(
+        type=kind, sounding_ok=sounding_ok, none=np.zeros(codec.vocab_size, dtype=bool), single={},
+        strike_pc=np.stack([kind["Pitch"] & (pcs == pc) for pc in range(12)]),
+        sound_pc=np.stack([sounding_ok & (pcs == pc) for pc in range(12)]),
+        not_rest=not_rest,
+        hold={p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)},
+        strike={p: codec.id_of(f"Pitch_{p}") for p in range(lo, hi + 1)},
+        pos_all=[i for i, t in enumerate(codec.types) if t == "Pos"],
+        left={k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)})
+    for a in (*kind.values(), sounding_ok, tables.none, tables.strike_pc, tables.sound_pc, not_rest):
+        a.flags.writeable = False
+    _TABLES[codec] = tables
+    return tables
+
+
+# One set of tables per live codec (the tables hold no reference back to it).
+_TABLES: weakref.WeakKeyDictionary[VoiceGridCodec, _CodecTables] = weakref.WeakKeyDictionary()
 
 
 class GridState:
@@ -77,16 +126,15 @@ class GridState:
         self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far, if ``track``
         self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
         self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
-        types = np.array(codec.types)
-        self._type = {t: types == t for t in set(codec.types)}
-        self._sounding_ok = self._type["Pitch"] | self._type["Hold"]  # a note struck or held, not a rest
+        tables = _codec_tables(codec)  # the codec's own, shared by its streams (read-only)
+        self._type = tables.type
+        self._sounding_ok = tables.sounding_ok  # a note struck or held, not a rest
         self._pitch = codec.pitch_of
         self._kinds, self._pitches = codec.types, codec.pitches
         self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
                           | self._type["Rest"] for lo, hi in VOICE_RANGES]
-        self._none = np.zeros(codec.vocab_size, dtype=bool)
-        self._none.flags.writeable = False
-        self._single: dict[int, np.ndarray] = {}
+        self._none = tables.none
+        self._single = tables.single
         self._masks: dict[tuple[object, ...], np.ndarray] = {}  # a voice's mask by what decides it
         # and the parts it is made of, looked up the same way: a voice's range with its hold, the notes in
         # parallels by the voice's last pitch and the pitch classes barred, the chord rule's choices, the
@@ -101,21 +149,11 @@ class GridState:
         self._tables: tuple[dict[Any, Any], ...] = (
             self._masks, self._free, self._parallel_pcs, self._legal, self._chords, self._bass_bias,
             self._bass_bias_pcs, self._fermata_or)
-        # per pitch class: its new notes, and its new or held notes (masks looked up, not computed, per token)
-        pcs = self._pitch % 12
-        self._strike_pc = np.stack([self._type["Pitch"] & (pcs == pc) for pc in range(12)])
-        self._sound_pc = np.stack([self._sounding_ok & (pcs == pc) for pc in range(12)])
-        # ids looked up once: the grammar runs once per token and stream
-        lo, hi = codec.spec.pitch_range
-        self._hold = {p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)}
-        self._strike = {p: codec.id_of(f"Pitch_{p}") for p in range(lo, hi + 1)}
-        self._pos_all = [i for i, t in enumerate(codec.types) if t == "Pos"]
+        self._strike_pc, self._sound_pc = tables.strike_pc, tables.sound_pc
+        self._hold, self._strike, self._pos_all, self._left = tables.hold, tables.strike, tables.pos_all, tables.left
         self._pos = self._pos_all[: self.bar_steps]
-        self._left = {k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)}
         self._bar, self._fermata = codec.id_of("Bar_None"), codec.id_of("Fermata_None")
-        self._rest = codec.id_of("Rest_None")
-        self._not_rest = np.ones(codec.vocab_size, dtype=bool)
-        self._not_rest[self._rest] = False
+        self._rest, self._not_rest = codec.id_of("Rest_None"), tables.not_rest
         if not codec.has(f"TimeSig_{meter[0]}/{meter[1]}") or self.bar_steps > len(self._pos_all):
             raise InputError(f"this model writes no {meter[0]}/{meter[1]} bars (it knows {', '.join(METERS)})")
         self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
