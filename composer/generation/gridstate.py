@@ -104,15 +104,12 @@ class GridState:
 
     def __init__(self, codec: VoiceGridCodec, options: SampleOptions, bars: int | None,
                  meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None, shift: int = 0) -> None:
-        self.codec, self.options, self.target_bars = codec, options, bars
-        self.meter = meter
+        self.codec, self.options, self.target_bars, self.meter = codec, options, bars, meter
         self.bar_steps = round(meter[0] * 4 / meter[1] * codec.grid)
         self.beat = codec.grid * 3 // 2 if meter[1] == 8 else codec.grid  # steps per beat (x/8: dotted quarters)
         self.melody = melody or {}
         self.forced: dict[str, int] = {}
-        self.last = "BOS"
-        self.bar = -1
-        self.pos = -1
+        self.last, self.bar, self.pos = "BOS", -1, -1
         self.voice = VOICES  # index of the voice whose token comes next; VOICES = frame complete
         self.sounding: list[int] = [-1] * VOICES  # pitch each voice holds, -1 = silent
         self.before: list[int] = [-1] * VOICES  # what each voice sounded at the previous step
@@ -127,14 +124,12 @@ class GridState:
         self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
         self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
         tables = _codec_tables(codec)  # the codec's own, shared by its streams (read-only)
-        self._type = tables.type
-        self._sounding_ok = tables.sounding_ok  # a note struck or held, not a rest
+        self._type, self._sounding_ok = tables.type, tables.sounding_ok  # (a note struck or held, not a rest)
         self._pitch = codec.pitch_of
         self._kinds, self._pitches = codec.types, codec.pitches
         self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
                           | self._type["Rest"] for lo, hi in VOICE_RANGES]
-        self._none = tables.none
-        self._single = tables.single
+        self._none, self._single = tables.none, tables.single
         self._masks: dict[tuple[object, ...], np.ndarray] = {}  # a voice's mask by what decides it
         # and the parts it is made of, looked up the same way: a voice's range with its hold, the notes in
         # parallels by the voice's last pitch and the pitch classes barred, the chord rule's choices, the
