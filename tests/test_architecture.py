@@ -39,7 +39,7 @@ PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
     "harmony": (("voiceleading",), ("piece",), ("slices",), ("keyfinding",), ("numerals",), ("chords",),
                 ("cadences",), ("figures",),
                 ("analysis",), ("style",), ("notation",), ("romanxml",), ("plot",), ("__init__",)),
-    "generation": (("primer",), ("grammar", "sonority", "odds"), ("sampler",), ("harmonizer",), ("setup",),
+    "generation": (("primer",), ("grammar", "sonority", "odds"), ("sampler", "gridstate"), ("harmonizer",), ("setup",),
                    ("satb", "dynamics"), ("pieces",), ("record",), ("select",), ("api",), ("__init__",)),
     "live": (("ports", "synth"), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),
              ("__init__",)),

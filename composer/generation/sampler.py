@@ -128,10 +128,12 @@ def filtered_probs(logits: np.ndarray, options: SampleOptions) -> np.ndarray:
 
 
 def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray, count: int,
-                weights: np.ndarray | None = None) -> np.ndarray:
+                weights: np.ndarray | None = None, kind_classes: np.ndarray | None = None) -> np.ndarray:
     """(B, V) probabilities: the type of the next token at the model's odds, the token within it filtered.
 
-    ``classes`` (V,) or (B, V) gives each token's type as 0..count-1; masked logits are -inf.
+    ``classes`` (V,) or (B, V) gives each token's type as 0..count-1; masked logits are -inf.  When the
+    rows are some of a batch's, ``kind_classes`` (the batch's classes) says which columns each kind
+    has, so a kind is filtered over the same columns, and each row comes out the same, as in the batch.
     """
     rows = np.arange(len(logits))[:, None]
     base = softmax(logits)
@@ -149,7 +151,8 @@ def typed_probs(logits: np.ndarray, options: SampleOptions, classes: np.ndarray,
     several = ((counts > 1) & (marginal > 0)).reshape(-1, count)
     for c in np.nonzero(several.any(0))[0].tolist():  # the kinds to filter (the pitches)
         of_c = classes == c
-        cols = (of_c if classes.ndim == 1 else of_c.any(0)).nonzero()[0]  # the kind's tokens only
+        in_kind = of_c if kind_classes is None else kind_classes == c
+        cols = (in_kind if in_kind.ndim == 1 else in_kind.any(0)).nonzero()[0]  # the kind's tokens only
         of_c, kind_logits = of_c[..., cols], logits[:, cols]
         live = several[:, c].nonzero()[0]
         if len(live) < len(logits):  # some rows have none or one of the kind
@@ -202,19 +205,30 @@ def sample_streams(
     classes = np.array([kinds.index(t) for t in codec.types]) if typed else np.zeros(0, dtype=np.int64)
     repeat_weights = np.array([1.0] * len(kinds) + [options.repeats or 1.0])
     biases: list[np.ndarray | None] = [None] * len(states)
-    bias = None  # the states' biases stacked (B, V), rebuilt when one changes
+    bias = None  # the states' biases stacked (B, V), a row replaced when its state's changes
+    repeats = typed and options.repeats is not None
+    repeat = [-1] * len(states)
     for step in range(max_tokens):
-        masks = np.stack([st.allowed() for st in states])
-        ends = [i for i, st in enumerate(states) if st.bar_is_eos]
+        # one pass over the rows (the Python work that grows with the batch): masks, ends, biases, repeats
+        rows, ends, changed = [], [], []
+        for i, st in enumerate(states):
+            rows.append(st.allowed())
+            if st.bar_is_eos:
+                ends.append(i)
+            if st.bias is not biases[i]:
+                biases[i] = st.bias
+                changed.append(i)
+            if repeats:
+                repeat[i] = getattr(st, "repeat_id", -1)
+        masks = np.array(rows)  # (B, V); np.stack costs a few times more at 16 rows
         if ends:  # the model's wish for a bar line past the target is its wish to end
             logits = logits.copy()
             logits[ends, eos_id] = np.logaddexp(logits[ends, eos_id], logits[ends, bar_id])
         if step == max_tokens - 64:  # close out at the next bar line
             for st in states:
                 st.target_bars = min(st.target_bars or 10**9, st.bar + 1)
-        if any(st.bias is not b for st, b in zip(states, biases, strict=True)):
-            biases = [st.bias for st in states]
-            bias = np.stack([np.zeros(masks.shape[1], np.float32) if b is None else b for b in biases])
+        if changed:
+            bias = _restacked(bias, biases, changed, masks.shape[1])
         if bias is not None:
             logits = logits + bias
         # only the tokens some row may take (a tenth to a half of the vocabulary) go through the filters
@@ -222,20 +236,29 @@ def sample_streams(
         allowed = masks[:, cols]
         masked = np.where(allowed, logits[:, cols], -np.inf)
         # a row the grammar forces (one token allowed) comes out at probability 1 exactly, as if drawn
-        # apart: the filters are row by row
-        if allowed.sum(-1).max() == 1:  # every row forced (a bar line, a position)
+        # apart: the filters are row by row, so only the rows with a choice go through them
+        choices = allowed.sum(-1)
+        if choices.max() == 1:  # every row forced (a bar line, a position)
             probs = allowed.astype(np.float64)
-        elif not typed:
-            probs = filtered_probs(masked, options)
-        elif options.repeats is None:
-            probs = typed_probs(masked, options, classes[cols], len(kinds))
-        else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
-            kind_of = np.tile(classes[cols], (len(states), 1))
-            repeat = np.array([getattr(st, "repeat_id", -1) for st in states])
-            at = np.minimum(np.searchsorted(cols, repeat), len(cols) - 1)  # the repeat's column, if it has one
-            rows = (cols[at] == repeat).nonzero()[0]
-            kind_of[rows, at[rows]] = len(kinds)
-            probs = typed_probs(masked, options, kind_of, len(kinds) + 1, repeat_weights)
+        else:
+            free = (choices > 1).nonzero()[0]
+            some = len(free) < len(states)
+            if not typed:
+                probs = filtered_probs(masked[free] if some else masked, options)
+            elif options.repeats is None:
+                probs = typed_probs(masked[free] if some else masked, options, classes[cols], len(kinds))
+            else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
+                kind_of = np.tile(classes[cols], (len(states), 1))
+                repeat_ids = np.array(repeat)
+                at = np.minimum(np.searchsorted(cols, repeat_ids), len(cols) - 1)  # the repeat's column, if any
+                hit = (cols[at] == repeat_ids).nonzero()[0]
+                kind_of[hit, at[hit]] = len(kinds)
+                probs = typed_probs(masked[free], options, kind_of[free], len(kinds) + 1, repeat_weights,
+                                    kind_classes=kind_of) if some else typed_probs(
+                    masked, options, kind_of, len(kinds) + 1, repeat_weights)
+            if some:  # the forced rows one-hot (in the filters' dtype: the draw's cumulative sums stay theirs)
+                probs, chosen = allowed.astype(probs.dtype), probs
+                probs[free] = chosen
         nxt = cols[draw(probs, generator)]  # (B,)
         for i, tok in enumerate(nxt.tolist()):
             if not alive[i]:
@@ -259,6 +282,22 @@ def sample_streams(
             since_reset = 0
             continue
         logits = stepper.step(nxt)
+
+
+def _restacked(bias: np.ndarray | None, biases: list[np.ndarray | None], changed: list[int],
+               size: int) -> np.ndarray:
+    """(B, V) the rows' logit offsets (a row without: zeros), after the rows ``changed`` took new ones.
+
+    The rows changed are written in place when every offset is float32 (the grammars' own), else
+    the whole stack is built again (its dtype is then numpy's promotion of them all).
+    """
+    if bias is not None and bias.dtype == np.float32 and all(
+            biases[i] is None or biases[i].dtype == np.float32 for i in changed):  # type: ignore[union-attr]
+        for i in changed:
+            b = biases[i]
+            bias[i] = 0.0 if b is None else b
+        return bias
+    return np.stack([np.zeros(size, np.float32) if b is None else b for b in biases])
 
 
 def draw(probs: np.ndarray, generator: Uniforms) -> np.ndarray:

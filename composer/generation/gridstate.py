@@ -1,0 +1,498 @@
+"""The grammar of an SATB grid stream (see :mod:`composer.voicegrid`): :class:`GridState`.
+
+:class:`GridState` is what :func:`~composer.generation.sampler.sample_streams` drives for the grid:
+controls, then per bar ``Bar Left_k``, then per step ``Pos_k [Fermata]`` and one token per voice,
+soprano first.  It forces what the caller fixes (the key's mode, the metre, the bars left, a
+melody in the soprano) and masks each voice to its range and to holding only the pitch it
+sounds, then by the voice-leading rules (no parallels, full chords on the beats, the final tonic
+chord).  A voice's mask, and each part it is made of, is looked up by what decides it: the
+grammar runs once per token and stream, the Python work that grows with the batch.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from composer.config import SampleOptions
+from composer.errors import InputError
+from composer.events import Note
+from composer.generation.grammar import final_onset_by
+from composer.generation.odds import fourth_pc_offsets, key_offsets
+from composer.generation.sonority import completions, is_open
+from composer.keys import SATB_RANGES
+from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step
+
+#: Voice ranges in the key written out: the textbook SATB ranges (:data:`composer.keys.SATB_RANGES`),
+#: which the analysis checks.  Sampling happens in C major / A minor, so a piece's ranges are moved
+#: by its key's shift there.  (Bach's own voices in the corpus, moved to C major / A minor, reach
+#: soprano 52-84, alto 48-79, tenor 44-74, bass 31-67: wider, because his keys vary and ours are
+#: moved back.)
+VOICE_RANGES = tuple(SATB_RANGES[v] for v in "SATB")
+
+MELODY = 0  # the soprano
+
+
+@dataclass(frozen=True)
+class _CodecTables:
+    """A codec's masks and ids that every stream's grammar reads (built once per codec, read-only)."""
+
+    type: dict[str, np.ndarray]  # kind -> (V,) its tokens
+    sounding_ok: np.ndarray  # (V,) a note struck or held, not a rest
+    none: np.ndarray  # (V,) no token
+    single: dict[int, np.ndarray]  # token id -> (V,) that token alone (filled as asked)
+    strike_pc: np.ndarray  # (12, V) per pitch class: its new notes
+    sound_pc: np.ndarray  # (12, V) per pitch class: its new or held notes
+    not_rest: np.ndarray  # (V,) every token but the rest
+    hold: dict[int, int]  # pitch -> its Hold id
+    strike: dict[int, int]  # pitch -> its Pitch id
+    pos_all: list[int]  # the Pos ids, in order
+    left: dict[int, int]  # bars left -> its Left id
+
+
+def _codec_tables(codec: VoiceGridCodec) -> _CodecTables:
+    cached = _TABLES.get(codec)
+    if cached is not None:
+        return cached
+    types = np.array(codec.types)
+    kind = {t: types == t for t in set(codec.types)}
+    sounding_ok = kind["Pitch"] | kind["Hold"]
+    pcs = codec.pitch_of % 12
+    lo, hi = codec.spec.pitch_range
+    not_rest = np.ones(codec.vocab_size, dtype=bool)
+    not_rest[codec.id_of("Rest_None")] = False
+    tables = _CodecTables(
+        type=kind, sounding_ok=sounding_ok, none=np.zeros(codec.vocab_size, dtype=bool), single={},
+        strike_pc=np.stack([kind["Pitch"] & (pcs == pc) for pc in range(12)]),
+        sound_pc=np.stack([sounding_ok & (pcs == pc) for pc in range(12)]),
+        not_rest=not_rest,
+        hold={p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)},
+        strike={p: codec.id_of(f"Pitch_{p}") for p in range(lo, hi + 1)},
+        pos_all=[i for i, t in enumerate(codec.types) if t == "Pos"],
+        left={k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)})
+    for a in (*kind.values(), sounding_ok, tables.none, tables.strike_pc, tables.sound_pc, not_rest):
+        a.flags.writeable = False
+    _TABLES[codec] = tables
+    return tables
+
+
+# One set of tables per live codec (the tables hold no reference back to it).
+_TABLES: weakref.WeakKeyDictionary[VoiceGridCodec, _CodecTables] = weakref.WeakKeyDictionary()
+
+
+class GridState:
+    """Grammar and voices of one SATB stream (the interface :func:`sample_streams` drives).
+
+    Parameters
+    ----------
+    codec : VoiceGridCodec
+        The model's codec.
+    options : SampleOptions
+        ``key_bias`` penalizes new pitches outside the scale of the mode (C major / A minor).
+    bars : int or None
+        Bars to write (EOS after the last); ``None`` = endless.
+    meter : (int, int)
+        The time signature.
+    melody : dict, optional
+        Grid step -> the soprano token id the step must take (a melody to harmonize).
+    shift : int
+        Semitones from the key written out to C major / A minor: the voice ranges move with it.
+    """
+
+    def __init__(self, codec: VoiceGridCodec, options: SampleOptions, bars: int | None,
+                 meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None, shift: int = 0) -> None:
+        self.codec, self.options, self.target_bars, self.meter = codec, options, bars, meter
+        self.bar_steps = round(meter[0] * 4 / meter[1] * codec.grid)
+        self.beat = codec.grid * 3 // 2 if meter[1] == 8 else codec.grid  # steps per beat (x/8: dotted quarters)
+        self.melody = melody or {}
+        self.forced: dict[str, int] = {}
+        self.last, self.bar, self.pos = "BOS", -1, -1
+        self.voice = VOICES  # index of the voice whose token comes next; VOICES = frame complete
+        self.sounding: list[int] = [-1] * VOICES  # pitch each voice holds, -1 = silent
+        self.before: list[int] = [-1] * VOICES  # what each voice sounded at the previous step
+        self.silent = 0  # steps every voice has rested since the last that sounded (after the first note)
+        self.started = False  # a note has sounded
+        self.done = False
+        self.bar_is_eos = False
+        self.bias: np.ndarray | None = None  # the soft key's offsets (_key), and the context's (_context_bias)
+        self._key: np.ndarray | None = None
+        self.ids: list[int] = []
+        self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far, if ``track``
+        self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
+        self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
+        tables = _codec_tables(codec)  # the codec's own, shared by its streams (read-only)
+        self._type, self._sounding_ok = tables.type, tables.sounding_ok  # (a note struck or held, not a rest)
+        self._pitch = codec.pitch_of
+        self._kinds, self._pitches = codec.types, codec.pitches
+        self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
+                          | self._type["Rest"] for lo, hi in VOICE_RANGES]
+        self._none, self._single = tables.none, tables.single
+        self._masks: dict[tuple[object, ...], np.ndarray] = {}  # a voice's mask by what decides it
+        # and the parts it is made of, looked up the same way: a voice's range with its hold, the notes in
+        # parallels by the voice's last pitch and the pitch classes barred, the chord rule's choices, the
+        # bass's offsets by the voices above
+        self._free: dict[tuple[int, int], np.ndarray] = {}
+        self._parallel_pcs: dict[tuple[int, int], np.ndarray] = {}
+        self._legal: dict[tuple[int, int, int, int], np.ndarray] = {}  # free of parallels
+        self._chords: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._bass_bias: dict[tuple[int, ...], np.ndarray | None] = {}
+        self._bass_bias_pcs: dict[frozenset[int], np.ndarray | None] = {}
+        self._fermata_or: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(m) -> (m, m | Fermata)
+        self._tables: tuple[dict[Any, Any], ...] = (
+            self._masks, self._free, self._parallel_pcs, self._legal, self._chords, self._bass_bias,
+            self._bass_bias_pcs, self._fermata_or)
+        self._strike_pc, self._sound_pc = tables.strike_pc, tables.sound_pc
+        self._hold, self._strike, self._pos_all, self._left = tables.hold, tables.strike, tables.pos_all, tables.left
+        self._pos = self._pos_all[: self.bar_steps]
+        self._bar, self._fermata = codec.id_of("Bar_None"), codec.id_of("Fermata_None")
+        self._rest, self._not_rest = codec.id_of("Rest_None"), tables.not_rest
+        if not codec.has(f"TimeSig_{meter[0]}/{meter[1]}") or self.bar_steps > len(self._pos_all):
+            raise InputError(f"this model writes no {meter[0]}/{meter[1]} bars (it knows {', '.join(METERS)})")
+        self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
+        # The ending: in the last bar a fermata chord is held to the end (as Bach's chorales end),
+        # at the latest from the half bar (even metres) or the downbeat (odd ones), unless a given
+        # melody decides the last bar itself.
+        last_bar = ((bars - 1) * self.bar_steps) if bars else None
+        self._end_free = last_bar is not None and not any(
+            last_bar <= k < last_bar + self.bar_steps for k in self.melody)
+        self._end_by = final_onset_by(self.bar_steps, meter[0])
+        self.end_step: int | None = None  # grid step of the final fermata chord, once written
+        self.mode_minor = False  # the Key token says (A minor, else C major)
+
+    def forget(self) -> None:
+        """Empty the tables of masks and offsets looked up (they fill again as asked: no draw changes)."""
+        for table in self._tables:
+            table.clear()
+
+    @property
+    def repeat_id(self) -> int:
+        """The token that strikes again the note the next voice sounds (-1 if none).
+
+        Typed sampling with ``SampleOptions.repeats`` draws it as a kind of its own, like holding
+        (:func:`~composer.generation.sampler.sample_streams`).
+        """
+        if self.options.repeats is None or self.last not in ("Pos", "Fermata", "Voice") or self.voice >= VOICES:
+            return -1
+        held = self.sounding[self.voice]
+        return self._strike[held] if held >= 0 else -1
+
+    @property
+    def step(self) -> int:
+        """Grid steps from the first bar line to the current step."""
+        return max(self.bar, 0) * self.bar_steps + max(self.pos, 0)
+
+    def _only(self, token_id: int) -> np.ndarray:
+        """(V,) the one token allowed (shared and read-only: masks are combined, never changed in place)."""
+        m = self._single.get(token_id)
+        if m is None:
+            m = self._single[token_id] = self._none.copy()
+            m[token_id] = True
+            m.flags.writeable = False
+        return m
+
+    def _next_control(self) -> np.ndarray:
+        codec = self.codec
+        if self.last in ("BOS", "Style"):
+            if "Key" in self.forced:
+                return self._only(self.forced["Key"])
+            m = self._none.copy()
+            m[[codec.key_id(0), codec.key_id(19)]] = True  # the model knows C major and A minor only
+            return m
+        return self._only(self._meter)
+
+    def _in_last_bar(self) -> bool:
+        return self._end_free and self.target_bars is not None and self.bar == self.target_bars - 1
+
+    def _context_bias(self) -> np.ndarray | None:
+        """The soft key's offsets, and at the bass on a beat a fourth pitch class at ``options.four_pcs`` odds."""
+        if self.voice != VOICES - 1 or self.pos % self.beat or (odds := self.options.four_pcs) is None:
+            return self._key
+        above = tuple(self.sounding[:VOICES - 1])
+        try:  # the offsets by what the voices above sound (looked up: the bass asks on every beat)
+            return self._bass_bias[above]
+        except KeyError:
+            pass
+        pcs = frozenset(p % 12 for p in above if p >= 0)
+        try:
+            bias = self._bass_bias_pcs[pcs]
+        except KeyError:
+            extra = fourth_pc_offsets(self._sounding_ok, self._pitch % 12, set(pcs), odds)
+            bias = self._key if extra is None else extra if self._key is None else self._key + extra
+            if bias is not None and bias is not self._key:
+                bias.flags.writeable = False
+            self._bass_bias_pcs[pcs] = bias
+        self._bass_bias[above] = bias
+        return bias
+
+    def _voice_mask(self) -> np.ndarray:
+        voice, pos = self.voice, self.pos
+        self.bias = self._context_bias()
+        step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined: once per token and stream
+        if voice == MELODY and step in self.melody:
+            return self._only(self.melody[step])
+        end = self.end_step
+        if end is not None and step > end:  # the final chord is held to the end
+            held = self.sounding[voice]
+            return self._only(self._hold[held] if held >= 0 else self._rest)
+        rests, on_beat = self.options.phrase_rests, pos % self.beat == 0
+        enter = voice == MELODY and rests is not None and self.silent >= rests * self.beat and on_beat
+        final = end is not None and step == end
+        # the rules below see only these (a chord held over 16ths asks the same again): looked up
+        key = (voice, tuple(self.sounding[:voice + 1]), tuple(self.before[:voice + 1]), on_beat, enter)
+        if not final and (m := self._masks.get(key)) is not None:
+            return m
+        m = free = self._free_mask(voice)
+        if self.options.no_parallels and (bits := self._parallel_bits(voice)):
+            m = self._legal_mask(voice, free, bits)
+        if enter and np.count_nonzero(m) > 1:
+            m = m & self._not_rest  # after a phrase's rest of ``rests`` beats the soprano enters on the beat
+        if self.options.full_chords and voice >= 2 and on_beat:
+            good, not_bad = self._chord_choices()  # tenor, then bass: the beat's chord gets its third
+            # the first choice the other rules leave open (count_nonzero: a C call, .any() is not)
+            if np.count_nonzero(c := m & good) or np.count_nonzero(c := m & not_bad):
+                m = c
+        if final:  # the final chord: the tonic triad
+            choices = self._final_pcs(free)  # by preference; the first that the other rules leave open
+            return next((m & c for c in choices if (m & c).any()), choices[-1])
+        if len(self._masks) > 50_000:  # an endless stream: start the tables afresh
+            self.forget()
+        m.flags.writeable = False
+        self._masks[key] = m
+        return m
+
+    def _legal_mask(self, voice: int, free: np.ndarray, bits: int) -> np.ndarray:
+        """(V,) read-only: ``free`` less the new pitches in parallels (``bits``: :meth:`_parallel_bits`)."""
+        key = (voice, self.sounding[voice], self.before[voice], bits)
+        m = self._legal.get(key)
+        if m is None:
+            bad = self._parallels(voice)
+            m = free if bad is None else free & ~bad
+            m.flags.writeable = False
+            self._legal[key] = m
+        return m
+
+    def _free_mask(self, voice: int) -> np.ndarray:
+        """(V,) read-only: the voice's range, a rest, and holding the pitch it sounds (before the rules)."""
+        held = self.sounding[voice]
+        m = self._free.get((voice, held))
+        if m is None:
+            m = self._voice_ok[voice].copy()
+            if held >= 0:
+                m[self._hold[held]] = True
+            m.flags.writeable = False
+            self._free[voice, held] = m
+        return m
+
+    def _final_pcs(self, allowed: np.ndarray) -> list[np.ndarray]:
+        """(V,) masks of ``allowed``, the notes of the final chord, the preferred first.
+
+        The tonic in the bass, the tonic triad above it (in a minor key also the major third: the
+        Picardy third), as Bach ends.
+
+        The chord has its third (an open fifth ended 2 of 12 pieces; Bach ends none so): once the
+        upper voices above the tenor have none, the tenor takes it; and one third only (in minor,
+        C and C# together would be a cross relation in the last chord).
+        """
+        notes = allowed & self._sounding_ok
+        if self.voice == VOICES - 1:
+            return [notes & np.isin(self._pitch % 12, [9] if self.mode_minor else [0])]  # A minor / C major
+        thirds = [0, 1] if self.mode_minor else [4]
+        above = {self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0}
+        taken = [t for t in thirds if t in above]
+        triad = notes & np.isin(self._pitch % 12, [9, 4] + (taken or thirds) if self.mode_minor else [0, 7, 4])
+        choices = [triad]
+        if not taken and self.voice == VOICES - 2:  # the tenor: the last voice that can take the third
+            choices.insert(0, notes & np.isin(self._pitch % 12, thirds))
+        avoid = self._parallel_with_final_bass()
+        return [c & ~avoid for c in choices] + choices
+
+    def _parallel_with_final_bass(self) -> np.ndarray:
+        """(V,) new pitches of the current upper voice in parallels with the bass whatever tonic it takes.
+
+        The bass comes last and must take the tonic in the final chord, so an upper voice that
+        moves in fifths or octaves with every tonic the bass can reach would leave it no way out.
+        """
+        bad = self._none.copy()
+        was, was_bass = self.before[self.voice], self.before[VOICES - 1]
+        tonic = 9 if self.mode_minor else 0
+        if not self.options.no_parallels or was < 0 or was_bass < 0 or was_bass % 12 == tonic:
+            return bad  # nothing to avoid, or the bass can hold its tonic (no motion, no parallel)
+        gap = (was - was_bass) % 12
+        if gap not in (0, 7):
+            return bad
+        # every tonic the bass can take has the same pitch class: a moving note that keeps the gap
+        # to it is a parallel with the bass whichever octave the bass chooses
+        return self._type["Pitch"] & (self._pitch != was) & ((self._pitch - tonic) % 12 == gap)
+
+    def _open_chord(self) -> tuple[np.ndarray, np.ndarray]:
+        """(V,) choices of the current voice: those that complete the beat's chord, those that leave it open.
+
+        When the voices above sound a bare fifth or octave (``SampleOptions.full_chords``), the
+        preferred choices add a third within one triad (else seventh chord), not above the voice
+        over it and, for the tenor, within an octave of it (else the spacing faults tripled).
+        """
+        good, bad, _ = self._chord_rule()
+        return good, bad
+
+    def _chord_choices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(V,) :meth:`_open_chord`'s choices that complete the chord, and those that do not leave it open."""
+        good, _, not_bad = self._chord_rule()
+        return good, not_bad
+
+    def _chord_rule(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (self.voice, tuple(self.sounding[:self.voice]))  # looked up by what decides it
+        hit = self._chords.get(key)
+        if hit is None:
+            good, bad = self._open_chord_of()
+            not_bad = ~bad
+            not_bad.flags.writeable = False
+            hit = self._chords[key] = (good, bad, not_bad)
+        return hit
+
+    def _open_chord_of(self) -> tuple[np.ndarray, np.ndarray]:
+        above = frozenset(self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0)
+        if not above or not is_open(above):
+            return self._none, self._none
+        triads, chords, opening = completions(above)
+        good = np.asarray(self._sound_pc[list(triads or chords)].any(0))
+        over = next(self.sounding[v] for v in range(self.voice - 1, -1, -1) if self.sounding[v] >= 0)
+        near = (self._pitch <= over) & ((over - self._pitch <= 12) | (self.voice == VOICES - 1))
+        if (good & near).any():
+            good = good & near
+        bad = np.asarray(self._sound_pc[list(opening)].any(0))
+        if self.voice == VOICES - 1:
+            bad[self._rest] = True  # the bass resting leaves it open
+        good.flags.writeable = bad.flags.writeable = False
+        return good, bad
+
+    def _parallels(self, voice: int) -> np.ndarray | None:
+        """(V,) the new pitches of ``voice`` that move in consecutive fifths or octaves with a voice above.
+
+        Two voices that both move, from a perfect fifth or octave (or unison, compound or not) to the
+        same interval again, is the fault :mod:`composer.harmony` counts as parallels; a held or
+        repeated note does not move.  ``None`` when there are none.
+        """
+        bits = self._parallel_bits(voice)
+        if not bits:
+            return None
+        was = self.before[voice]
+        bad = self._parallel_pcs.get((was, bits))
+        if bad is None:  # looked up: a handful of pitch-class sets per note a voice leaves
+            bad = np.asarray(self._strike_pc[[pc for pc in range(12) if bits >> pc & 1]].any(0))
+            bad[self._strike[was]] = False  # striking the same note again does not move
+            bad.flags.writeable = False
+            self._parallel_pcs[was, bits] = bad
+        return bad
+
+    def _parallel_bits(self, voice: int) -> int:
+        """The pitch classes a new note of ``voice`` must not take, as bits (0: none).
+
+        The interval to each moving upper voice kept, when it was a fifth or an octave (or unison).
+        """
+        was, bits = self.before[voice], 0
+        if was >= 0:
+            before, sounding = self.before, self.sounding
+            for v in range(voice):
+                a0, a1 = before[v], sounding[v]
+                if a0 >= 0 and a1 >= 0 and a0 != a1 and (a0 - was) % 12 in (0, 7):
+                    bits |= 1 << ((a1 - a0 + was) % 12)
+        return bits
+
+    def allowed(self) -> np.ndarray:
+        """(V,) bool: the tokens that may come next."""
+        codec, last = self.codec, self.last
+        self.bar_is_eos = False
+        if last == "Voice" and self.voice < VOICES:  # the common case first: the next voice of a step
+            return self._voice_mask()
+        if self.done:
+            return self._only(codec.eos)
+        if last in ("BOS", "Style", "Key"):
+            return self._next_control()
+        if last == "TimeSig":
+            return self._only(self._bar)
+        if last == "Bar":
+            left = MAX_LEFT if self.target_bars is None else min(self.target_bars - self.bar, MAX_LEFT)
+            return self._only(self._left[max(left, 1)])
+        if last == "Left":
+            return self._only(self._pos[0])
+        if last == "Fermata":
+            return self._voice_mask()
+        if last == "Pos":
+            if self._in_last_bar() and (self.end_step is not None or self.pos >= self._end_by):
+                return self._only(self._fermata)
+            m = self._voice_mask()
+            if not (self.voice == MELODY and self.step in self.melody):
+                hit = self._fermata_or.get(id(m))  # (m itself kept: its id stays its own)
+                if hit is None or hit[0] is not m:
+                    hit = self._fermata_or[id(m)] = (m, m | self._only(self._fermata))
+                    hit[1].flags.writeable = False
+                m = hit[1]
+            return m
+        if self.pos + 1 < self.bar_steps:
+            return self._only(self._pos[self.pos + 1])
+        if self.target_bars is not None and self.bar + 1 >= self.target_bars:
+            self.bar_is_eos = True
+            return self._only(codec.eos)
+        return self._only(self._bar)
+
+    def update(self, token: int) -> Note | None:
+        """Advance by one token (notes are read from :attr:`ids` at the end, or by :meth:`ready`)."""
+        t = self._kinds[token]
+        self.ids.append(token)
+        if t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:  # the common case first
+            pitch = self._pitches[token]
+            if self.track:
+                add_step(self.voices[self.voice], t, pitch, self.step, self.codec.grid)
+            self.sounding[self.voice] = pitch if t != "Rest" else -1
+            self.voice += 1
+            self.last = "Voice"
+            return None
+        if t == "EOS":
+            self.done = True
+        elif t == "Bar":
+            self.bar += 1
+            self.pos = -1
+        elif t == "Pos":
+            self.pos = int(self.codec.values[token])
+            self.voice = 0
+            self.before = list(self.sounding)
+            if any(p >= 0 for p in self.sounding):
+                self.started, self.silent = True, 0
+            elif self.started:
+                self.silent += 1
+        elif t == "Fermata" and self.end_step is None and self._in_last_bar():
+            self.end_step = self.step
+        elif t == "Key":
+            self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
+            self.forget()  # the bass's offsets were made with the key's
+            if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
+                o, key = self.options, int(self.codec.key_of[token])
+                self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
+                                                    o.raised_penalty, o.seventh_penalty, o.degree_odds)
+        if t != "Style":
+            self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
+        return None
+
+    def ready(self) -> list[Note]:
+        """Finished notes that no sounding note starts before, in start order (for live streams: ``track`` on).
+
+        A voice's last note may still grow while the voice sounds, so notes starting after it wait
+        until it ends: what is handed out is in non-decreasing start order, as a live player needs.
+        """
+        growing = [v[-1] for v, pitch in zip(self.voices, self.sounding, strict=True)
+                   if v and pitch >= 0 and not self.done]
+        horizon = min((n.start for n in growing), default=float("inf"))
+        out: list[Note] = []
+        for k, voice in enumerate(self.voices):
+            done = self._handed[k]
+            while done < len(voice) and voice[done].start < horizon - 1e-9:
+                out.append(voice[done])
+                done += 1
+            self._handed[k] = done
+        return sorted(out)
+
+
+__all__ = ["MELODY", "VOICE_RANGES", "GridState"]
