@@ -35,6 +35,7 @@ from chorale_figures import excerpts, fit_logistic, load_chorale  # noqa: E402
 from composer.cli.options import FILE_TOP_P  # noqa: E402
 from composer.config import SampleOptions  # noqa: E402
 from composer.corpus import load_corpus  # noqa: E402
+from composer.files import write_bytes_atomic  # noqa: E402
 from composer.generation import analyze_piece, load_model  # noqa: E402
 from composer.generation.record import Request  # noqa: E402
 from composer.generation.select import STYLE_FILE, sample_candidates  # noqa: E402
@@ -60,11 +61,12 @@ def main() -> None:
     real = [x for g in excerpts(train) for x in g]
     request = Request(args.model, n=args.pieces, best_of=args.best_of, bars=args.bars,
                       options=SampleOptions(seed=args.seed, top_p=FILE_TOP_P))
-    generated = []
+    generated, read = [], []
     for piece in sample_candidates(request):
-        a, _ = analyze_piece(piece)  # the analysis selection reads, without a style model
+        a, score = analyze_piece(piece)  # the analysis selection reads, without a style model
         bar_beats = piece.time_signature[0] * 4 / piece.time_signature[1]
         generated += piece_excerpts(a, piece.bars * bar_beats, bar_beats)
+        read.append((a, score, piece.bars * bar_beats, bar_beats))
 
     x = np.array(real + generated, dtype=float)
     y = np.r_[np.zeros(len(real)), np.ones(len(generated))]
@@ -80,9 +82,20 @@ def main() -> None:
                             "top_p": FILE_TOP_P, "excerpts": len(generated)},
               "l2": L2, "label": "1 = generated (a positive logit: unlike the corpus)"},
     )
+    # what select.STYLE_WEIGHT is set by: the mean range, among a piece's candidates, of the analysis's score
+    # and of the style logit (their ratio is the weight at which both spread alike)
+    k = args.best_of
+    logits = [model.logit(a, end, bar_beats) for a, _, end, bar_beats in read]
+    scores = [r[1] for r in read]
+    spread = {name: float(np.mean([np.ptp(v[i : i + k]) for i in range(0, len(v), k)]))
+              for name, v in (("analysis_score", scores), ("style_logit", logits))}
+    model = StyleModel(model.mean, model.scale, model.weights, model.intercept,
+                       model.meta | {"mean_range_among_candidates": {n: round(v, 4) for n, v in spread.items()}})
     out = Path(args.out) if args.out else load_model(args.model).path.parent / STYLE_FILE
-    out.write_text(model.to_json())
-    print(f"{out}: {len(real)} real and {len(generated)} generated excerpts, {time.perf_counter() - t0:.0f} s")
+    write_bytes_atomic(model.to_json().encode(), out, force=True)
+    print(f"{out}: {len(real)} real and {len(generated)} generated excerpts; mean range among a piece's "
+          f"candidates: analysis score {spread['analysis_score']:.3f}, style logit {spread['style_logit']:.3f} "
+          f"(equal at weight {spread['analysis_score'] / spread['style_logit']:.3f}); {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

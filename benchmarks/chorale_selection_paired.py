@@ -5,12 +5,12 @@ each analysed once (``select.analyze_piece`` without a style model: the analysis
 model's style model (``style.json``, ``benchmarks/build_style_model.py``); then each piece's candidate is
 chosen by the analysis's score alone (weight 0) and as ``composer generate`` chooses now
 (``select.pick``: the score minus ``select.STYLE_WEIGHT`` times the style logit, among the candidates
-with the group's best final cadence; other weights with ``--weights``; ``--plain`` drops the cadence
-guard).  Both selections are measured against the test split's chorales by the same code
-(``chorale_figures``): the figures, the classifier two-sample test on the style features (what the
-style model reads) and on the texture features (what it does not).
+with the group's best final cadence); other weights with ``--weights`` (``--plain`` drops the cadence
+guard; ``0+guard`` is the guard without the style model).  The selections are measured against the
+test split's chorales by the same code (``chorale_figures``): the figures, the classifier two-sample
+test on the style features (what the style model reads) and on the texture features (what it does not).
 
-Usage: python benchmarks/chorale_selection_paired.py [--seeds 1,2,3] [-n 100] [--weights 0,0.1]
+Usage: python benchmarks/chorale_selection_paired.py [--seeds 1,2,3] [-n 100] [--weights 0,0+guard,0.1]
 Writes benchmarks/results/chorale-selection-paired.json.
 """
 
@@ -68,7 +68,10 @@ def main() -> None:
     style = style_model(args.model)
     if style is None:
         raise SystemExit(f"{args.model} has no style model (benchmarks/build_style_model.py)")
-    weights = [float(w) for w in args.weights.split(",")]
+    # an arm "W" weighs the style in at W (with the cadence guard unless --plain; W = 0: the analysis alone),
+    # "W+guard" keeps the guard whatever W is ("0+guard": the guard without the style model)
+    arms = [(w, float(w.removesuffix("+guard")), w.endswith("+guard") or (float(w) != 0 and not args.plain))
+            for w in args.weights.split(",")]
     real = real_pieces("bach-chorales", 16)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
@@ -84,11 +87,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             read = [_written(p, Path(tmp), f"c{i:03d}", 16) for i, p in enumerate(cands)]
         row: dict[str, Any] = {"seed": seed, "candidates": len(cands)}
-        for w in weights:
-            groups = [scored[i * BEST_OF : (i + 1) * BEST_OF] for i in range(args.num)]
-            picks = [pick([s - w * lg for s, lg, _ in g], None if w == 0 or args.plain else [e for *_, e in g])
-                     for g in groups]
-            row[f"weight {w:g}"] = figures_row(real, [read[i * BEST_OF + j] for i, j in enumerate(picks)])
+        groups = [scored[i * BEST_OF : (i + 1) * BEST_OF] for i in range(args.num)]
+        for name, w, guard in arms:
+            picks = [pick([s - w * lg for s, lg, _ in g], [e for *_, e in g] if guard else None) for g in groups]
+            row[f"weight {name}"] = figures_row(real, [read[i * BEST_OF + j] for i, j in enumerate(picks)])
         row["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
         brief = {k: (v["auc"], v["auc_texture"], v["authentic_final"], v["key_found_is_chosen"])

@@ -9,9 +9,10 @@ Goal: <= 3 s.
 The source is ``--model`` (default: the built-in synthetic source; pass a
 checkpoint to time the real model, including its import and load).  Python's
 bytecode cache is on for the spawned commands as on a user's machine (an
-environment's ``PYTHONDONTWRITEBYTECODE`` is dropped for them; ``--no-bytecode``
-keeps it, so every run compiles composer's modules again), and one untimed run
-comes first (it writes the cache).
+environment's ``PYTHONDONTWRITEBYTECODE`` is dropped for them), and one untimed
+run comes first (it writes the cache).  ``--no-bytecode`` times the commands
+without any cache: an empty ``PYTHONPYCACHEPREFIX`` and no writing, so every run
+compiles every module it imports again.
 Usage: python benchmarks/live_coldstart.py [--runs 5] [--model CKPT] [--no-bytecode]
 Writes benchmarks/results/live_coldstart.json.
 """
@@ -25,6 +26,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,7 +42,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--model", default="builtin:scale")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/live_coldstart.json"))
-    ap.add_argument("--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE for the commands")
+    ap.add_argument("--no-bytecode", action="store_true", help="no bytecode cache at all: every run compiles")
     args = ap.parse_args()
 
     import mido
@@ -59,8 +61,9 @@ def main() -> None:
             "coldstart-rx", virtual=True, client_name="coldstart-rx", callback=cb
         )
         env = dict(os.environ)  # with the server's JACK_DEFAULT_SERVER
-        if not args.no_bytecode:
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        if args.no_bytecode:  # read no cache (an empty prefix folder) and write none
+            env |= {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="coldstart-pyc-")}
         for run in range(args.runs + 1):  # run 0 untimed: it writes the bytecode cache
             first.clear()
             stamp.clear()

@@ -152,6 +152,44 @@ def resolve(ref: str | Path | None) -> Path:
     return path
 
 
+_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+                 "U8": "u1", "BOOL": "?"}
+
+
+def _load_numpy(data: bytes) -> dict[str, Any]:
+    """The numpy arrays of a safetensors file's bytes.
+
+    bfloat16, which numpy has no type for (nor does ``safetensors.numpy`` read it), is widened to
+    float32 exactly.
+    """
+    import numpy as np
+    from safetensors.numpy import load
+
+    try:
+        return load(data)
+    except KeyError:  # a dtype numpy has no name for: read the file by its header instead
+        pass
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    body = memoryview(data)[8 + size :]
+    out: dict[str, Any] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype, shape, (lo, hi) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
+        if not 0 <= lo <= hi <= len(body):
+            raise ValueError(f"tensor {name} lies outside the file")
+        raw = body[lo:hi]
+        if dtype == "BF16":
+            arr = (np.frombuffer(raw, "<u2").astype("<u4") << 16).view("<f4")
+        elif dtype in _NUMPY_DTYPES:
+            arr = np.frombuffer(raw, _NUMPY_DTYPES[dtype]).copy()
+        else:
+            raise ValueError(f"tensor {name} has dtype {dtype}, which composer does not read")
+        out[name] = arr.reshape(shape)
+    return out
+
+
 def read_checkpoint(path: str | Path, framework: str = "pt") -> tuple[dict[str, Any], dict[str, Any]]:
     """Tensors and metadata of a checkpoint file, validated.
 
@@ -166,9 +204,7 @@ def read_checkpoint(path: str | Path, framework: str = "pt") -> tuple[dict[str, 
     from safetensors import SafetensorError
 
     if framework == "np":
-        from safetensors.numpy import load as load_np
-
-        load: Any = load_np
+        load: Any = _load_numpy
     else:
         from safetensors.torch import load
 
@@ -183,7 +219,7 @@ def read_checkpoint(path: str | Path, framework: str = "pt") -> tuple[dict[str, 
         raise
     except NotARegularFile as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    except (SafetensorError, OSError, ValueError, UnicodeDecodeError) as exc:
+    except (SafetensorError, OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     except RecursionError:
         raise CheckpointError(f"{path}: safetensors header nested too deeply") from None
@@ -258,7 +294,7 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
             raise CheckpointError(f"{path}: tensor {k} has dtype {v.dtype}, not floating point")
         if not bool(np.isfinite(v).all()):
             raise CheckpointError(f"{path}: tensor {k} holds NaN or infinite values")
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+    arrays = {k: np.array(v, dtype=np.float32) for k, v in weights.items()}  # copies: the file's bytes go
     return Checkpoint(arrays, config, codec, meta, path, device)
 
 

@@ -79,6 +79,26 @@ def test_round_trip_same_logits(tmp_path: Path, codec: Codec) -> None:
     assert torch.equal(_logits(ck2.model), _logits(model))
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
+def test_half_and_double_precision_weights_load_as_float32(tmp_path: Path, codec: Codec, dtype: torch.dtype) -> None:
+    model = _model(codec).to(dtype)
+    path = save_checkpoint(tmp_path / "model.safetensors", model, codec, {"corpus": "tiny"})
+    ck = load_checkpoint(path)  # numpy has no bfloat16: widened to float32 exactly
+    for k, v in model.state_dict().items():
+        assert ck.arrays[k].dtype.name == "float32"
+        assert torch.equal(torch.from_numpy(ck.arrays[k]), v.float())
+    assert torch.equal(_logits(ck.model), _logits(model.float()))
+
+
+def test_an_unreadable_tensor_dtype_is_a_checkpoint_error(tmp_path: Path, codec: Codec) -> None:
+    doc = {"format_version": FORMAT_VERSION, "model": _model(codec).config.to_dict(), "tokenizer": codec.to_dict()}
+    path = _raw_header_file(tmp_path / "x.safetensors", {"embed.weight": {"dtype": "F8_E4M3", "shape": [2, 2],
+                                                                           "data_offsets": [0, 4]},
+                                                          "__metadata__": {"composer": json.dumps(doc)}})
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_checkpoint(path)
+
+
 def test_round_trip_tied_weights_and_extra_tensors(tmp_path: Path, codec: Codec) -> None:
     model = _model(codec, embed_dim=32, tie_weights=True)
     extra = {"optim/0/exp_avg": torch.ones(3)}

@@ -130,7 +130,8 @@ def test_a_replay_takes_the_recorded_candidate_whatever_the_analysis_says(tmp_pa
     _ok(["generate", "-n", "1", "--bars", "2", "--seed", "3", "-o", str(tmp_path / "a")])  # best of 4
     rec = read_record(tmp_path / "a" / "chorales-001.json")
     real = select.analyze_piece
-    monkeypatch.setattr(select, "analyze_piece", lambda p: (lambda a, s: (a, -s))(*real(p)))  # the ranking reversed
+    monkeypatch.setattr(select, "analyze_piece",
+                        lambda p, style=None: (lambda a, s: (a, -s))(*real(p, style)))  # the ranking reversed
     _ok(["generate", "--again", str(tmp_path / "a" / "chorales-001.json"), "-o", str(tmp_path / "b")])
     assert (tmp_path / "b" / "chorales-001.mid").read_bytes() == (tmp_path / "a" / "chorales-001.mid").read_bytes()
     del rec["batch"]["chosen"]  # a record from before the choice was kept: chosen again, by the reversed ranking

@@ -69,9 +69,10 @@ def test_a_style_model_round_trips_and_bad_files_are_refused(tmp_path: Path) -> 
         path.write_text(json.dumps(broken))
         with pytest.raises(CheckpointError, match="not a style model"):
             StyleModel.read(path)
-    path.write_text('{"mean": [NaN')
-    with pytest.raises(CheckpointError, match="not a style model"):
-        StyleModel.read(path)
+    for text in ('{"mean": [NaN', "[" * 100_000, ""):
+        path.write_text(text)
+        with pytest.raises(CheckpointError, match="not a style model"):
+            StyleModel.read(path)
 
 
 def test_the_bundled_chorale_model_has_a_style_model_built_from_its_training_split() -> None:
@@ -86,6 +87,8 @@ def test_the_bundled_chorale_model_has_a_style_model_built_from_its_training_spl
 def test_selection_adds_the_style_judgement_to_the_analysis_score(tmp_path: Path) -> None:
     from composer.config import SampleOptions
     from composer.generation import STYLE_WEIGHT, analyze_piece, choose_best, sample_pieces
+    from composer.generation.select import pick
+    from composer.harmony import ending_value
 
     cands = sample_pieces("chorales", n=2, bars=8, options=SampleOptions(seed=5))
     weights = [0.0] * len(STYLE_FEATURES)
@@ -99,8 +102,28 @@ def test_selection_adds_the_style_judgement_to_the_analysis_score(tmp_path: Path
         assert score == pytest.approx(base - STYLE_WEIGHT * logits[-1])
     assert logits[0] != logits[1]
     sel = choose_best(cands, n=1, best_of=2, style=style)
-    want = max(range(2), key=lambda j: plain[j] - STYLE_WEIGHT * logits[j])
+    endings = [ending_value(analyze_piece(p)[0]) for p in cands]
+    want = pick([b - STYLE_WEIGHT * lg for b, lg in zip(plain, logits, strict=True)], endings)
     assert sel.chosen[0] == want and sel.pieces[0] is cands[want]
+
+
+def test_pick_keeps_the_best_ending_before_the_best_score() -> None:
+    from composer.generation.select import pick
+
+    assert pick([0.9, 0.5, 0.7]) == 0
+    assert pick([0.9, 0.5, 0.7], [0.5, 1.0, 1.0]) == 2  # the best score among the perfect cadences
+    assert pick([0.9, 0.5, 0.7], [1.0, 0.75, 0.0]) == 0
+    assert pick([0.4, 0.4], [1.0, 1.0]) == 0  # the first on ties
+
+
+def test_pieces_shorter_than_an_excerpt_are_chosen_by_the_analysis_alone() -> None:
+    from composer.config import SampleOptions
+    from composer.generation import analyze_piece, choose_best, sample_pieces, style_model
+
+    cands = sample_pieces("chorales", n=4, bars=2, options=SampleOptions(seed=3))
+    scores = [analyze_piece(p)[1] for p in cands]
+    sel = choose_best(cands, n=1, best_of=4, style=style_model("chorales"))
+    assert sel.scores[0] == scores and sel.chosen[0] == max(range(4), key=lambda j: scores[j])
 
 
 def test_a_broken_style_file_beside_a_model_is_a_checkpoint_error(tmp_path: Path) -> None:

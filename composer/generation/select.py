@@ -36,6 +36,7 @@ from composer.generation.record import (
 )
 from composer.generation.setup import GeneratedPiece, check_out_dir, draw_seed, load_model, next_paths
 from composer.harmony import (
+    EXCERPT_BARS,
     Analysis,
     StyleModel,
     analysis_score,
@@ -155,7 +156,10 @@ def choose_best(candidates: list[GeneratedPiece], n: int, best_of: int, analyze:
         group = candidates[i * best_of : (i + 1) * best_of]
         if best_of > 1 or analyze:
             results = [analyze_piece(p, style) for p in group]
-            endings = [ending_value(r[0]) for r in results] if style is not None else None
+            # the style model reads 8-bar excerpts: on shorter pieces it says nothing, and the cadence guard
+            # that goes with it stays off
+            judged = style is not None and all(p.bars >= EXCERPT_BARS for p in group)
+            endings = [ending_value(r[0]) for r in results] if judged else None
             best = pick([r[1] for r in results], endings)
             out.scores[i] = [r[1] for r in results]
             out.analyses[i] = results[best]

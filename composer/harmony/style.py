@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from composer.errors import CheckpointError
 from composer.events import Note
+from composer.files import NotARegularFile, read_regular_file
 from composer.harmony.voiceleading import ONSET_EPS, split_voices
 from composer.keys import parse_key
 
@@ -40,6 +41,7 @@ DURATION_BINS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)  # beats
 DURATION_TOLERANCE = 0.125  # beats
 KINDS = ("triad", "seventh", "open", "cluster")
 EXCERPT_BARS = 8
+MAX_STYLE_BYTES = 2**20  # a style.json is a few kB
 
 
 def _chords(shapes: Sequence[Sequence[int]]) -> frozenset[frozenset[int]]:
@@ -164,7 +166,7 @@ class StyleModel:
             When it is unreadable or does not fit this composer's :data:`FEATURES`.
         """
         try:
-            doc = json.loads(Path(path).read_text())
+            doc = json.loads(read_regular_file(path, MAX_STYLE_BYTES))
             if doc.get("features") != list(FEATURES):
                 raise ValueError("its features are not this composer's")
             mean, scale, weights = (tuple(float(v) for v in doc[k]) for k in ("mean", "scale", "weights"))
@@ -174,8 +176,10 @@ class StyleModel:
             if min(scale) <= 0:
                 raise ValueError("scales must be positive")
             return cls(mean, scale, weights, float(doc["intercept"]), dict(doc.get("meta", {})))
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, NotARegularFile) as exc:
             raise CheckpointError(f"{path}: not a style model ({exc})") from None
+        except RecursionError:
+            raise CheckpointError(f"{path}: not a style model (nested too deeply)") from None
 
     def to_json(self) -> str:
         """The JSON document :meth:`read` takes."""
