@@ -33,8 +33,8 @@ def counts(voice_lists: list) -> Counter:
     c: Counter = Counter()
     for voices in voice_lists:
         for v in voices:
-            ms = [_motion(a, b) for a, b in zip(v, v[1:])]
-            c.update(zip(ms, ms[1:]))
+            ms = [_motion(a, b) for a, b in zip(v, v[1:], strict=False)]
+            c.update(zip(ms, ms[1:], strict=False))
     return c
 
 
