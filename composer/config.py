@@ -83,6 +83,14 @@ class SampleOptions:
     # shares to Bach's training chorales (generation.odds.DEGREE_CALIBRATION), the log-odds times this;
     # None = off.  With four_pcs 0.5 (best of 4, 9 x 100 pieces): classifier AUC 0.801 (both off) -> 0.724.
     degree_odds: float | None = 0.8
+    # Four-voice models: a voice's next melodic motion (a step or leap, up or down) after its last at the
+    # odds of Bach's lines (generation.odds.MOTION_CALIBRATION), the log-odds times this; None = off.
+    # The sampler zigzags where Bach runs on in scales (after a step up: on up 31% vs Bach's 45%).  The
+    # sampler's motion shares against Bach's training chorales (seed 9002, 50 x 4 candidates; total variation
+    # summed over the rows, benchmarks/chorale_motion.py): off 0.548, 0.5: 0.405, 1.0: 0.292, 1.5: 0.239.
+    # Off by default: at 1.5 (style model rebuilt, 3 x 100 pieces) the texture AUC fell 0.96 -> 0.83 but the
+    # style AUC rose 0.696 -> 0.759 and the key heard fell to 89-92% (benchmarks/RESULTS.md).
+    motion_odds: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
@@ -109,6 +117,8 @@ class SampleOptions:
             raise ValueError(f"four_pcs must be a finite number > 0 or None, got {self.four_pcs}")
         if self.degree_odds is not None and not (self.degree_odds >= 0 and math.isfinite(self.degree_odds)):
             raise ValueError(f"degree_odds must be a finite number >= 0 or None, got {self.degree_odds}")
+        if self.motion_odds is not None and not (self.motion_odds >= 0 and math.isfinite(self.motion_odds)):
+            raise ValueError(f"motion_odds must be a finite number >= 0 or None, got {self.motion_odds}")
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
         if self.key is not None:

@@ -82,3 +82,42 @@ def test_degree_odds_add_the_calibration_on_new_notes() -> None:
     for bad in (-0.5, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="degree_odds"):
             SampleOptions(degree_odds=bad)
+
+
+def test_motion_odds_raise_a_continuing_step_after_a_step_up() -> None:
+    from composer.generation.odds import MOTION_CALIBRATION, motion_of
+
+    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
+    st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.5), bars=4)
+    st.voice, st.last = 0, "Voice"
+    st.allowed()
+    assert st.bias is None  # no note yet: no motion, no offsets
+    st.update(codec.id_of("Pitch_72"))  # the soprano: C, then D (a step up)
+    st.voice, st.last = 0, "Voice"
+    st.allowed()
+    assert st.bias is None  # one note: no motion yet
+    st.update(codec.id_of("Pitch_74"))
+    st.voice, st.last = 0, "Voice"
+    st.allowed()
+    assert st.bias is not None
+    up, back = MOTION_CALIBRATION[1][0], MOTION_CALIBRATION[1][1]  # after a step up: on up, and back
+    assert up > 0 > back
+    assert st.bias[codec.id_of("Pitch_76")] == pytest.approx(1.5 * up)  # E: on up, at exp(1.5 * up) the odds
+    assert st.bias[codec.id_of("Pitch_72")] == pytest.approx(1.5 * back)  # C: back down
+    assert st.bias[codec.id_of("Pitch_74")] == 0.0  # a repeat: its own kind, left alone
+    assert st.bias[codec.id_of("Hold_74")] == 0.0 and st.bias[codec.id_of("Rest_None")] == 0.0
+    assert st.bias[codec.id_of("Pitch_79")] == pytest.approx(1.5 * MOTION_CALIBRATION[1][2])  # a leap up
+    st.voice = 1  # the alto has no notes: no offsets
+    st.allowed()
+    assert st.bias is None
+    assert [motion_of(d) for d in (0, 1, 2, -2, 3, -7)] == [0, 1, 1, 2, 3, 4]
+    off = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=None), bars=4)
+    for p in (72, 74):
+        off.voice, off.last = 0, "Voice"
+        off.update(codec.id_of(f"Pitch_{p}"))
+    off.voice, off.last = 0, "Voice"
+    off.allowed()
+    assert off.bias is None  # off: no offsets
+    for bad in (-0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="motion_odds"):
+            SampleOptions(motion_odds=bad)

@@ -90,7 +90,9 @@ def test_selection_adds_the_style_judgement_to_the_analysis_score(tmp_path: Path
     from composer.generation.select import pick
     from composer.harmony import ending_value
 
-    cands = sample_pieces("chorales", n=2, bars=8, options=SampleOptions(seed=5))
+    # (the candidates this was written for: without the motion odds; with them, at seed 5, the final-cadence
+    # guard of the selection decides, which this test leaves aside)
+    cands = sample_pieces("chorales", n=2, bars=8, options=SampleOptions(seed=5, motion_odds=None))
     weights = [0.0] * len(STYLE_FEATURES)
     weights[STYLE_FEATURES.index("sonority:triad")] = 50.0  # "unlike the corpus" = many triads
     style = _model(weights)

@@ -211,10 +211,12 @@ def _parallels(voices: list[list[Note]]) -> int:
 
 def _rule_on_and_off(satb_ckpt: Path, option: str, faults: Callable[[list[list[Note]]], int]) -> None:
     """A sampler rule (a bool option, on by default): no fault with it, some without (the untrained
-    model writes them when allowed)."""
+    model writes them when allowed).  The rule alone: without the motion odds, which reshape the draws
+    (with them the untrained model at seed 6 writes no open beat in 4 pieces without the rule, 2 in 8 with it)."""
     assert getattr(SampleOptions(), option)  # on by default
-    on = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6), quantize=False)
-    off = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6, **{option: False}), quantize=False)
+    on = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6, motion_odds=None), quantize=False)
+    off = sample_pieces(str(satb_ckpt), n=4, bars=4, options=SampleOptions(seed=6, motion_odds=None, **{option: False}),
+                        quantize=False)
     assert sum(faults(p.voices or []) for p in on) == 0
     assert sum(faults(p.voices or []) for p in off) > 0
 
@@ -408,4 +410,5 @@ def test_decoding_ties_notes_as_the_stream_does(grid: int) -> None:
             add_step(followed[voice], kind, int(c.pitch_of[int(i)]), step, grid)
             voice += 1
     assert followed == decoded
+
 

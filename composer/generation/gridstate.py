@@ -21,7 +21,7 @@ from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import final_onset_by
-from composer.generation.odds import fourth_pc_offsets, key_offsets
+from composer.generation.odds import MotionOdds, fourth_pc_offsets, key_offsets
 from composer.generation.sonority import completions, is_open
 from composer.keys import SATB_RANGES
 from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step
@@ -160,7 +160,8 @@ class GridState:
             last_bar <= k < last_bar + self.bar_steps for k in self.melody)
         self._end_by = final_onset_by(self.bar_steps, meter[0])
         self.end_step: int | None = None  # grid step of the final fermata chord, once written
-        self.mode_minor = False  # the Key token says (A minor, else C major)
+        self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
+        self._motion = None if (s := options.motion_odds) is None else MotionOdds(self._type["Pitch"], self._pitch, s)
 
     def forget(self) -> None:
         """Empty the tables of masks and offsets looked up (they fill again as asked: no draw changes)."""
@@ -171,8 +172,7 @@ class GridState:
     def repeat_id(self) -> int:
         """The token that strikes again the note the next voice sounds (-1 if none).
 
-        Typed sampling with ``SampleOptions.repeats`` draws it as a kind of its own, like holding
-        (:func:`~composer.generation.sampler.sample_streams`).
+        Typed sampling with ``SampleOptions.repeats`` draws it as a kind of its own, like holding (``sample_streams``).
         """
         if self.options.repeats is None or self.last not in ("Pos", "Fermata", "Voice") or self.voice >= VOICES:
             return -1
@@ -229,7 +229,7 @@ class GridState:
 
     def _voice_mask(self) -> np.ndarray:
         voice, pos = self.voice, self.pos
-        self.bias = self._context_bias()
+        self.bias = self._context_bias() if self._motion is None else self._motion.bias(voice, self._context_bias())
         step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined: once per token and stream
         if voice == MELODY and step in self.melody:
             return self._only(self.melody[step])
@@ -444,6 +444,8 @@ class GridState:
         self.ids.append(token)
         if t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:  # the common case first
             pitch = self._pitches[token]
+            if t == "Pitch" and self._motion is not None:  # (a voice's notes, for its melodic motion)
+                self._motion.struck(self.voice, pitch)
             if self.track:
                 add_step(self.voices[self.voice], t, pitch, self.step, self.codec.grid)
             self.sounding[self.voice] = pitch if t != "Rest" else -1
