@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from composer.events import Note, next_bar_line
+from composer.generation.odds import MOTIONS, motion_of
 from composer.harmony import (
     DURATION_BINS,
     DURATION_TOLERANCE,
@@ -54,6 +55,7 @@ from composer.harmony import (
     load_piece,
     piece_excerpts,
     piece_from_notes,
+    shares,
     sonority_kind,
     sounding_at,
 )
@@ -310,7 +312,6 @@ def _standardize(train: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.n
 #: Features the style model of best-of selection (``composer.harmony.StyleModel``) never reads, for a
 #: second two-sample test: does a selection that makes the style statistics more like Bach's make the
 #: rest of the texture more like his too, or only what it optimized?
-MOTIONS = ("R", "S+", "S-", "L+", "L-")  # repeat, step (<= 2 semitones) up / down, leap up / down
 SPACINGS = ("0-4", "5-9", "10-14", "15+")  # semitones between neighbouring voices on a beat
 TEXTURE_FEATURES = (
     [f"onsets in the beat:{p:04b}" for p in range(16)] + [f"beat kinds:{a}>{b}" for a in KINDS for b in KINDS]
@@ -320,8 +321,8 @@ TEXTURE_FEATURES = (
 
 
 def _motion(a: Note, b: Note) -> str:
-    d = b.pitch - a.pitch
-    return "R" if d == 0 else ("S" if abs(d) <= 2 else "L") + ("+" if d > 0 else "-")
+    """The motion from ``a`` to ``b`` (``MOTIONS``: repeat, step <= 2 semitones up / down, leap up / down)."""
+    return MOTIONS[motion_of(b.pitch - a.pitch)]
 
 
 def _sounding(voice: Sequence[Note], t: float) -> Note | None:
@@ -356,14 +357,9 @@ def texture_features(c: Chorale, voices: Sequence[Sequence[Note]], t0: float, t1
             bass.append(str(min(d, 12 - d)))
         last = chord[3].pitch  # type: ignore[union-attr]
     pairs = [f"{a}>{b}" for a, b in zip(kinds, kinds[1:], strict=False)]
-    return (_hist(rhythm, [f"{p:04b}" for p in range(16)]) + _hist(pairs, [f"{a}>{b}" for a in KINDS for b in KINDS])
-            + _hist(motion, [f"{a}>{b}" for a in MOTIONS for b in MOTIONS])
-            + [v for k in range(3) for v in _hist(spacing[k], SPACINGS)] + _hist(bass, [str(i) for i in range(7)]))
-
-
-def _hist(labels: Sequence[str], bins: Sequence[str]) -> list[float]:
-    counts = Counter(labels)
-    return [counts.get(b, 0) / max(len(labels), 1) for b in bins]
+    return (shares(rhythm, [f"{p:04b}" for p in range(16)]) + shares(pairs, [f"{a}>{b}" for a in KINDS for b in KINDS])
+            + shares(motion, [f"{a}>{b}" for a in MOTIONS for b in MOTIONS])
+            + [v for k in range(3) for v in shares(spacing[k], SPACINGS)] + shares(bass, [str(i) for i in range(7)]))
 
 
 def texture_excerpts(pieces: Sequence[Chorale], bars: int = EXCERPT_BARS) -> list[list[float]]:

@@ -41,16 +41,16 @@ class ArrayLSTM:
         self.embed = np.ascontiguousarray(weights["embed.weight"], dtype=np.float32)
         # torch's gate order is i, f, g, o; stored here as i, f, o, g, so one sigmoid covers three
         order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
-        self.w_ih: list[np.ndarray] = []  # (in, 4H) per layer, for whole prefixes
-        self.w_hh: list[np.ndarray] = []  # (H, 4H)
         self.w: list[np.ndarray] = []  # (in + H, 4H): one matmul per layer and step
+        self.w_ih: list[np.ndarray] = []  # its first rows (in, 4H), for whole prefixes
+        self.w_hh: list[np.ndarray] = []  # its last H rows (H, 4H)
         self.b: list[np.ndarray] = []  # (4H,) the two biases summed
         for k in range(config.num_layers):
             ih = np.asarray(weights[f"lstm.weight_ih_l{k}"], dtype=np.float32)[order]
             hh = np.asarray(weights[f"lstm.weight_hh_l{k}"], dtype=np.float32)[order]
-            self.w_ih.append(np.ascontiguousarray(ih.T))
-            self.w_hh.append(np.ascontiguousarray(hh.T))
             self.w.append(np.ascontiguousarray(np.concatenate([ih, hh], 1).T))
+            self.w_ih.append(self.w[-1][: ih.shape[1]])  # views: the weights are held once
+            self.w_hh.append(self.w[-1][ih.shape[1] :])
             bias = np.asarray(weights[f"lstm.bias_ih_l{k}"], np.float32) + weights[f"lstm.bias_hh_l{k}"]
             self.b.append(np.asarray(bias, np.float32)[order])
         head = weights["embed.weight"] if config.tie_weights else weights["head.weight"]

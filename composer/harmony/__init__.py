@@ -50,6 +50,7 @@ from composer.harmony.style import (
     excerpt_features,
     has_clash,
     piece_excerpts,
+    shares,
     sonority_kind,
     sounding_at,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "excerpt_features",
     "has_clash",
     "piece_excerpts",
+    "shares",
     "sonority_kind",
     "sounding_at",
     "FAULT_KINDS",

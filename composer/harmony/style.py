@@ -111,7 +111,8 @@ FEATURES = (
 )
 
 
-def _hist(labels: Sequence[str], bins: Sequence[str]) -> list[float]:
+def shares(labels: Sequence[str], bins: Sequence[str]) -> list[float]:
+    """The share of ``labels`` in each of ``bins`` (a histogram; labels outside the bins count in the total)."""
     c = Counter(labels)
     return [c.get(b, 0) / max(len(labels), 1) for b in bins]
 
@@ -129,10 +130,10 @@ def excerpt_features(analysis: Analysis, voices: Sequence[Sequence[Note]], t0: f
     steps = [_interval_bin(b.pitch - a.pitch) for v in voices for a, b in zip(v, v[1:], strict=False)
              if t0 - 1e-9 <= a.start and b.start < t1 - 1e-9]
     tonic = parse_key(analysis.key.name) // 2
-    return (_hist([sonority_kind(s) for s in sons], KINDS) + [sum(map(has_clash, sons)) / max(len(sons), 1)]
-            + _hist(sizes, _SIZE_BINS) + _hist(steps, _INTERVAL_BINS)
-            + _hist([duration_bin(n.duration) for n in notes], [f"{b:g}" for b in DURATION_BINS] + ["other"])
-            + _hist([str((n.pitch - tonic) % 12) for n in notes], [str(i) for i in range(12)]))
+    return (shares([sonority_kind(s) for s in sons], KINDS) + [sum(map(has_clash, sons)) / max(len(sons), 1)]
+            + shares(sizes, _SIZE_BINS) + shares(steps, _INTERVAL_BINS)
+            + shares([duration_bin(n.duration) for n in notes], [f"{b:g}" for b in DURATION_BINS] + ["other"])
+            + shares([str((n.pitch - tonic) % 12) for n in notes], [str(i) for i in range(12)]))
 
 
 def piece_excerpts(analysis: Analysis, end: float, bar_beats: float, bars: int = EXCERPT_BARS) -> list[list[float]]:
