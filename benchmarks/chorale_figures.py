@@ -51,6 +51,7 @@ from composer.harmony import (
     analyze_piece,
     beat_sonorities,
     duration_bin,
+    excerpt_features,
     has_clash,
     load_piece,
     piece_excerpts,
@@ -374,8 +375,31 @@ def texture_excerpts(pieces: Sequence[Chorale], bars: int = EXCERPT_BARS) -> lis
     return out
 
 
+def ending_excerpts(pieces: Sequence[Chorale], texture: bool = False,
+                    bars: int = EXCERPT_BARS) -> list[list[list[float]]]:
+    """Each piece's first and last ``bars`` bars (the last ending where the piece ends) as feature vectors.
+
+    A generated 16-bar piece's second excerpt always holds its final cadence; a chorale cut to 16
+    bars often stops mid-phrase.  These excerpts give Bach's side real endings too (pieces shorter
+    than two excerpts give their first only).
+    """
+    from composer.harmony import split_voices
+
+    out = []
+    for c in pieces:
+        voices, _ = split_voices(c.analysis.piece.notes)
+        span = bars * c.bar_beats
+        spans = [(0.0, span), (c.end - span, c.end)] if c.end >= 2 * span else [(0.0, span)]
+        if texture:
+            out.append([texture_features(c, voices, a, b) for a, b in spans])
+        else:
+            out.append([excerpt_features(c.analysis, voices, a, b) for a, b in spans])
+    return out
+
+
 def two_sample_auc(real: Sequence[Chorale], generated: Sequence[Chorale], folds: int = 5, seed: int = 0,
-                   l2: float = 1.0, top: int = 8, texture: bool = False) -> dict[str, Any]:
+                   l2: float = 1.0, top: int = 8, texture: bool = False,
+                   real_groups: list[list[list[float]]] | None = None) -> dict[str, Any]:
     """Classifier two-sample test: can an L2 logistic regression tell generated excerpts from real ones?
 
     Each piece gives its 8-bar excerpts (``excerpt_features``); folds are by piece (a piece's
@@ -383,9 +407,11 @@ def two_sample_auc(real: Sequence[Chorale], generated: Sequence[Chorale], folds:
     features are standardized on each training fold.  Returns the AUC on held-out excerpts (mean
     over folds, and pooled over all out-of-fold scores) and the most telling features: the largest
     standardized coefficients of a fit on everything (positive = points to "generated").
+    ``real_groups``: the real side's feature vectors per piece, read elsewhere (e.g. from other
+    stretches of the pieces, :func:`ending_excerpts`), instead of ``real``'s consecutive excerpts.
     """
     read, names = (texture_excerpts, TEXTURE_FEATURES) if texture else (excerpts, FEATURES)
-    groups = read(real) + read(generated)
+    groups = (read(real) if real_groups is None else real_groups) + read(generated)
     labels = [0] * len(real) + [1] * len(generated)
     fold_of = group_folds(labels, folds, seed)
     x = np.array([f for g in groups for f in g], dtype=float)
