@@ -11,76 +11,18 @@ grammar runs once per token and stream, the Python work that grows with the batc
 
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import final_onset_by
+from composer.generation.gridtables import VOICE_RANGES, GridTables, codec_tables
 from composer.generation.odds import MotionOdds, fourth_pc_offsets, key_offsets
 from composer.generation.sonority import completions, is_open
-from composer.keys import SATB_RANGES
 from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step
 
-#: Voice ranges in the key written out: the textbook SATB ranges (:data:`composer.keys.SATB_RANGES`),
-#: which the analysis checks.  Sampling happens in C major / A minor, so a piece's ranges are moved
-#: by its key's shift there.  (Bach's own voices in the corpus, moved to C major / A minor, reach
-#: soprano 52-84, alto 48-79, tenor 44-74, bass 31-67: wider, because his keys vary and ours are
-#: moved back.)
-VOICE_RANGES = tuple(SATB_RANGES[v] for v in "SATB")
-
 MELODY = 0  # the soprano
-
-
-@dataclass(frozen=True)
-class _CodecTables:
-    """A codec's masks and ids that every stream's grammar reads (built once per codec, read-only)."""
-
-    type: dict[str, np.ndarray]  # kind -> (V,) its tokens
-    sounding_ok: np.ndarray  # (V,) a note struck or held, not a rest
-    none: np.ndarray  # (V,) no token
-    single: dict[int, np.ndarray]  # token id -> (V,) that token alone (filled as asked)
-    strike_pc: np.ndarray  # (12, V) per pitch class: its new notes
-    sound_pc: np.ndarray  # (12, V) per pitch class: its new or held notes
-    not_rest: np.ndarray  # (V,) every token but the rest
-    hold: dict[int, int]  # pitch -> its Hold id
-    strike: dict[int, int]  # pitch -> its Pitch id
-    pos_all: list[int]  # the Pos ids, in order
-    left: dict[int, int]  # bars left -> its Left id
-
-
-def _codec_tables(codec: VoiceGridCodec) -> _CodecTables:
-    cached = _TABLES.get(codec)
-    if cached is not None:
-        return cached
-    types = np.array(codec.types)
-    kind = {t: types == t for t in set(codec.types)}
-    sounding_ok = kind["Pitch"] | kind["Hold"]
-    pcs = codec.pitch_of % 12
-    lo, hi = codec.spec.pitch_range
-    not_rest = np.ones(codec.vocab_size, dtype=bool)
-    not_rest[codec.id_of("Rest_None")] = False
-    tables = _CodecTables(
-        type=kind, sounding_ok=sounding_ok, none=np.zeros(codec.vocab_size, dtype=bool), single={},
-        strike_pc=np.stack([kind["Pitch"] & (pcs == pc) for pc in range(12)]),
-        sound_pc=np.stack([sounding_ok & (pcs == pc) for pc in range(12)]),
-        not_rest=not_rest,
-        hold={p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)},
-        strike={p: codec.id_of(f"Pitch_{p}") for p in range(lo, hi + 1)},
-        pos_all=[i for i, t in enumerate(codec.types) if t == "Pos"],
-        left={k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)})
-    for a in (*kind.values(), sounding_ok, tables.none, tables.strike_pc, tables.sound_pc, not_rest):
-        a.flags.writeable = False
-    _TABLES[codec] = tables
-    return tables
-
-
-# One set of tables per live codec (the tables hold no reference back to it).
-_TABLES: weakref.WeakKeyDictionary[VoiceGridCodec, _CodecTables] = weakref.WeakKeyDictionary()
 
 
 class GridState:
@@ -100,10 +42,14 @@ class GridState:
         Grid step -> the soprano token id the step must take (a melody to harmonize).
     shift : int
         Semitones from the key written out to C major / A minor: the voice ranges move with it.
+    tables : GridTables, optional
+        The tables of masks and offsets looked up, shared by the streams of a run (the same codec and
+        options); by default the stream's own.
     """
 
     def __init__(self, codec: VoiceGridCodec, options: SampleOptions, bars: int | None,
-                 meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None, shift: int = 0) -> None:
+                 meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None, shift: int = 0,
+                 tables: GridTables | None = None) -> None:
         self.codec, self.options, self.target_bars, self.meter = codec, options, bars, meter
         self.bar_steps = round(meter[0] * 4 / meter[1] * codec.grid)
         self.beat = codec.grid * 3 // 2 if meter[1] == 8 else codec.grid  # steps per beat (x/8: dotted quarters)
@@ -123,32 +69,32 @@ class GridState:
         self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far, if ``track``
         self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
         self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
-        tables = _codec_tables(codec)  # the codec's own, shared by its streams (read-only)
-        self._type, self._sounding_ok = tables.type, tables.sounding_ok  # (a note struck or held, not a rest)
+        if tables is None:
+            tables = GridTables(codec, options)
+        elif tables.codec is not codec or tables.options != options:
+            raise ValueError("a stream reads the tables of its own codec and options only")
+        self._shared, self._shift = tables, shift
+        ranges = tables.of_range(shift)
+        self._voice_ok = ranges.voice_ok  # each voice's range, and the rest
+        # a voice's mask by what decides it, and the parts it is made of, looked up the same way: a voice's
+        # range with its hold, the notes in parallels by the voice's last pitch and the pitch classes barred,
+        # the chord rule's choices, the bass's offsets by the voices above (by the key: set at the Key token)
+        self._masks, self._free, self._legal, self._fermata_or = (
+            ranges.masks, ranges.free, ranges.legal, ranges.fermata_or)
+        self._parallel_pcs, self._chords = tables.parallel_pcs, tables.chords
+        self._key_index = -1  # (no key yet)
+        self._set_key_tables(-1)
+        codec_t = codec_tables(codec)  # the codec's own, shared by its streams (read-only)
+        self._type, self._sounding_ok = codec_t.type, codec_t.sounding_ok  # (a note struck or held, not a rest)
         self._pitch = codec.pitch_of
         self._kinds, self._pitches = codec.types, codec.pitches
-        self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
-                          | self._type["Rest"] for lo, hi in VOICE_RANGES]
-        self._none, self._single = tables.none, tables.single
-        self._masks: dict[tuple[object, ...], np.ndarray] = {}  # a voice's mask by what decides it
-        # and the parts it is made of, looked up the same way: a voice's range with its hold, the notes in
-        # parallels by the voice's last pitch and the pitch classes barred, the chord rule's choices, the
-        # bass's offsets by the voices above
-        self._free: dict[tuple[int, int], np.ndarray] = {}
-        self._parallel_pcs: dict[tuple[int, int], np.ndarray] = {}
-        self._legal: dict[tuple[int, int, int, int], np.ndarray] = {}  # free of parallels
-        self._chords: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._bass_bias: dict[tuple[int, ...], np.ndarray | None] = {}
-        self._bass_bias_pcs: dict[frozenset[int], np.ndarray | None] = {}
-        self._fermata_or: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(m) -> (m, m | Fermata)
-        self._tables: tuple[dict[Any, Any], ...] = (
-            self._masks, self._free, self._parallel_pcs, self._legal, self._chords, self._bass_bias,
-            self._bass_bias_pcs, self._fermata_or)
-        self._strike_pc, self._sound_pc = tables.strike_pc, tables.sound_pc
-        self._hold, self._strike, self._pos_all, self._left = tables.hold, tables.strike, tables.pos_all, tables.left
+        self._none, self._single = codec_t.none, codec_t.single
+        self._strike_pc, self._sound_pc = codec_t.strike_pc, codec_t.sound_pc
+        self._hold, self._strike = codec_t.hold, codec_t.strike
+        self._pos_all, self._left = codec_t.pos_all, codec_t.left
         self._pos = self._pos_all[: self.bar_steps]
         self._bar, self._fermata = codec.id_of("Bar_None"), codec.id_of("Fermata_None")
-        self._rest, self._not_rest = codec.id_of("Rest_None"), tables.not_rest
+        self._rest, self._not_rest = codec.id_of("Rest_None"), codec_t.not_rest
         if not codec.has(f"TimeSig_{meter[0]}/{meter[1]}") or self.bar_steps > len(self._pos_all):
             raise InputError(f"this model writes no {meter[0]}/{meter[1]} bars (it knows {', '.join(METERS)})")
         self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
@@ -163,9 +109,16 @@ class GridState:
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
         self._motion = None if (s := options.motion_odds) is None else MotionOdds(self._type["Pitch"], self._pitch, s)
 
+    def _set_key_tables(self, key: int) -> None:
+        kt = self._shared.of_key(key)
+        self._bass_bias, self._bass_bias_pcs = kt.bass_bias, kt.bass_bias_pcs
+
     def forget(self) -> None:
-        """Empty the tables of masks and offsets looked up (they fill again as asked: no draw changes)."""
-        for table in self._tables:
+        """Empty the tables of masks and offsets looked up (they fill again as asked: no draw changes).
+
+        Shared tables (``tables``) are emptied for every stream that reads them.
+        """
+        for table in self._shared.tables(self._shift, self._key_index):
             table.clear()
 
     @property
@@ -469,7 +422,8 @@ class GridState:
             self.end_step = self.step
         elif t == "Key":
             self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
-            self.forget()  # the bass's offsets were made with the key's
+            self._key_index = int(self.codec.key_of[token])
+            self._set_key_tables(self._key_index)  # the bass's offsets are made with the key's
             if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
                 o, key = self.options, int(self.codec.key_of[token])
                 self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
@@ -497,4 +451,4 @@ class GridState:
         return sorted(out)
 
 
-__all__ = ["MELODY", "VOICE_RANGES", "GridState"]
+__all__ = ["MELODY", "VOICE_RANGES", "GridState", "GridTables"]
