@@ -79,8 +79,8 @@ class GridState:
         # a voice's mask by what decides it, and the parts it is made of, looked up the same way: a voice's
         # range with its hold, the notes in parallels by the voice's last pitch and the pitch classes barred,
         # the chord rule's choices, the bass's offsets by the voices above (by the key: set at the Key token)
-        self._masks, self._free, self._legal, self._fermata_or = (
-            ranges.masks, ranges.free, ranges.legal, ranges.fermata_or)
+        self._masks, self._by_rules, self._free, self._legal, self._fermata_or = (
+            ranges.masks, ranges.by_rules, ranges.free, ranges.legal, ranges.fermata_or)
         self._parallel_pcs, self._chords = tables.parallel_pcs, tables.chords
         self._key_index = -1  # (no key yet)
         self._set_key_tables(-1)
@@ -106,6 +106,8 @@ class GridState:
             last_bar <= k < last_bar + self.bar_steps for k in self.melody)
         self._end_by = final_onset_by(self.bar_steps, meter[0])
         self.end_step: int | None = None  # grid step of the final fermata chord, once written
+        # the soprano enters on the beat after this many silent steps (SampleOptions.phrase_rests)
+        self._enter_after = None if options.phrase_rests is None else options.phrase_rests * self.beat
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
         self._motion = None if (s := options.motion_odds) is None else MotionOdds(self._type["Pitch"], self._pitch, s)
 
@@ -181,28 +183,41 @@ class GridState:
         return bias
 
     def _voice_mask(self) -> np.ndarray:
-        voice, pos = self.voice, self.pos
-        self.bias = self._context_bias() if self._motion is None else self._motion.bias(voice, self._context_bias())
-        step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined: once per token and stream
-        if voice == MELODY and step in self.melody:
-            return self._only(self.melody[step])
-        end = self.end_step
-        if end is not None and step > end:  # the final chord is held to the end
-            held = self.sounding[voice]
-            return self._only(self._hold[held] if held >= 0 else self._rest)
-        rests, on_beat = self.options.phrase_rests, pos % self.beat == 0
-        enter = voice == MELODY and rests is not None and self.silent >= rests * self.beat and on_beat
-        final = end is not None and step == end
+        voice, pos, end = self.voice, self.pos, self.end_step
+        if self._motion is not None:
+            self.bias = self._motion.bias(voice, self._context_bias())
+        else:  # (the context's offsets are the bass's only)
+            self.bias = self._context_bias() if voice == VOICES - 1 else self._key
+        final = False
+        if self.melody or end is not None:  # (the step, once per token and stream: only when it decides)
+            step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined
+            if voice == MELODY and step in self.melody:
+                return self._only(self.melody[step])
+            if end is not None and step > end:  # the final chord is held to the end
+                held = self.sounding[voice]
+                return self._only(self._hold[held] if held >= 0 else self._rest)
+            final = end is not None and step == end
+        on_beat = pos % self.beat == 0
+        enter = voice == MELODY and on_beat and self._enter_after is not None and self.silent >= self._enter_after
         # the rules below see only these (a chord held over 16ths asks the same again): looked up
         key = (voice, tuple(self.sounding[:voice + 1]), tuple(self.before[:voice + 1]), on_beat, enter)
         if not final and (m := self._masks.get(key)) is not None:
             return m
+        # what the rules below read of it: the voice's pitch, the pitch classes parallels bar (and the
+        # voice's last pitch, if any are), the chord above on a beat; looked up again by these
+        bits = self._parallel_bits(voice) if self.options.no_parallels else 0
+        chord = self.options.full_chords and voice >= 2 and on_beat
+        rule_key = (voice, self.sounding[voice], self.before[voice] if bits else -2, bits, enter,
+                    tuple(self.sounding[:voice]) if chord else None)
+        if not final and (m := self._by_rules.get(rule_key)) is not None:
+            self._masks[key] = m
+            return m
         m = free = self._free_mask(voice)
-        if self.options.no_parallels and (bits := self._parallel_bits(voice)):
+        if bits:
             m = self._legal_mask(voice, free, bits)
         if enter and np.count_nonzero(m) > 1:
             m = m & self._not_rest  # after a phrase's rest of ``rests`` beats the soprano enters on the beat
-        if self.options.full_chords and voice >= 2 and on_beat:
+        if chord:
             good, not_bad = self._chord_choices()  # tenor, then bass: the beat's chord gets its third
             # the first choice the other rules leave open (count_nonzero: a C call, .any() is not)
             if np.count_nonzero(c := m & good) or np.count_nonzero(c := m & not_bad):
@@ -213,7 +228,7 @@ class GridState:
         if len(self._masks) > 50_000:  # an endless stream: start the tables afresh
             self.forget()
         m.flags.writeable = False
-        self._masks[key] = m
+        self._masks[key] = self._by_rules[rule_key] = m
         return m
 
     def _legal_mask(self, voice: int, free: np.ndarray, bits: int) -> np.ndarray:

@@ -82,6 +82,7 @@ class RangeTables:
 
     voice_ok: list[np.ndarray]  # per voice: its pitches in range, and the rest (read-only)
     masks: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict)  # a voice's mask by what decides it
+    by_rules: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict)  # the same, by what the rules read
     free: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # the range with the hold
     legal: dict[tuple[int, int, int, int], np.ndarray] = field(default_factory=dict)  # free of parallels
     fermata_or: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # id(m) -> (m, m | Fermata)
@@ -136,7 +137,8 @@ class GridTables:
     def tables(self, shift: int, key: int) -> tuple[dict[Any, Any], ...]:
         """Every table a stream with ``shift`` and ``key`` (-1: none yet) reads: what it empties to forget."""
         r, k = self.of_range(shift), self.of_key(key)
-        return r.masks, r.free, r.legal, r.fermata_or, self.parallel_pcs, self.chords, k.bass_bias, k.bass_bias_pcs
+        return (r.masks, r.by_rules, r.free, r.legal, r.fermata_or, self.parallel_pcs, self.chords, k.bass_bias,
+                k.bass_bias_pcs)
 
 
 __all__ = ["VOICE_RANGES", "CodecTables", "GridTables", "KeyTables", "RangeTables", "codec_tables"]
