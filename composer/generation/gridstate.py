@@ -91,7 +91,7 @@ class GridState:
         self._none, self._single = codec_t.none, codec_t.single
         self._strike_pc, self._sound_pc = codec_t.strike_pc, codec_t.sound_pc
         self._hold, self._strike = codec_t.hold, codec_t.strike
-        self._pos_all, self._left = codec_t.pos_all, codec_t.left
+        self._pos_all, self._left, self._pos_value = codec_t.pos_all, codec_t.left, codec_t.pos_value
         self._pos = self._pos_all[: self.bar_steps]
         self._bar, self._fermata = codec.id_of("Bar_None"), codec.id_of("Fermata_None")
         self._rest, self._not_rest = codec.id_of("Rest_None"), codec_t.not_rest
@@ -426,10 +426,10 @@ class GridState:
             self.bar += 1
             self.pos = -1
         elif t == "Pos":
-            self.pos = int(self.codec.values[token])
+            self.pos = self._pos_value[token]
             self.voice = 0
             self.before = list(self.sounding)
-            if any(p >= 0 for p in self.sounding):
+            if max(self.sounding) >= 0:  # a voice sounds (silent: -1)
                 self.started, self.silent = True, 0
             elif self.started:
                 self.silent += 1
