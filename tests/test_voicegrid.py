@@ -443,3 +443,24 @@ def test_decoding_ties_notes_as_the_stream_does(grid: int) -> None:
     assert followed == decoded
 
 
+
+
+def test_fermata_onsets_are_the_soprano_notes_they_fall_in() -> None:
+    """``_first_onsets`` (one pass over the soprano) gives what a search of every note for each fermata gives."""
+    from composer.voicegrid import _first_onsets
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        at, soprano = 0, []
+        for _ in range(int(rng.integers(0, 12))):
+            at += int(rng.integers(0, 3))  # gaps (rests) or none
+            length = int(rng.integers(1, 5))
+            soprano.append(Note(at / 4, 72, length / 4))
+            at += length
+        fermatas = sorted({float(x) / 4 for x in rng.integers(0, at + 3, size=int(rng.integers(0, 6)))})
+        searched: list[float] = []
+        for t in fermatas:
+            onset = next((n.start for n in soprano if n.start - 1e-6 <= t < n.end - 1e-6), t)
+            if not searched or abs(searched[-1] - onset) > 1e-6:
+                searched.append(onset)
+        assert _first_onsets(fermatas, [soprano, [], [], []]) == tuple(searched)

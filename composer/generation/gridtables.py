@@ -66,7 +66,7 @@ def codec_tables(codec: VoiceGridCodec) -> CodecTables:
         hold={p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)},
         strike={p: codec.id_of(f"Pitch_{p}") for p in range(lo, hi + 1)},
         pos_all=[i for i, t in enumerate(codec.types) if t == "Pos"],
-        pos_value={i: int(codec.values[i]) for i, t in enumerate(codec.types) if t == "Pos"},
+        pos_value=dict(codec.pos_steps),
         left={k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)})
     for a in (*kind.values(), sounding_ok, tables.none, tables.strike_pc, tables.sound_pc, not_rest):
         a.flags.writeable = False
