@@ -260,7 +260,7 @@ class VoiceGridCodec:
         fermatas: list[float] = []
         # each voice's notes as runs [first grid step, pitch, step after the last] (notes made at the end)
         runs: list[list[list[int]]] = [[] for _ in range(VOICES)]
-        pitches = self.pitches
+        pitches, pos_step, bar_steps = self.pitches, self.pos_steps, round(num * 4 / den * g)
         for i in ids:
             t = self.types[int(i)]
             if t in ("Pitch", "Hold", "Rest") and step_in_frame < VOICES:
@@ -276,19 +276,25 @@ class VoiceGridCodec:
                 break
             elif t == "TimeSig":
                 num, den = (int(x) for x in self.values[int(i)].split("/"))
+                bar_steps = round(num * 4 / den * g)
             elif t == "Bar":
                 bar_start = 0.0 if bar_start < 0 else bar_start + num * 4 / den
                 bars += 1
             elif t == "Pos":
-                pos = int(self.values[int(i)])
+                pos = pos_step[int(i)]
                 now = max(bar_start, 0.0) + pos / g
-                at = max(bars - 1, 0) * round(num * 4 / den * g) + pos  # the grid step (as GridState.step)
+                at = max(bars - 1, 0) * bar_steps + pos  # the grid step (as GridState.step)
                 step_in_frame = 0
             elif t == "Fermata":
                 if not fermatas or fermatas[-1] < now - 1e-9:
                     fermatas.append(now)
         voices = [[grid_note(a, pitch, b, g) for a, pitch, b in voice] for voice in runs]
         return VoicedPiece(voices, num, den, _first_onsets(fermatas, voices), bars)
+
+    @cached_property
+    def pos_steps(self) -> dict[int, int]:
+        """Pos id -> its grid step in the bar."""
+        return {i: int(v) for i, (t, v) in enumerate(zip(self.types, self.values, strict=True)) if t == "Pos"}
 
     @cached_property
     def pitches(self) -> list[int]:
@@ -325,8 +331,11 @@ def grid_note(first: int, pitch: int, end: int, grid: int) -> Note:
 def _first_onsets(fermatas: list[float], voices: list[list[Note]]) -> tuple[float, ...]:
     """Fermata steps reduced to the onset of the soprano note each falls in."""
     out: list[float] = []
-    for t in fermatas:
-        onset = next((n.start for n in voices[0] if n.start - 1e-6 <= t < n.end - 1e-6), t)
+    soprano, k = voices[0], 0
+    for t in fermatas:  # (in time order, as the soprano's notes: a note that ends by one fermata holds no later one)
+        while k < len(soprano) and soprano[k].end - 1e-6 <= t:
+            k += 1
+        onset = soprano[k].start if k < len(soprano) and soprano[k].start - 1e-6 <= t else t
         if not out or abs(out[-1] - onset) > 1e-6:
             out.append(onset)
     return tuple(out)

@@ -385,6 +385,37 @@ def test_voice_masks_looked_up_are_the_masks_computed(satb_ckpt: Path, monkeypat
     assert [p.notes for p in fresh_pieces] == [p.notes for p in table]
 
 
+def test_streams_of_a_run_share_their_tables(codec: VoiceGridCodec, satb_ckpt: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The streams of one run read one set of tables (by the voices' ranges, and by the key for the bass's
+    offsets) and draw the same notes as streams with tables of their own; other options may not read them."""
+    from composer.generation import satb
+    from composer.generation.gridstate import GridState, GridTables
+
+    opts = SampleOptions()
+    tables = GridTables(codec, opts)
+    a, b, c = (GridState(codec, opts, 4, shift=s, tables=tables) for s in (0, 0, 2))
+    assert a._masks is b._masks and a._masks is not c._masks and a._chords is c._chords
+    assert a._voice_ok is b._voice_ok and not np.array_equal(a._voice_ok[0], c._voice_ok[0])
+    major, minor = codec.key_id(0), codec.key_id(19)
+    a.update(major), b.update(minor), c.update(major)
+    assert a._bass_bias is c._bass_bias and a._bass_bias is not b._bass_bias
+    with pytest.raises(ValueError, match="options"):
+        GridState(codec, SampleOptions(full_chords=False), 4, tables=tables)
+
+    run = {"seed": 5, "key": None}
+    shared = sample_pieces(str(satb_ckpt), n=6, bars=4, options=SampleOptions(**run), quantize=False)
+    made = satb.GridState
+
+    def alone(*args: object, **kwargs: object) -> GridState:
+        return made(*args[:6], **kwargs)  # type: ignore[arg-type]  # (no tables: the stream's own)
+
+    monkeypatch.setattr(satb, "GridState", alone)
+    own = sample_pieces(str(satb_ckpt), n=6, bars=4, options=SampleOptions(**run), quantize=False)
+    assert [p.notes for p in own] == [p.notes for p in shared]
+    assert len({p.key for p in shared}) > 1  # streams in other keys (other ranges) in one run
+
+
 @pytest.mark.parametrize("grid", [3, 4, 12])
 def test_decoding_ties_notes_as_the_stream_does(grid: int) -> None:
     """A piece decoded from its ids and the same ids followed step by step (``add_step``, as ``play``
@@ -412,3 +443,24 @@ def test_decoding_ties_notes_as_the_stream_does(grid: int) -> None:
     assert followed == decoded
 
 
+
+
+def test_fermata_onsets_are_the_soprano_notes_they_fall_in() -> None:
+    """``_first_onsets`` (one pass over the soprano) gives what a search of every note for each fermata gives."""
+    from composer.voicegrid import _first_onsets
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        at, soprano = 0, []
+        for _ in range(int(rng.integers(0, 12))):
+            at += int(rng.integers(0, 3))  # gaps (rests) or none
+            length = int(rng.integers(1, 5))
+            soprano.append(Note(at / 4, 72, length / 4))
+            at += length
+        fermatas = sorted({float(x) / 4 for x in rng.integers(0, at + 3, size=int(rng.integers(0, 6)))})
+        searched: list[float] = []
+        for t in fermatas:
+            onset = next((n.start for n in soprano if n.start - 1e-6 <= t < n.end - 1e-6), t)
+            if not searched or abs(searched[-1] - onset) > 1e-6:
+                searched.append(onset)
+        assert _first_onsets(fermatas, [soprano, [], [], []]) == tuple(searched)

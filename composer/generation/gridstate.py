@@ -11,76 +11,18 @@ grammar runs once per token and stream, the Python work that grows with the batc
 
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import final_onset_by
+from composer.generation.gridtables import VOICE_RANGES, GridTables, codec_tables
 from composer.generation.odds import MotionOdds, fourth_pc_offsets, key_offsets
 from composer.generation.sonority import completions, is_open
-from composer.keys import SATB_RANGES
 from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step
 
-#: Voice ranges in the key written out: the textbook SATB ranges (:data:`composer.keys.SATB_RANGES`),
-#: which the analysis checks.  Sampling happens in C major / A minor, so a piece's ranges are moved
-#: by its key's shift there.  (Bach's own voices in the corpus, moved to C major / A minor, reach
-#: soprano 52-84, alto 48-79, tenor 44-74, bass 31-67: wider, because his keys vary and ours are
-#: moved back.)
-VOICE_RANGES = tuple(SATB_RANGES[v] for v in "SATB")
-
 MELODY = 0  # the soprano
-
-
-@dataclass(frozen=True)
-class _CodecTables:
-    """A codec's masks and ids that every stream's grammar reads (built once per codec, read-only)."""
-
-    type: dict[str, np.ndarray]  # kind -> (V,) its tokens
-    sounding_ok: np.ndarray  # (V,) a note struck or held, not a rest
-    none: np.ndarray  # (V,) no token
-    single: dict[int, np.ndarray]  # token id -> (V,) that token alone (filled as asked)
-    strike_pc: np.ndarray  # (12, V) per pitch class: its new notes
-    sound_pc: np.ndarray  # (12, V) per pitch class: its new or held notes
-    not_rest: np.ndarray  # (V,) every token but the rest
-    hold: dict[int, int]  # pitch -> its Hold id
-    strike: dict[int, int]  # pitch -> its Pitch id
-    pos_all: list[int]  # the Pos ids, in order
-    left: dict[int, int]  # bars left -> its Left id
-
-
-def _codec_tables(codec: VoiceGridCodec) -> _CodecTables:
-    cached = _TABLES.get(codec)
-    if cached is not None:
-        return cached
-    types = np.array(codec.types)
-    kind = {t: types == t for t in set(codec.types)}
-    sounding_ok = kind["Pitch"] | kind["Hold"]
-    pcs = codec.pitch_of % 12
-    lo, hi = codec.spec.pitch_range
-    not_rest = np.ones(codec.vocab_size, dtype=bool)
-    not_rest[codec.id_of("Rest_None")] = False
-    tables = _CodecTables(
-        type=kind, sounding_ok=sounding_ok, none=np.zeros(codec.vocab_size, dtype=bool), single={},
-        strike_pc=np.stack([kind["Pitch"] & (pcs == pc) for pc in range(12)]),
-        sound_pc=np.stack([sounding_ok & (pcs == pc) for pc in range(12)]),
-        not_rest=not_rest,
-        hold={p: codec.id_of(f"Hold_{p}") for p in range(lo, hi + 1)},
-        strike={p: codec.id_of(f"Pitch_{p}") for p in range(lo, hi + 1)},
-        pos_all=[i for i, t in enumerate(codec.types) if t == "Pos"],
-        left={k: codec.id_of(f"Left_{k}") for k in range(1, MAX_LEFT + 1)})
-    for a in (*kind.values(), sounding_ok, tables.none, tables.strike_pc, tables.sound_pc, not_rest):
-        a.flags.writeable = False
-    _TABLES[codec] = tables
-    return tables
-
-
-# One set of tables per live codec (the tables hold no reference back to it).
-_TABLES: weakref.WeakKeyDictionary[VoiceGridCodec, _CodecTables] = weakref.WeakKeyDictionary()
 
 
 class GridState:
@@ -100,10 +42,14 @@ class GridState:
         Grid step -> the soprano token id the step must take (a melody to harmonize).
     shift : int
         Semitones from the key written out to C major / A minor: the voice ranges move with it.
+    tables : GridTables, optional
+        The tables of masks and offsets looked up, shared by the streams of a run (the same codec and
+        options); by default the stream's own.
     """
 
     def __init__(self, codec: VoiceGridCodec, options: SampleOptions, bars: int | None,
-                 meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None, shift: int = 0) -> None:
+                 meter: tuple[int, int] = (4, 4), melody: dict[int, int] | None = None, shift: int = 0,
+                 tables: GridTables | None = None) -> None:
         self.codec, self.options, self.target_bars, self.meter = codec, options, bars, meter
         self.bar_steps = round(meter[0] * 4 / meter[1] * codec.grid)
         self.beat = codec.grid * 3 // 2 if meter[1] == 8 else codec.grid  # steps per beat (x/8: dotted quarters)
@@ -123,32 +69,32 @@ class GridState:
         self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far, if ``track``
         self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
         self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
-        tables = _codec_tables(codec)  # the codec's own, shared by its streams (read-only)
-        self._type, self._sounding_ok = tables.type, tables.sounding_ok  # (a note struck or held, not a rest)
+        if tables is None:
+            tables = GridTables(codec, options)
+        elif tables.codec is not codec or tables.options != options:
+            raise ValueError("a stream reads the tables of its own codec and options only")
+        self._shared, self._shift = tables, shift
+        ranges = tables.of_range(shift)
+        self._voice_ok = ranges.voice_ok  # each voice's range, and the rest
+        # a voice's mask by what decides it, and the parts it is made of, looked up the same way: a voice's
+        # range with its hold, the notes in parallels by the voice's last pitch and the pitch classes barred,
+        # the chord rule's choices, the bass's offsets by the voices above (by the key: set at the Key token)
+        self._masks, self._by_rules, self._free, self._legal, self._fermata_or = (
+            ranges.masks, ranges.by_rules, ranges.free, ranges.legal, ranges.fermata_or)
+        self._parallel_pcs, self._chords = tables.parallel_pcs, tables.chords
+        self._key_index = -1  # (no key yet)
+        self._set_key_tables(-1)
+        codec_t = codec_tables(codec)  # the codec's own, shared by its streams (read-only)
+        self._type, self._sounding_ok = codec_t.type, codec_t.sounding_ok  # (a note struck or held, not a rest)
         self._pitch = codec.pitch_of
         self._kinds, self._pitches = codec.types, codec.pitches
-        self._voice_ok = [self._type["Pitch"] & (self._pitch >= lo + shift) & (self._pitch <= hi + shift)
-                          | self._type["Rest"] for lo, hi in VOICE_RANGES]
-        self._none, self._single = tables.none, tables.single
-        self._masks: dict[tuple[object, ...], np.ndarray] = {}  # a voice's mask by what decides it
-        # and the parts it is made of, looked up the same way: a voice's range with its hold, the notes in
-        # parallels by the voice's last pitch and the pitch classes barred, the chord rule's choices, the
-        # bass's offsets by the voices above
-        self._free: dict[tuple[int, int], np.ndarray] = {}
-        self._parallel_pcs: dict[tuple[int, int], np.ndarray] = {}
-        self._legal: dict[tuple[int, int, int, int], np.ndarray] = {}  # free of parallels
-        self._chords: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._bass_bias: dict[tuple[int, ...], np.ndarray | None] = {}
-        self._bass_bias_pcs: dict[frozenset[int], np.ndarray | None] = {}
-        self._fermata_or: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(m) -> (m, m | Fermata)
-        self._tables: tuple[dict[Any, Any], ...] = (
-            self._masks, self._free, self._parallel_pcs, self._legal, self._chords, self._bass_bias,
-            self._bass_bias_pcs, self._fermata_or)
-        self._strike_pc, self._sound_pc = tables.strike_pc, tables.sound_pc
-        self._hold, self._strike, self._pos_all, self._left = tables.hold, tables.strike, tables.pos_all, tables.left
+        self._none, self._single = codec_t.none, codec_t.single
+        self._strike_pc, self._sound_pc = codec_t.strike_pc, codec_t.sound_pc
+        self._hold, self._strike = codec_t.hold, codec_t.strike
+        self._pos_all, self._left, self._pos_value = codec_t.pos_all, codec_t.left, codec_t.pos_value
         self._pos = self._pos_all[: self.bar_steps]
         self._bar, self._fermata = codec.id_of("Bar_None"), codec.id_of("Fermata_None")
-        self._rest, self._not_rest = codec.id_of("Rest_None"), tables.not_rest
+        self._rest, self._not_rest = codec.id_of("Rest_None"), codec_t.not_rest
         if not codec.has(f"TimeSig_{meter[0]}/{meter[1]}") or self.bar_steps > len(self._pos_all):
             raise InputError(f"this model writes no {meter[0]}/{meter[1]} bars (it knows {', '.join(METERS)})")
         self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
@@ -160,12 +106,21 @@ class GridState:
             last_bar <= k < last_bar + self.bar_steps for k in self.melody)
         self._end_by = final_onset_by(self.bar_steps, meter[0])
         self.end_step: int | None = None  # grid step of the final fermata chord, once written
+        # the soprano enters on the beat after this many silent steps (SampleOptions.phrase_rests)
+        self._enter_after = None if options.phrase_rests is None else options.phrase_rests * self.beat
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
         self._motion = None if (s := options.motion_odds) is None else MotionOdds(self._type["Pitch"], self._pitch, s)
 
+    def _set_key_tables(self, key: int) -> None:
+        kt = self._shared.of_key(key)
+        self._bass_bias, self._bass_bias_pcs = kt.bass_bias, kt.bass_bias_pcs
+
     def forget(self) -> None:
-        """Empty the tables of masks and offsets looked up (they fill again as asked: no draw changes)."""
-        for table in self._tables:
+        """Empty the tables of masks and offsets looked up (they fill again as asked: no draw changes).
+
+        Shared tables (``tables``) are emptied for every stream that reads them.
+        """
+        for table in self._shared.tables(self._shift, self._key_index):
             table.clear()
 
     @property
@@ -228,28 +183,41 @@ class GridState:
         return bias
 
     def _voice_mask(self) -> np.ndarray:
-        voice, pos = self.voice, self.pos
-        self.bias = self._context_bias() if self._motion is None else self._motion.bias(voice, self._context_bias())
-        step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined: once per token and stream
-        if voice == MELODY and step in self.melody:
-            return self._only(self.melody[step])
-        end = self.end_step
-        if end is not None and step > end:  # the final chord is held to the end
-            held = self.sounding[voice]
-            return self._only(self._hold[held] if held >= 0 else self._rest)
-        rests, on_beat = self.options.phrase_rests, pos % self.beat == 0
-        enter = voice == MELODY and rests is not None and self.silent >= rests * self.beat and on_beat
-        final = end is not None and step == end
+        voice, pos, end = self.voice, self.pos, self.end_step
+        if self._motion is not None:
+            self.bias = self._motion.bias(voice, self._context_bias())
+        else:  # (the context's offsets are the bass's only)
+            self.bias = self._context_bias() if voice == VOICES - 1 else self._key
+        final = False
+        if self.melody or end is not None:  # (the step, once per token and stream: only when it decides)
+            step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined
+            if voice == MELODY and step in self.melody:
+                return self._only(self.melody[step])
+            if end is not None and step > end:  # the final chord is held to the end
+                held = self.sounding[voice]
+                return self._only(self._hold[held] if held >= 0 else self._rest)
+            final = end is not None and step == end
+        on_beat = pos % self.beat == 0
+        enter = voice == MELODY and on_beat and self._enter_after is not None and self.silent >= self._enter_after
         # the rules below see only these (a chord held over 16ths asks the same again): looked up
         key = (voice, tuple(self.sounding[:voice + 1]), tuple(self.before[:voice + 1]), on_beat, enter)
         if not final and (m := self._masks.get(key)) is not None:
             return m
+        # what the rules below read of it: the voice's pitch, the pitch classes parallels bar (and the
+        # voice's last pitch, if any are), the chord above on a beat; looked up again by these
+        bits = self._parallel_bits(voice) if self.options.no_parallels else 0
+        chord = self.options.full_chords and voice >= 2 and on_beat
+        rule_key = (voice, self.sounding[voice], self.before[voice] if bits else -2, bits, enter,
+                    tuple(self.sounding[:voice]) if chord else None)
+        if not final and (m := self._by_rules.get(rule_key)) is not None:
+            self._masks[key] = m
+            return m
         m = free = self._free_mask(voice)
-        if self.options.no_parallels and (bits := self._parallel_bits(voice)):
+        if bits:
             m = self._legal_mask(voice, free, bits)
         if enter and np.count_nonzero(m) > 1:
             m = m & self._not_rest  # after a phrase's rest of ``rests`` beats the soprano enters on the beat
-        if self.options.full_chords and voice >= 2 and on_beat:
+        if chord:
             good, not_bad = self._chord_choices()  # tenor, then bass: the beat's chord gets its third
             # the first choice the other rules leave open (count_nonzero: a C call, .any() is not)
             if np.count_nonzero(c := m & good) or np.count_nonzero(c := m & not_bad):
@@ -260,7 +228,7 @@ class GridState:
         if len(self._masks) > 50_000:  # an endless stream: start the tables afresh
             self.forget()
         m.flags.writeable = False
-        self._masks[key] = m
+        self._masks[key] = self._by_rules[rule_key] = m
         return m
 
     def _legal_mask(self, voice: int, free: np.ndarray, bits: int) -> np.ndarray:
@@ -458,10 +426,10 @@ class GridState:
             self.bar += 1
             self.pos = -1
         elif t == "Pos":
-            self.pos = int(self.codec.values[token])
+            self.pos = self._pos_value[token]
             self.voice = 0
             self.before = list(self.sounding)
-            if any(p >= 0 for p in self.sounding):
+            if max(self.sounding) >= 0:  # a voice sounds (silent: -1)
                 self.started, self.silent = True, 0
             elif self.started:
                 self.silent += 1
@@ -469,7 +437,8 @@ class GridState:
             self.end_step = self.step
         elif t == "Key":
             self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
-            self.forget()  # the bass's offsets were made with the key's
+            self._key_index = int(self.codec.key_of[token])
+            self._set_key_tables(self._key_index)  # the bass's offsets are made with the key's
             if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
                 o, key = self.options, int(self.codec.key_of[token])
                 self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
@@ -497,4 +466,4 @@ class GridState:
         return sorted(out)
 
 
-__all__ = ["MELODY", "VOICE_RANGES", "GridState"]
+__all__ = ["MELODY", "VOICE_RANGES", "GridState", "GridTables"]

@@ -248,7 +248,8 @@ def sample_streams(
             elif options.repeats is None:
                 probs = typed_probs(masked[free] if some else masked, options, classes[cols], len(kinds))
             else:  # a repeated note is a kind of its own: struck again or not, at reweighted odds
-                kind_of = np.tile(classes[cols], (len(states), 1))
+                kind_of = np.empty((len(states), len(cols)), classes.dtype)  # each row the columns' kinds
+                kind_of[:] = classes[cols]  # (np.tile costs a few times more)
                 repeat_ids = np.array(repeat)
                 at = np.minimum(np.searchsorted(cols, repeat_ids), len(cols) - 1)  # the repeat's column, if any
                 hit = (cols[at] == repeat_ids).nonzero()[0]
