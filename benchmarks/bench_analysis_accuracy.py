@@ -127,7 +127,9 @@ def _bwv_work(rntxt: str) -> str:
 def _score_path(name: str) -> str:
     from music21 import corpus
 
-    if name.startswith("bach/"):
+    if Path(name).is_file():  # an analysis outside music21's corpus (bench_key_annotated.py)
+        found = corpus.getWork(_bwv_work(name), fileExtensions=(".mxl",))
+    elif name.startswith("bach/"):
         found = corpus.getWork(_bwv_work(str(corpus.getWork(name))), fileExtensions=(".mxl",))
     else:
         found = corpus.getWork(name + ".mxl")
@@ -204,7 +206,7 @@ def _align_bars(
 def _extract(name: str, cache: Path) -> Piece:
     from music21 import bar, converter, corpus, expressions, harmony, stream
 
-    rn_path = corpus.getWork(name if name.endswith(".rntxt") else name + ".rntxt")
+    rn_path = name if Path(name).is_file() else corpus.getWork(name if name.endswith(".rntxt") else name + ".rntxt")
     analysis = converter.parse(str(rn_path), format="romanText")
     score_path = _score_path(name)
     score: Any = converter.parse(score_path)

@@ -227,7 +227,7 @@ CHORD_BEATS = 1.25  # beats per chord up to which every beat's key evidence weig
 CHORD_BEATS_POWER = 2.0  # longer chords: the evidence per beat scales as (CHORD_BEATS / beats per chord) ** this
 PIVOT_IN_OLD_KEY = True  # a key change moves past a pivot beat (pivots_in_old_key)
 NEW_NOTE_BETWEEN_BEATS = True  # a key change moves back to its new note between the beats
-CADENCE_SPAN = 6  # beats before the arrival that the cadence confirms
+CADENCE_SPAN = 0  # beats before the arrival that the cadence confirms (0: the arrival beat alone)
 INNER_PICARDY_CADENCE = True  # only a major tonic that ends the old key's cadence (inner_picardy_thirds)
 INNER_PICARDY_BEATS = 1  # beats of a minor key's major tonic a key change moves past (inner_picardy_thirds)
 START_BONUS = 2.0  # key evidence at the first beat for the key the first pass ends in (the home key)
@@ -235,7 +235,12 @@ TONICIZED_BACK_BEATS = 1  # beats before a tonicized arrival's approach that may
 
 
 def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
-    """(n beats, 24) key evidence from authentic arrivals: V(7) -> I/i, bass 5 -> 1, on a beat."""
+    """(n beats, 24) key evidence from authentic arrivals: V(7) -> I/i, bass 5 -> 1, on a beat.
+
+    On the arrival's beat and the :data:`CADENCE_SPAN` beats before it (0 since round 10: the
+    analysts read the approach as often in the key around the cadence, ``V/vi vi``, as in the
+    key it arrives in).
+    """
     import numpy as np
 
     _, _, _, states = _templates()
