@@ -36,10 +36,14 @@ from composer.generation.select import sample_candidates  # noqa: E402
 
 
 def use_calibration(path: Path | None) -> None:
-    """Set ``odds.DEGREE_CALIBRATION`` for this process from a JSON written here (its ``refit``), if given."""
+    """Set the degree calibrations for this process from a JSON written here (its ``refit``), if given.
+
+    Both tables (``odds.DEGREE_CALIBRATION`` and ``DEGREE_CALIBRATION_MOTION``): a run samples one sampler.
+    """
     if path is not None:
         refit = json.loads(Path(path).read_text())["refit"]
-        odds.DEGREE_CALIBRATION = {False: tuple(refit["major"]), True: tuple(refit["minor"])}
+        odds.DEGREE_CALIBRATION = odds.DEGREE_CALIBRATION_MOTION = {False: tuple(refit["major"]),
+                                                                    True: tuple(refit["minor"])}
 
 
 def add_sampler_args(ap: argparse.ArgumentParser) -> None:
@@ -65,22 +69,22 @@ def main() -> None:
         read = [_written(p, Path(tmp), f"c{i:03d}", 16) for i, p in enumerate(cands)]
     gen = degrees_by_mode(read)
     bach = json.loads((HERE / "results" / "chorale-classifier-floor.json").read_text())["train_degrees_by_mode"]
+    in_use = odds.DEGREE_CALIBRATION if opts.motion_odds is None else odds.DEGREE_CALIBRATION_MOTION
     refit: dict[str, list[float]] = {}
     for minor, mode in ((False, "major"), (True, "minor")):
         b, g = bach[mode]["degrees"], gen[mode]["degrees"]
         resid = [math.log(max(x, 1e-4) / max(y, 1e-4)) for x, y in zip(b, g, strict=True)]
-        refit[mode] = [round(c + r, 2) for c, r in zip(odds.DEGREE_CALIBRATION[minor], resid, strict=True)]
+        refit[mode] = [round(c + r, 2) for c, r in zip(in_use[minor], resid, strict=True)]
         tv = 0.5 * sum(abs(x - y) for x, y in zip(b, g, strict=True))
         print(f"{mode} ({gen[mode]['pieces']} pieces): total variation from Bach {tv:.4f}")
         print("  Bach   ", [round(x, 3) for x in b])
         print("  sampler", [round(x, 3) for x in g])
         print("  refit  ", refit[mode])
     if a.out:
-        in_use = {"major": odds.DEGREE_CALIBRATION[False], "minor": odds.DEGREE_CALIBRATION[True]}
         a.out.write_text(json.dumps({
             "seed": a.seed, "pieces": a.pieces, "best_of": a.best_of, "options": json.loads(a.options),
             "calibration_file": str(a.calibration), "bach_train": bach, "sampler": gen,
-            "calibration_in_use": in_use, "refit": refit}, indent=1) + "\n")
+            "calibration_in_use": {"major": in_use[False], "minor": in_use[True]}, "refit": refit}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,8 @@ VARIANTS["d-t1.0"] = ({"temperature": 1.0}, None)
 VARIANTS["d-top-p-1"] = ({"top_p": 1.0}, None)
 VARIANTS["d-t1.0-top-p-1"] = ({"temperature": 1.0, "top_p": 1.0}, None)
 VARIANTS["d-untyped"] = ({"typed": False}, None)
+VARIANTS["motion-1.5"] = ({"motion_odds": 1.5}, None)
+VARIANTS["motion-1.0"] = ({"motion_odds": 1.0}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).

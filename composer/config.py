@@ -91,6 +91,9 @@ class SampleOptions:
     # Off by default: at 1.5 (style model rebuilt, 3 x 100 pieces) the texture AUC fell 0.96 -> 0.83 but the
     # style AUC rose 0.696 -> 0.759 and the key heard fell to 89-92% (benchmarks/RESULTS.md).
     motion_odds: float | None = None
+    # Four-voice models, with motion_odds: only the notes struck on a beat take the motion odds (their motion from
+    # the voice's last note); the notes between the beats keep the model's.  Off: every new note.
+    motion_beats: bool = False
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
@@ -119,6 +122,8 @@ class SampleOptions:
             raise ValueError(f"degree_odds must be a finite number >= 0 or None, got {self.degree_odds}")
         if self.motion_odds is not None and not (self.motion_odds >= 0 and math.isfinite(self.motion_odds)):
             raise ValueError(f"motion_odds must be a finite number >= 0 or None, got {self.motion_odds}")
+        if type(self.motion_beats) is not bool:
+            raise ValueError(f"motion_beats must be true or false, got {self.motion_beats!r}")
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
         if self.key is not None:

@@ -1,12 +1,11 @@
 """The grammar of an SATB grid stream (see :mod:`composer.voicegrid`): :class:`GridState`.
 
-:class:`GridState` is what :func:`~composer.generation.sampler.sample_streams` drives for the grid:
-controls, then per bar ``Bar Left_k``, then per step ``Pos_k [Fermata]`` and one token per voice,
-soprano first.  It forces what the caller fixes (the key's mode, the metre, the bars left, a
-melody in the soprano) and masks each voice to its range and to holding only the pitch it
-sounds, then by the voice-leading rules (no parallels, full chords on the beats, the final tonic
-chord).  A voice's mask, and each part it is made of, is looked up by what decides it: the
-grammar runs once per token and stream, the Python work that grows with the batch.
+:class:`GridState` is what :func:`.sampler.sample_streams` drives for the grid: controls, then per bar ``Bar Left_k``,
+then per step ``Pos_k [Fermata]`` and one token per voice, soprano first. It forces what the caller fixes (the key's
+mode, the metre, the bars left, a melody in the soprano) and masks each voice to its range and to holding only the
+pitch it sounds, then by the voice-leading rules (no parallels, full chords on the beats, the final tonic chord). A
+voice's mask, and each part it is made of, is looked up by what decides it: the grammar runs once per token and
+stream, the Python work that grows with the batch.
 """
 
 from __future__ import annotations
@@ -161,7 +160,8 @@ class GridState:
         self._end_by = final_onset_by(self.bar_steps, meter[0])
         self.end_step: int | None = None  # grid step of the final fermata chord, once written
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
-        self._motion = None if (s := options.motion_odds) is None else MotionOdds(self._type["Pitch"], self._pitch, s)
+        self._motion = None if (s := options.motion_odds) is None else MotionOdds(
+            self._type["Pitch"], self._pitch, s, beat=self.beat * options.motion_beats)
 
     def forget(self) -> None:
         """Empty the tables of masks and offsets looked up (they fill again as asked: no draw changes)."""
@@ -229,7 +229,7 @@ class GridState:
 
     def _voice_mask(self) -> np.ndarray:
         voice, pos = self.voice, self.pos
-        self.bias = self._context_bias() if self._motion is None else self._motion.bias(voice, self._context_bias())
+        self.bias = self._context_bias() if not self._motion else self._motion.bias(voice, self._context_bias(), pos)
         step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined: once per token and stream
         if voice == MELODY and step in self.melody:
             return self._only(self.melody[step])
@@ -470,10 +470,10 @@ class GridState:
         elif t == "Key":
             self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
             self.forget()  # the bass's offsets were made with the key's
-            if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
-                o, key = self.options, int(self.codec.key_of[token])
-                self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
-                                                    o.raised_penalty, o.seventh_penalty, o.degree_odds)
+            if (o := self.options).key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
+                self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12,
+                                                    int(self.codec.key_of[token]), o.key_bias, o.raised_penalty,
+                                                    o.seventh_penalty, o.degree_odds, o.motion_odds is not None)
         if t != "Style":
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
         return None
