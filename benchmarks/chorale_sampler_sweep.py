@@ -12,7 +12,9 @@ chosen one, and the classifier two-sample AUC with its most telling features.
 Variants: temperature, ``relief`` (the soft key penalizing the raised fourth, and in minor the
 raised sixth, at a quarter of its weight: ``odds.CHROMATIC_RELIEF``), the no-parallels rule,
 typed against plain sampling (``SampleOptions.typed``), full chords on the beats and repeated
-notes as a kind of their own (``SampleOptions.full_chords``, ``repeats``).
+notes as a kind of their own (``SampleOptions.full_chords``, ``repeats``); ``raw`` (the model's own odds, no
+rule) and ``d-*`` (the default with one rule undone): where the texture test's zigzags come from.  Each row
+also gives the texture AUC and the voices' conditional motion shares (``motion_figures``).
 """
 
 from __future__ import annotations
