@@ -113,7 +113,7 @@ def test_motion_odds_raise_a_continuing_step_after_a_step_up() -> None:
     from composer.generation.odds import MOTION_CALIBRATION, motion_of
 
     codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
-    st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.5), bars=4)
+    st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.5, motion_beats=False), bars=4)
     st.voice, st.last = 0, "Voice"
     st.allowed()
     assert st.bias is None  # no note yet: no motion, no offsets
