@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
+from chorale_degrees import add_sampler_args, use_calibration  # noqa: E402
 from chorale_figures import excerpts, fit_logistic, load_chorale  # noqa: E402
 
 from composer.cli.options import FILE_TOP_P  # noqa: E402
@@ -52,15 +55,17 @@ def main() -> None:
     ap.add_argument("--pieces", type=int, default=50)
     ap.add_argument("--best-of", type=int, default=4)
     ap.add_argument("--seed", type=int, default=9001)
+    add_sampler_args(ap)
     ap.add_argument("--out", default=None, help="default: style.json beside the model's weights")
     args = ap.parse_args()
+    use_calibration(args.calibration)
     t0 = time.perf_counter()
 
     corpus = load_corpus(args.corpus)
     train = [load_chorale(corpus.root / "midi" / f"{r['id']}.mid", args.bars) for r in corpus.pieces("train")]
     real = [x for g in excerpts(train) for x in g]
     request = Request(args.model, n=args.pieces, best_of=args.best_of, bars=args.bars,
-                      options=SampleOptions(seed=args.seed, top_p=FILE_TOP_P))
+                      options=replace(SampleOptions(seed=args.seed, top_p=FILE_TOP_P), **json.loads(args.options)))
     generated, read = [], []
     for piece in sample_candidates(request):
         a, score = analyze_piece(piece)  # the analysis selection reads, without a style model
@@ -79,7 +84,8 @@ def main() -> None:
               "real": {"corpus": args.corpus, "split": "train", "pieces": len(train), "bars": args.bars,
                        "excerpts": len(real)},
               "generated": {"model": args.model, "pieces": args.pieces, "best_of": args.best_of, "seed": args.seed,
-                            "top_p": FILE_TOP_P, "excerpts": len(generated)},
+                            "top_p": FILE_TOP_P, "excerpts": len(generated),
+                            "options": json.loads(args.options)},
               "l2": L2, "label": "1 = generated (a positive logit: unlike the corpus)"},
     )
     # what select.STYLE_WEIGHT is set by: the mean range, among a piece's candidates, of the analysis's score

@@ -12,7 +12,9 @@ chosen one, and the classifier two-sample AUC with its most telling features.
 Variants: temperature, ``relief`` (the soft key penalizing the raised fourth, and in minor the
 raised sixth, at a quarter of its weight: ``odds.CHROMATIC_RELIEF``), the no-parallels rule,
 typed against plain sampling (``SampleOptions.typed``), full chords on the beats and repeated
-notes as a kind of their own (``SampleOptions.full_chords``, ``repeats``).
+notes as a kind of their own (``SampleOptions.full_chords``, ``repeats``); ``raw`` (the model's own odds, no
+rule) and ``d-*`` (the default with one rule undone): where the texture test's zigzags come from.  Each row
+also gives the texture AUC and the voices' conditional motion shares (``motion_figures``).
 """
 
 from __future__ import annotations
@@ -106,6 +108,22 @@ VARIANTS["degrees-0.8"] = ({"degree_odds": 0.8}, None)
 VARIANTS["degrees-0.4"] = ({"degree_odds": 0.4}, None)
 VARIANTS["degrees-0.8+four-pcs-0.5"] = ({"degree_odds": 0.8, "four_pcs": 0.5}, None)
 VARIANTS["degrees-1.0+four-pcs-0.6"] = ({"degree_odds": 1.0, "four_pcs": 0.6}, None)
+# Where the zigzags come from (issue 11, the texture test): the model's own odds with no rule, then the default
+# with one rule at a time undone.
+RAW = {"temperature": 1.0, "top_p": 1.0, "typed": False, "no_parallels": False, "full_chords": False,
+       "repeats": None, "phrase_rests": None, "four_pcs": None, "degree_odds": None}
+VARIANTS["raw"] = (RAW, None)
+VARIANTS["raw-no-key"] = (RAW | {"key_bias": 0.0}, None)
+VARIANTS["d-free-parallels"] = ({"no_parallels": False}, None)
+VARIANTS["d-repeats-none"] = ({"repeats": None}, None)
+VARIANTS["d-no-degrees"] = ({"degree_odds": None}, None)
+VARIANTS["d-no-four-pcs"] = ({"four_pcs": None}, None)
+VARIANTS["d-t1.0"] = ({"temperature": 1.0}, None)
+VARIANTS["d-top-p-1"] = ({"top_p": 1.0}, None)
+VARIANTS["d-t1.0-top-p-1"] = ({"temperature": 1.0, "top_p": 1.0}, None)
+VARIANTS["d-untyped"] = ({"typed": False}, None)
+VARIANTS["motion-1.5"] = ({"motion_odds": 1.5}, None)
+VARIANTS["motion-1.0"] = ({"motion_odds": 1.0}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).
@@ -168,7 +186,27 @@ def run(model: str, name: str, n: int, real: list[Any], seed: int = 1, best_of: 
         "auc_texture": texture["auc"], "top_texture_features": texture["top_features"][:5],
         "seconds": round(time.perf_counter() - t0, 1),
         "degrees_by_mode": degrees_by_mode(gen),
-    }
+    } | motion_figures(gen)
+
+
+def motion_figures(pieces: list[Any]) -> dict[str, Any]:
+    """The voices' conditional motion shares (``chorale_motion``), their total variation from Bach's training side.
+
+    Bach's counts are read from ``results/chorale-motion-none.json`` (``chorale_motion.py``: the 294 training
+    chorales of ``bach-chorales``, cut to 16 bars).
+    """
+    from collections import Counter
+
+    from chorale_figures import MOTIONS
+    from chorale_motion import counts, shares
+
+    bach = json.loads((HERE / "results" / "chorale-motion-none.json").read_text())["bach"]
+    sb = shares(Counter({tuple(k.split(">")): v for k, v in bach.items()}))
+    sg = shares(counts([p.analysis.piece.voices for p in pieces]))
+    tv = sum(0.5 * sum(abs(x - y) for x, y in zip(sb[m], sg[m], strict=True)) for m in MOTIONS)
+    return {"motion_tv": round(tv, 4), "motion_shares": {m: [round(x, 4) for x in sg[m]] for m in MOTIONS},
+            "up_then_up": round(sg["S+"][1], 4), "up_then_down": round(sg["S+"][2], 4),
+            "down_then_down": round(sg["S-"][2], 4), "down_then_up": round(sg["S-"][1], 4)}
 
 
 def degrees_by_mode(pieces: list[Any]) -> dict[str, Any]:
@@ -257,7 +295,7 @@ def main() -> None:
 
 NUMERIC = ("triad", "seventh", "open", "cluster", "half_notes", "sixteenths", "repeated_notes", "key_found_is_chosen",
            "authentic_final", "faults_per_100_beats", "pieces_with_silent_beat", "silences_over_a_beat", "auc",
-           "seconds")
+           "auc_texture", "seconds")
 
 
 def _print(name: str, row: dict[str, Any]) -> None:
@@ -267,6 +305,8 @@ def _print(name: str, row: dict[str, Any]) -> None:
           f"key {row['key_found_is_chosen']:.2f} auth {row['authentic_final']:.2f} "
           f"faults {row['faults_per_100_beats']:.2f} silent {row['pieces_with_silent_beat']:.2f} "
           f">1 beat {row['silences_over_a_beat']} AUC {row['auc']:.3f} texture AUC {row['auc_texture']:.3f} "
+          f"motion TV {row.get('motion_tv', float('nan')):.3f} S+>S+ {row.get('up_then_up', float('nan')):.3f} "
+          f"S+>S- {row.get('up_then_down', float('nan')):.3f} S->S- {row.get('down_then_down', float('nan')):.3f} "
           f"({row['seconds']} s)", flush=True)
 
 

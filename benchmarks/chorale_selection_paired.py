@@ -28,7 +28,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
+from dataclasses import replace  # noqa: E402
+
 from bench_chorales import _written, real_pieces  # noqa: E402
+from chorale_degrees import add_sampler_args, use_calibration  # noqa: E402
 from chorale_figures import figures_of, two_sample_auc  # noqa: E402
 
 from composer.cli.options import FILE_TOP_P  # noqa: E402
@@ -36,7 +39,7 @@ from composer.config import SampleOptions  # noqa: E402
 from composer.generation import analyze_piece  # noqa: E402
 from composer.generation.record import Request  # noqa: E402
 from composer.generation.select import STYLE_WEIGHT, pick, sample_candidates, style_model  # noqa: E402
-from composer.harmony import ending_value  # noqa: E402
+from composer.harmony import StyleModel, ending_value  # noqa: E402
 
 BEST_OF = 4
 
@@ -62,10 +65,13 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--weights", default=f"0,{STYLE_WEIGHT}")
     ap.add_argument("--plain", action="store_true", help="weigh the style in without the final-cadence guard")
+    ap.add_argument("--style", type=Path, help="a style model JSON (default: the model's style.json)")
+    add_sampler_args(ap)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-selection-paired.json")
     args = ap.parse_args()
     os.environ.setdefault("COMPOSER_THREADS", "1")
-    style = style_model(args.model)
+    use_calibration(args.calibration)
+    style = StyleModel.read(args.style) if args.style else style_model(args.model)
     if style is None:
         raise SystemExit(f"{args.model} has no style model (benchmarks/build_style_model.py)")
     # an arm "W" weighs the style in at W (with the cadence guard unless --plain; W = 0: the analysis alone),
@@ -77,7 +83,7 @@ def main() -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         t0 = time.perf_counter()
         request = Request(args.model, n=args.num, best_of=BEST_OF, bars=16,
-                          options=SampleOptions(seed=seed, top_p=FILE_TOP_P))
+                          options=replace(SampleOptions(seed=seed, top_p=FILE_TOP_P), **json.loads(args.options)))
         cands = sample_candidates(request)
         scored = []
         for p in cands:
@@ -100,7 +106,8 @@ def main() -> None:
     means = {k: {m: round(sum(r[k][m] for r in rows) / len(rows), 4)
                  for m in rows[0][k] if isinstance(rows[0][k][m], float | int)} for k in keys}
     out = {"model": args.model, "n": args.num, "best_of": BEST_OF, "style_model": style.meta,
-           "cadence_guard": not args.plain, "means": means,
+           "cadence_guard": not args.plain, "options": json.loads(args.options),
+           "calibration": str(args.calibration), "style_file": str(args.style), "means": means,
            "seeds": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))

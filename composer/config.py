@@ -85,12 +85,15 @@ class SampleOptions:
     degree_odds: float | None = 0.8
     # Four-voice models: a voice's next melodic motion (a step or leap, up or down) after its last at the
     # odds of Bach's lines (generation.odds.MOTION_CALIBRATION), the log-odds times this; None = off.
-    # The sampler zigzags where Bach runs on in scales (after a step up: on up 31% vs Bach's 45%).  The
-    # sampler's motion shares against Bach's training chorales (seed 9002, 50 x 4 candidates; total variation
-    # summed over the rows, benchmarks/chorale_motion.py): off 0.548, 0.5: 0.405, 1.0: 0.292, 1.5: 0.239.
-    # Off by default: at 1.5 (style model rebuilt, 3 x 100 pieces) the texture AUC fell 0.96 -> 0.83 but the
-    # style AUC rose 0.696 -> 0.759 and the key heard fell to 89-92% (benchmarks/RESULTS.md).
-    motion_odds: float | None = None
+    # The model zigzags where Bach runs on in scales (after a step up: on up 31% vs Bach's 45%; the model
+    # itself, reading Bach's notes, 36%: no sampler rule makes it).  With it the degrees take
+    # odds.DEGREE_CALIBRATION_MOTION (fitted on this sampler).  Best of 4, 9 x 100 pieces, style model rebuilt
+    # (benchmarks/RESULTS.md, "Texture"): texture AUC 0.955 (off) -> 0.874, style AUC 0.696 -> 0.700,
+    # key heard 94.1 -> 98.6%; at 1.0 on every note 0.837 / 0.720, at 1.5 0.828 / 0.741.
+    motion_odds: float | None = 1.0
+    # Four-voice models, with motion_odds: only the notes struck on a beat take the motion odds (their motion
+    # from the voice's last note); the notes between the beats keep the model's.  False: every new note.
+    motion_beats: bool = True
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
@@ -119,6 +122,8 @@ class SampleOptions:
             raise ValueError(f"degree_odds must be a finite number >= 0 or None, got {self.degree_odds}")
         if self.motion_odds is not None and not (self.motion_odds >= 0 and math.isfinite(self.motion_odds)):
             raise ValueError(f"motion_odds must be a finite number >= 0 or None, got {self.motion_odds}")
+        if type(self.motion_beats) is not bool:
+            raise ValueError(f"motion_beats must be true or false, got {self.motion_beats!r}")
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
         if self.key is not None:

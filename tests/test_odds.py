@@ -84,11 +84,36 @@ def test_degree_odds_add_the_calibration_on_new_notes() -> None:
             SampleOptions(degree_odds=bad)
 
 
+def test_motion_odds_read_the_degrees_fitted_with_them() -> None:
+    from composer.generation.odds import DEGREE_CALIBRATION, DEGREE_CALIBRATION_MOTION
+
+    for key, minor in ((0, False), (19, True)):  # C major, A minor
+        tonic = key // 2
+        plain = _by_pc(key_offsets(IS_PITCH, PCS, key, 1.0, 0.0, degree_odds=0.8))
+        moved = _by_pc(key_offsets(IS_PITCH, PCS, key, 1.0, 0.0, degree_odds=0.8, motion=True))
+        for pc in range(12):  # the same soft key; the degrees from the table fitted on the motion sampler
+            d = (pc - tonic) % 12
+            assert moved[pc] - plain[pc] == pytest.approx(
+                0.8 * (DEGREE_CALIBRATION_MOTION[minor][d] - DEGREE_CALIBRATION[minor][d]), abs=1e-5)
+    assert DEGREE_CALIBRATION_MOTION[False][7] > DEGREE_CALIBRATION[False][7]  # the dominant raised further
+    assert key_offsets(IS_PITCH, PCS, 0, 1.0, 0.0, motion=True).tolist() == key_offsets(
+        IS_PITCH, PCS, 0, 1.0, 0.0).tolist()  # without degree odds the table is not read
+    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
+    pitch = np.asarray(codec.pitch_of) % 12
+    is_pitch = np.array([t == "Pitch" for t in codec.types])
+    for motion in (None, 1.5):  # the sampler's soft key: the motion table exactly when the motion odds are on
+        st = GridState(codec, SampleOptions(motion_odds=motion), bars=4)
+        st.update(codec.key_id(0))
+        want = key_offsets(is_pitch, pitch, 0, st.options.key_bias, st.options.raised_penalty,
+                           st.options.seventh_penalty, st.options.degree_odds, motion is not None)
+        assert st.bias is not None and np.allclose(st.bias[is_pitch], want[is_pitch])
+
+
 def test_motion_odds_raise_a_continuing_step_after_a_step_up() -> None:
     from composer.generation.odds import MOTION_CALIBRATION, motion_of
 
     codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
-    st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.5), bars=4)
+    st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.5, motion_beats=False), bars=4)
     st.voice, st.last = 0, "Voice"
     st.allowed()
     assert st.bias is None  # no note yet: no motion, no offsets
@@ -121,3 +146,26 @@ def test_motion_odds_raise_a_continuing_step_after_a_step_up() -> None:
     for bad in (-0.5, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="motion_odds"):
             SampleOptions(motion_odds=bad)
+
+
+def test_motion_beats_reweight_only_the_notes_on_a_beat() -> None:
+    from composer.generation.odds import MOTION_CALIBRATION
+
+    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
+    for beats in (False, True):
+        st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.0, motion_beats=beats), bars=4)
+        for p in (72, 74):  # the soprano: C, then D (a step up)
+            st.voice, st.last = 0, "Voice"
+            st.update(codec.id_of(f"Pitch_{p}"))
+        for pos in (0, 1, 2, 4):  # on the beat (0, 4), between (1, 2)
+            st.voice, st.last, st.pos = 0, "Voice", pos
+            st.allowed()
+            if beats and pos % 4:
+                assert st.bias is None  # a passing note: the model's odds
+            else:
+                assert st.bias is not None
+                assert st.bias[codec.id_of("Pitch_76")] == pytest.approx(MOTION_CALIBRATION[1][0])  # on up
+    for bad in (1, "yes", None):
+        with pytest.raises(ValueError, match="motion_beats"):
+            SampleOptions(motion_beats=bad)  # type: ignore[arg-type]
+

@@ -176,7 +176,7 @@ def test_a_record_from_before_typed_sampling_replays_the_plain_way() -> None:
     old = request_of(rec).options  # sampled before full chords and repeats as a kind: replayed without them
     assert old.full_chords is False and old.repeats is None and old.phrase_rests is None
     assert old.raised_penalty == 0.25 and old.seventh_penalty == 1.0
-    assert old.four_pcs is None and old.degree_odds is None and old.motion_odds is None
+    assert old.four_pcs is None and old.degree_odds is None and old.motion_odds is None and old.motion_beats is False
     new = request_of(rec | {"options": {"seed": 3, "full_chords": True, "repeats": 0.75}}).options
     assert new.full_chords is True and new.repeats == 0.75
 

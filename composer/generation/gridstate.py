@@ -1,12 +1,11 @@
 """The grammar of an SATB grid stream (see :mod:`composer.voicegrid`): :class:`GridState`.
 
-:class:`GridState` is what :func:`~composer.generation.sampler.sample_streams` drives for the grid:
-controls, then per bar ``Bar Left_k``, then per step ``Pos_k [Fermata]`` and one token per voice,
-soprano first.  It forces what the caller fixes (the key's mode, the metre, the bars left, a
-melody in the soprano) and masks each voice to its range and to holding only the pitch it
-sounds, then by the voice-leading rules (no parallels, full chords on the beats, the final tonic
-chord).  A voice's mask, and each part it is made of, is looked up by what decides it: the
-grammar runs once per token and stream, the Python work that grows with the batch.
+:class:`GridState` is what :func:`.sampler.sample_streams` drives for the grid: controls, then per bar ``Bar Left_k``,
+then per step ``Pos_k [Fermata]`` and one token per voice, soprano first. It forces what the caller fixes (the key's
+mode, the metre, the bars left, a melody in the soprano) and masks each voice to its range and to holding only the
+pitch it sounds, then by the voice-leading rules (no parallels, full chords on the beats, the final tonic chord). A
+voice's mask, and each part it is made of, is looked up by what decides it: the grammar runs once per token and
+stream, the Python work that grows with the batch.
 """
 
 from __future__ import annotations
@@ -109,7 +108,8 @@ class GridState:
         # the soprano enters on the beat after this many silent steps (SampleOptions.phrase_rests)
         self._enter_after = None if options.phrase_rests is None else options.phrase_rests * self.beat
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
-        self._motion = None if (s := options.motion_odds) is None else MotionOdds(self._type["Pitch"], self._pitch, s)
+        self._motion = None if (s := options.motion_odds) is None else MotionOdds(
+            self._type["Pitch"], self._pitch, s, beat=self.beat * options.motion_beats)
 
     def _set_key_tables(self, key: int) -> None:
         kt = self._shared.of_key(key)
@@ -185,7 +185,7 @@ class GridState:
     def _voice_mask(self) -> np.ndarray:
         voice, pos, end = self.voice, self.pos, self.end_step
         if self._motion is not None:
-            self.bias = self._motion.bias(voice, self._context_bias())
+            self.bias = self._motion.bias(voice, self._context_bias(), pos)
         else:  # (the context's offsets are the bass's only)
             self.bias = self._context_bias() if voice == VOICES - 1 else self._key
         final = False
@@ -442,7 +442,8 @@ class GridState:
             if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
                 o, key = self.options, int(self.codec.key_of[token])
                 self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
-                                                    o.raised_penalty, o.seventh_penalty, o.degree_odds)
+                                                    o.raised_penalty, o.seventh_penalty, o.degree_odds,
+                                                    o.motion_odds is not None)
         if t != "Style":
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
         return None
