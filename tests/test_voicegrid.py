@@ -464,3 +464,37 @@ def test_fermata_onsets_are_the_soprano_notes_they_fall_in() -> None:
             if not searched or abs(searched[-1] - onset) > 1e-6:
                 searched.append(onset)
         assert _first_onsets(fermatas, [soprano, [], [], []]) == tuple(searched)
+
+
+def test_voice_mask_key_follows_the_voices(satb_ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A voice's mask is looked up by one integer packing what the voices sound now and sounded a step before
+    (a byte each: the pitch + 1): it is kept up to date by every token and by setting ``sounding``/``before``."""
+    from composer.generation import satb
+
+    def packed(st: satb.GridState) -> int:
+        now = sum((p + 1) << 8 * v for v, p in enumerate(st.sounding))
+        return now | sum((p + 1) << 8 * v for v, p in enumerate(st.before)) << 8 * VOICES
+
+    update = satb.GridState.update
+    checked: list[int] = []
+
+    def checked_update(self: satb.GridState, token: int) -> Note | None:
+        out = update(self, token)
+        assert self._packed == packed(self)
+        checked.append(token)
+        return out
+
+    monkeypatch.setattr(satb.GridState, "update", checked_update)
+    sample_pieces(str(satb_ckpt), n=2, bars=2, options=SampleOptions(seed=3), quantize=False)
+    assert len(checked) > 100
+    codec, opts = VoiceGridCodec(SPEC), SampleOptions()
+    tables = satb.GridTables(codec, opts)
+    states = [satb.GridState(codec, opts, bars=4, tables=tables) for _ in range(3)]
+    states[0].sounding, states[0].before = [72, 67, -1, 48], [72, 65, 60, -1]
+    assert states[0]._packed == packed(states[0]) and states[0].sounding == [72, 67, -1, 48]
+    states[1].sounding, states[1].before = [72, 65, -1, 48], [72, 65, 60, -1]  # the alto differs: another key
+    states[2].sounding, states[2].before = [72, 67, -1, 36], [72, 65, 60, 43]  # the bass differs: the tenor's same
+    for s in states:
+        s.voice, s.pos, s.last = 2, 1, "Voice"
+    masks = [s.allowed() for s in states]
+    assert len(tables.of_range(0).masks) == 2 and masks[2] is masks[0]  # two keys asked; the third a hit

@@ -15,6 +15,7 @@ import numpy as np
 from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
+from composer.generation import gridtables as gt
 from composer.generation.grammar import final_onset_by
 from composer.generation.gridtables import VOICE_RANGES, GridTables, codec_tables
 from composer.generation.odds import MotionOdds, fourth_pc_offsets, key_offsets
@@ -56,8 +57,9 @@ class GridState:
         self.forced: dict[str, int] = {}
         self.last, self.bar, self.pos = "BOS", -1, -1
         self.voice = VOICES  # index of the voice whose token comes next; VOICES = frame complete
-        self.sounding: list[int] = [-1] * VOICES  # pitch each voice holds, -1 = silent
-        self.before: list[int] = [-1] * VOICES  # what each voice sounded at the previous step
+        self._snd: list[int] = [-1] * VOICES  # pitch each voice holds, -1 = silent (:attr:`sounding`)
+        self._bef: list[int] = [-1] * VOICES  # what each voice sounded at the previous step (:attr:`before`)
+        self._packed = 0  # both, packed (:func:`.gridtables.packed_voices`): kept up to date with them
         self.silent = 0  # steps every voice has rested since the last that sounded (after the first note)
         self.started = False  # a note has sounded
         self.done = False
@@ -111,6 +113,29 @@ class GridState:
         self._motion = None if (s := options.motion_odds) is None else MotionOdds(
             self._type["Pitch"], self._pitch, s, beat=self.beat * options.motion_beats)
 
+    @property
+    def sounding(self) -> list[int]:
+        """The pitch each voice holds, -1 = silent (assign a new list to set it: not changed in place)."""
+        return self._snd
+
+    @sounding.setter
+    def sounding(self, pitches: list[int]) -> None:
+        self._snd = list(pitches)
+        self._pack()
+
+    @property
+    def before(self) -> list[int]:
+        """What each voice sounded at the previous step (assign a new list to set it)."""
+        return self._bef
+
+    @before.setter
+    def before(self, pitches: list[int]) -> None:
+        self._bef = list(pitches)
+        self._pack()
+
+    def _pack(self) -> None:
+        self._packed = gt.packed_voices(self._snd, self._bef)
+
     def _set_key_tables(self, key: int) -> None:
         kt = self._shared.of_key(key)
         self._bass_bias, self._bass_bias_pcs = kt.bass_bias, kt.bass_bias_pcs
@@ -129,9 +154,9 @@ class GridState:
 
         Typed sampling with ``SampleOptions.repeats`` draws it as a kind of its own, like holding (``sample_streams``).
         """
-        if self.options.repeats is None or self.last not in ("Pos", "Fermata", "Voice") or self.voice >= VOICES:
+        if self.voice >= VOICES or self.last not in ("Pos", "Fermata", "Voice") or self.options.repeats is None:
             return -1
-        held = self.sounding[self.voice]
+        held = self._snd[self.voice]
         return self._strike[held] if held >= 0 else -1
 
     @property
@@ -165,12 +190,12 @@ class GridState:
         """The soft key's offsets, and at the bass on a beat a fourth pitch class at ``options.four_pcs`` odds."""
         if self.voice != VOICES - 1 or self.pos % self.beat or (odds := self.options.four_pcs) is None:
             return self._key
-        above = tuple(self.sounding[:VOICES - 1])
+        above = self._packed & gt.ABOVE_BASS  # what the voices above sound, packed (one integer)
         try:  # the offsets by what the voices above sound (looked up: the bass asks on every beat)
             return self._bass_bias[above]
         except KeyError:
             pass
-        pcs = frozenset(p % 12 for p in above if p >= 0)
+        pcs = frozenset(p % 12 for p in self._snd[:VOICES - 1] if p >= 0)
         try:
             bias = self._bass_bias_pcs[pcs]
         except KeyError:
@@ -194,21 +219,21 @@ class GridState:
             if voice == MELODY and step in self.melody:
                 return self._only(self.melody[step])
             if end is not None and step > end:  # the final chord is held to the end
-                held = self.sounding[voice]
+                held = self._snd[voice]
                 return self._only(self._hold[held] if held >= 0 else self._rest)
             final = end is not None and step == end
         on_beat = pos % self.beat == 0
         enter = voice == MELODY and on_beat and self._enter_after is not None and self.silent >= self._enter_after
         # the rules below see only these (a chord held over 16ths asks the same again): looked up
-        key = (voice, tuple(self.sounding[:voice + 1]), tuple(self.before[:voice + 1]), on_beat, enter)
+        key = (self._packed & gt.UPTO[voice]) << 4 | voice << 2 | on_beat << 1 | enter  # (one integer: no tuples)
         if not final and (m := self._masks.get(key)) is not None:
             return m
         # what the rules below read of it: the voice's pitch, the pitch classes parallels bar (and the
         # voice's last pitch, if any are), the chord above on a beat; looked up again by these
         bits = self._parallel_bits(voice) if self.options.no_parallels else 0
         chord = self.options.full_chords and voice >= 2 and on_beat
-        rule_key = (voice, self.sounding[voice], self.before[voice] if bits else -2, bits, enter,
-                    tuple(self.sounding[:voice]) if chord else None)
+        rule_key = (voice, self._snd[voice], self._bef[voice] if bits else -2, bits, enter,
+                    tuple(self._snd[:voice]) if chord else None)
         if not final and (m := self._by_rules.get(rule_key)) is not None:
             self._masks[key] = m
             return m
@@ -233,7 +258,7 @@ class GridState:
 
     def _legal_mask(self, voice: int, free: np.ndarray, bits: int) -> np.ndarray:
         """(V,) read-only: ``free`` less the new pitches in parallels (``bits``: :meth:`_parallel_bits`)."""
-        key = (voice, self.sounding[voice], self.before[voice], bits)
+        key = (voice, self._snd[voice], self._bef[voice], bits)
         m = self._legal.get(key)
         if m is None:
             bad = self._parallels(voice)
@@ -244,7 +269,7 @@ class GridState:
 
     def _free_mask(self, voice: int) -> np.ndarray:
         """(V,) read-only: the voice's range, a rest, and holding the pitch it sounds (before the rules)."""
-        held = self.sounding[voice]
+        held = self._snd[voice]
         m = self._free.get((voice, held))
         if m is None:
             m = self._voice_ok[voice].copy()
@@ -268,7 +293,7 @@ class GridState:
         if self.voice == VOICES - 1:
             return [notes & np.isin(self._pitch % 12, [9] if self.mode_minor else [0])]  # A minor / C major
         thirds = [0, 1] if self.mode_minor else [4]
-        above = {self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0}
+        above = {self._snd[v] % 12 for v in range(self.voice) if self._snd[v] >= 0}
         taken = [t for t in thirds if t in above]
         triad = notes & np.isin(self._pitch % 12, [9, 4] + (taken or thirds) if self.mode_minor else [0, 7, 4])
         choices = [triad]
@@ -284,7 +309,7 @@ class GridState:
         moves in fifths or octaves with every tonic the bass can reach would leave it no way out.
         """
         bad = self._none.copy()
-        was, was_bass = self.before[self.voice], self.before[VOICES - 1]
+        was, was_bass = self._bef[self.voice], self._bef[VOICES - 1]
         tonic = 9 if self.mode_minor else 0
         if not self.options.no_parallels or was < 0 or was_bass < 0 or was_bass % 12 == tonic:
             return bad  # nothing to avoid, or the bass can hold its tonic (no motion, no parallel)
@@ -311,7 +336,7 @@ class GridState:
         return good, not_bad
 
     def _chord_rule(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        key = (self.voice, tuple(self.sounding[:self.voice]))  # looked up by what decides it
+        key = (self.voice, tuple(self._snd[:self.voice]))  # looked up by what decides it
         hit = self._chords.get(key)
         if hit is None:
             good, bad = self._open_chord_of()
@@ -321,12 +346,12 @@ class GridState:
         return hit
 
     def _open_chord_of(self) -> tuple[np.ndarray, np.ndarray]:
-        above = frozenset(self.sounding[v] % 12 for v in range(self.voice) if self.sounding[v] >= 0)
+        above = frozenset(self._snd[v] % 12 for v in range(self.voice) if self._snd[v] >= 0)
         if not above or not is_open(above):
             return self._none, self._none
         triads, chords, opening = completions(above)
         good = np.asarray(self._sound_pc[list(triads or chords)].any(0))
-        over = next(self.sounding[v] for v in range(self.voice - 1, -1, -1) if self.sounding[v] >= 0)
+        over = next(self._snd[v] for v in range(self.voice - 1, -1, -1) if self._snd[v] >= 0)
         near = (self._pitch <= over) & ((over - self._pitch <= 12) | (self.voice == VOICES - 1))
         if (good & near).any():
             good = good & near
@@ -346,7 +371,7 @@ class GridState:
         bits = self._parallel_bits(voice)
         if not bits:
             return None
-        was = self.before[voice]
+        was = self._bef[voice]
         bad = self._parallel_pcs.get((was, bits))
         if bad is None:  # looked up: a handful of pitch-class sets per note a voice leaves
             bad = np.asarray(self._strike_pc[[pc for pc in range(12) if bits >> pc & 1]].any(0))
@@ -360,9 +385,9 @@ class GridState:
 
         The interval to each moving upper voice kept, when it was a fifth or an octave (or unison).
         """
-        was, bits = self.before[voice], 0
+        was, bits = self._bef[voice], 0
         if was >= 0:
-            before, sounding = self.before, self.sounding
+            before, sounding = self._bef, self._snd
             for v in range(voice):
                 a0, a1 = before[v], sounding[v]
                 if a0 >= 0 and a1 >= 0 and a0 != a1 and (a0 - was) % 12 in (0, 7):
@@ -416,7 +441,11 @@ class GridState:
                 self._motion.struck(self.voice, pitch)
             if self.track:
                 add_step(self.voices[self.voice], t, pitch, self.step, self.codec.grid)
-            self.sounding[self.voice] = pitch if t != "Rest" else -1
+            v = self.voice
+            if t == "Rest":
+                pitch = -1
+            self._packed += (pitch - self._snd[v]) << 8 * v  # (the byte of voice v: pitch + 1)
+            self._snd[v] = pitch
             self.voice += 1
             self.last = "Voice"
             return None
@@ -428,8 +457,9 @@ class GridState:
         elif t == "Pos":
             self.pos = self._pos_value[token]
             self.voice = 0
-            self.before = list(self.sounding)
-            if max(self.sounding) >= 0:  # a voice sounds (silent: -1)
+            self._bef = list(self._snd)
+            self._packed = (self._packed & gt.NOW) * gt.NOW_TWICE
+            if max(self._snd) >= 0:  # a voice sounds (silent: -1)
                 self.started, self.silent = True, 0
             elif self.started:
                 self.silent += 1
@@ -454,7 +484,7 @@ class GridState:
         A voice's last note may still grow while the voice sounds, so notes starting after it wait
         until it ends: what is handed out is in non-decreasing start order, as a live player needs.
         """
-        growing = [v[-1] for v, pitch in zip(self.voices, self.sounding, strict=True)
+        growing = [v[-1] for v, pitch in zip(self.voices, self._snd, strict=True)
                    if v and pitch >= 0 and not self.done]
         horizon = min((n.start for n in growing), default=float("inf"))
         out: list[Note] = []

@@ -18,7 +18,7 @@ import numpy as np
 
 from composer.config import SampleOptions
 from composer.keys import SATB_RANGES
-from composer.voicegrid import MAX_LEFT, VoiceGridCodec
+from composer.voicegrid import MAX_LEFT, VOICES, VoiceGridCodec
 
 #: Voice ranges in the key written out: the textbook SATB ranges (:data:`composer.keys.SATB_RANGES`),
 #: which the analysis checks.  Sampling happens in C major / A minor, so a piece's ranges are moved
@@ -26,6 +26,21 @@ from composer.voicegrid import MAX_LEFT, VoiceGridCodec
 #: soprano 52-84, alto 48-79, tenor 44-74, bass 31-67: wider, because his keys vary and ours are
 #: moved back.)
 VOICE_RANGES = tuple(SATB_RANGES[v] for v in "SATB")
+
+# A voice's mask is looked up by one integer (``GridState._voice_mask``): what each voice sounds now and
+# sounded a step before, one byte a voice (the pitch + 1, 0 = silent), kept up to date as the voices move;
+# the voices up to the one asked about are read by a mask of the bytes.
+NOW_BITS = 8 * VOICES
+UPTO = [((1 << 8 * (v + 1)) - 1) * (1 | 1 << NOW_BITS) for v in range(VOICES)]  # now and before, voices 0..v
+NOW = (1 << NOW_BITS) - 1  # what the voices sound now
+NOW_TWICE = 1 | 1 << NOW_BITS  # (packed & NOW) * NOW_TWICE: at the next step, now is also before
+ABOVE_BASS = (1 << 8 * (VOICES - 1)) - 1  # what the voices above the bass sound now
+
+
+def packed_voices(sounding: list[int], before: list[int]) -> int:
+    """What each voice sounds now (-1: silent) and sounded a step before, packed: a byte a voice, the pitch + 1."""
+    return sum((p + 1) << 8 * v for v, p in enumerate(sounding)) | sum(
+        (p + 1) << 8 * v for v, p in enumerate(before)) << NOW_BITS
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,7 @@ class RangeTables:
     """What depends on the voices' ranges (a key's shift): each voice's range, and the masks made from it."""
 
     voice_ok: list[np.ndarray]  # per voice: its pitches in range, and the rest (read-only)
-    masks: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict)  # a voice's mask by what decides it
+    masks: dict[int, np.ndarray] = field(default_factory=dict)  # a voice's mask by what decides it (packed)
     by_rules: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict)  # the same, by what the rules read
     free: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # the range with the hold
     legal: dict[tuple[int, int, int, int], np.ndarray] = field(default_factory=dict)  # free of parallels
@@ -94,7 +109,7 @@ class RangeTables:
 class KeyTables:
     """What depends on the key: the bass's offsets, by what the voices above sound, and by their pitch classes."""
 
-    bass_bias: dict[tuple[int, ...], np.ndarray | None] = field(default_factory=dict)
+    bass_bias: dict[int, np.ndarray | None] = field(default_factory=dict)  # by the voices above, packed
     bass_bias_pcs: dict[frozenset[int], np.ndarray | None] = field(default_factory=dict)
 
 
@@ -143,4 +158,5 @@ class GridTables:
                 k.bass_bias_pcs)
 
 
-__all__ = ["VOICE_RANGES", "CodecTables", "GridTables", "KeyTables", "RangeTables", "codec_tables"]
+__all__ = ["ABOVE_BASS", "NOW", "NOW_BITS", "NOW_TWICE", "UPTO", "VOICE_RANGES", "CodecTables", "GridTables",
+           "KeyTables", "RangeTables", "codec_tables", "packed_voices"]
