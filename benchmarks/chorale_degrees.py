@@ -69,7 +69,7 @@ def main() -> None:
         read = [_written(p, Path(tmp), f"c{i:03d}", 16) for i, p in enumerate(cands)]
     gen = degrees_by_mode(read)
     bach = json.loads((HERE / "results" / "chorale-classifier-floor.json").read_text())["train_degrees_by_mode"]
-    in_use = odds.DEGREE_CALIBRATION if opts.motion_odds is None else odds.DEGREE_CALIBRATION_MOTION
+    in_use = odds.DEGREE_CALIBRATION_MOTION if opts.motion_degrees else odds.DEGREE_CALIBRATION
     refit: dict[str, list[float]] = {}
     for minor, mode in ((False, "major"), (True, "minor")):
         b, g = bach[mode]["degrees"], gen[mode]["degrees"]

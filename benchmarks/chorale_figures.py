@@ -411,6 +411,8 @@ def two_sample_auc(real: Sequence[Chorale], generated: Sequence[Chorale], folds:
     stretches of the pieces, :func:`ending_excerpts`), instead of ``real``'s consecutive excerpts.
     """
     read, names = (texture_excerpts, TEXTURE_FEATURES) if texture else (excerpts, FEATURES)
+    if real_groups is not None and len(real_groups) != len(real):
+        raise ValueError(f"real_groups has {len(real_groups)} pieces, real {len(real)}")
     groups = (read(real) if real_groups is None else real_groups) + read(generated)
     labels = [0] * len(real) + [1] * len(generated)
     fold_of = group_folds(labels, folds, seed)

@@ -89,11 +89,21 @@ class SampleOptions:
     # itself, reading Bach's notes, 36%: no sampler rule makes it).  With it the degrees take
     # odds.DEGREE_CALIBRATION_MOTION (fitted on this sampler).  Best of 4, 9 x 100 pieces, style model rebuilt
     # (benchmarks/RESULTS.md, "Texture"): texture AUC 0.955 (off) -> 0.874, style AUC 0.696 -> 0.700,
-    # key heard 94.1 -> 98.6%; at 1.0 on every note 0.837 / 0.720, at 1.5 0.828 / 0.741.
+    # key heard 94.1 -> 98.6%.  (On every note, motion_beats False, the degrees keep DEGREE_CALIBRATION, as in
+    # the records made before motion_beats: at 1.5, seeds 1-3, texture 0.83, style 0.759, key heard 90.7%.)
     motion_odds: float | None = 1.0
     # Four-voice models, with motion_odds: only the notes struck on a beat take the motion odds (their motion
     # from the voice's last note); the notes between the beats keep the model's.  False: every new note.
     motion_beats: bool = True
+
+    @property
+    def motion_degrees(self) -> bool:
+        """Whether the degrees take ``odds.DEGREE_CALIBRATION_MOTION``: with the motion odds on the beats.
+
+        The motion odds on every note (``motion_beats`` False, what records from before ``motion_beats``
+        replay) keep ``DEGREE_CALIBRATION``, the table they were sampled with.
+        """
+        return self.motion_odds is not None and self.motion_beats
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):

@@ -101,11 +101,14 @@ def test_motion_odds_read_the_degrees_fitted_with_them() -> None:
     codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
     pitch = np.asarray(codec.pitch_of) % 12
     is_pitch = np.array([t == "Pitch" for t in codec.types])
-    for motion in (None, 1.5):  # the sampler's soft key: the motion table exactly when the motion odds are on
-        st = GridState(codec, SampleOptions(motion_odds=motion), bars=4)
+    # the sampler's soft key: the motion table exactly when the motion odds are on, on the beats; on every
+    # note (motion_beats False: records from before motion_beats) the table they were sampled with
+    for motion, beats, table in ((None, True, False), (1.5, True, True), (1.5, False, False)):
+        st = GridState(codec, SampleOptions(motion_odds=motion, motion_beats=beats), bars=4)
+        assert st.options.motion_degrees is table
         st.update(codec.key_id(0))
         want = key_offsets(is_pitch, pitch, 0, st.options.key_bias, st.options.raised_penalty,
-                           st.options.seventh_penalty, st.options.degree_odds, motion is not None)
+                           st.options.seventh_penalty, st.options.degree_odds, table)
         assert st.bias is not None and np.allclose(st.bias[is_pitch], want[is_pitch])
 
 

@@ -179,4 +179,7 @@ def test_a_record_from_before_typed_sampling_replays_the_plain_way() -> None:
     assert old.four_pcs is None and old.degree_odds is None and old.motion_odds is None and old.motion_beats is False
     new = request_of(rec | {"options": {"seed": 3, "full_chords": True, "repeats": 0.75}}).options
     assert new.full_chords is True and new.repeats == 0.75
+    # motion odds set through the API before motion_beats: every note, the degrees at the table of then
+    moved = request_of(rec | {"options": {"seed": 3, "motion_odds": 1.5, "degree_odds": 0.8}}).options
+    assert moved.motion_beats is False and moved.motion_degrees is False
 

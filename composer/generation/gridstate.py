@@ -473,7 +473,7 @@ class GridState:
                 o, key = self.options, int(self.codec.key_of[token])
                 self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
                                                     o.raised_penalty, o.seventh_penalty, o.degree_odds,
-                                                    o.motion_odds is not None)
+                                                    o.motion_degrees)
         if t != "Style":
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
         return None

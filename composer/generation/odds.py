@@ -11,7 +11,8 @@ an offset of ``log(f)`` on a set of tokens multiplies their odds by ``f``.
   sampler's degree shares to Bach's (``SampleOptions.degree_odds``).
 * :data:`MOTION_CALIBRATION`, :class:`MotionOdds`: a voice's next melodic motion after its last at the
   odds of Bach's lines (``SampleOptions.motion_odds``): on in steps where the sampler zigzags; with them
-  the degrees at :data:`DEGREE_CALIBRATION_MOTION` (fitted on that sampler).
+  on the beats the degrees at :data:`DEGREE_CALIBRATION_MOTION` (fitted on that sampler;
+  ``SampleOptions.motion_degrees``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ DEGREE_CALIBRATION: dict[bool, tuple[float, ...]] = {
 #: each adding log(Bach's share / the sampler's) of the notes on each degree to the table in use, the
 #: sampler's from 100 x 4 candidates (every one counted, seed 9003; ``benchmarks/chorale_degrees.py``),
 #: Bach's from his 294 training chorales (not the test split).  The first step from :data:`DEGREE_CALIBRATION`
-#: with the motion odds on every note: the fifth degree 17.6% of the notes in major (Bach 19.4%), the fourth
+#: with the motion odds on every note: the fifth degree 17.6% of the notes in major (Bach 19.4%), the third
 #: 15.1% (14.2%); in minor the fifth 17.3% (18.7%), the minor sixth 8.1% (6.6%); the second (on the beats,
 #: ``benchmarks/results/chorale-degrees-motion.json``): 17.7 / 15.2% and 17.9 / 7.0%.  With the first table
 #: instead, music21 heard the chosen key in 89-92% of the motion sampler's pieces (best of 4); with this 98.6%.

@@ -77,7 +77,7 @@ def sample_satb(
         raise InputError("a melody is harmonized in one key")
     steps = melody_steps(codec, melody, shifts[0]) if melody else {}
     states: list[GridState] = []
-    stream_options = replace(options, key=None)
+    stream_options = replace(options, key=None)  # (``typed`` is the loop's, set below; the grammar never reads it)
     tables = GridTables(codec, stream_options)  # looked up by every stream: a batch fills each table once
 
     def make_state() -> GridState:
