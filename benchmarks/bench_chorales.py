@@ -68,12 +68,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------- pieces
 
 
-def real_pieces(corpus: str = "bach-chorales", bars: int | None = 16, merge: bool = False) -> list[Chorale]:
-    """The corpus's test split from its MIDI renderings, each cut to ``bars`` bars (None: whole pieces)."""
+def real_pieces(corpus: str = "bach-chorales", bars: int | None = 16, merge: bool = False,
+                split: str = "test") -> list[Chorale]:
+    """The corpus's ``split`` (the test split unless told) from its MIDI renderings, each cut to ``bars`` bars
+    (None: whole pieces)."""
     from composer.corpus import load_corpus
 
     c = load_corpus(corpus)
-    return [load_chorale(c.root / "midi" / f"{rec['id']}.mid", bars, merge=merge) for rec in c.pieces("test")]
+    return [load_chorale(c.root / "midi" / f"{rec['id']}.mid", bars, merge=merge) for rec in c.pieces(split)]
 
 
 def written_key(path: Path) -> str | None:

@@ -3,9 +3,10 @@
 Plain script: ``.venv/bin/python benchmarks/chorale_classifier_floor.py [--draws 3]`` writes
 ``benchmarks/results/chorale-classifier-floor.json``.  Each draw takes 100 of the corpus's training
 chorales (seeded), cut to 16 bars, as the "generated" side of ``chorale_figures.two_sample_auc``
-against the 42 test chorales, the same test the sampler sweep runs: what AUC a sampler that wrote
-Bach's own chorales would score (0.5 = the classifier cannot tell).  It also writes the degree shares by mode
-of all the training chorales cut to 16 bars (``degrees_by_mode``: what ``odds.DEGREE_CALIBRATION`` calibrates to).
+against the 42 test chorales (``--split valid``: the 34 validation chorales), the same test the
+sampler sweep runs: what AUC a sampler that wrote Bach's own chorales would score (0.5 = the classifier
+cannot tell).  It also writes the degree shares by mode of all the training chorales cut to 16 bars
+(``degrees_by_mode``: what ``odds.DEGREE_CALIBRATION`` calibrates to).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("-n", "--num", type=int, default=100)
+    ap.add_argument("--split", default="test", choices=("test", "valid"), help="the real side (valid: its 34 chorales)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-classifier-floor.json")
     args = ap.parse_args()
     corpus = load_corpus("bach-chorales")
-    real = real_pieces("bach-chorales", 16)
+    real = real_pieces("bach-chorales", 16, split=args.split)
     train = list(corpus.pieces("train"))
     rng = np.random.default_rng(0)
     rows = []
@@ -45,7 +47,7 @@ def main() -> None:
         rows.append({"draw": k, "auc": test["auc"], "top_features": test["top_features"][:5]})
         print(f"draw {k}: AUC {test['auc']:.3f}", flush=True)
     everyone = [load_chorale(corpus.root / "midi" / f"{r['id']}.mid", 16) for r in train]
-    out = {"test_pieces": len(real), "train_pieces_per_draw": args.num, "draws": rows,
+    out = {"split": args.split, "test_pieces": len(real), "train_pieces_per_draw": args.num, "draws": rows,
            "mean_auc": round(sum(r["auc"] for r in rows) / len(rows), 4),
            "train_degrees_by_mode": degrees_by_mode(everyone), "test_degrees_by_mode": degrees_by_mode(real)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

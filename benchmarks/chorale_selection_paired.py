@@ -9,16 +9,24 @@ with the group's best final cadence); other weights with ``--weights`` (``--plai
 guard; ``0+guard`` is the guard without the style model).  The selections are measured against the
 test split's chorales by the same code (``chorale_figures``): the figures, the classifier two-sample
 test on the style features (what the style model reads) and on the texture features (what it does not).
+``--split valid`` measures against the validation split's 34 chorales instead (cut to 16 bars alike;
+the style model is fitted on the train split, so neither split has been seen by it): for choosing a
+setting such as the weight without looking at the test split the benchmark reports.  ``--cache DIR``
+keeps each seed's candidates (their scores, logits, endings and read-back pieces) so a second run on
+the same candidates (the other split, other weights) skips the sampling.
 
 Usage: python benchmarks/chorale_selection_paired.py [--seeds 1,2,3] [-n 100] [--weights 0,0+guard,0.1]
+           [--split valid] [--cache DIR]
 Writes benchmarks/results/chorale-selection-paired.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -66,6 +74,9 @@ def main() -> None:
     ap.add_argument("--weights", default=f"0,{STYLE_WEIGHT}")
     ap.add_argument("--plain", action="store_true", help="weigh the style in without the final-cadence guard")
     ap.add_argument("--style", type=Path, help="a style model JSON (default: the model's style.json)")
+    ap.add_argument("--split", default="test", choices=("test", "valid"),
+                    help="the corpus split Bach's side is drawn from (valid: for choosing settings)")
+    ap.add_argument("--cache", type=Path, help="a folder keeping each seed's candidates for later runs")
     add_sampler_args(ap)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-selection-paired.json")
     args = ap.parse_args()
@@ -78,21 +89,30 @@ def main() -> None:
     # "W+guard" keeps the guard whatever W is ("0+guard": the guard without the style model)
     arms = [(w, float(w.removesuffix("+guard")), w.endswith("+guard") or (float(w) != 0 and not args.plain))
             for w in args.weights.split(",")]
-    real = real_pieces("bach-chorales", 16)
+    real = real_pieces("bach-chorales", 16, split=args.split)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         t0 = time.perf_counter()
         request = Request(args.model, n=args.num, best_of=BEST_OF, bars=16,
                           options=replace(SampleOptions(seed=seed, top_p=FILE_TOP_P), **json.loads(args.options)))
-        cands = sample_candidates(request)
-        scored = []
-        for p in cands:
-            a, score = analyze_piece(p)
-            bar_beats = p.time_signature[0] * 4 / p.time_signature[1]
-            scored.append((score, style.logit(a, p.bars * bar_beats, bar_beats), ending_value(a)))
-        with tempfile.TemporaryDirectory() as tmp:
-            read = [_written(p, Path(tmp), f"c{i:03d}", 16) for i, p in enumerate(cands)]
-        row: dict[str, Any] = {"seed": seed, "candidates": len(cands)}
+        key = hashlib.sha256(json.dumps([repr(request), style.meta, str(args.calibration)], sort_keys=True,
+                                        default=str).encode())
+        cached = args.cache / f"seed{seed}-{key.hexdigest()[:16]}.pkl" if args.cache else None
+        if cached is not None and cached.is_file():
+            scored, read = pickle.loads(cached.read_bytes())
+        else:
+            cands = sample_candidates(request)
+            scored = []
+            for p in cands:
+                a, score = analyze_piece(p)
+                bar_beats = p.time_signature[0] * 4 / p.time_signature[1]
+                scored.append((score, style.logit(a, p.bars * bar_beats, bar_beats), ending_value(a)))
+            with tempfile.TemporaryDirectory() as tmp:
+                read = [_written(p, Path(tmp), f"c{i:03d}", 16) for i, p in enumerate(cands)]
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_bytes(pickle.dumps((scored, read)))
+        row: dict[str, Any] = {"seed": seed, "candidates": len(read)}
         groups = [scored[i * BEST_OF : (i + 1) * BEST_OF] for i in range(args.num)]
         for name, w, guard in arms:
             picks = [pick([s - w * lg for s, lg, _ in g], [e for *_, e in g] if guard else None) for g in groups]
@@ -105,7 +125,8 @@ def main() -> None:
     keys = [k for k in rows[0] if k.startswith("weight")]
     means = {k: {m: round(sum(r[k][m] for r in rows) / len(rows), 4)
                  for m in rows[0][k] if isinstance(rows[0][k][m], float | int)} for k in keys}
-    out = {"model": args.model, "n": args.num, "best_of": BEST_OF, "style_model": style.meta,
+    out = {"model": args.model, "split": args.split, "real_pieces": len(real), "n": args.num, "best_of": BEST_OF,
+           "style_model": style.meta,
            "cadence_guard": not args.plain, "options": json.loads(args.options),
            "calibration": str(args.calibration), "style_file": str(args.style), "means": means,
            "seeds": rows}
