@@ -20,6 +20,7 @@ from typing import Any
 
 from composer.errors import InputError
 from composer.events import Note
+from composer.harmony import pivots
 from composer.harmony.cadences import Cadence, find_cadences, tonicized_dominants
 from composer.harmony.chords import ChordLabel, harmony, progression_line
 from composer.harmony.figures import descriptive_figures
@@ -177,8 +178,9 @@ def analyze_piece(
     regions, chords = harmony(piece, key_est.name, window_bars)
     cadences = find_cadences(piece, chords, regions, key_est.name)
     arrivals = tonicized_dominants(piece, chords, cadences) if TONICIZED_HALF_CADENCES else []
-    if arrivals:  # a phrase-end V from its own root-position dominant: I of the dominant key
-        regions, chords = harmony(piece, key_est.name, window_bars, arrivals)
+    ends = [c.offset for c in cadences if c.phrase_end in pivots.PHRASE_ENDS] if pivots.PHRASE_START_BEATS else []
+    if arrivals or ends:  # a phrase-end V from its own root-position dominant: I of the dominant key
+        regions, chords = harmony(piece, key_est.name, window_bars, arrivals, ends)
         cadences = find_cadences(piece, chords, regions, key_est.name)
     faults = check_voice_leading(piece.voices, piece.locate)
     names = tuple(voice_names(len(piece.voices)))

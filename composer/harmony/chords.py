@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from composer.events import Note
+from composer.harmony import pivots
 from composer.harmony.keyfinding import (
     KEY_NAMES,
     NEW_NOTE_SHARE,
@@ -33,6 +34,7 @@ from composer.harmony.keyfinding import (
 )
 from composer.harmony.numerals import QUALITIES, QUALITY_NAMES, SYMBOL_SUFFIX, chord_prior, roman_figure
 from composer.harmony.piece import VoicedPiece
+from composer.harmony.pivots import pivots_in_old_key
 from composer.harmony.slices import Slices, make_slices
 from composer.harmony.voiceleading import ONSET_EPS
 
@@ -225,7 +227,7 @@ def progression_line(chords: Sequence[ChordLabel]) -> str:
 CADENCE_BONUS = 0.3  # key evidence per beat for the tonic of a V-I arrival
 CHORD_BEATS = 1.25  # beats per chord up to which every beat's key evidence weighs in full
 CHORD_BEATS_POWER = 2.0  # longer chords: the evidence per beat scales as (CHORD_BEATS / beats per chord) ** this
-PIVOT_IN_OLD_KEY = True  # a key change moves past a pivot beat (pivots_in_old_key)
+PIVOT_IN_OLD_KEY = True  # a key change moves past its pivot beats (pivots.pivots_in_old_key)
 NEW_NOTE_BETWEEN_BEATS = True  # a key change moves back to its new note between the beats
 CADENCE_SPAN = 0  # beats before the arrival that the cadence confirms (0: the arrival beat alone)
 INNER_PICARDY_CADENCE = True  # only a major tonic that ends the old key's cadence (inner_picardy_thirds)
@@ -277,34 +279,6 @@ def evidence_weight(n_beats: int, path: Sequence[int]) -> float:
     changes = 1 + sum(1 for a, b in zip(path, path[1:], strict=False) if a != b)
     beats_per_chord = n_beats / changes
     return min(1.0, (CHORD_BEATS / beats_per_chord) ** CHORD_BEATS_POWER) if beats_per_chord > 0 else 1.0
-
-
-def pivots_in_old_key(path: Sequence[int], beat_vectors: Any, beat_chords: Sequence[int]) -> list[int]:
-    """``path`` (a key per beat) with each key change moved a beat later where that beat is a pivot.
-
-    A change's first beat is a pivot when its chord (a template state) is diatonic in the old
-    key and no note of the new key that the old one lacks sounds in it or in the beat before
-    (once the new note has sounded, the new key has begun there): the analysts' new key
-    begins after the pivot chord, which they read in the key it leaves (``C: I IV | G: V I``,
-    not ``C: I | G: IV...``, for an F-less beat).  A change is moved at most one beat, and not
-    where the new key would then hold no beat of its own.
-    """
-    import numpy as np
-
-    _, _, _, states = _templates()
-    v = np.asarray(beat_vectors, dtype=float)
-    present = v > NEW_NOTE_SHARE * np.maximum(v.sum(axis=1, keepdims=True), 1e-9)
-    table = new_notes()
-    out = list(path)
-    for b in range(1, len(path) - 1):
-        old, new = path[b - 1], path[b]
-        if old == new or path[b + 1] != new or (table[old, new] & (present[b] | present[b - 1])).any():
-            continue
-        root, quality = states[beat_chords[b]]
-        if chord_prior((root - old) % 12, quality, "major" if old < 12 else "minor") < 0.0:
-            continue  # not one of the old key's usual diatonic chords (prior 0)
-        out[b] = old
-    return out
 
 
 def inner_picardy_thirds(
@@ -426,7 +400,11 @@ def changes_at_new_notes(slice_keys: Sequence[int], sl: Slices) -> list[int]:
 
 
 def harmony(
-    piece: VoicedPiece, global_key: str, window_bars: float, arrivals: Sequence[tuple[float, float, int]] = ()
+    piece: VoicedPiece,
+    global_key: str,
+    window_bars: float,
+    arrivals: Sequence[tuple[float, float, int]] = (),
+    phrase_ends: Sequence[float] = (),
 ) -> tuple[list[KeyRegion], list[ChordLabel]]:
     """Local keys and chord labels of ``piece``.
 
@@ -434,8 +412,11 @@ def harmony(
     each beat), chords by Viterbi over the slices in those keys, then V-I arrivals confirm
     their keys, the first beat leans to the key the piece ends in (:data:`START_BONUS`), the
     harmonic rhythm scales the key evidence (:func:`evidence_weight`), and both passes run
-    again; then the key changes move past pivots, ``arrivals`` (``(t0, t1, key index)``:
-    :func:`tonicized_arrivals`) take their keys, and inner Picardy thirds stay in their keys.
+    again; then the key changes move past pivots (and back to a phrase's start, ``phrase_ends``
+    the beats of its cadences' arrivals, where :data:`~composer.harmony.pivots.PHRASE_START_BEATS`
+    is set), short excursions that no V-I arrival confirms join the key around them
+    (:func:`~composer.harmony.pivots.unconfirmed_excursions`), ``arrivals`` (``(t0, t1, key
+    index)``: :func:`tonicized_arrivals`) take their keys, and inner Picardy thirds stay in their keys.
     ``global_key`` only names the key when a region is in it (its enharmonic spelling).
     """
     import numpy as np
@@ -467,6 +448,22 @@ def harmony(
         moved = pivots_in_old_key(kpath, vectors, [cpath[b] for b in beats])
         if moved != kpath:
             kpath = moved
+            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
+            cpath = chord_path(sl, slice_keys)
+    if phrase_ends and pivots.PHRASE_START_BEATS:
+        starts = [sl.starts[b] for b in beats]
+        ends = sorted({max(0, bisect.bisect_right(starts, t + ONSET_EPS) - 1) for t in phrase_ends})
+        at_beats = [cpath[b] for b in beats]
+        moved = pivots.changes_at_phrase_starts(kpath, vectors, at_beats, ends, pivots.PHRASE_START_BEATS)
+        if moved != kpath:
+            kpath = moved
+            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
+            cpath = chord_path(sl, slice_keys)
+    if pivots.EXCURSION_BEATS:
+        confirmed = cadence_bonus(sl, cpath, beats) > 0
+        kept = pivots.unconfirmed_excursions(kpath, confirmed, pivots.EXCURSION_BEATS)
+        if kept != kpath:
+            kpath = kept
             slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
             cpath = chord_path(sl, slice_keys)
     if arrivals:

@@ -123,7 +123,7 @@ MODULATION_PENALTY = 1.0  # Viterbi cost of a key change
 DISTANCE_PENALTY = 0.25  # extra cost per step on the circle of fifths between the key signatures
 NO_NEW_NOTE_PENALTY = 2.0  # extra cost of a key change with no note of the new key's scale that
 # the old key's lacks (the new leading tone, or the new fourth) sounding near it
-NEW_NOTE_SPAN = (1, 2)  # beats before and after a change searched for that note
+NEW_NOTE_SPAN = (1, 1)  # beats before and after a change searched for that note (round 12: (1, 2) -> (1, 1))
 PICARDY_BEATS = 8  # a piece's last turn to the parallel major whose major third sounds in at most
 # this many final beats is its Picardy third, not a key (_picardy)
 NEW_NOTE_SHARE = 0.05  # a pitch class sounds in a beat when it fills this share of its sound
