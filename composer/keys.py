@@ -158,3 +158,35 @@ def find_key(notes: Iterable[Note]) -> tuple[int, float]:
             if r > best_r:
                 best, best_r = tonic * 2 + minor, r
     return best, best_r
+
+
+#: How much a melody key's score loses per share of the melody's note time outside the key's scale.
+MELODY_OUT_OF_SCALE = 1.0
+
+
+def find_melody_key(notes: Iterable[Note]) -> tuple[int, float]:
+    """The key of a melody (or a primer): the best of Krumhansl-Schmuckler's scores less a scale penalty.
+
+    Each key's correlation loses :data:`MELODY_OUT_OF_SCALE` times the share of the note time outside
+    its scale (:func:`scale_pitch_classes`).
+
+    A few notes hardly shape a profile: ``c d e f g2 g`` correlates best with G major (0.76), whose
+    scale has no F; this reads it as C major, whose scale holds every note.  Returns the key index
+    and its score (C major and 0.0 with no notes).
+    """
+    import numpy as np
+
+    hist = pitch_class_histogram(notes)
+    if hist.sum() <= 0:
+        return 0, 0.0
+    share = hist / hist.sum()
+    best, best_s = 0, -np.inf
+    for tonic in range(12):
+        for minor, profile in ((0, _KK_MAJOR), (1, _KK_MINOR)):
+            index = tonic * 2 + minor
+            r = float(np.corrcoef(hist, np.roll(np.array(profile), tonic))[0, 1])
+            outside = sum(float(share[pc]) for pc in range(12) if pc not in scale_pitch_classes(index))
+            s = r - MELODY_OUT_OF_SCALE * outside
+            if s > best_s:
+                best, best_s = index, s
+    return best, float(best_s)

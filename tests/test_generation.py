@@ -178,7 +178,7 @@ def test_a_primer_follows_the_key_and_tempo_controls(ckpt: Path, monkeypatch: py
     """The model always saw BOS Style Key TempoBand before the music; a primer must not skip them."""
     import composer.generation as g
     import composer.generation.setup as pieces
-    from composer.keys import find_key
+    from composer.keys import find_melody_key
 
     seen: list[list[int]] = []
     real = pieces.sample_streams
@@ -196,7 +196,7 @@ def test_a_primer_follows_the_key_and_tempo_controls(ckpt: Path, monkeypatch: py
     for prefix in seen:
         types = [codec.types[i] for i in prefix[:5]]
         assert types == ["BOS", "Style", "Key", "TempoBand", "Bar"], types
-        assert prefix[2] == codec.key_id(find_key(primer.notes)[0])  # the primer's key
+        assert prefix[2] == codec.key_id(find_melody_key(primer.notes)[0])  # the primer's key
 
 
 def test_bundled_folk_model_continues_in_the_primer_key() -> None:

@@ -8,6 +8,7 @@ from composer.events import Note
 from composer.keys import (
     KEY_NAMES,
     find_key,
+    find_melody_key,
     key_name,
     parse_key,
     pitch_class_histogram,
@@ -130,3 +131,24 @@ def test_find_key_cadence_in_g_major() -> None:
 
 def test_find_key_without_notes() -> None:
     assert find_key([]) == (0, 0.0)
+
+
+def _melody(text: str) -> list[Note]:
+    """Quarter notes (a trailing ``2``: a half note) from names like ``c d e f g2 g``, in octave 4."""
+    pcs = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+    notes, t = [], 0.0
+    for word in text.split():
+        pitch = 60 + pcs[word[0]] + (1 if "#" in word else 0)
+        d = 2.0 if word.endswith("2") else 1.0
+        notes.append(Note(start=t, pitch=pitch, duration=d))
+        t += d
+    return notes
+
+
+def test_a_melody_is_read_in_a_key_whose_scale_holds_its_notes() -> None:
+    plain = _melody("c d e f g2 g")
+    assert key_name(find_key(plain)[0]) == "G major"  # the profile alone: G major, which has no F
+    assert key_name(find_melody_key(plain)[0]) == "C major"
+    assert key_name(find_melody_key(_melody("g a b c d e f#2 g"))[0]) == "G major"
+    assert key_name(find_melody_key(_melody("a b c d e c a2 g# a2"))[0]) == "A minor"
+    assert find_melody_key([]) == (0, 0.0)

@@ -23,7 +23,7 @@ from composer.generation.harmonizer import HarmonizeState, top_line
 from composer.generation.primer import Primer
 from composer.generation.satb import melody_key_of, sample_satb, stream_satb
 from composer.generation.setup import GeneratedPiece, draw_seed, load_model, start_sampling
-from composer.keys import find_key, key_name
+from composer.keys import find_melody_key, key_name
 from composer.tokenizer import Codec
 from composer.voicegrid import VoiceGridCodec
 
@@ -85,7 +85,7 @@ def sample_pieces(
     primer_ids: list[int] = []
     if primer is not None and primer.notes:
         if not options.key:
-            key_index = find_key(primer.notes)[0]  # continue in the primer's key
+            key_index = find_melody_key(primer.notes)[0]  # continue in the primer's key
         primer_ids = codec.music_ids(codec.encode_score(primer.to_score()))
         tempo = tempo or primer.tempo
     run = start_sampling(checkpoint, options, tempo, key_index, quantize, engine)
@@ -207,7 +207,7 @@ def stream_notes(
     """
     codec = load_model(checkpoint).codec
     p = Primer(sorted(primer)) if primer else None
-    key_index = find_key(p.notes)[0] if p and not options.key else None
+    key_index = find_melody_key(p.notes)[0] if p and not options.key else None
     run = start_sampling(checkpoint, options, None, key_index, quantize, engine)
     if isinstance(codec, VoiceGridCodec):  # four voices in the primer's key, counted from beat 0
         yield from stream_satb(run, options, bars, options.key_index if options.key else key_index)
@@ -245,7 +245,7 @@ def harmonize(
         return _sample_voices(checkpoint, n=1, bars=primer.bars, options=options, tempo=tempo, program=program,
                               primer=primer, quantize=quantize)[0]
     melody = top_line(primer.notes)
-    key_index = None if options.key else find_key(melody)[0]
+    key_index = None if options.key else find_melody_key(melody)[0]
     run = start_sampling(checkpoint, options, tempo or primer.tempo, key_index, quantize)
     codec = _remi(run.codec)
     ts_name = f"TimeSig_{primer.time_signature[0]}/{primer.time_signature[1]}"

@@ -17,7 +17,7 @@ from composer.errors import InputError
 from composer.events import Note
 from composer.generation.gridstate import MELODY, GridState, GridTables
 from composer.generation.setup import GeneratedPiece, Sampling
-from composer.keys import KEY_NAMES, find_key, key_name, relative_key
+from composer.keys import KEY_NAMES, find_melody_key, key_name, relative_key
 from composer.voicegrid import (
     VOICE_NAMES,
     VOICES,
@@ -133,8 +133,8 @@ def stream_satb(run: Sampling, options: SampleOptions, bars: int | None, key_ind
 
 
 def melody_key_of(melody: Sequence[Note], options: SampleOptions) -> int:
-    """The key a melody is harmonized in: the one asked for, else Krumhansl-Schmuckler's."""
-    return options.key_index if options.key_index is not None else find_key(melody)[0]
+    """The key a melody is harmonized in: the one asked for, else :func:`~composer.keys.find_melody_key`'s."""
+    return options.key_index if options.key_index is not None else find_melody_key(melody)[0]
 
 
 __all__ = ["VOICE_NAMES", "GridState", "melody_key_of", "melody_steps", "sample_satb", "stream_satb", "target_key"]
