@@ -88,8 +88,9 @@ def main() -> None:
                             "options": json.loads(args.options)},
               "l2": L2, "label": "1 = generated (a positive logit: unlike the corpus)"},
     )
-    # what select.STYLE_WEIGHT is set by: the mean range, among a piece's candidates, of the analysis's score
-    # and of the style logit (their ratio is the weight at which both spread alike)
+    # the mean range, among a piece's candidates, of the analysis's score and of the style logit (their ratio
+    # is the weight at which both spread alike: how select.STYLE_WEIGHT 0.1 was first set; it is now chosen
+    # on the validation split, benchmarks/RESULTS.md, "The style weight chosen on the validation split")
     k = args.best_of
     logits = [model.logit(a, end, bar_beats) for a, _, end, bar_beats in read]
     scores = [r[1] for r in read]

@@ -3,8 +3,9 @@
 A key is an index ``k`` in 0..23: tonic pitch class ``k // 2`` and mode
 ``k % 2`` (0 major, 1 minor).  Key finding is Krumhansl-Schmuckler with the
 Krumhansl-Kessler profiles over a duration-weighted pitch-class histogram; it
-is used to label corpus pieces (the Key control token) and to continue a primer
-in its own key, so training and generation agree on what "the key" means.
+is used to label corpus pieces (the Key control token).  A primer or a melody is
+read by :func:`find_melody_key`, the same profiles less a penalty for notes outside
+the key's scale (a few notes hardly shape a profile).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def find_melody_key(notes: Iterable[Note]) -> tuple[int, float]:
     import numpy as np
 
     hist = pitch_class_histogram(notes)
-    if hist.sum() <= 0:
+    if hist.sum() <= 0 or hist.std() == 0:  # no notes, or all twelve alike: no key to tell
         return 0, 0.0
     share = hist / hist.sum()
     best, best_s = 0, -np.inf
@@ -185,7 +186,8 @@ def find_melody_key(notes: Iterable[Note]) -> tuple[int, float]:
         for minor, profile in ((0, _KK_MAJOR), (1, _KK_MINOR)):
             index = tonic * 2 + minor
             r = float(np.corrcoef(hist, np.roll(np.array(profile), tonic))[0, 1])
-            outside = sum(float(share[pc]) for pc in range(12) if pc not in scale_pitch_classes(index))
+            scale = scale_pitch_classes(index)
+            outside = sum(float(share[pc]) for pc in range(12) if pc not in scale)
             s = r - MELODY_OUT_OF_SCALE * outside
             if s > best_s:
                 best, best_s = index, s

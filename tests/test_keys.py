@@ -152,3 +152,13 @@ def test_a_melody_is_read_in_a_key_whose_scale_holds_its_notes() -> None:
     assert key_name(find_melody_key(_melody("g a b c d e f#2 g"))[0]) == "G major"
     assert key_name(find_melody_key(_melody("a b c d e c a2 g# a2"))[0]) == "A minor"
     assert find_melody_key([]) == (0, 0.0)
+    assert find_melody_key([Note(start=float(i), pitch=60 + i, duration=1.0) for i in range(12)]) == (0, 0.0)
+
+
+def test_a_melody_to_harmonize_is_set_in_its_melody_key() -> None:
+    from composer.config import SampleOptions
+    from composer.generation.satb import melody_key_of
+
+    plain = _melody("c d e f g2 g")  # the profile alone says G major
+    assert key_name(melody_key_of(plain, SampleOptions())) == "C major"
+    assert key_name(melody_key_of(plain, SampleOptions(key="D minor"))) == "D minor"  # a key asked wins
