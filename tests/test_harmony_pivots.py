@@ -35,7 +35,7 @@ def test_a_key_change_moves_past_up_to_pivot_beats_pivots(monkeypatch: pytest.Mo
 
 def test_a_passing_new_note_blocks_a_pivot_unless_only_chord_tones_count(monkeypatch: pytest.MonkeyPatch) -> None:
     """A passing F# in the C chord of the change's beat keeps the change there; with
-    PIVOT_CHORD_NOTES only an F# of the beat's chord (D7) or the chord before would."""
+    PIVOT_CHORD_NOTES only an F# that is a tone of the beat's chord or of the chord before would."""
     c_chord, d7 = _state(0, "maj"), _state(2, "dom7")
     path = [C] * 3 + [G] * 3
     beats = [C_BEAT] * 3 + [C_PASSING_F_SHARP, D7_BEAT, G_BEAT]
@@ -43,7 +43,8 @@ def test_a_passing_new_note_blocks_a_pivot_unless_only_chord_tones_count(monkeyp
     assert pivots.pivots_in_old_key(path, beats, chords) == path
     monkeypatch.setattr(pivots, "PIVOT_CHORD_NOTES", True)
     assert pivots.pivots_in_old_key(path, beats, chords) == [C] * 4 + [G] * 2
-    assert pivots.pivots_in_old_key(path, beats, [c_chord] * 3 + [d7] * 2 + [_state(7, "maj")]) == path
+    # the same passing F# blocks again once it is a tone of the chord before (a D7 on beat 2)
+    assert pivots.pivots_in_old_key(path, beats, [c_chord] * 2 + [d7, c_chord, d7, _state(7, "maj")]) == path
 
 
 def test_a_short_excursion_without_its_own_arrival_is_read_in_the_key_around_it() -> None:
