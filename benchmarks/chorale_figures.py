@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -363,16 +363,27 @@ def texture_features(c: Chorale, voices: Sequence[Sequence[Note]], t0: float, t1
             + [v for k in range(3) for v in shares(spacing[k], SPACINGS)] + shares(bass, [str(i) for i in range(7)]))
 
 
-def texture_excerpts(pieces: Sequence[Chorale], bars: int = EXCERPT_BARS) -> list[list[float]]:
-    """``texture_features`` of each piece's consecutive ``bars``-bar excerpts, voices split by pitch order."""
+def _excerpt_groups(pieces: Sequence[Chorale], spans_of: Callable[[Chorale, float], list[tuple[float, float]]],
+                    texture: bool, bars: int) -> list[list[list[float]]]:
+    """Per piece, the feature vectors (texture or style) of the stretches ``spans_of(piece, span)`` names,
+    ``span`` being ``bars`` bars; voices split by pitch order."""
     from composer.harmony import split_voices
 
     out = []
     for c in pieces:
         voices, _ = split_voices(c.analysis.piece.notes)
-        span = bars * c.bar_beats
-        out.append([texture_features(c, voices, k * span, (k + 1) * span) for k in range(int(c.end // span))])
+        spans = spans_of(c, bars * c.bar_beats)
+        if texture:
+            out.append([texture_features(c, voices, t0, t1) for t0, t1 in spans])
+        else:
+            out.append([excerpt_features(c.analysis, voices, t0, t1) for t0, t1 in spans])
     return out
+
+
+def texture_excerpts(pieces: Sequence[Chorale], bars: int = EXCERPT_BARS) -> list[list[list[float]]]:
+    """``texture_features`` of each piece's consecutive ``bars``-bar excerpts, voices split by pitch order."""
+    return _excerpt_groups(pieces, lambda c, span: [(k * span, (k + 1) * span) for k in range(int(c.end // span))],
+                           True, bars)
 
 
 def ending_excerpts(pieces: Sequence[Chorale], texture: bool = False,
@@ -383,18 +394,9 @@ def ending_excerpts(pieces: Sequence[Chorale], texture: bool = False,
     bars often stops mid-phrase.  These excerpts give Bach's side real endings too (pieces shorter
     than two excerpts give their first only).
     """
-    from composer.harmony import split_voices
-
-    out = []
-    for c in pieces:
-        voices, _ = split_voices(c.analysis.piece.notes)
-        span = bars * c.bar_beats
-        spans = [(0.0, span), (c.end - span, c.end)] if c.end >= 2 * span else [(0.0, span)]
-        if texture:
-            out.append([texture_features(c, voices, a, b) for a, b in spans])
-        else:
-            out.append([excerpt_features(c.analysis, voices, a, b) for a, b in spans])
-    return out
+    return _excerpt_groups(
+        pieces, lambda c, span: [(0.0, span), (c.end - span, c.end)] if c.end >= 2 * span else [(0.0, span)],
+        texture, bars)
 
 
 def two_sample_auc(real: Sequence[Chorale], generated: Sequence[Chorale], folds: int = 5, seed: int = 0,

@@ -138,6 +138,14 @@ def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
     return hist
 
 
+def _profile_correlations(hist: np.ndarray) -> list[float]:
+    """Pearson correlation of ``hist`` with the Krumhansl-Kessler profile of each key, by key index."""
+    import numpy as np
+
+    return [float(np.corrcoef(hist, np.roll(np.array(_KK_MINOR if index % 2 else _KK_MAJOR), index // 2))[0, 1])
+            for index in range(24)]
+
+
 def find_key(notes: Iterable[Note]) -> tuple[int, float]:
     """Krumhansl-Schmuckler key finding.
 
@@ -147,17 +155,13 @@ def find_key(notes: Iterable[Note]) -> tuple[int, float]:
         The best key index and its Pearson correlation with the profile
         (-1..1). With no notes, C major and 0.0.
     """
-    import numpy as np
-
     hist = pitch_class_histogram(notes)
     if hist.sum() <= 0:
         return 0, 0.0
     best, best_r = 0, -2.0
-    for tonic in range(12):
-        for minor, profile in ((0, _KK_MAJOR), (1, _KK_MINOR)):
-            r = float(np.corrcoef(hist, np.roll(np.array(profile), tonic))[0, 1])
-            if r > best_r:
-                best, best_r = tonic * 2 + minor, r
+    for index, r in enumerate(_profile_correlations(hist)):
+        if r > best_r:
+            best, best_r = index, r
     return best, best_r
 
 
@@ -175,20 +179,14 @@ def find_melody_key(notes: Iterable[Note]) -> tuple[int, float]:
     scale has no F; this reads it as C major, whose scale holds every note.  Returns the key index
     and its score (C major and 0.0 with no notes).
     """
-    import numpy as np
-
     hist = pitch_class_histogram(notes)
     if hist.sum() <= 0 or hist.std() == 0:  # no notes, or all twelve alike: no key to tell
         return 0, 0.0
     share = hist / hist.sum()
-    best, best_s = 0, -np.inf
-    for tonic in range(12):
-        for minor, profile in ((0, _KK_MAJOR), (1, _KK_MINOR)):
-            index = tonic * 2 + minor
-            r = float(np.corrcoef(hist, np.roll(np.array(profile), tonic))[0, 1])
-            scale = scale_pitch_classes(index)
-            outside = sum(float(share[pc]) for pc in range(12) if pc not in scale)
-            s = r - MELODY_OUT_OF_SCALE * outside
-            if s > best_s:
-                best, best_s = index, s
+    best, best_s = 0, -float("inf")
+    for index, r in enumerate(_profile_correlations(hist)):
+        scale = scale_pitch_classes(index)
+        s = r - MELODY_OUT_OF_SCALE * sum(float(share[pc]) for pc in range(12) if pc not in scale)
+        if s > best_s:
+            best, best_s = index, s
     return best, float(best_s)
