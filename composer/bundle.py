@@ -125,7 +125,9 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Model",
         f"- LSTM language model: embedding {m['embed_dim']}, {m['num_layers']} x LSTM {m['hidden_size']}, "
-        f"dropout {m['dropout']}, vocabulary {m['vocab_size']}; {card['params']:,} parameters.",
+        f"dropout {m['dropout']}, vocabulary {m['vocab_size']}; {card['params']:,} parameters"
+        + ("; each voice's last melodic interval read beside the tokens (`--motion-input`)." if m.get("motion_input")
+           else "."),
         "",
         "## Training",
         f"- `composer train {card['corpus']}` with seq_len {t.get('seq_len')}, batch {t.get('batch_size')}, "

@@ -67,6 +67,7 @@ class Checkpoint:
                               strict=not self.config.tie_weights)
         if self.config.tie_weights:
             model.head.weight = model.embed.weight
+        model.set_voice_tables(self.codec)
         model.eval()
         return model.to(self.device)
 

@@ -248,6 +248,7 @@ class TokenizerSpec:
 MAX_PARAMS = 200_000_000
 MAX_WIDTH = 65_536  # vocab_size, embed_dim, hidden_size
 MAX_LAYERS = 64
+MOTION_CLASSES = 28  # composer.voicemotion.CLASSES (checked there): the motion input's table
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,7 @@ class ModelConfig:
     num_layers: int = 2  # stacked LSTM layers, >= 1
     dropout: float = 0.2  # between layers and before the head, [0, 1)
     tie_weights: bool = False  # share input and output embeddings (needs embed_dim == hidden_size)
+    motion_input: bool = False  # the SATB grid's voices' last intervals as an input (composer.voicemotion)
 
     def __post_init__(self) -> None:
         check_int("vocab_size", self.vocab_size, 2, MAX_WIDTH)
@@ -269,6 +271,7 @@ class ModelConfig:
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         check_bool("tie_weights", self.tie_weights)
+        check_bool("motion_input", self.motion_input)
         if self.num_params() > MAX_PARAMS:
             raise ValueError(f"model has {self.num_params():,} parameters, over the limit of {MAX_PARAMS:,}")
         if self.tie_weights and self.embed_dim != self.hidden_size:
@@ -280,7 +283,8 @@ class ModelConfig:
         """Parameters an :class:`LSTMModel` of this shape has (computed, nothing allocated)."""
         e, h, v = self.embed_dim, self.hidden_size, self.vocab_size
         lstm = sum(4 * h * ((e if i == 0 else h) + h) + 8 * h for i in range(self.num_layers))
-        return v * e + lstm + (0 if self.tie_weights else h * v) + v
+        motion = MOTION_CLASSES * e if self.motion_input else 0
+        return v * e + lstm + (0 if self.tie_weights else h * v) + v + motion
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """The shape of each tensor a :class:`~composer.model.LSTMModel` of this shape stores (tied: no head.weight)."""
@@ -291,6 +295,8 @@ class ModelConfig:
                        f"lstm.bias_ih_l{k}": (4 * h,), f"lstm.bias_hh_l{k}": (4 * h,)}
         if not self.tie_weights:
             shapes["head.weight"] = (v, h)
+        if self.motion_input:
+            shapes["motion.weight"] = (MOTION_CLASSES, e)
         return shapes | {"head.bias": (v,)}
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from composer.config import ModelConfig
+from composer.voicemotion import MotionTracker, motion_classes
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -35,10 +36,19 @@ class ArrayLSTM:
     :attr:`state` is the (h, c) pair, each (L, B, H).
     """
 
-    def __init__(self, weights: Mapping[str, np.ndarray], config: ModelConfig) -> None:
+    def __init__(self, weights: Mapping[str, np.ndarray], config: ModelConfig,
+                 voice_tables: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         h = config.hidden_size
         self.config = config
         self.embed = np.ascontiguousarray(weights["embed.weight"], dtype=np.float32)
+        # a motion-input model: the motion table and the codec's voice tables (voicemotion.voice_tables)
+        self.motion: np.ndarray | None = None
+        self.voice_tables = voice_tables
+        self.tracker: MotionTracker | None = None
+        if config.motion_input:
+            if voice_tables is None:
+                raise ValueError("a motion-input model needs the codec's voice tables")
+            self.motion = np.ascontiguousarray(weights["motion.weight"], dtype=np.float32)
         # torch's gate order is i, f, g, o; stored here as i, f, o, g, so one sigmoid covers three
         order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
         self.w: list[np.ndarray] = []  # (in + H, 4H): one matmul per layer and step
@@ -68,6 +78,8 @@ class ArrayLSTM:
     def _run(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One prefix from a zero state: the last position's logits (V,), h and c (L, H)."""
         x = self.embed[np.asarray(ids, dtype=np.int64)]  # (T, E)
+        if self.motion is not None and self.voice_tables is not None:
+            x = x + self.motion[motion_classes(np.asarray(ids, dtype=np.int64), *self.voice_tables)]
         hs_, cs_ = [], []
         for k in range(self.config.num_layers):
             pre = x @ self.w_ih[k] + self.b[k]  # (T, 4H): the inputs' part at once
@@ -85,6 +97,11 @@ class ArrayLSTM:
     def prime(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
         """Feed each prefix from a zero state; (B, V) logits of the next token."""
         runs = [self._run(p) for p in prefixes]
+        if self.motion is not None and self.voice_tables is not None:  # follow the voices on from the prefixes
+            self.tracker = MotionTracker(*self.voice_tables, rows=len(prefixes))
+            for r, p in enumerate(prefixes):
+                for t in p:
+                    self.tracker.feed_one(r, int(t))
         self.state = (np.stack([r[1] for r in runs], 1), np.stack([r[2] for r in runs], 1))
         return np.stack([r[0] for r in runs])
 
@@ -94,6 +111,8 @@ class ArrayLSTM:
             raise RuntimeError("prime the model before stepping it")
         h0, c0 = self.state
         x = self.embed[np.asarray(tokens, dtype=np.int64).reshape(-1)]
+        if self.tracker is not None and self.motion is not None:
+            x = x + self.motion[self.tracker.feed(np.asarray(tokens).reshape(-1))]
         hs_, cs_ = [], []
         for k in range(self.config.num_layers):
             h, c = self._cell(np.concatenate([x, h0[k]], 1) @ self.w[k] + self.b[k], c0[k])
@@ -106,5 +125,5 @@ class ArrayLSTM:
     def fresh(self) -> ArrayLSTM:
         """A copy sharing the weights, with its own (empty) state: one per sampling run."""
         twin = copy.copy(self)
-        twin.state = None
+        twin.state, twin.tracker = None, None
         return twin

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from composer import voicemotion
 from composer.config import MAX_LAYERS, MAX_PARAMS, MAX_WIDTH, ModelConfig
 from composer.errors import InputError
 
@@ -37,9 +40,42 @@ class LSTMModel(nn.Module):
         if config.tie_weights:
             self.head.weight = self.embed.weight
         nn.init.normal_(self.embed.weight, std=0.05)
+        # the voices' last intervals (config.motion_input): a table added to each voice token's embedding,
+        # indexed by composer.voicemotion's classes, which the codec's voice tables give (set_voice_tables)
+        self.motion: nn.Embedding | None = None
+        self.voice_tables: tuple[np.ndarray, np.ndarray] | None = None
+        if config.motion_input:
+            self.motion = nn.Embedding(voicemotion.CLASSES, config.embed_dim, padding_idx=0)
+            nn.init.normal_(self.motion.weight, std=0.05)
+            with torch.no_grad():
+                self.motion.weight[0].zero_()
+
+    def set_voice_tables(self, codec: Any) -> None:
+        """Read each token id's voice kind and pitch from ``codec`` (an SATB grid codec).
+
+        A motion-input model needs them to compute its input; other models ignore them.
+        """
+        if self.motion is not None:
+            self.voice_tables = voicemotion.voice_tables(codec.types, codec.pitch_of)
+
+    def motion_classes(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) classes of (B, T) ids, each row read from a fresh start (:func:`voicemotion.motion_classes`)."""
+        if self.voice_tables is None:
+            raise RuntimeError("a motion-input model needs set_voice_tables(codec) before it runs")
+        return torch.from_numpy(voicemotion.motion_classes(ids.cpu().numpy(), *self.voice_tables)).to(ids.device)
+
+    def inputs(self, ids: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
+        """The LSTM's inputs: the tokens' embeddings, plus a motion-input model's motion rows.
+
+        ``motion`` is (B, T) classes; when not given they are computed from ``ids``, read from their start.
+        """
+        x = self.embed(ids)
+        if self.motion is not None:
+            x = x + self.motion(self.motion_classes(ids) if motion is None else motion)
+        return x
 
     def forward(
-        self, ids: torch.Tensor, state: State | None = None
+        self, ids: torch.Tensor, state: State | None = None, motion: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, State]:
         """Logits of the next token at every position.
 
@@ -49,6 +85,9 @@ class LSTMModel(nn.Module):
             (B, T) int64 token ids.
         state : (h, c), optional
             Each (L, B, H); ``None`` starts from zeros.
+        motion : torch.Tensor, optional
+            (B, T) motion classes of a motion-input model; without them they are read from ``ids``,
+            which must then start their streams (``state`` None).
 
         Returns
         -------
@@ -57,7 +96,9 @@ class LSTMModel(nn.Module):
         state : (h, c)
             The state after the last position.
         """
-        x = self.embed(ids)  # (B, T, E)
+        if self.motion is not None and motion is None and state is not None:
+            raise ValueError("a motion-input model continuing a stream needs the motion classes of its ids")
+        x = self.inputs(ids, motion)  # (B, T, E)
         y, state = self.lstm(x, state)  # (B, T, H)
         return self.head(self.drop(y)), state  # (B, T, V)
 

@@ -35,6 +35,7 @@ from composer.errors import CheckpointError, InputError
 from composer.files import write_bytes_atomic
 from composer.model import LSTMModel, ModelConfig, resolve_device
 from composer.nll import sequence_nll
+from composer.voicegrid import VoiceGridCodec
 
 Callback = Callable[[dict[str, Any]], None]
 
@@ -67,6 +68,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    motion_input: bool = False  # the voices' last intervals as an input (the SATB grid only; composer.voicemotion)
 
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "plateau", "constant"):
@@ -92,6 +94,7 @@ class TrainConfig:
             vocab_size=vocab_size, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
             num_layers=self.num_layers, dropout=self.dropout,
             tie_weights=self.embed_dim == self.hidden_size if self.tie_weights is None else self.tie_weights,
+            motion_input=self.motion_input,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,8 +208,12 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
         world=world,
         group_by_length=config.group_by_length,
     )
+    if config.motion_input and not isinstance(codec, VoiceGridCodec):
+        raise InputError(f"the motion input needs a corpus in the SATB grid code (e.g. bach-chorales-satb); "
+                         f"{corpus.name!r} is in {codec.spec.kind}")
     torch.manual_seed(config.seed)
     model = LSTMModel(config.model_config(codec.vocab_size)).to(device)
+    model.set_voice_tables(codec)
     net: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

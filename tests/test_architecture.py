@@ -27,8 +27,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "composer"
 #: Top-level units of ``composer``, lowest first.  A unit may import only units before it.
 ORDER: tuple[tuple[str, ...], ...] = (
     ("version",), ("errors",), ("events",), ("keys",), ("config",), ("paths",), ("files",),  # base
-    ("midifile",), ("recipes",), ("tokenizer",), ("voicegrid",), ("codec",), ("model",), ("inference",), ("nll",),
-    ("metrics",), ("checkpoint",), ("audio",),  # core
+    ("midifile",), ("recipes",), ("tokenizer",), ("voicegrid",), ("voicemotion",), ("codec",), ("model",),
+    ("inference",), ("nll",), ("metrics",), ("checkpoint",), ("audio",),  # core
     ("corpus",), ("dataset",), ("train",), ("evaluate",), ("bundle",),  # the training stack
     ("harmony",), ("generation",), ("live",),  # feature packages
     ("cli",), ("__main__",), ("__init__",),

@@ -49,6 +49,11 @@ def train(
                      help="Batch windows of like length together, less padding (default: on)."),
     ] = None,
     grad_clip: Annotated[float | None, typer.Option(help="Max gradient norm, 0 = off [1.0].")] = None,
+    motion_input: Annotated[
+        bool | None,
+        typer.Option("--motion-input/--no-motion-input",
+                     help="SATB grid corpora: the model also reads each voice's last melodic interval (default: off)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs [30].")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N steps, 0 = off.")] = None,
     time_budget: Annotated[
@@ -90,7 +95,7 @@ def train(
             warmup_steps=warmup_steps, transpose=transpose, group_by_length=group_by_length,
             grad_clip=grad_clip, epochs=epochs, max_steps=max_steps,
             time_budget=time_budget * 60 if time_budget is not None else None, patience=patience,
-            save_every=save_every, seed=seed, device=device, threads=threads,
+            save_every=save_every, seed=seed, device=device, threads=threads, motion_input=motion_input,
         )
         base.update({k: v for k, v in opts.items() if v is not None})
         base.update(corpus=corpus, out=str(out))

@@ -16,6 +16,7 @@ import numpy as np
 from composer.config import SampleOptions
 from composer.events import Note
 from composer.generation.grammar import RemiState
+from composer.voicemotion import MotionTracker
 
 if TYPE_CHECKING:
     import torch
@@ -329,6 +330,10 @@ class Stepper:
         self.model = model
         self.model.eval()
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+        # a motion-input model (ModelConfig.motion_input) reads each voice's last interval beside the tokens
+        self._motion: Any = getattr(model, "motion", None)
+        self._tables: Any = getattr(model, "voice_tables", None)
+        self._tracker: MotionTracker | None = None
 
     def prime(self, prefixes: list[list[int]]) -> np.ndarray:
         """Feed prefixes (left-aligned; shorter ones padded by repeating their start).
@@ -339,11 +344,16 @@ class Stepper:
             (B, V) logits of the next token.
         """
         torch = self._torch
+        if self._motion is not None:  # follow the prefixes' voices, to go on from them in step()
+            self._tracker = MotionTracker(self._tables[0], self._tables[1], rows=len(prefixes))
+            for r, p in enumerate(prefixes):
+                for t in p:
+                    self._tracker.feed_one(r, t)
         with torch.inference_mode():
             lens = {len(p) for p in prefixes}
             if len(lens) == 1:
                 x = torch.tensor(prefixes, dtype=torch.long)
-                logits, self.state = self.model(x)
+                logits, self.state = self.model(x)  # a motion-input model reads the classes of x
                 return logits[:, -1].float().numpy()
             # Different lengths: run each alone, then stack the states.
             outs, hs, cs = [], [], []
@@ -364,8 +374,10 @@ class Stepper:
         torch = self._torch
         m: Any = self.model
         with torch.inference_mode():
-            y, self.state = m.lstm.forward(torch.embedding(m.embed.weight, torch.from_numpy(tokens).view(-1, 1)),
-                                           self.state)
+            x = torch.embedding(m.embed.weight, torch.from_numpy(tokens).view(-1, 1))
+            if self._tracker is not None:
+                x = x + torch.embedding(self._motion.weight, torch.from_numpy(self._tracker.feed(tokens)).view(-1, 1))
+            y, self.state = m.lstm.forward(x, self.state)
             return m.head.forward(y[:, 0]).float().numpy()
 
 

@@ -39,6 +39,7 @@ from composer.inference import ArrayLSTM
 from composer.keys import find_key, key_name, key_signature, parse_key
 from composer.midifile import score_from_notes, score_from_voices, write_score
 from composer.voicegrid import VOICE_NAMES, VoiceGridCodec
+from composer.voicemotion import voice_tables
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -246,7 +247,8 @@ def _model_for(checkpoint: str | None, quantize: bool, engine: str) -> Model:
 @functools.lru_cache(maxsize=4)
 def _array_model(checkpoint: str | None) -> ArrayLSTM:
     ckpt = _load(checkpoint)
-    return ArrayLSTM(ckpt.arrays, ckpt.config)
+    tables = voice_tables(ckpt.codec.types, ckpt.codec.pitch_of) if ckpt.config.motion_input else None
+    return ArrayLSTM(ckpt.arrays, ckpt.config, tables)
 
 
 def bars_for(seconds: float, tempo: float, time_signature: tuple[int, int]) -> int:
