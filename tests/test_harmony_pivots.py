@@ -1,4 +1,4 @@
-"""The key-change rules of composer.harmony.pivots: pivot beats, phrase starts, unconfirmed excursions."""
+"""The key-change rules of composer.harmony.pivots: pivot beats, phrase starts, excursions, the relative minor."""
 
 from __future__ import annotations
 
@@ -102,3 +102,76 @@ def test_a_tonicization_without_its_own_arrival_stays_in_the_home_key(monkeypatc
     assert "G major" in keys([d, g, d, g])
     monkeypatch.setattr(pivots, "EXCURSION_BEATS", 0)
     assert keys([d6, g6, d6, g6]) == ["C major", "G major", "C major"]
+
+
+def test_excursions_are_folded_again_until_none_is_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C C C G D G C C C: the D beat is an excursion inside G; folded back, the three G beats are
+    one inside C and fold too (round 13); a single pass (round 12) left them G."""
+    d_major = 2
+    path = [C] * 3 + [G, d_major, G] + [C] * 3
+    none = np.zeros((9, 24), dtype=bool)
+    assert pivots.unconfirmed_excursions(path, none, 4) == [C] * 9
+    monkeypatch.setattr(pivots, "EXCURSION_REPEAT", False)
+    assert pivots.unconfirmed_excursions(path, none, 4) == [C] * 3 + [G] * 3 + [C] * 3
+    arrival = none.copy()
+    arrival[4, G] = True  # an arrival on G: the G excursion stays once the D beat is folded into it
+    monkeypatch.setattr(pivots, "EXCURSION_REPEAT", True)
+    assert pivots.unconfirmed_excursions(path, arrival, 4) == [C] * 3 + [G] * 3 + [C] * 3
+
+
+def test_a_change_into_the_relative_minor_moves_back_over_its_own_chords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C: I V ii6 vi | a: V i (the HMM turns at the G#): the D minor and A minor beats before
+    the E major chord are iv6 and i of A minor and join it, up to max_beats; the G major beat
+    (VII of a, V of C) does not; a change into G major does not move unless PREDOMINANT_ALL."""
+    chords = [_state(r, q) for r, q in ((0, "maj"), (7, "maj"), (2, "min"), (9, "min"), (4, "maj"), (9, "min"))]
+    path = [C] * 4 + [A_MINOR] * 2
+    assert pivots.predominants_in_new_key(path, chords, 1) == [C] * 3 + [A_MINOR] * 3
+    assert pivots.predominants_in_new_key(path, chords, 3) == [C] * 2 + [A_MINOR] * 4
+    to_g = [_state(0, "maj"), _state(7, "maj"), _state(9, "min"), _state(2, "dom7"), _state(7, "maj")]
+    assert pivots.predominants_in_new_key([C] * 3 + [G] * 2, to_g, 2) == [C] * 3 + [G] * 2
+    monkeypatch.setattr(pivots, "PREDOMINANT_ALL", True)
+    # A minor is ii of G and joins it; the G chord before (G's I) stops the move
+    assert pivots.predominants_in_new_key([C] * 3 + [G] * 2, to_g, 2) == [C] * 2 + [G] * 3
+
+
+def test_a_chorale_phrase_turning_to_the_relative_minor_begins_it_on_its_iv6(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C: I IV V I IV V7 I, then ii6 vi E Am: A minor from the E chord's G# (beat 9); with
+    PREDOMINANT_BEATS 2 (round 13, off) from the D minor chord (beat 7), read a: iv6 i V i."""
+    from composer.events import Note
+    from composer.harmony import analyze_notes
+
+    i, iv, v, v7 = (72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43), (71, 65, 62, 43)
+    ii6, vi, e, am = (74, 69, 65, 53), (72, 69, 64, 57), (71, 68, 64, 52), (72, 69, 64, 45)
+    prog = [i, iv, v, i, iv, v7, i, ii6, vi, e, am, am]
+    voices = [[Note(float(t), c[k], 1.0) for t, c in enumerate(prog)] for k in range(4)]
+
+    def turn() -> tuple[float, str]:
+        a = analyze_notes(voices, time_signature=(4, 4))
+        return a.local_keys[-1].start, a.progression.split("a: ")[-1]
+
+    assert pivots.PREDOMINANT_BEATS == 0
+    assert turn() == (9.0, "V i")
+    monkeypatch.setattr(pivots, "PREDOMINANT_BEATS", 2)
+    assert turn() == (7.0, "iv6 i V i")
+
+
+def test_a_major_arrival_confirms_its_parallel_minor_only_with_the_half_bonus() -> None:
+    """G7 - C in root position: the full cadence bonus for C major on the arrival beat, half of it
+    for C minor (a Picardy third), none for C minor with ``parallel`` 0 (what confirms an
+    excursion since round 13: an arrival on its own tonic)."""
+    from composer.events import Note
+    from composer.harmony import chords
+    from composer.harmony.piece import piece_from_notes
+    from composer.harmony.slices import make_slices
+
+    prog = [(72, 67, 64, 48), (72, 69, 65, 53), (71, 65, 62, 43), (72, 67, 64, 48)]
+    piece = piece_from_notes([[Note(float(t), c[k], 1.0) for t, c in enumerate(prog)] for k in range(4)])
+    sl = make_slices(piece)
+    beats = [j for j, s in enumerate(sl.strength) if s >= 2]
+    path = chords.chord_path(sl, [C] * sl.n)
+    full = chords.cadence_bonus(sl, path, beats)
+    assert full[3, C] == pytest.approx(chords.CADENCE_BONUS)
+    assert full[3, 12 + C] == pytest.approx(0.5 * chords.CADENCE_BONUS)
+    own = chords.cadence_bonus(sl, path, beats, 0.0)
+    assert own[3, C] == pytest.approx(chords.CADENCE_BONUS) and own[3, 12 + C] == 0.0
+    assert chords.EXCURSION_OWN_ARRIVAL

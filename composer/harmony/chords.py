@@ -234,14 +234,17 @@ INNER_PICARDY_CADENCE = True  # only a major tonic that ends the old key's caden
 INNER_PICARDY_BEATS = 1  # beats of a minor key's major tonic a key change moves past (inner_picardy_thirds)
 START_BONUS = 2.0  # key evidence at the first beat for the key the first pass ends in (the home key)
 TONICIZED_BACK_BEATS = 1  # beats before a tonicized arrival's approach that may join its key (tonicized_arrivals)
+EXCURSION_OWN_ARRIVAL = True  # an excursion is confirmed only by an arrival on its own tonic, not its parallel's
+BASS_KEY_WEIGHT = 0.0  # the bass's sounding time counted this many times more in the beats' key evidence
 
 
-def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
+def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int], parallel: float = 0.5) -> Any:
     """(n beats, 24) key evidence from authentic arrivals: V(7) -> I/i, bass 5 -> 1, on a beat.
 
     On the arrival's beat and the :data:`CADENCE_SPAN` beats before it (0 since round 10: the
     analysts read the approach as often in the key around the cadence, ``V/vi vi``, as in the
-    key it arrives in).
+    key it arrives in); a major arrival gives its parallel minor ``parallel`` times the bonus
+    (a minor key may end on a Picardy third).
     """
     import numpy as np
 
@@ -263,8 +266,22 @@ def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int]) -> Any:
             bonus[lo : b + 1, 12 + r] += CADENCE_BONUS
         else:
             bonus[lo : b + 1, r] += CADENCE_BONUS
-            bonus[lo : b + 1, 12 + r] += 0.5 * CADENCE_BONUS
+            bonus[lo : b + 1, 12 + r] += parallel * CADENCE_BONUS
     return bonus
+
+
+def _key_sound(sl: Slices) -> Any:
+    """(n slices, 12) the sound the keys are read from: ``sl.raw``, the bass's :data:`BASS_KEY_WEIGHT` times more."""
+    import numpy as np
+
+    raw = np.asarray(sl.raw, dtype=float)
+    if not BASS_KEY_WEIGHT:
+        return raw
+    bass = np.asarray(sl.bass)
+    has = np.flatnonzero(bass >= 0)
+    out = raw.copy()
+    out[has, bass[has] % 12] += BASS_KEY_WEIGHT * np.asarray(sl.lengths, dtype=float)[has]
+    return out
 
 
 def evidence_weight(n_beats: int, path: Sequence[int]) -> float:
@@ -414,8 +431,8 @@ def harmony(
     harmonic rhythm scales the key evidence (:func:`evidence_weight`), and both passes run
     again; then the key changes move past pivots (and back to a phrase's start, ``phrase_ends``
     the beats of its cadences' arrivals, where :data:`~composer.harmony.pivots.PHRASE_START_BEATS`
-    is set), short excursions that no V-I arrival confirms join the key around them
-    (:func:`~composer.harmony.pivots.unconfirmed_excursions`), ``arrivals`` (``(t0, t1, key
+    is set), short excursions that no V-I arrival on their own tonic confirms join the key around
+    them (:func:`~composer.harmony.pivots.unconfirmed_excursions`), ``arrivals`` (``(t0, t1, key
     index)``: :func:`tonicized_arrivals`) take their keys, and inner Picardy thirds stay in their keys.
     ``global_key`` only names the key when a region is in it (its enharmonic spelling).
     """
@@ -428,7 +445,7 @@ def harmony(
     beat_pos = {s: b for b, s in enumerate(beats)}
     raw = np.asarray(sl.raw)
     bounds = [*beats, sl.n]
-    vectors = np.vstack([raw[a:b].sum(axis=0) for a, b in zip(bounds, bounds[1:], strict=False)])
+    vectors = np.vstack([_key_sound(sl)[a:b].sum(axis=0) for a, b in zip(bounds, bounds[1:], strict=False)])
     per_bar = max(1.0, piece.numerator * 4.0 / piece.denominator / piece.beat_unit)
     half = round(window_bars * per_bar / 2) if window_bars > 0 else 0
     g = key_index(global_key)
@@ -437,47 +454,36 @@ def harmony(
     kpath, _ = key_path(vectors, half)
     slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
     cpath = chord_path(sl, slice_keys)
+
+    def rekey(new: list[int]) -> None:  # a new key per beat: the chords again in those keys
+        nonlocal kpath, slice_keys, cpath
+        if new != kpath:
+            kpath = new
+            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
+            cpath = chord_path(sl, slice_keys)
+
     bonus = cadence_bonus(sl, cpath, beats)
     bonus[0, kpath[-1]] += START_BONUS  # a piece begins in the key it ends in
     weight = evidence_weight(len(beats), cpath)
     if bonus.any() or weight < 1.0:
-        kpath, _ = key_path(vectors, half, bonus, weight)
-        slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
-        cpath = chord_path(sl, slice_keys)
+        rekey(key_path(vectors, half, bonus, weight)[0])
     if PIVOT_IN_OLD_KEY:
-        moved = pivots_in_old_key(kpath, vectors, [cpath[b] for b in beats])
-        if moved != kpath:
-            kpath = moved
-            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
-            cpath = chord_path(sl, slice_keys)
+        rekey(pivots_in_old_key(kpath, vectors, [cpath[b] for b in beats]))
     if phrase_ends and pivots.PHRASE_START_BEATS:
         starts = [sl.starts[b] for b in beats]
         ends = sorted({max(0, bisect.bisect_right(starts, t + ONSET_EPS) - 1) for t in phrase_ends})
         at_beats = [cpath[b] for b in beats]
-        moved = pivots.changes_at_phrase_starts(kpath, vectors, at_beats, ends, pivots.PHRASE_START_BEATS)
-        if moved != kpath:
-            kpath = moved
-            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
-            cpath = chord_path(sl, slice_keys)
+        rekey(pivots.changes_at_phrase_starts(kpath, vectors, at_beats, ends, pivots.PHRASE_START_BEATS))
     if pivots.EXCURSION_BEATS:
-        confirmed = cadence_bonus(sl, cpath, beats) > 0
-        kept = pivots.unconfirmed_excursions(kpath, confirmed, pivots.EXCURSION_BEATS)
-        if kept != kpath:
-            kpath = kept
-            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
-            cpath = chord_path(sl, slice_keys)
+        confirmed = cadence_bonus(sl, cpath, beats, 0.0 if EXCURSION_OWN_ARRIVAL else 0.5) > 0
+        rekey(pivots.unconfirmed_excursions(kpath, confirmed, pivots.EXCURSION_BEATS))
+    if pivots.PREDOMINANT_BEATS:
+        rekey(pivots.predominants_in_new_key(kpath, [cpath[b] for b in beats], pivots.PREDOMINANT_BEATS))
     if arrivals:
-        keyed = tonicized_arrivals(kpath, [sl.starts[b] for b in beats], [cpath[b] for b in beats], arrivals)
-        if keyed != kpath:
-            kpath = keyed
-            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
-            cpath = chord_path(sl, slice_keys)
+        rekey(tonicized_arrivals(kpath, [sl.starts[b] for b in beats], [cpath[b] for b in beats], arrivals))
     if INNER_PICARDY_BEATS:
-        kept = inner_picardy_thirds(kpath, [cpath[b] for b in beats], [cpath[b - 1] for b in beats[1:]] + [cpath[-1]])
-        if kept != kpath:
-            kpath = kept
-            slice_keys = [kpath[beat_pos[b]] for b in sl.beat_of]
-            cpath = chord_path(sl, slice_keys)
+        last = [cpath[b - 1] for b in beats[1:]] + [cpath[-1]]
+        rekey(inner_picardy_thirds(kpath, [cpath[b] for b in beats], last))
     if NEW_NOTE_BETWEEN_BEATS:
         early = changes_at_new_notes(slice_keys, sl)
         if early != slice_keys:

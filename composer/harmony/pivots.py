@@ -5,7 +5,8 @@ The analysts' new key begins after the pivot chord, which they read in the key i
 of the key HMM's path (a key per beat) past up to :data:`PIVOT_BEATS` such beats;
 :func:`changes_at_phrase_starts` moves a change made a few beats into a phrase back to its start;
 :func:`unconfirmed_excursions` reads a short excursion with no V-I arrival of its own in the
-key around it.  numpy is imported inside the functions.
+key around it; :func:`predominants_in_new_key` (off) begins a relative minor on its own chords
+before its dominant.  numpy is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ PIVOT_CHORD_NOTES = False  # a new note blocks a pivot only as a tone of its cho
 PHRASE_START_BEATS = 0  # a key change this many beats after a phrase's start may move back to it (0: off)
 PHRASE_ENDS = ("fermata", "long_note", "rest", "cadence")  # the cadences' phrase ends that start a phrase after them
 EXCURSION_BEATS = 4  # excursions of at most this many beats need an arrival to keep their key (0: off)
+EXCURSION_REPEAT = True  # fold excursions again until none is left (one folded back may leave another)
+PREDOMINANT_BEATS = 0  # beats before a change into the relative minor whose chords are its own may join it (0: off)
+PREDOMINANT_ALL = False  # the same before a change into any key (its ii, IV, iv, VI, iiø), not only the relative minor
+# the new key's chords a change moves back over: (root above the tonic, quality), by mode
+PREDOMINANTS = {
+    "minor": {(0, "min"), (0, "min7"), (5, "min"), (5, "min7"), (8, "maj"), (8, "maj7"), (2, "dim"), (2, "hdim7")},
+    "major": {(2, "min"), (2, "min7"), (5, "maj"), (5, "maj7")},
+}
 
 _STATES = [(r, q) for r in range(12) for q in QUALITY_NAMES]  # chords.chord_path's states, in order
 
@@ -80,21 +89,54 @@ def unconfirmed_excursions(path: Sequence[int], confirmed: Any, max_beats: int) 
     both sides (``C G C``); ``confirmed`` (n beats, 24) is true where a V-I arrival lands on the
     key's tonic (:func:`composer.harmony.chords.cadence_bonus`).  Without such an arrival the
     excursion is a tonicization inside the key around it (``A: V6/vi V7/vi vi`` with no root
-    position V-i), which is how the analysts read it.
+    position V-i), which is how the analysts read it.  With :data:`EXCURSION_REPEAT` the
+    excursions are folded again until none is left (``C G D G C``: the D beat folded into G
+    leaves G an excursion inside C).
     """
     import numpy as np
 
     conf = np.asarray(confirmed, dtype=bool)
     out = list(path)
-    i = 0
-    while i < len(path):
-        j = i
-        while j + 1 < len(path) and path[j + 1] == path[i]:
-            j += 1
-        if 0 < i and j + 1 < len(path) and path[i - 1] == path[j + 1] and j + 1 - i <= max_beats:
-            if not conf[i : j + 1, path[i]].any():
-                out[i : j + 1] = [path[i - 1]] * (j + 1 - i)
-        i = j + 1
+    while True:
+        now = list(out)
+        i = 0
+        while i < len(now):
+            j = i
+            while j + 1 < len(now) and now[j + 1] == now[i]:
+                j += 1
+            if 0 < i and j + 1 < len(now) and now[i - 1] == now[j + 1] and j + 1 - i <= max_beats:
+                if not conf[i : j + 1, now[i]].any():
+                    out[i : j + 1] = [now[i - 1]] * (j + 1 - i)
+            i = j + 1
+        if not EXCURSION_REPEAT or out == now:
+            return out
+
+
+def predominants_in_new_key(path: Sequence[int], beat_chords: Sequence[int], max_beats: int) -> list[int]:
+    """``path`` (a key per beat) with a change into the relative minor moved back over its own chords.
+
+    From a major key to its relative minor the two share every note but the new leading tone, so
+    the key HMM turns only where that note sounds (``C: ii6 vi | a: V i``); the analysts begin the
+    minor key on the chords before its dominant that belong to it (``a: iv6 i V i``): its i, iv,
+    VI and iiø (:data:`PREDOMINANTS`).  At most ``max_beats`` beats move; with
+    :data:`PREDOMINANT_ALL` a change into any key moves back over its ii, IV, iv, VI or iiø.
+    """
+    out = list(path)
+    for b in range(1, len(path)):
+        old, new = path[b - 1], path[b]
+        if old == new:
+            continue
+        relative = old < 12 <= new and (old + 9) % 12 == new % 12
+        if not (relative or PREDOMINANT_ALL):
+            continue
+        chords = PREDOMINANTS["minor" if new >= 12 else "major"]
+        j = b
+        while j > 0 and b - j < max_beats and path[j - 1] == old:
+            root, quality = _STATES[beat_chords[j - 1]]
+            if ((root - new) % 12, quality) not in chords:
+                break
+            j -= 1
+        out[j:b] = [new] * (b - j)
     return out
 
 
