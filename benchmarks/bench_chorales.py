@@ -60,6 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--corpus", default="bach-chorales", help="built corpus whose test split is the reference")
     ap.add_argument("--harmonize", action="store_true", help="also harmonize the test sopranos with the model")
+    ap.add_argument("--harmonize-best-of", type=int, default=1, metavar="N",
+                    help="harmonize as `continue --voices --best-of N` does: the best of N by the analysis (default 1)")
+    ap.add_argument("--harmonize-only", action="store_true", help="only the harmonizing figures (no generation)")
+    ap.add_argument("--split", default="test", help="Bach's side: the corpus's test split (default) or valid")
+    ap.add_argument("--tune-relative", choices=["on", "off"],
+                    help="set generation.satb.TUNE_RELATIVE (a tune's candidates also in its relative key)")
+    ap.add_argument("--harmonize-whole", action="store_true",
+                    help="harmonize the whole sopranos (figures on the cut and on the whole) instead of the cut ones")
     ap.add_argument("--keep", type=Path, help="write the generated / harmonized MIDI files here")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/chorales-music.json"))
     return ap.parse_args(argv)
@@ -126,9 +134,16 @@ def generated_from_model(model: str, n: int = 100, bars: int = 16, seed: int = 1
 
 
 def harmonized(model: str, real: list[Chorale], seed: int = 1, keep: Path | None = None,
-               options: SampleOptions | None = None) -> list[Chorale]:
-    """Each real piece's soprano (highest voice) harmonized by ``model`` (seed ``seed + i``), cut alike."""
-    from composer.generation import Primer, harmonize
+               options: SampleOptions | None = None, best_of: int = 1,
+               whole: list[Chorale] | None = None) -> list[Chorale]:
+    """Each real piece's soprano (highest voice) harmonized by ``model`` (seed ``seed + i``), cut alike.
+
+    ``best_of`` > 1: the best of that many by the analysis, as ``composer continue --voices`` chooses.
+    ``whole`` (Bach's whole pieces, in ``real``'s order): their whole sopranos are harmonized instead, and
+    the list's items are replaced by the harmonizations read whole; the pieces returned are cut as
+    ``real``'s.
+    """
+    from composer.generation import Primer, Request, best_continuation, harmonize
 
     options = options or SampleOptions(top_p=FILE_TOP_P)
 
@@ -137,12 +152,21 @@ def harmonized(model: str, real: list[Chorale], seed: int = 1, keep: Path | None
         folder = keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for i, bach in enumerate(real):
-            p = bach.analysis.piece
+            p = (whole[i] if whole is not None else bach).analysis.piece
             primer = Primer(tuple(p.voices[0]), time_signature=(p.numerator, p.denominator))
-            piece = harmonize(primer, model, options=replace(options, seed=seed + i))
+            opts = replace(options, seed=seed + i)
+            if best_of > 1:
+                piece = best_continuation(primer, Request(checkpoint=model, best_of=best_of, options=opts,
+                                                          voices=True)).pieces[0]
+            else:
+                piece = harmonize(primer, model, options=opts)
             c = _written(piece, folder, f"harmonized-{bach.name}", bach.bars)
+            if whole is not None:
+                whole[i] = load_chorale(folder / f"harmonized-{bach.name}.mid", None,
+                                        chosen_key=getattr(piece, "key", "") or None)
             melody = {(round(n.start, 3), n.pitch) for n in p.voices[0]}
-            kept = melody & {(round(n.start, 3), n.pitch) for n in c.analysis.piece.notes}
+            written = (whole[i] if whole is not None else c).analysis.piece.notes  # the melody harmonized
+            kept = melody & {(round(n.start, 3), n.pitch) for n in written}
             c.meta["melody_kept"] = len(kept) / max(len(melody), 1)
             out.append(c)
     return out
@@ -247,28 +271,42 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     t: dict[str, float] = {}
     opts = SampleOptions(temperature=args.temperature, top_p=args.top_p)
-    real = _timed(t, "real_pieces_s", lambda: real_pieces(args.corpus, args.bars))
-    merged = _timed(t, "real_one_track_s", lambda: real_pieces(args.corpus, args.bars, merge=True))
-    whole = _timed(t, "real_whole_s", lambda: real_pieces(args.corpus, None))
+    real = _timed(t, "real_pieces_s", lambda: real_pieces(args.corpus, args.bars, split=args.split))
+    merged = _timed(t, "real_one_track_s", lambda: real_pieces(args.corpus, args.bars, merge=True, split=args.split))
+    whole = _timed(t, "real_whole_s", lambda: real_pieces(args.corpus, None, split=args.split))
+    if args.tune_relative is not None:  # an experiment: harmonizing candidates in the relative key or not
+        from composer.generation import satb
+
+        satb.TUNE_RELATIVE = args.tune_relative == "on"
     keep_gen = args.keep / "generated" if args.keep else None
-    if args.generated:
+    if args.harmonize_only:
+        gen = []
+    elif args.generated:
         gen = _timed(t, "generated_s", lambda: generated_from_dir(args.generated, args.bars))
     else:
         gen = _timed(t, "generated_s", lambda: generated_from_model(args.model, args.num, args.bars, args.seed,
                                                                      args.batch, keep_gen, opts))
-    columns = {"generated": figures_of(gen), "Bach": figures_of(real), "Bach, one track": figures_of(merged),
-               "Bach, whole pieces": figures_of(whole)}
+    columns = {"generated": figures_of(gen)} if gen else {}
+    columns |= {"Bach": figures_of(real), "Bach, one track": figures_of(merged),
+                "Bach, whole pieces": figures_of(whole)}
     result: dict[str, Any] = {"model": args.model,
                               "generated_dir": str(args.generated) if args.generated else None,
                               "corpus": args.corpus, "bars": args.bars, "num": len(gen), "seed": args.seed,
                               "batch": args.batch, "sampling": opts.to_dict(), "figures": columns}
     result["pieces"] = {"generated": piece_rows(gen), "Bach": piece_rows(real)}
-    result["two_sample"] = _timed(t, "two_sample_s", lambda: two_sample_auc(real, gen, seed=args.seed))
-    result["two_sample_texture"] = two_sample_auc(real, gen, seed=args.seed, texture=True)
-    if args.harmonize:
+    if gen:
+        result["two_sample"] = _timed(t, "two_sample_s", lambda: two_sample_auc(real, gen, seed=args.seed))
+        result["two_sample_texture"] = two_sample_auc(real, gen, seed=args.seed, texture=True)
+    if args.harmonize or args.harmonize_only:
         keep_harm = args.keep / "harmonized" if args.keep else None
-        harm = _timed(t, "harmonize_s", lambda: harmonized(args.model, real, args.seed, keep_harm, opts))
+        harm_whole: list[Chorale] | None = list(whole) if args.harmonize_whole else None
+        harm = _timed(t, "harmonize_s", lambda: harmonized(args.model, real, args.seed, keep_harm, opts,
+                                                          args.harmonize_best_of, harm_whole))
+        result["harmonize_whole"] = bool(args.harmonize_whole)
+        result["harmonize_best_of"] = args.harmonize_best_of
         columns["harmonized (Bach's soprano)"] = figures_of(harm)
+        if harm_whole is not None:
+            columns["harmonized, whole pieces"] = figures_of(harm_whole)
         result["harmonize_match"] = match_figures(real, harm)
         result["pieces"]["harmonized"] = piece_rows(harm)
     result["timings"] = t
@@ -276,10 +314,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.write_text(json.dumps(result, indent=1))
     print(table(columns))
     print()
-    print("\n".join(auc_lines(result["two_sample"])))
-    print("the same test on the texture features (chorale_figures.TEXTURE_FEATURES, which best-of selection's "
-          "style model does not read):")
-    print("\n".join(auc_lines(result["two_sample_texture"])))
+    if gen:
+        print("\n".join(auc_lines(result["two_sample"])))
+        print("the same test on the texture features (chorale_figures.TEXTURE_FEATURES, which best-of selection's "
+              "style model does not read):")
+        print("\n".join(auc_lines(result["two_sample_texture"])))
     if "harmonize_match" in result:
         m = result["harmonize_match"]
         print(f"harmonized vs Bach's own chords on {m['beats']} beats: root {_pct(m['root_share'])}, root and "

@@ -168,25 +168,38 @@ def find_key(notes: Iterable[Note]) -> tuple[int, float]:
 #: How much a melody key's score loses per share of the melody's note time outside the key's scale.
 MELODY_OUT_OF_SCALE = 1.0
 
+#: What a key's score gains, for a whole tune (a melody that ends the piece: ``ends``), when its tonic
+#: is the tune's last note: Bach's chorale melodies end on the chorale's tonic in 72 % of the training
+#: chorales (the rest mostly on its third or fifth).  Chosen on the 294 training and 34 validation
+#: chorales' whole sopranos (the chorale's key = ``find_key`` of its four voices: 244 of 328 right with
+#: no gain, 248 at 0.05, 254 at 0.1, 253 at 0.15, 248 at 0.2, 237 at 0.5), then measured once on the
+#: 42 test chorales: 35 -> 38 of 42 (``benchmarks/melody_key.py``).
+MELODY_FINAL_TONIC = 0.1
 
-def find_melody_key(notes: Iterable[Note]) -> tuple[int, float]:
+
+def find_melody_key(notes: Iterable[Note], ends: bool = False) -> tuple[int, float]:
     """The key of a melody (or a primer): the best of Krumhansl-Schmuckler's scores less a scale penalty.
 
     Each key's correlation loses :data:`MELODY_OUT_OF_SCALE` times the share of the note time outside
-    its scale (:func:`scale_pitch_classes`).
+    its scale (:func:`scale_pitch_classes`).  With ``ends`` (a whole tune, one that ends the piece: a
+    melody to harmonize) the keys whose tonic is its last note gain :data:`MELODY_FINAL_TONIC`.
 
     A few notes hardly shape a profile: ``c d e f g2 g`` correlates best with G major (0.76), whose
     scale has no F; this reads it as C major, whose scale holds every note.  Returns the key index
     and its score (C major and 0.0 with no notes).
     """
+    notes = list(notes)
     hist = pitch_class_histogram(notes)
     if hist.sum() <= 0 or hist.std() == 0:  # no notes, or all twelve alike: no key to tell
         return 0, 0.0
     share = hist / hist.sum()
+    # the last note: the one that ends last (of those, the last struck)
+    last = max(notes, key=lambda n: (n.start + n.duration, n.start)).pitch % 12 if ends else -1
     best, best_s = 0, -float("inf")
     for index, r in enumerate(_profile_correlations(hist)):
         scale = scale_pitch_classes(index)
         s = r - MELODY_OUT_OF_SCALE * sum(float(share[pc]) for pc in range(12) if pc not in scale)
+        s += MELODY_FINAL_TONIC if index // 2 == last else 0.0
         if s > best_s:
             best, best_s = index, s
     return best, float(best_s)

@@ -429,3 +429,11 @@ def melody_steps(codec: VoiceGridCodec, melody: Sequence[Note], semitones: int) 
         for s in range(a, b):
             steps[s] = codec.id_of(f"{'Pitch' if s == a else 'Hold'}_{p}")
     return steps
+
+
+def final_melody_onset(codec: VoiceGridCodec, steps: dict[int, int], min_steps: int = 1) -> int | None:
+    """The grid step where a melody (:func:`melody_steps`) strikes its last note, if it lasts ``min_steps``."""
+    struck = [k for k, t in steps.items() if codec.types[t] == "Pitch"]
+    if not struck or sum(k >= max(struck) for k in steps) < min_steps:
+        return None
+    return max(struck)

@@ -155,6 +155,18 @@ def test_a_melody_is_read_in_a_key_whose_scale_holds_its_notes() -> None:
     assert find_melody_key([Note(start=float(i), pitch=60 + i, duration=1.0) for i in range(12)]) == (0, 0.0)
 
 
+def test_a_whole_tune_counts_its_last_note() -> None:
+    tune = _melody("e e c d d e g2")
+    assert key_name(find_melody_key(tune)[0]) == "E minor"  # as a primer: the profile and the scale
+    assert key_name(find_melody_key(tune, ends=True)[0]) == "G major"  # a tune that ends on G
+    assert key_name(find_melody_key(_melody("c d e f g2 g"), ends=True)[0]) == "C major"  # a last G alone does not win
+    from composer.config import SampleOptions
+    from composer.generation.satb import melody_key_of
+
+    assert key_name(melody_key_of(tune, SampleOptions(), ends=True)) == "G major"
+    assert key_name(melody_key_of(tune, SampleOptions())) == "E minor"
+
+
 def test_a_melody_to_harmonize_is_set_in_its_melody_key() -> None:
     from composer.config import SampleOptions
     from composer.generation.satb import melody_key_of
@@ -162,3 +174,13 @@ def test_a_melody_to_harmonize_is_set_in_its_melody_key() -> None:
     plain = _melody("c d e f g2 g")  # the profile alone says G major
     assert key_name(melody_key_of(plain, SampleOptions())) == "C major"
     assert key_name(melody_key_of(plain, SampleOptions(key="D minor"))) == "D minor"  # a key asked wins
+
+
+def test_harmonizing_reads_the_tune_whole_and_continuing_reads_the_primer() -> None:
+    from composer.config import SampleOptions
+    from composer.generation import Primer, harmonize, sample_pieces
+
+    primer = Primer(tuple(_melody("e e c d d e g2")))  # 2 bars of 4/4
+    assert harmonize(primer, "chorales", options=SampleOptions(seed=1)).key == "G major"  # it ends the piece
+    more = sample_pieces("chorales", n=1, bars=primer.bars + 1, options=SampleOptions(seed=1), primer=primer)
+    assert more[0].key == "E minor"  # a primer that goes on: its last note is not the end

@@ -498,3 +498,37 @@ def test_voice_mask_key_follows_the_voices(satb_ckpt: Path, monkeypatch: pytest.
         s.voice, s.pos, s.last = 2, 1, "Voice"
     masks = [s.allowed() for s in states]
     assert len(tables.of_range(0).masks) == 2 and masks[2] is masks[0]  # two keys asked; the third a hit
+
+
+@pytest.mark.parametrize(("key", "last", "triad"), [("C major", 60, {0, 4, 7}), ("A minor", 64, {9, 0, 4, 1})])
+def test_a_tune_ending_on_its_tonic_triad_ends_on_the_chord(satb_ckpt: Path, key: str, last: int,
+                                                             triad: set[int]) -> None:
+    tonic = triad and (0 if key == "C major" else 9)
+    melody = [Note(0, 72, 1), Note(1, 71, 1), Note(2, 69, 1), Note(3, 67, 1), Note(4, 65, 1), Note(5, 64, 1),
+              Note(6, 62, 1), Note(7, 64, 1), Note(8, last, 3)]  # the last note three beats, in bar 3
+    for seed in range(4):  # an untrained model: the rule alone makes the ending
+        piece = harmonize(Primer(melody), str(satb_ckpt), options=SampleOptions(seed=seed, key=key), quantize=False)
+        assert piece.voices is not None and piece.voices[0] == melody
+        final = [max(v, key=lambda n: n.start) for v in piece.voices]  # struck at the tune's last note or tied
+        assert all(n.start <= 8.0 < n.end for n in final)  # into it: no later onset, ...
+        assert all(n.end == pytest.approx(11.0) for n in final[1:])  # held while the tune sounds, then silence
+        assert final[3].pitch % 12 == tonic and {n.pitch % 12 for n in final} <= triad
+    moving = melody[:-1] + [Note(8, 60, 0.5), Note(8.5, 62, 0.5)]  # a fragment ends in motion: no final chord,
+    piece = harmonize(Primer(moving), str(satb_ckpt), options=SampleOptions(seed=1, key=key), quantize=False)
+    assert piece.voices is not None and piece.voices[0][: len(moving)] == moving  # the voices go on past it
+    assert any(n.start > 8.5 for v in piece.voices[1:] for n in v)
+
+
+def test_the_tune_ending_can_be_turned_off(satb_ckpt: Path) -> None:
+    melody = [Note(0, 72, 1), Note(1, 71, 1), Note(2, 69, 1), Note(3, 67, 1), Note(4, 65, 1), Note(5, 64, 1),
+              Note(6, 62, 1), Note(7, 64, 1), Note(8, 60, 3)]
+    endings = []
+    for seed in range(4):
+        piece = harmonize(Primer(melody), str(satb_ckpt), options=SampleOptions(seed=seed, key="C major",
+                                                                                 tune_ending=False), quantize=False)
+        assert piece.voices is not None and piece.voices[0][: len(melody)] == melody  # (free after it)
+        final = [max(v, key=lambda n: n.start) for v in piece.voices]
+        endings.append(all(n.start <= 8.0 < n.end for n in final) and final[3].pitch % 12 == 0)
+    assert not all(endings)  # the untrained model alone does not end on a held tonic chord
+    with pytest.raises(ValueError, match="tune_ending"):
+        SampleOptions(tune_ending=1)  # type: ignore[arg-type]

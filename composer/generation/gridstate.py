@@ -1,11 +1,10 @@
 """The grammar of an SATB grid stream (see :mod:`composer.voicegrid`): :class:`GridState`.
 
-:class:`GridState` is what :func:`.sampler.sample_streams` drives for the grid: controls, then per bar ``Bar Left_k``,
-then per step ``Pos_k [Fermata]`` and one token per voice, soprano first. It forces what the caller fixes (the key's
-mode, the metre, the bars left, a melody in the soprano) and masks each voice to its range and to holding only the
-pitch it sounds, then by the voice-leading rules (no parallels, full chords on the beats, the final tonic chord). A
-voice's mask, and each part it is made of, is looked up by what decides it: the grammar runs once per token and
-stream, the Python work that grows with the batch.
+What :func:`.sampler.sample_streams` drives for the grid: controls, then per bar ``Bar Left_k``, then per step
+``Pos_k [Fermata]`` and one token per voice, soprano first. It forces what the caller fixes (the mode, the metre,
+the bars left, a melody in the soprano) and masks each voice to its range and to holding only the pitch it sounds,
+then by the voice-leading rules (no parallels, full chords on the beats, the final tonic chord). A voice's mask,
+and each part of it, is looked up by what decides it (the Python work per token and stream grows with the batch).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from composer.generation.grammar import final_onset_by
 from composer.generation.gridtables import VOICE_RANGES, GridTables, codec_tables
 from composer.generation.odds import MotionOdds, fourth_pc_offsets, key_offsets
 from composer.generation.sonority import completions, is_open
-from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step
+from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step, final_melody_onset
 
 MELODY = 0  # the soprano
 
@@ -99,14 +98,16 @@ class GridState:
         if not codec.has(f"TimeSig_{meter[0]}/{meter[1]}") or self.bar_steps > len(self._pos_all):
             raise InputError(f"this model writes no {meter[0]}/{meter[1]} bars (it knows {', '.join(METERS)})")
         self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
-        # The ending: in the last bar a fermata chord is held to the end (as Bach's chorales end),
-        # at the latest from the half bar (even metres) or the downbeat (odd ones), unless a given
-        # melody decides the last bar itself.
+        # The ending: in the last bar a fermata chord is held to the end (as Bach's chorales end), at the latest
+        # from the half bar (even metres) or the downbeat (odd ones); a melody that covers the last bar ends on its
+        # last note's chord (a beat long at least), the tonic triad if that note is one of its (the Key tells)
         last_bar = ((bars - 1) * self.bar_steps) if bars else None
         self._end_free = last_bar is not None and not any(
             last_bar <= k < last_bar + self.bar_steps for k in self.melody)
         self._end_by = final_onset_by(self.bar_steps, meter[0])
-        self.end_step: int | None = None  # grid step of the final fermata chord, once written
+        self.end_step: int | None = None  # grid step of the final (fermata) chord, once written or known
+        self._melody_end = (final_melody_onset(codec, self.melody, self.beat) if options.tune_ending and bars
+                            and not self._end_free else None)
         # the soprano enters on the beat after this many silent steps (SampleOptions.phrase_rests)
         self._enter_after = None if options.phrase_rests is None else options.phrase_rests * self.beat
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
@@ -141,19 +142,13 @@ class GridState:
         self._bass_bias, self._bass_bias_pcs = kt.bass_bias, kt.bass_bias_pcs
 
     def forget(self) -> None:
-        """Empty the tables of masks and offsets looked up (they fill again as asked: no draw changes).
-
-        Shared tables (``tables``) are emptied for every stream that reads them.
-        """
+        """Empty the tables of masks and offsets looked up (they fill again: no draw changes; shared ones for all)."""
         for table in self._shared.tables(self._shift, self._key_index):
             table.clear()
 
     @property
     def repeat_id(self) -> int:
-        """The token that strikes again the note the next voice sounds (-1 if none).
-
-        Typed sampling with ``SampleOptions.repeats`` draws it as a kind of its own, like holding (``sample_streams``).
-        """
+        """The token that strikes again the note the next voice sounds (-1 if none); typed ``repeats`` draw it."""
         if self.voice >= VOICES or self.last not in ("Pos", "Fermata", "Voice") or self.options.repeats is None:
             return -1
         held = self._snd[self.voice]
@@ -218,7 +213,9 @@ class GridState:
             step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined
             if voice == MELODY and step in self.melody:
                 return self._only(self.melody[step])
-            if end is not None and step > end:  # the final chord is held to the end
+            if end is not None and step > end:  # the final chord is held to the end (of the melody, if one)
+                if self._melody_end is not None and step not in self.melody:
+                    return self._only(self._rest)
                 held = self._snd[voice]
                 return self._only(self._hold[held] if held >= 0 else self._rest)
             final = end is not None and step == end
@@ -282,12 +279,9 @@ class GridState:
     def _final_pcs(self, allowed: np.ndarray) -> list[np.ndarray]:
         """(V,) masks of ``allowed``, the notes of the final chord, the preferred first.
 
-        The tonic in the bass, the tonic triad above it (in a minor key also the major third: the
-        Picardy third), as Bach ends.
-
-        The chord has its third (an open fifth ended 2 of 12 pieces; Bach ends none so): once the
-        upper voices above the tenor have none, the tenor takes it; and one third only (in minor,
-        C and C# together would be a cross relation in the last chord).
+        The tonic in the bass, the tonic triad above it (in minor also the major third: the Picardy third), as
+        Bach ends, with its third (an open fifth ended 2 of 12 pieces; Bach ends none so): once the voices above
+        the tenor have none, the tenor takes it; one third only (C and C# together: a cross relation).
         """
         notes = allowed & self._sounding_ok
         if self.voice == VOICES - 1:
@@ -467,6 +461,9 @@ class GridState:
             self.end_step = self.step
         elif t == "Key":
             self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
+            if (end := self._melody_end) is not None and self._pitch[self.melody[end]] % 12 in (
+                    (9, 0, 4, 1) if self.mode_minor else (0, 4, 7)):  # its tonic triad's (minor: Picardy too)
+                self.end_step = end
             self._key_index = int(self.codec.key_of[token])
             self._set_key_tables(self._key_index)  # the bass's offsets are made with the key's
             if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)

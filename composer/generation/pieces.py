@@ -147,9 +147,11 @@ def _sample_voices(checkpoint: str | Path | None, *, n: int, bars: int, options:
     melody = top_line(primer.notes) if primer is not None and primer.notes else []
     run = start_sampling(checkpoint, options, None, None, quantize, engine)
     bpm = tempo or (primer.tempo if primer else None) or run.default_tempo
+    # the melody is the whole piece's (harmonized, not continued): its last note counts (SampleOptions.tune_ending)
+    tune = bool(melody) and primer is not None and bars == primer.bars and options.tune_ending
     pieces = sample_satb(run, n=n, bars=bars, options=options, meter=primer.time_signature if primer else (4, 4),
                          tempo=bpm, program=program, melody=melody,
-                         melody_key=melody_key_of(melody, options) if melody else None)
+                         melody_key=melody_key_of(melody, options, ends=tune) if melody else None, tune=tune)
     return [replace(p, tpq=primer.write_tpq) for p in pieces] if primer is not None else pieces
 
 
@@ -245,7 +247,7 @@ def harmonize(
         return _sample_voices(checkpoint, n=1, bars=primer.bars, options=options, tempo=tempo, program=program,
                               primer=primer, quantize=quantize)[0]
     melody = top_line(primer.notes)
-    key_index = None if options.key else find_melody_key(melody)[0]
+    key_index = None if options.key else find_melody_key(melody, ends=options.tune_ending)[0]  # the whole tune
     run = start_sampling(checkpoint, options, tempo or primer.tempo, key_index, quantize)
     codec = _remi(run.codec)
     ts_name = f"TimeSig_{primer.time_signature[0]}/{primer.time_signature[1]}"
