@@ -36,8 +36,8 @@ ORDER: tuple[tuple[str, ...], ...] = (
 
 #: Inside each package, lowest first; modules in one tuple are peers and may not import each other.
 PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
-    "harmony": (("voiceleading",), ("piece",), ("slices",), ("keyfinding",), ("numerals",), ("pivots",), ("chords",),
-                ("cadences",), ("figures",),
+    "harmony": (("voiceleading",), ("piece",), ("slices",), ("keyfinding",), ("numerals",), ("pivots", "keymodel"),
+                ("chords",), ("cadences",), ("figures",),
                 ("analysis",), ("style",), ("notation",), ("romanxml",), ("plot",), ("__init__",)),
     "generation": (("primer",), ("grammar", "sonority", "odds", "gridtables"), ("sampler", "gridstate"),
                    ("harmonizer",), ("setup",),

@@ -427,12 +427,16 @@ def test_a_picardy_third_held_past_its_dominant_stays_in_the_minor_key() -> None
 def test_a_piece_begins_in_the_key_it_ends_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """An A minor piece opening on its relative major's chord (III, then V of C): the first beat
     leans to the key the piece ends in, so it opens in A minor (i-less, as a chorale on III can);
-    without that lean the opening reads as C major."""
+    without that lean the opening reads as C major.  The rule path's lean (LEARNED_KEYS off): the
+    learned key model (round 14) reads the two opening chords in C major, then A minor."""
     from composer.harmony import analyze_notes, chords
 
     c_maj, g_maj, a_min = (72, 67, 64, 48), (71, 67, 62, 43), (72, 69, 64, 45)
     e_maj, d_min = (71, 68, 64, 40), (74, 69, 65, 50)
     seq = [c_maj, g_maj, a_min, e_maj, a_min, d_min, e_maj, e_maj, a_min, d_min, a_min, e_maj] + [a_min] * 4
+    learned = analyze_notes(_voices(seq))
+    assert [r.key for r in learned.local_keys] == ["C major", "A minor"]
+    monkeypatch.setattr(chords, "LEARNED_KEYS", False)
     assert analyze_notes(_voices(seq)).chords[0].key == "A minor"
     monkeypatch.setattr(chords, "START_BONUS", 0.0)
     assert analyze_notes(_voices(seq)).chords[0].key == "C major"

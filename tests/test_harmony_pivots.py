@@ -136,9 +136,10 @@ def test_a_change_into_the_relative_minor_moves_back_over_its_own_chords(monkeyp
 
 def test_a_chorale_phrase_turning_to_the_relative_minor_begins_it_on_its_iv6(monkeypatch: pytest.MonkeyPatch) -> None:
     """C: I IV V I IV V7 I, then ii6 vi E Am: A minor from the E chord's G# (beat 9); with
-    PREDOMINANT_BEATS 2 (round 13, off) from the D minor chord (beat 7), read a: iv6 i V i."""
+    PREDOMINANT_BEATS 2 (round 13, off) from the D minor chord (beat 7), read a: iv6 i V i.  The
+    rule path (LEARNED_KEYS off); the learned key model (round 14) begins A minor on its i (beat 8)."""
     from composer.events import Note
-    from composer.harmony import analyze_notes
+    from composer.harmony import analyze_notes, chords
 
     i, iv, v, v7 = (72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 43), (71, 65, 62, 43)
     ii6, vi, e, am = (74, 69, 65, 53), (72, 69, 64, 57), (71, 68, 64, 52), (72, 69, 64, 45)
@@ -150,6 +151,8 @@ def test_a_chorale_phrase_turning_to_the_relative_minor_begins_it_on_its_iv6(mon
         return a.local_keys[-1].start, a.progression.split("a: ")[-1]
 
     assert pivots.PREDOMINANT_BEATS == 0
+    assert turn() == (8.0, "i V i")
+    monkeypatch.setattr(chords, "LEARNED_KEYS", False)
     assert turn() == (9.0, "V i")
     monkeypatch.setattr(pivots, "PREDOMINANT_BEATS", 2)
     assert turn() == (7.0, "iv6 i V i")

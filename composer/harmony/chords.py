@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from composer.events import Note
-from composer.harmony import pivots
+from composer.harmony import keymodel, pivots
 from composer.harmony.keyfinding import (
     KEY_NAMES,
     NEW_NOTE_SHARE,
@@ -236,6 +236,7 @@ START_BONUS = 2.0  # key evidence at the first beat for the key the first pass e
 TONICIZED_BACK_BEATS = 1  # beats before a tonicized arrival's approach that may join its key (tonicized_arrivals)
 EXCURSION_OWN_ARRIVAL = True  # an excursion is confirmed only by an arrival on its own tonic, not its parallel's
 BASS_KEY_WEIGHT = 0.0  # the bass's sounding time counted this many times more in the beats' key evidence
+LEARNED_KEYS = True  # the rule path's keys read again by the learned key model (keymodel.learned_path; round 14)
 
 
 def cadence_bonus(sl: Slices, path: Sequence[int], beats: Sequence[int], parallel: float = 0.5) -> Any:
@@ -484,6 +485,9 @@ def harmony(
     if INNER_PICARDY_BEATS:
         last = [cpath[b - 1] for b in beats[1:]] + [cpath[-1]]
         rekey(inner_picardy_thirds(kpath, [cpath[b] for b in beats], last))
+    if LEARNED_KEYS:
+        arrived = cadence_bonus(sl, cpath, beats, 0.0) > 0
+        rekey(keymodel.learned_path(vectors, [sl.bass[b] for b in beats], [cpath[b] for b in beats], kpath, arrived))
     if NEW_NOTE_BETWEEN_BEATS:
         early = changes_at_new_notes(slice_keys, sl)
         if early != slice_keys:
