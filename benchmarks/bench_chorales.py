@@ -15,9 +15,14 @@ not cut: its final chords are the real endings (about half of the 42 test choral
 
 ``--harmonize`` also harmonizes each test chorale's soprano (its highest voice) with the model
 (``composer.generation.harmonize``) and reports the same figures plus the share of Bach's beats
-whose chord root / root and function (Roman numeral without figures) the harmonization matches.
+whose chord root / root and function (Roman numeral without figures) the harmonization matches (on the
+first ``--bars`` bars).  ``--harmonize-only`` does only that; ``--harmonize-whole`` harmonizes the whole
+sopranos (figures on the cut and on the whole; the final chord is then the tune's own);
+``--harmonize-best-of N`` chooses as ``composer continue --voices --best-of N`` does; ``--split valid`` puts
+the validation chorales on Bach's side (for choosing settings; the test split is measured once).
 
 Usage: python benchmarks/bench_chorales.py --model chorales -n 100 --bars 16 --seed 1 [--harmonize]
+       python benchmarks/bench_chorales.py --harmonize-only --harmonize-whole --harmonize-best-of 4 --seed 1
        python benchmarks/bench_chorales.py --generated out/ --bars 16
 Writes JSON (default benchmarks/results/chorales-music.json) and prints a markdown table.
 """
@@ -63,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--harmonize-best-of", type=int, default=1, metavar="N",
                     help="harmonize as `continue --voices --best-of N` does: the best of N by the analysis (default 1)")
     ap.add_argument("--harmonize-only", action="store_true", help="only the harmonizing figures (no generation)")
-    ap.add_argument("--split", default="test", help="Bach's side: the corpus's test split (default) or valid")
+    ap.add_argument("--split", default="test", choices=["test", "valid"],
+                    help="Bach's side: the corpus's test split (default) or valid")
     ap.add_argument("--tune-relative", choices=["on", "off"],
                     help="set generation.satb.TUNE_RELATIVE (a tune's candidates also in its relative key)")
     ap.add_argument("--harmonize-whole", action="store_true",
@@ -265,6 +271,8 @@ def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if (args.harmonize_whole or args.harmonize_best_of > 1) and not (args.harmonize or args.harmonize_only):
+        raise SystemExit("--harmonize-whole / --harmonize-best-of need --harmonize or --harmonize-only")
     os.environ.setdefault("COMPOSER_THREADS", "1")
     import torch
 

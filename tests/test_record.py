@@ -177,6 +177,7 @@ def test_a_record_from_before_typed_sampling_replays_the_plain_way() -> None:
     assert old.full_chords is False and old.repeats is None and old.phrase_rests is None
     assert old.raised_penalty == 0.25 and old.seventh_penalty == 1.0
     assert old.four_pcs is None and old.degree_odds is None and old.motion_odds is None and old.motion_beats is False
+    assert old.tune_ending is False  # a harmonization recorded before the tune ending replays without it
     new = request_of(rec | {"options": {"seed": 3, "full_chords": True, "repeats": 0.75}}).options
     assert new.full_chords is True and new.repeats == 0.75
     # motion odds set through the API before motion_beats: every note, the degrees at the table of then

@@ -503,7 +503,7 @@ def test_voice_mask_key_follows_the_voices(satb_ckpt: Path, monkeypatch: pytest.
 @pytest.mark.parametrize(("key", "last", "triad"), [("C major", 60, {0, 4, 7}), ("A minor", 64, {9, 0, 4, 1})])
 def test_a_tune_ending_on_its_tonic_triad_ends_on_the_chord(satb_ckpt: Path, key: str, last: int,
                                                              triad: set[int]) -> None:
-    tonic = triad and (0 if key == "C major" else 9)
+    tonic = 0 if key == "C major" else 9
     melody = [Note(0, 72, 1), Note(1, 71, 1), Note(2, 69, 1), Note(3, 67, 1), Note(4, 65, 1), Note(5, 64, 1),
               Note(6, 62, 1), Note(7, 64, 1), Note(8, last, 3)]  # the last note three beats, in bar 3
     for seed in range(4):  # an untrained model: the rule alone makes the ending
@@ -532,3 +532,30 @@ def test_the_tune_ending_can_be_turned_off(satb_ckpt: Path) -> None:
     assert not all(endings)  # the untrained model alone does not end on a held tonic chord
     with pytest.raises(ValueError, match="tune_ending"):
         SampleOptions(tune_ending=1)  # type: ignore[arg-type]
+
+
+def test_a_tunes_candidates_share_its_key_and_a_primers_alternate(satb_ckpt: Path) -> None:
+    from composer.generation import harmonizations
+
+    tune = [Note(0, 67, 1), Note(1, 69, 1), Note(2, 71, 1), Note(3, 72, 1), Note(4, 71, 2), Note(6, 67, 2)]
+    keys = {p.key for p in harmonizations(Primer(tune), str(satb_ckpt), n=4, options=SampleOptions(seed=1),
+                                          quantize=False)}
+    assert keys == {"G major"}  # the tune ends on G: its key, for every candidate
+    old = {p.key for p in harmonizations(Primer(tune), str(satb_ckpt), n=4,
+                                         options=SampleOptions(seed=1, tune_ending=False), quantize=False)}
+    assert old == {"G major", "E minor"}  # as recorded before the tune ending: the relative key too
+    more = {p.key for p in sample_pieces(str(satb_ckpt), n=4, bars=3, options=SampleOptions(seed=1),
+                                         primer=Primer(tune), quantize=False)}
+    assert more == {"G major", "E minor"}  # a primer that goes on alternates
+
+
+def test_a_low_tune_ending_keeps_the_bass_lowest_and_no_fermata_after_it(satb_ckpt: Path) -> None:
+    melody = [Note(0, 67, 1), Note(1, 65, 1), Note(2, 64, 1), Note(3, 62, 1), Note(4, 64, 1), Note(5, 62, 1),
+              Note(6, 62, 1), Note(7, 64, 1), Note(8, 60, 1)]  # ends low, on C4, a beat before the bar ends
+    for seed in range(6):
+        piece = harmonize(Primer(melody), str(satb_ckpt), options=SampleOptions(seed=seed, key="C major"),
+                          quantize=False)
+        assert piece.voices is not None
+        final = [max(v, key=lambda n: n.start) for v in piece.voices]
+        assert final[3].pitch % 12 == 0 and final[3].pitch <= final[2].pitch  # the tonic, not above the tenor
+        assert all(f <= 8.0 for f in piece.meta["fermatas"])  # the silence after the tune takes none

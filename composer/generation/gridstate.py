@@ -98,16 +98,16 @@ class GridState:
         if not codec.has(f"TimeSig_{meter[0]}/{meter[1]}") or self.bar_steps > len(self._pos_all):
             raise InputError(f"this model writes no {meter[0]}/{meter[1]} bars (it knows {', '.join(METERS)})")
         self._meter = codec.id_of(f"TimeSig_{meter[0]}/{meter[1]}")
-        # The ending: in the last bar a fermata chord is held to the end (as Bach's chorales end), at the latest
-        # from the half bar (even metres) or the downbeat (odd ones); a melody that covers the last bar ends on its
-        # last note's chord (a beat long at least), the tonic triad if that note is one of its (the Key tells)
+        # The ending: in the last bar a fermata chord is held to the end (as Bach's chorales end), at the latest from
+        # the half bar (even metres) or the downbeat (odd ones). A melody covering the last bar decides it: under its
+        # last note (a beat long at least), if a tonic-triad tone (the Key tells), the tonic triad, held; else free
         last_bar = ((bars - 1) * self.bar_steps) if bars else None
         self._end_free = last_bar is not None and not any(
             last_bar <= k < last_bar + self.bar_steps for k in self.melody)
         self._end_by = final_onset_by(self.bar_steps, meter[0])
         self.end_step: int | None = None  # grid step of the final (fermata) chord, once written or known
-        self._melody_end = (final_melody_onset(codec, self.melody, self.beat) if options.tune_ending and bars
-                            and not self._end_free else None)
+        self._melody_end = final_melody_onset(codec, self.melody, self.beat) if options.tune_ending and bars else None
+        self._melody_end = None if self._end_free else self._melody_end
         # the soprano enters on the beat after this many silent steps (SampleOptions.phrase_rests)
         self._enter_after = None if options.phrase_rests is None else options.phrase_rests * self.beat
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
@@ -284,8 +284,10 @@ class GridState:
         the tenor have none, the tenor takes it; one third only (C and C# together: a cross relation).
         """
         notes = allowed & self._sounding_ok
-        if self.voice == VOICES - 1:
-            return [notes & np.isin(self._pitch % 12, [9] if self.mode_minor else [0])]  # A minor / C major
+        if self.voice == VOICES - 1:  # A minor / C major; under a tune not above the tenor (a low last note)
+            tonic = notes & np.isin(self._pitch % 12, [9] if self.mode_minor else [0])
+            low = tonic & (self._pitch <= self._snd[2]) if self._melody_end is not None and self._snd[2] >= 0 else tonic
+            return [low, tonic] if low is not tonic else [tonic]
         thirds = [0, 1] if self.mode_minor else [4]
         above = {self._snd[v] % 12 for v in range(self.voice) if self._snd[v] >= 0}
         taken = [t for t in thirds if t in above]
@@ -411,7 +413,8 @@ class GridState:
             if self._in_last_bar() and (self.end_step is not None or self.pos >= self._end_by):
                 return self._only(self._fermata)
             m = self._voice_mask()
-            if not (self.voice == MELODY and self.step in self.melody):
+            if not (self.voice == MELODY and self.step in self.melody) and not (  # (no fermata after a tune's end)
+                    self._melody_end is not None and self.end_step is not None and self.step > self.end_step):
                 hit = self._fermata_or.get(id(m))  # (m itself kept: its id stays its own)
                 if hit is None or hit[0] is not m:
                     hit = self._fermata_or[id(m)] = (m, m | self._only(self._fermata))

@@ -332,7 +332,6 @@ class Stepper:
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
         # a motion-input model (ModelConfig.motion_input) reads each voice's last interval beside the tokens
         self._motion: Any = getattr(model, "motion", None)
-        self._tables: Any = getattr(model, "voice_tables", None)
         self._tracker: MotionTracker | None = None
 
     def prime(self, prefixes: list[list[int]]) -> np.ndarray:
@@ -345,7 +344,10 @@ class Stepper:
         """
         torch = self._torch
         if self._motion is not None:  # follow the prefixes' voices, to go on from them in step()
-            self._tracker = MotionTracker(self._tables[0], self._tables[1], rows=len(prefixes))
+            tables = getattr(self.model, "voice_tables", None)
+            if tables is None:
+                raise RuntimeError("a motion-input model needs set_voice_tables(codec) before it runs")
+            self._tracker = MotionTracker(tables[0], tables[1], rows=len(prefixes))
             for r, p in enumerate(prefixes):
                 for t in p:
                     self._tracker.feed_one(r, t)
