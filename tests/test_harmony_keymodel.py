@@ -105,3 +105,33 @@ def test_the_learned_keys_can_be_switched_off_for_the_rule_path(monkeypatch: pyt
     assert calls and {r.key for r in a.local_keys} == {"G major"}
     monkeypatch.setattr(keymodel, "learned_path", real)
     assert analyze_notes(notes).local_keys[0].key == "C major"
+
+
+def test_a_long_piece_is_scored_in_blocks_with_the_same_keys() -> None:
+    rng = np.random.default_rng(0)
+    n = 3 * keymodel.BLOCK + 37  # several blocks and a short last one
+    v = rng.integers(0, 3, size=(n, 12)).astype(float) / 4  # quarter durations, as a grid gives
+    bass = [int(b) for b in rng.integers(40, 60, n)]
+    states = [int(s) for s in rng.integers(0, 12 * _Q, n)]
+    rule = [int(k) for k in np.repeat(rng.integers(0, 24, n // 40 + 1), 40)[:n]]
+    arrivals = rng.random((n, 24)) < 0.02
+    w, cost = keymodel.shipped_model()
+    whole = keymodel.decode(keymodel.key_scores(keymodel.features(v, bass, states, rule, arrivals), w), cost)
+    assert keymodel.learned_path(v, bass, states, rule, arrivals) == whole
+    assert len(set(whole)) > 1  # a path that moves: the blocks' seams are crossed by key changes
+
+
+def test_a_missing_or_broken_model_file_is_one_clear_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.errors import ComposerError
+
+    for name, text in (("missing.json", None), ("broken.json", "{not json"),
+                       ("nan.json", json.dumps({"weights": [[float("nan")] * (keymodel.N_FEATURES + 1)] * 2,
+                                                "change_cost": 0.5}))):
+        path = tmp_path / name
+        if text is not None:
+            path.write_text(text)
+        monkeypatch.setattr(keymodel, "MODEL_FILE", path)
+        keymodel.shipped_model.cache_clear()
+        with pytest.raises(ComposerError, match=f"{name}: the learned key model is missing or unreadable"):
+            keymodel.shipped_model()
+    keymodel.shipped_model.cache_clear()

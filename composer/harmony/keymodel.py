@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from composer.errors import ComposerError
 from composer.harmony.numerals import QUALITY_NAMES
 
 WINDOWS = (0, 1, 2, 4, 8)  # half widths (beats) of the pitch-class windows around each beat
@@ -28,6 +29,8 @@ CHORD_WINDOWS = (2, 4)  # half widths (beats) of the windows whose chords are co
 RULE_CONTEXT = (0, -2, 2)  # beats from the beat whose rule key is a feature
 CADENCE_SPANS = (4, 8)  # beats ahead and behind searched for an arrival on the key's tonic
 _Q = len(QUALITY_NAMES)
+BLOCK = 256  # beats scored at a time (learned_path)
+HALO = 1 + max(*WINDOWS, *CHORD_WINDOWS, *CADENCE_SPANS, *map(abs, CHORD_CONTEXT), *map(abs, RULE_CONTEXT))
 N_FEATURES = (12 * len(WINDOWS) + 12 + 12 * _Q * (len(CHORD_CONTEXT) + len(CHORD_WINDOWS))
               + 1 + 2 * len(CADENCE_SPANS) + 24 * len(RULE_CONTEXT))
 
@@ -156,13 +159,24 @@ def learned_path(
     change_cost: float | None = None,
 ) -> list[int]:
     """The learned key of each beat (the shipped model's weights and change cost unless given)."""
-    if len(rule_path) == 0:
+    import numpy as np
+
+    n = len(rule_path)
+    if n == 0:
         return []
     if weights is None or change_cost is None:
         shipped = shipped_model()
         weights = shipped[0] if weights is None else weights
         change_cost = shipped[1] if change_cost is None else change_cost
-    return decode(key_scores(features(beat_vectors, bass, chords, rule_path, arrivals), weights), change_cost)
+    # scored BLOCK beats at a time, each block's features from its beats and HALO beats either side (all that
+    # its windows read), so memory stays bounded (24 keys x N_FEATURES a beat: about 144 KB) on long pieces
+    bv, arr = np.asarray(beat_vectors, dtype=float), np.asarray(arrivals).reshape(n, 24)
+    scores = []
+    for a in range(0, n, BLOCK):
+        lo, hi = max(0, a - HALO), min(n, a + BLOCK + HALO)
+        f = features(bv[lo:hi], list(bass[lo:hi]), list(chords[lo:hi]), list(rule_path[lo:hi]), arr[lo:hi])
+        scores.append(key_scores(f, weights)[a - lo : a - lo + min(BLOCK, n - a)])
+    return decode(np.concatenate(scores), change_cost)
 
 
 # The shipped model: weights and change cost written by benchmarks/train_key_model.py (fit on the 53
@@ -175,8 +189,12 @@ def shipped_model() -> tuple[Any, float]:
     """(weights (2, N_FEATURES + 1), change cost) from :data:`MODEL_FILE`."""
     import numpy as np
 
-    data = json.loads(MODEL_FILE.read_text())
-    w = np.asarray(data["weights"], dtype=float)
-    if w.shape != (2, N_FEATURES + 1):
-        raise ValueError(f"{MODEL_FILE}: weights of shape {w.shape}, expected (2, {N_FEATURES + 1})")
-    return w, float(data["change_cost"])
+    try:
+        data = json.loads(MODEL_FILE.read_text())
+        w, cost = np.asarray(data["weights"], dtype=float), float(data["change_cost"])
+        if w.shape != (2, N_FEATURES + 1) or not np.isfinite(w).all() or not (np.isfinite(cost) and cost >= 0):
+            raise ValueError(f"weights of shape {w.shape}, expected (2, {N_FEATURES + 1}), finite; change cost {cost}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ComposerError(f"{MODEL_FILE}: the learned key model is missing or unreadable ({exc}); reinstall "
+                            "composer (or set composer.harmony.chords.LEARNED_KEYS = False)") from None
+    return w, cost
