@@ -20,6 +20,8 @@ Then K-fold cross-validation by chorale (chorale ``i`` in fold ``i % K``, as in
 full with it (``bench_analysis_accuracy.score_ours``), pooled out-of-fold key / exact /
 numeral, and cadence recall at the fermatas, against the rule path (the code with
 ``LEARNED_KEYS`` off).  ``--write`` fits on all 53 and writes the model to composer/harmony/key_model.json.
+``--extra DIR`` (round 15): more annotated chorales (the same BWV exclusion) added to every
+training set, the cost-choosing split and ``--write``'s fit included, and never scored.
 """
 
 from __future__ import annotations
@@ -189,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, nargs="*", default=[2, 5])
     ap.add_argument("--write", action="store_true", help="fit on all 53 and write key_model.json")
     ap.add_argument("--out", type=Path, help="write the figures here (JSON)")
+    ap.add_argument("--extra", type=Path, help="a folder of more analyses: trained on in every fold, never scored")
     args = ap.parse_args(argv)
     names, _ = annotated.analyses(args.folder)
+    extra_names, extra_dropped = annotated.analyses(args.extra) if args.extra else ([], [])
     cache = Path(tempfile.gettempdir()) / f"composer-accuracy-v2-{music21.__version__}"
     main_mod = sys.modules["__main__"]
     main_mod.Piece, main_mod.Item = bench.Piece, bench.Item  # type: ignore[attr-defined]
@@ -201,6 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     data = capture(pieces)
     print(f"{len(order)} chorales, {sum(len(d['samples']) for d in data.values())} onsets", flush=True)
     report: dict[str, Any] = {"chorales": len(order), "l2": L2, "steps": STEPS, "costs": list(COSTS), "cv": []}
+    extra = []
+    if extra_names:
+        extra_pieces = bench.load_pieces(extra_names, cache)
+        assert not any(p.name in bench.CHORALES for p in extra_pieces)
+        data.update(capture(extra_pieces))
+        extra = [p.name for p in extra_pieces]
+        report["extra"] = {"chorales": len(extra), "onsets": sum(len(data[n]["samples"]) for n in extra),
+                           "names": [Path(n).stem for n in extra], "left_out": [Path(d).stem for d in extra_dropped]}
+        print(f"extra: {len(extra)} chorales, {report['extra']['onsets']} onsets (training only)", flush=True)
     report["rule_path"] = base = score(pieces, None)
     report["rule_summary"] = _summary(base, tuning)
     print("rule path", json.dumps(report["rule_summary"]), flush=True)
@@ -209,15 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         oof: dict[str, list[int]] = {}
         chosen = []
         for test in folds:
-            w, cost = train(data, [n for n in order if n not in test])
+            w, cost = train(data, [n for n in order if n not in test] + extra)
             chosen.append(cost)
             oof.update(score([p for p in pieces if p.name in test], (w, cost)))
         row = {"folds": k, "costs": chosen, "learned": _summary(oof, tuning), "pieces": oof}
         report["cv"].append(row)
         print(f"K={k}", chosen, json.dumps(row["learned"]), flush=True)
     if args.write:
-        w, cost = train(data, order)
-        write_weights(w, cost, len(order), sum(len(d["samples"]) for d in data.values()))
+        w, cost = train(data, order + extra)
+        write_weights(w, cost, len(order) + len(extra), sum(len(d["samples"]) for d in data.values()))
         report["shipped_cost"] = cost
         print("wrote key_model.json, change cost", cost)
     if args.out:
