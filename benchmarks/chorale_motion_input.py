@@ -7,9 +7,10 @@ shows its pitch at every step, but the pitch before it (and so the voice's last 
 tokens back.  This script trains two models on the same data, budget and recipe and compares them:
 
 * ``tokens``: the bundled recipe's model (2 x 256 LSTM, tied embeddings, dropout 0.3);
-* ``motion``: the same, plus an input embedding, added to every voice token's, of the interval (semitones,
-  clipped to an octave) between the voice's last two struck notes: a deterministic function of the tokens
-  before it, so a sampler can compute it as it goes.
+* ``motion``: the same with ``ModelConfig.motion_input`` (``composer/voicemotion.py``): an input embedding,
+  added to every voice token's, of the interval (semitones, clipped to an octave) between the voice's last
+  two struck notes.  Here the classes are computed over the whole piece, so a window cut from mid-piece keeps
+  the voices' earlier notes (``composer train --motion-input`` reads each window from its start).
 
 Both: windows of 512 tokens from random offsets of random training pieces (the corpus's sequences with their
 control prefix), batch 8, AdamW 3e-3 (weight decay 0.01) with a cosine schedule to the CPU-time budget, grad
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,70 +34,29 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from composer.corpus import load_corpus
-from composer.dataset import load_pieces, scored_sequences
-from composer.generation.odds import MOTIONS, motion_of
-from composer.model import LSTMModel, ModelConfig
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-RESULTS = Path(__file__).resolve().parent / "results"
-CLIP = 12  # intervals beyond an octave share a class
-NONE, REST = 2 * CLIP + 2, 2 * CLIP + 3  # classes: 0 = not a voice token, 1 .. 2*CLIP+1 = interval + CLIP + 1
-CLASSES = REST + 1
+from chorale_motion_forced import count_motions, motion_rows  # noqa: E402
 
+from composer.corpus import load_corpus  # noqa: E402
+from composer.dataset import load_pieces, scored_sequences  # noqa: E402
+from composer.generation.odds import MOTIONS  # noqa: E402
+from composer.model import LSTMModel, ModelConfig  # noqa: E402
+from composer.voicemotion import motion_classes, voice_tables  # noqa: E402
 
-def motion_features(seq: np.ndarray, types: list[str], pitch: np.ndarray) -> np.ndarray:
-    """Per token: 0 for a token that is not a voice's, else the class of the voice's last interval."""
-    out = np.zeros(len(seq), dtype=np.int64)
-    last, before = [-1] * 4, [-1] * 4  # each voice's last struck pitch and the one before it
-    voice = 0
-    for t, tok in enumerate(seq):
-        kind = types[tok]
-        if kind == "Pos":
-            voice = 0
-            continue
-        if kind not in ("Pitch", "Hold", "Rest") or voice > 3:
-            continue
-        v, voice = voice, voice + 1
-        if kind == "Pitch":
-            before[v], last[v] = last[v], int(pitch[tok])
-        if kind == "Rest":
-            out[t] = REST
-        elif before[v] < 0:
-            out[t] = NONE
-        else:
-            out[t] = max(-CLIP, min(CLIP, last[v] - before[v])) + CLIP + 1
-    return out
+RESULTS = HERE / "results"
 
 
-class MotionLSTM(LSTMModel):
-    """``LSTMModel`` with an input embedding of each voice token's motion class added to the token's."""
-
-    def __init__(self, config: ModelConfig, motion: bool) -> None:
-        super().__init__(config)
-        self.motion = nn.Embedding(CLASSES, config.embed_dim, padding_idx=0) if motion else None
-        if self.motion is not None:
-            nn.init.normal_(self.motion.weight, std=0.05)
-            with torch.no_grad():
-                self.motion.weight[0].zero_()
-
-    def forward_features(self, ids: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        x = self.embed(ids)
-        if self.motion is not None:
-            x = x + self.motion(feats)
-        y, _ = self.lstm(x)
-        return self.head(self.drop(y))
-
-
-def valid_nll(model: MotionLSTM, valid: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[float, int]:
+def valid_nll(model: LSTMModel, valid: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[float, int]:
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for seq, feats, prefix in valid:
             ids = torch.from_numpy(seq[None])
             f = torch.from_numpy(feats[None])
-            logits = model.forward_features(ids[:, :-1], f[:, :-1])[0]
+            logits = model(ids[:, :-1], motion=f[:, :-1])[0][0]
             nll = F.cross_entropy(logits.float(), ids[0, 1:], reduction="none")
             total += float(nll[prefix - 1 :].sum())
             count += len(seq) - prefix
@@ -103,43 +64,17 @@ def valid_nll(model: MotionLSTM, valid: list[tuple[np.ndarray, np.ndarray, int]]
     return total, count
 
 
-def forced_motion(model: MotionLSTM, valid: list[tuple[np.ndarray, np.ndarray, int]],
+def forced_motion(model: LSTMModel, valid: list[tuple[np.ndarray, np.ndarray, int]],
                   types: list[str], pitch: np.ndarray) -> dict[str, Any]:
-    """The model's expected next motion by a voice's last, against Bach's (as chorale_motion_forced.py)."""
+    """The model's expected next motion by a voice's last, against Bach's (``chorale_motion_forced.py``'s count)."""
     model.eval()
-    is_new = np.array([t == "Pitch" for t in types])
     expected, counted = np.zeros((5, 5)), np.zeros((5, 5))
     for seq, feats, _ in valid:
         with torch.no_grad():
-            logits = model.forward_features(torch.from_numpy(seq[None, :-1]), torch.from_numpy(feats[None, :-1]))
-        probs = torch.softmax(logits[0].float(), -1).numpy()
-        last, motion, voice = [-1] * 4, [-1] * 4, 0
-        for t in range(1, len(seq)):
-            kind = types[seq[t]]
-            if kind == "Pos":
-                voice = 0
-                continue
-            if kind not in ("Pitch", "Hold", "Rest"):
-                continue
-            v, voice = voice, voice + 1
-            if kind != "Pitch" or v > 3:
-                continue
-            new = int(pitch[seq[t]])
-            if last[v] >= 0 and motion[v] >= 0:
-                q = probs[t - 1] * is_new
-                q = q / q.sum()
-                d = pitch - last[v]
-                m2 = np.where(d == 0, 0, np.where(np.abs(d) <= 2, 1, 3) + (d < 0))
-                for m in range(5):
-                    expected[motion[v], m] += q[is_new & (m2 == m)].sum()
-                counted[motion[v], motion_of(new - last[v])] += 1
-            if last[v] >= 0:
-                motion[v] = motion_of(new - last[v])
-            last[v] = new
+            logits, _ = model(torch.from_numpy(seq[None, :-1]), motion=torch.from_numpy(feats[None, :-1]))
+        count_motions(seq, torch.softmax(logits[0].float(), -1).numpy(), types, pitch, expected, counted)
     model.train()
-    return {m1: {"model": [round(float(x), 4) for x in expected[i] / expected[i].sum()],
-                 "bach": [round(float(x), 4) for x in counted[i] / counted[i].sum()],
-                 "notes": int(counted[i].sum())} for i, m1 in enumerate(MOTIONS)}
+    return motion_rows(expected, counted)
 
 
 def main() -> None:
@@ -161,14 +96,17 @@ def main() -> None:
     corpus = load_corpus(a.corpus)
     codec = corpus.codec
     types, pitch = list(codec.types), np.asarray(codec.pitch_of)
+    tables = voice_tables(types, pitch)
 
     def prepared(split: str) -> list[tuple[np.ndarray, np.ndarray, int]]:
-        return [(s.astype(np.int64), motion_features(s, types, pitch), p)
+        # the classes over the whole piece: a window cut from mid-piece keeps the voices' earlier notes
+        return [(s.astype(np.int64), motion_classes(s.astype(np.int64), *tables), p)
                 for s, p in scored_sequences(codec, load_pieces(corpus, split))]
 
     train, valid = prepared("train"), prepared("valid")
-    model = MotionLSTM(ModelConfig(codec.vocab_size, a.hidden, a.hidden, 2, a.dropout, tie_weights=True),
-                       a.variant == "motion")
+    model = LSTMModel(ModelConfig(codec.vocab_size, a.hidden, a.hidden, 2, a.dropout, tie_weights=True,
+                                  motion_input=a.variant == "motion"))
+    model.set_voice_tables(codec)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     rng = np.random.default_rng(a.seed)
     budget = a.minutes * 60
@@ -198,7 +136,7 @@ def main() -> None:
             piece = seq[start : start + a.seq_len + 1]
             ids[r, : len(piece)], fts[r, : len(piece)] = piece, feats[start : start + len(piece)]
         x, f = torch.from_numpy(ids), torch.from_numpy(fts)
-        logits = model.forward_features(x[:, :-1], f[:, :-1])
+        logits, _ = model(x[:, :-1], motion=f[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), ignore_index=codec.pad)
         opt.zero_grad()
         loss.backward()
@@ -206,7 +144,7 @@ def main() -> None:
         opt.step()
         step += 1
         cpu += time.process_time() - c0
-    model.load_state_dict(torch.load(out_pt))
+    model.load_state_dict(torch.load(out_pt, weights_only=True))
     table = forced_motion(model, valid, types, pitch)
     for m1, row in table.items():
         print(f"{m1:3s} model {row['model']}  Bach {row['bach']}  ({row['notes']} notes)")
