@@ -21,7 +21,8 @@ full with it (``bench_analysis_accuracy.score_ours``), pooled out-of-fold key / 
 numeral, and cadence recall at the fermatas, against the rule path (the code with
 ``LEARNED_KEYS`` off).  ``--write`` fits on all 53 and writes the model to composer/harmony/key_model.json.
 ``--extra DIR`` (round 15): more annotated chorales (the same BWV exclusion) added to every
-training set, the cost-choosing split and ``--write``'s fit included, and never scored.
+training set, the cost-choosing split and ``--write``'s fit included, and never scored; an
+extra analysis of the same BWV movement as one of the 53 is left out too (round 16).
 """
 
 from __future__ import annotations
@@ -195,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     names, _ = annotated.analyses(args.folder)
     extra_names, extra_dropped = annotated.analyses(args.extra) if args.extra else ([], [])
+    if extra_names:  # an extra analysis of a scored chorale's BWV movement would leak into its fold
+        from music21 import corpus
+
+        scored = {bench._bwv_work(n) for n in names}
+        scored |= {bench._bwv_work(str(corpus.getWork(n))) for n in bench.TUNING_CHORALES}
+        extra_dropped += [n for n in extra_names if bench._bwv_work(n) in scored]
+        extra_names = [n for n in extra_names if bench._bwv_work(n) not in scored]
     cache = Path(tempfile.gettempdir()) / f"composer-accuracy-v2-{music21.__version__}"
     main_mod = sys.modules["__main__"]
     main_mod.Piece, main_mod.Item = bench.Piece, bench.Item  # type: ignore[attr-defined]
