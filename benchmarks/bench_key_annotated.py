@@ -31,12 +31,12 @@ def default_dir() -> Path:
     return Path(os.environ.get("COMPOSER_RNTXT_DIR", Path(tempfile.gettempdir()) / "composer-rntxt"))
 
 
-def analyses(folder: Path) -> tuple[list[str], list[str]]:
-    """(the analyses to score, those left out as a benchmark chorale's BWV movement)."""
+def analyses(folder: Path, exclude: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """(the analyses to score, those left out as a benchmark chorale's BWV movement or one in ``exclude``)."""
     import bench_analysis_accuracy as bench
     from music21 import corpus
 
-    bench_works = {bench._bwv_work(str(corpus.getWork(n))) for n in bench.CHORALES}
+    bench_works = {bench._bwv_work(str(corpus.getWork(n))) for n in bench.CHORALES} | exclude
     keep, dropped = [], []
     for f in sorted(folder.glob("*.rntxt")):
         (dropped if bench._bwv_work(str(f)) in bench_works else keep).append(str(f))

@@ -195,14 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra", type=Path, help="a folder of more analyses: trained on in every fold, never scored")
     args = ap.parse_args(argv)
     names, _ = annotated.analyses(args.folder)
-    extra_names, extra_dropped = annotated.analyses(args.extra) if args.extra else ([], [])
-    if extra_names:  # an extra analysis of a scored chorale's BWV movement would leak into its fold
-        from music21 import corpus
-
-        scored = {bench._bwv_work(n) for n in names}
-        scored |= {bench._bwv_work(str(corpus.getWork(n))) for n in bench.TUNING_CHORALES}
-        extra_dropped += [n for n in extra_names if bench._bwv_work(n) in scored]
-        extra_names = [n for n in extra_names if bench._bwv_work(n) not in scored]
+    # an extra analysis of a scored chorale's BWV movement would leak into that chorale's fold
+    scored = frozenset(bench._bwv_work(n) for n in names)
+    extra_names, extra_dropped = annotated.analyses(args.extra, scored) if args.extra else ([], [])
     cache = Path(tempfile.gettempdir()) / f"composer-accuracy-v2-{music21.__version__}"
     main_mod = sys.modules["__main__"]
     main_mod.Piece, main_mod.Item = bench.Piece, bench.Item  # type: ignore[attr-defined]
