@@ -144,3 +144,16 @@ def one_torch_thread() -> Iterator[None]:
 
     with torch_threads(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def satb_codec():  # type: ignore[no-untyped-def]
+    """The chorale corpus's SATB grid codec (16th-note grid, its style control), as ``composer train`` makes it."""
+    from helpers import SATB_SPEC
+
+    from composer.codec import make_codec
+    from composer.voicegrid import VoiceGridCodec
+
+    c = make_codec(SATB_SPEC, styles=["bach-chorales-satb"])
+    assert isinstance(c, VoiceGridCodec)
+    return c

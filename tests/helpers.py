@@ -1,10 +1,15 @@
-"""Checks shared by the tests: one-line errors, balanced note streams, one torch thread."""
+"""Checks shared by the tests: one-line errors, balanced note streams, one torch thread, the SATB grid's spec."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from composer.config import TokenizerSpec
+
+# the SATB grid of the chorale corpora: four steps a quarter note, the chorales' pitch range
+SATB_SPEC = TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96))
 
 
 def one_line_error(result: Any, *must: str, code: int = 2) -> str:

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import SATB_SPEC
 
-from composer.config import SampleOptions, TokenizerSpec
+from composer.config import SampleOptions
 from composer.generation.odds import fourth_pc_offsets, key_offsets
 from composer.generation.satb import GridState
 from composer.voicegrid import VoiceGridCodec
@@ -51,7 +52,7 @@ def test_fourth_pitch_class_odds() -> None:
 
 
 def test_grid_state_applies_four_pcs_to_the_bass_on_beats_only() -> None:
-    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
+    codec = VoiceGridCodec(SATB_SPEC)
     st = GridState(codec, SampleOptions(four_pcs=0.5, key_bias=0.0), bars=4)
     st.sounding, st.voice, st.pos, st.last = [72, 67, 64, -1], 3, 0, "Voice"  # C G E above the bass, on the beat
     st.allowed()
@@ -98,7 +99,7 @@ def test_motion_odds_read_the_degrees_fitted_with_them() -> None:
     assert DEGREE_CALIBRATION_MOTION[False][7] > DEGREE_CALIBRATION[False][7]  # the dominant raised further
     assert key_offsets(IS_PITCH, PCS, 0, 1.0, 0.0, motion=True).tolist() == key_offsets(
         IS_PITCH, PCS, 0, 1.0, 0.0).tolist()  # without degree odds the table is not read
-    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
+    codec = VoiceGridCodec(SATB_SPEC)
     pitch = np.asarray(codec.pitch_of) % 12
     is_pitch = np.array([t == "Pitch" for t in codec.types])
     # the sampler's soft key: the motion table exactly when the motion odds are on, on the beats; on every
@@ -115,7 +116,7 @@ def test_motion_odds_read_the_degrees_fitted_with_them() -> None:
 def test_motion_odds_raise_a_continuing_step_after_a_step_up() -> None:
     from composer.generation.odds import MOTION_CALIBRATION, motion_of
 
-    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
+    codec = VoiceGridCodec(SATB_SPEC)
     st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.5, motion_beats=False), bars=4)
     st.voice, st.last = 0, "Voice"
     st.allowed()
@@ -154,7 +155,7 @@ def test_motion_odds_raise_a_continuing_step_after_a_step_up() -> None:
 def test_motion_beats_reweight_only_the_notes_on_a_beat() -> None:
     from composer.generation.odds import MOTION_CALIBRATION
 
-    codec = VoiceGridCodec(TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96)))
+    codec = VoiceGridCodec(SATB_SPEC)
     for beats in (False, True):
         st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.0, motion_beats=beats), bars=4)
         for p in (72, 74):  # the soprano: C, then D (a step up)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import SATB_SPEC
 from symusic import Score
 
 from composer.checkpoint import save_checkpoint
@@ -32,14 +33,12 @@ from composer.voicegrid import (
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SPEC = TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96))
+SPEC = SATB_SPEC
 
 
 @pytest.fixture(scope="module")
-def codec() -> VoiceGridCodec:
-    c = make_codec(SPEC, styles=["bach-chorales-satb"])
-    assert isinstance(c, VoiceGridCodec)
-    return c
+def codec(satb_codec: VoiceGridCodec) -> VoiceGridCodec:
+    return satb_codec
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import SATB_SPEC
 
 from composer.checkpoint import load_checkpoint, save_checkpoint
-from composer.codec import make_codec
-from composer.config import ModelConfig, SampleOptions, TokenizerSpec
+from composer.config import ModelConfig, SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation import Stepper, sample_pieces
@@ -23,14 +23,12 @@ from composer.voicemotion import CLIP, NONE, REST, MotionTracker, motion_classes
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SPEC = TokenizerSpec(kind="SATB", beat_res={"0_4": 4}, pitch_range=(28, 96))
+SPEC = SATB_SPEC
 
 
 @pytest.fixture(scope="module")
-def codec() -> VoiceGridCodec:
-    c = make_codec(SPEC, styles=["bach-chorales-satb"])
-    assert isinstance(c, VoiceGridCodec)
-    return c
+def codec(satb_codec: VoiceGridCodec) -> VoiceGridCodec:
+    return satb_codec
 
 
 def _piece() -> VoicedPiece:
