@@ -187,7 +187,7 @@ def chord_fit(piece: Any) -> float:
     """The share of the analysis's chord tones sounding in the corpus score where it places them.
 
     Low when the analysis is of another version of the chorale than the score music21 finds for its
-    BWV number (the 43 chorales of round 14 score 0.77-0.97; of the 265 extras of round 16, five score
+    BWV number (the 43 chorales of round 14 score 0.77-1.00; of the 265 extras of round 16, five score
     0.43-0.63 and the others 0.87-1.00).
     """
     import bench_analysis_accuracy as bench
