@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="set generation.satb.TUNE_RELATIVE (a tune's candidates also in its relative key)")
     ap.add_argument("--harmonize-whole", action="store_true",
                     help="harmonize the whole sopranos (figures on the cut and on the whole) instead of the cut ones")
+    ap.add_argument("--phrase-ends", choices=["marked", "none"], default="marked",
+                    help="harmonize each soprano with its phrase ends (the corpus file's fermata markers, read as "
+                         "`composer continue --voices` reads a file's) or without (a melody with no marks)")
     ap.add_argument("--keep", type=Path, help="write the generated / harmonized MIDI files here")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/chorales-music.json"))
     return ap.parse_args(argv)
@@ -139,15 +142,25 @@ def generated_from_model(model: str, n: int = 100, bars: int = 16, seed: int = 1
     return out
 
 
+def phrase_ends(corpus: str, pieces: list[Chorale]) -> dict[str, tuple[float, ...]]:
+    """Each piece's fermata onsets as a primer reads them from its corpus MIDI file (its ``fermata`` markers)."""
+    from composer.corpus import load_corpus
+    from composer.generation.primer import primer_from_midi
+
+    root = load_corpus(corpus).root
+    return {c.name: primer_from_midi(root / "midi" / f"{c.name}.mid").fermatas for c in pieces}
+
+
 def harmonized(model: str, real: list[Chorale], seed: int = 1, keep: Path | None = None,
                options: SampleOptions | None = None, best_of: int = 1,
-               whole: list[Chorale] | None = None) -> list[Chorale]:
+               whole: list[Chorale] | None = None,
+               fermatas: dict[str, tuple[float, ...]] | None = None) -> list[Chorale]:
     """Each real piece's soprano (highest voice) harmonized by ``model`` (seed ``seed + i``), cut alike.
 
     ``best_of`` > 1: the best of that many by the analysis, as ``composer continue --voices`` chooses.
     ``whole`` (Bach's whole pieces, in ``real``'s order): their whole sopranos are harmonized instead, and
     the list's items are replaced by the harmonizations read whole; the pieces returned are cut as
-    ``real``'s.
+    ``real``'s.  ``fermatas``: each piece's phrase ends (onsets, beats) given with its melody, by name.
     """
     from composer.generation import Primer, Request, best_continuation, harmonize
 
@@ -159,7 +172,8 @@ def harmonized(model: str, real: list[Chorale], seed: int = 1, keep: Path | None
         folder.mkdir(parents=True, exist_ok=True)
         for i, bach in enumerate(real):
             p = (whole[i] if whole is not None else bach).analysis.piece
-            primer = Primer(tuple(p.voices[0]), time_signature=(p.numerator, p.denominator))
+            primer = Primer(tuple(p.voices[0]), time_signature=(p.numerator, p.denominator),
+                            fermatas=(fermatas or {}).get(bach.name, ()))
             opts = replace(options, seed=seed + i)
             if best_of > 1:
                 piece = best_continuation(primer, Request(checkpoint=model, best_of=best_of, options=opts,
@@ -308,8 +322,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.harmonize or args.harmonize_only:
         keep_harm = args.keep / "harmonized" if args.keep else None
         harm_whole: list[Chorale] | None = list(whole) if args.harmonize_whole else None
+        marks = phrase_ends(args.corpus, real) if args.phrase_ends == "marked" else None
         harm = _timed(t, "harmonize_s", lambda: harmonized(args.model, real, args.seed, keep_harm, opts,
-                                                          args.harmonize_best_of, harm_whole))
+                                                          args.harmonize_best_of, harm_whole, marks))
+        result["harmonize_phrase_ends"] = args.phrase_ends
         result["harmonize_whole"] = bool(args.harmonize_whole)
         result["harmonize_best_of"] = args.harmonize_best_of
         columns["harmonized (Bach's soprano)"] = figures_of(harm)

@@ -356,12 +356,23 @@ def _frames(piece: VoicedPiece, grid: int, steps: int, semitones: int) -> list[l
 def _fermata_steps(piece: VoicedPiece, grid: int, steps: int) -> list[bool]:
     """Steps under a fermata: from its onset while the soprano's note there lasts."""
     marked = [False] * steps
-    soprano = piece.voices[0]
-    for t in piece.fermatas:
-        end = next((n.end for n in soprano if n.start - 1e-6 <= t < n.end - 1e-6), t + 1.0)
-        for s in range(round(t * grid), min(round(end * grid), steps)):
+    for s in fermata_steps(piece.voices[0], piece.fermatas, grid):
+        if s < steps:
             marked[s] = True
     return marked
+
+
+def fermata_steps(soprano: Sequence[Note], fermatas: Sequence[float], grid: int) -> list[int]:
+    """The grid steps under fermatas at onsets ``fermatas`` (beats): from each while the soprano's note there lasts.
+
+    What the code marks ``Fermata`` (a beat long where the soprano rests), and the steps of a given
+    melody's phrase ends when it is harmonized.
+    """
+    out: list[int] = []
+    for t in fermatas:
+        end = next((n.end for n in soprano if n.start - 1e-6 <= t < n.end - 1e-6), t + 1.0)
+        out += range(max(round(t * grid), 0), round(end * grid))
+    return sorted(set(out))
 
 
 def voiced_piece_from_score(score: Score, grid: int) -> VoicedPiece:

@@ -18,6 +18,7 @@ from composer.corpus import _music21_midi
 from composer.errors import MidiError
 from composer.events import Note
 from composer.generation import Primer, harmonize, sample_pieces, stream_notes
+from composer.generation.gridstate import GridState
 from composer.keys import find_key, parse_key
 from composer.midifile import score_from_voices
 from composer.model import LSTMModel, ModelConfig
@@ -28,6 +29,8 @@ from composer.voicegrid import (
     VoiceGridCodec,
     canonical_key,
     canonical_shift,
+    fermata_steps,
+    melody_steps,
     voiced_piece_from_score,
 )
 
@@ -558,3 +561,59 @@ def test_a_low_tune_ending_keeps_the_bass_lowest_and_no_fermata_after_it(satb_ck
         final = [max(v, key=lambda n: n.start) for v in piece.voices]
         assert final[3].pitch % 12 == 0 and final[3].pitch <= final[2].pitch  # the tonic, not above the tenor
         assert all(f <= 8.0 for f in piece.meta["fermatas"])  # the silence after the tune takes none
+
+
+def test_fermata_steps_cover_the_soprano_note_under_each_fermata() -> None:
+    soprano = [Note(0, 67, 1), Note(1, 69, 2), Note(3, 71, 1)]
+    assert fermata_steps(soprano, [1.0], 4) == list(range(4, 12))  # the half note at beat 1: steps 4-11
+    assert fermata_steps(soprano, [3.0, 0.0], 2) == [0, 1, 6, 7]  # each note's steps, in order
+    assert fermata_steps(soprano, [5.0], 4) == [20, 21, 22, 23]  # no note there: a beat long
+    assert fermata_steps(soprano, [], 4) == []
+
+
+def test_a_melodys_phrase_ends_become_fermata_chords_and_nothing_else_does(satb_ckpt: Path) -> None:
+    """Harmonizing a melody with phrase ends marks a fermata chord at each, held as long as its note, and at no
+    other melody step (an untrained model: the grammar decides)."""
+    melody = [Note(0, 67, 1), Note(1, 69, 1), Note(2, 71, 2), Note(4, 72, 1), Note(5, 71, 1), Note(6, 69, 2),
+              Note(8, 67, 1), Note(9, 69, 1), Note(10, 67, 2)]
+    for seed in range(3):
+        marked = harmonize(Primer(melody, fermatas=(2.0, 6.0)), str(satb_ckpt),
+                           options=SampleOptions(seed=seed, key="G major"), quantize=False)
+        assert marked.voices is not None and marked.voices[0] == melody
+        assert marked.meta["fermatas"][:2] == [2.0, 6.0] and all(f >= 10.0 for f in marked.meta["fermatas"][2:])
+        plain = harmonize(Primer(melody), str(satb_ckpt), options=SampleOptions(seed=seed, key="G major"),
+                          quantize=False)
+        assert all(f >= 10.0 for f in plain.meta["fermatas"])  # unmarked: none under the melody before its end
+
+
+def test_grid_state_forces_the_fermata_at_phrase_end_steps(codec: VoiceGridCodec) -> None:
+    melody = melody_steps(codec, [Note(0, 72, 1), Note(1, 74, 1), Note(2, 76, 2)], 0)
+    st = GridState(codec, SampleOptions(), 1, melody=melody)
+    st.phrase_ends = frozenset(fermata_steps([Note(2, 76, 2)], [2.0], codec.grid))
+    fermata = codec.id_of("Fermata_None")
+    allowed_fermata = []
+    while not st.done and len(st.ids) < 200:
+        m = st.allowed()
+        if st.last == "Pos":
+            allowed_fermata.append((st.step, bool(m[fermata]), int(m.sum())))
+        st.update(int(np.flatnonzero(m)[0]))
+    at = {s: (ok, n) for s, ok, n in allowed_fermata}
+    assert all(at[s] == (True, 1) for s in range(2 * codec.grid, 4 * codec.grid))  # forced under the half note
+    assert not any(at[s][0] for s in range(2 * codec.grid))  # never under the melody's other notes
+
+
+def test_a_primer_reads_phrase_ends_from_fermata_markers_and_typed_marks(tmp_path: Path) -> None:
+    from symusic import TextMeta
+
+    from composer.generation.primer import parse_primer
+
+    score = score_from_voices([[Note(4, 72, 1), Note(5, 74, 2), Note(7, 72, 1)]], ["Soprano"])
+    for beat in (5, 7, 2):  # one before the notes: the leading bar of silence is cut, and with it that marker
+        score.markers.append(TextMeta(beat * score.tpq, "fermata"))
+    score.markers.append(TextMeta(6 * score.tpq, "rehearsal A"))  # other markers are no phrase ends
+    score.dump_midi(str(tmp_path / "m.mid"))
+    primer = parse_primer(tmp_path / "m.mid")
+    assert primer.notes[0].start == 0 and primer.fermatas == (1.0, 3.0)
+    typed = parse_primer("C4:1 D4:2^ C4:1^ E4")
+    assert typed.fermatas == (1.0, 3.0) and [n.pitch for n in typed.notes] == [60, 62, 60, 64]
+    assert parse_primer("C4 D4").fermatas == ()

@@ -67,8 +67,8 @@ class GridState:
         self._key: np.ndarray | None = None
         self.ids: list[int] = []
         self.voices: list[list[Note]] = [[] for _ in range(VOICES)]  # as sampled so far, if ``track``
-        self.track = False  # follow the notes as they are sampled (for :meth:`ready`: live streams)
-        self._handed = [0] * VOICES  # notes of each voice already handed out by ready()
+        self.track = False  # follow the notes as they are sampled (in :attr:`voices`: live streams)
+        self.phrase_ends: frozenset[int] = frozenset()  # grid steps under a given melody's fermatas (forced)
         if tables is None:
             tables = GridTables(codec, options)
         elif tables.codec is not codec or tables.options != options:
@@ -410,7 +410,8 @@ class GridState:
         if last == "Fermata":
             return self._voice_mask()
         if last == "Pos":
-            if self._in_last_bar() and (self.end_step is not None or self.pos >= self._end_by):
+            if self._in_last_bar() and (self.end_step is not None or self.pos >= self._end_by) or (
+                    self.phrase_ends and self.step in self.phrase_ends):  # (the end; a given melody's phrase end)
                 return self._only(self._fermata)
             m = self._voice_mask()
             if not (self.voice == MELODY and self.step in self.melody) and not (  # (no fermata after a tune's end)
@@ -477,24 +478,6 @@ class GridState:
         if t != "Style":
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"
         return None
-
-    def ready(self) -> list[Note]:
-        """Finished notes that no sounding note starts before, in start order (for live streams: ``track`` on).
-
-        A voice's last note may still grow while the voice sounds, so notes starting after it wait
-        until it ends: what is handed out is in non-decreasing start order, as a live player needs.
-        """
-        growing = [v[-1] for v, pitch in zip(self.voices, self._snd, strict=True)
-                   if v and pitch >= 0 and not self.done]
-        horizon = min((n.start for n in growing), default=float("inf"))
-        out: list[Note] = []
-        for k, voice in enumerate(self.voices):
-            done = self._handed[k]
-            while done < len(voice) and voice[done].start < horizon - 1e-9:
-                out.append(voice[done])
-                done += 1
-            self._handed[k] = done
-        return sorted(out)
 
 
 __all__ = ["MELODY", "VOICE_RANGES", "GridState", "GridTables"]

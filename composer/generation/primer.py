@@ -4,9 +4,9 @@ A primer is a MIDI file or a typed melody:
 
 * music21 tinyNotation: ``"tinyNotation: 4/4 c4 d e f g2 g"`` (``c4`` is
   middle C as a quarter note; music21 is imported only for this form);
-* note names with durations in beats: ``"C4:1 D4:0.5 E4 r:1 G4:2"`` (a missing
-  duration repeats the previous one; ``r`` is a rest; ``4/4`` or ``3/4`` may
-  come first).
+* note names with durations in beats: ``"C4:1 D4:0.5 E4 r:1 G4:2^"`` (a missing
+  duration repeats the previous one; ``r`` is a rest; ``^`` marks a fermata, a
+  phrase end; ``4/4`` or ``3/4`` may come first).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 from composer.errors import InputError, MidiError
 from composer.events import Note, next_bar_line
 from composer.midifile import load_score, score_from_notes, track_notes
+from composer.voicegrid import FERMATA_MARKER
 
 if TYPE_CHECKING:
     from symusic import Score
 
-_NOTE_RE = re.compile(r"^([A-Ga-g])(#{1,2}|b{1,2}|-{1,2})?(-?\d)(?::(\d+(?:\.\d+)?|\d+/\d+))?$")
+_NOTE_RE = re.compile(r"^([A-Ga-g])(#{1,2}|b{1,2}|-{1,2})?(-?\d)(?::(\d+(?:\.\d+)?|\d+/\d+))?(\^)?$")
 _REST_RE = re.compile(r"^[rR](?::(\d+(?:\.\d+)?|\d+/\d+))?$")
 _PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 MAX_PRIMER_NOTES = 20_000
@@ -61,6 +62,9 @@ class Primer:
     tracks: tuple[PrimerTrack, ...] = ()
     tpq: int = 480  # ticks per quarter of the source file, so that its notes can be written back exactly
     drum_notes: int = 0  # notes of the MIDI file's drum tracks, left out (the models write no drums)
+    # Phrase ends: onsets (beats) of the notes under a fermata, from a MIDI file's ``fermata`` markers (the corpus
+    # writes them from the scores) or a typed melody's marks; harmonizing writes a fermata chord there.
+    fermatas: tuple[float, ...] = ()
 
     @property
     def write_tpq(self) -> int:
@@ -108,7 +112,7 @@ def _duration(text: str | None, default: float) -> float:
 
 
 def parse_note_names(text: str) -> Primer:
-    """Parse ``"C4:1 D4:0.5 E4 r:1"`` (durations in beats) into a :class:`Primer`."""
+    """Parse ``"C4:1 D4:0.5 E4 r:1 G4:2^"`` (durations in beats; ``^``: a fermata) into a :class:`Primer`."""
     words = text.replace(",", " ").split()
     ts = (4, 4)
     if words and re.fullmatch(r"\d+/\d+", words[0]):
@@ -116,13 +120,15 @@ def parse_note_names(text: str) -> Primer:
         if not _usable_metre(num, den):
             raise InputError(f"bad time signature {num}/{den}")
         ts = (num, den)
-    t, dur, notes = 0.0, 1.0, []
+    t, dur, notes, fermatas = 0.0, 1.0, [], []
     for w in words:
         m, r = _NOTE_RE.match(w), _REST_RE.match(w)
         if r:
             dur = _duration(r.group(1), dur)
         elif m:
-            letter, acc, octave, d = m.groups()
+            letter, acc, octave, d, mark = m.groups()
+            if mark:
+                fermatas.append(t)
             dur = _duration(d, dur)
             shift = 0 if not acc else (len(acc) if acc[0] == "#" else -len(acc))
             pitch = 12 * (int(octave) + 1) + _PC[letter.upper()] + shift
@@ -131,14 +137,15 @@ def parse_note_names(text: str) -> Primer:
             notes.append(Note(t, pitch, dur, 90))
         else:
             raise InputError(
-                f"cannot read {w!r} in the melody: write notes as C4, F#3:0.5, Bb4:2 or rests as r:1"
+                f"cannot read {w!r} in the melody: write notes as C4, F#3:0.5, Bb4:2 (G4:2^ under a fermata) "
+                "or rests as r:1"
             )
         if dur <= 0:
             raise InputError(f"duration must be > 0 in {w!r}")
         t += dur
     if not notes:
         raise InputError("the melody has no notes")
-    return Primer(notes, ts)
+    return Primer(notes, ts, fermatas=tuple(round(f, 6) for f in fermatas))
 
 
 def _check_tiny_tokens(text: str) -> None:
@@ -201,6 +208,7 @@ def primer_from_midi(path: str | Path) -> Primer:
     if not _usable_metre(*sig):
         raise MidiError(f"{path}: unusable time signature {sig[0]}/{sig[1]}")
     first = min(n.start for n in notes)
+    shift = 0.0
     if first > 0:  # drop leading silence, keeping the bar grid when it is whole bars
         bar = sig[0] * 4 / sig[1]
         shift = math.floor(first / bar) * bar
@@ -210,7 +218,9 @@ def primer_from_midi(path: str | Path) -> Primer:
     tempo = float(score.tempos[0].qpm) if len(score.tempos) else None
     kept = tuple(PrimerTrack(name, prog, tuple(sorted(ns))) for name, prog, ns in tracks) if len(tracks) > 1 else ()
     drums = sum(len(t.notes) for t in score.tracks if t.is_drum)
-    return Primer(notes, sig, tempo, kept, int(score.tpq), drums)
+    fermatas = sorted({round(m.time / score.tpq - shift, 6) for m in score.markers
+                       if str(m.text).strip().lower() == FERMATA_MARKER and m.time / score.tpq >= shift})
+    return Primer(notes, sig, tempo, kept, int(score.tpq), drums, tuple(fermatas))
 
 
 def parse_primer(source: str | Path | Sequence[Note]) -> Primer:

@@ -24,6 +24,7 @@ from composer.voicegrid import (
     VoiceGridCodec,
     canonical_key,
     canonical_shift,
+    fermata_steps,
     melody_steps,
 )
 
@@ -66,12 +67,14 @@ def sample_satb(
     melody: Sequence[Note] = (),
     melody_key: int | None = None,
     tune: bool = False,
+    fermatas: Sequence[float] = (),
 ) -> list[GeneratedPiece]:
     """Sample ``n`` four-voice pieces of ``bars`` bars, each in its key, as :class:`GeneratedPiece`.
 
     With ``melody`` (beats from the first bar line, in ``melody_key``), every piece takes it as
     its soprano for the melody's length, unchanged; later bars are free (a continuation).  ``tune``: the
-    melody is the whole piece's (harmonized; its key was read with its last note).
+    melody is the whole piece's (harmonized; its key was read with its last note).  ``fermatas``: the
+    melody's phrase ends (onsets, beats), each a fermata in the piece (elsewhere under the melody, none).
     """
     codec = run.codec
     if not isinstance(codec, VoiceGridCodec):
@@ -89,6 +92,8 @@ def sample_satb(
     if melody and len(set(shifts)) > 1:
         raise InputError("a melody is harmonized in one key")
     steps = melody_steps(codec, melody, shifts[0]) if melody else {}
+    within = [t for t in fermatas if melody and melody[0].start - 1e-6 <= t < max(n.end for n in melody) - 1e-6]
+    phrase_ends = frozenset(fermata_steps(melody, within, codec.grid))
     states: list[GridState] = []
     stream_options = replace(options, key=None)  # (``typed`` is the loop's, set below; the grammar never reads it)
     tables = GridTables(codec, stream_options)  # looked up by every stream: a batch fills each table once
@@ -96,6 +101,7 @@ def sample_satb(
     def make_state() -> GridState:
         st = GridState(codec, stream_options, bars, meter, steps, shifts[len(states)], tables)
         st.forced = {"Key": codec.key_id(canonical_key(keys[len(states)]))}
+        st.phrase_ends = phrase_ends
         states.append(st)
         return st
 
@@ -138,11 +144,31 @@ def stream_satb(run: Sampling, options: SampleOptions, bars: int | None, key_ind
     st = GridState(codec, replace(options, key=None), bars, shift=shift)
     st.forced, st.track = {"Key": codec.key_id(canonical_key(key))}, True
     limit = 10**12 if bars is None else bars * tokens_per_bar(codec, (4, 4)) + 64
+    handed = [0] * VOICES  # notes of each voice handed out
     for _ in run.notes(options, [run.prefix()], limit, lambda: st, reset_every=0 if bars else 4096):
-        for note in st.ready():
+        for note in ready(st, handed):
             yield replace(note, pitch=note.pitch - shift)
-    for note in st.ready():
+    for note in ready(st, handed):
         yield replace(note, pitch=note.pitch - shift)
+
+
+def ready(st: GridState, handed: list[int]) -> list[Note]:
+    """A tracked stream's finished notes that no sounding note starts before, in start order.
+
+    ``handed`` counts each voice's notes handed out so far (updated).  A voice's last note may still
+    grow while the voice sounds, so notes starting after it wait until it ends: what is handed out is
+    in non-decreasing start order, as a live player needs.
+    """
+    growing = [v[-1] for v, pitch in zip(st.voices, st.sounding, strict=True) if v and pitch >= 0 and not st.done]
+    horizon = min((n.start for n in growing), default=float("inf"))
+    out: list[Note] = []
+    for k, voice in enumerate(st.voices):
+        done = handed[k]
+        while done < len(voice) and voice[done].start < horizon - 1e-9:
+            out.append(voice[done])
+            done += 1
+        handed[k] = done
+    return sorted(out)
 
 
 def melody_key_of(melody: Sequence[Note], options: SampleOptions, ends: bool = False) -> int:
@@ -153,4 +179,5 @@ def melody_key_of(melody: Sequence[Note], options: SampleOptions, ends: bool = F
     return options.key_index if options.key_index is not None else find_melody_key(melody, ends=ends)[0]
 
 
-__all__ = ["VOICE_NAMES", "GridState", "melody_key_of", "melody_steps", "sample_satb", "stream_satb", "target_key"]
+__all__ = ["VOICE_NAMES", "GridState", "melody_key_of", "melody_steps", "ready", "sample_satb", "stream_satb",
+           "target_key"]

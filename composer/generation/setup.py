@@ -96,6 +96,10 @@ class GeneratedPiece:
             said = (f"{head}: its top line ({_notes(self.primer_notes)}) kept as the melody"
                     + (f" ({cut} cut where the next note starts)" if cut else "")
                     + f"; new harmony beneath it replaces its other {_notes(total - self.primer_notes)}")
+        if primer.fermatas and self.voices is not None:  # (a four-voice model writes each as a fermata chord)
+            k = len(primer.fermatas)
+            said += (f"; its {k} phrase ends (fermatas) harmonized as fermata chords" if k > 1 else
+                     "; its phrase end (a fermata) harmonized as a fermata chord")
         if primer.drum_notes:
             said += f"; its {_notes(primer.drum_notes)} on drum tracks are left out (the model writes no drums)"
         if "model_metre" in self.meta:
