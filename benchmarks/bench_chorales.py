@@ -204,6 +204,18 @@ def match_figures(real: list[Chorale], harm: list[Chorale]) -> dict[str, Any]:
     }
 
 
+def phrase_end_cadences(pieces: list[Chorale], ends: list[tuple[float, ...]]) -> dict[str, Any]:
+    """How many of the melodies' inner phrase ends (each piece's fermatas less its last) have a cadence
+    within a beat, as the analysis reads the piece (from MIDI: it is not told where the fermatas are)."""
+    total = hit = 0
+    for c, fermatas in zip(pieces, ends, strict=True):
+        offsets = [cad.offset for cad in c.analysis.cadences]
+        inner = fermatas[:-1]
+        total += len(inner)
+        hit += sum(any(abs(o - f) <= 1.0 for o in offsets) for f in inner)
+    return {"fermatas": total, "with_cadence": hit, "share": round(hit / max(total, 1), 4)}
+
+
 def piece_rows(pieces: list[Chorale]) -> list[dict[str, Any]]:
     """One line per piece for the JSON: keys, beat kinds, faults, cadences, the final cadence."""
     rows = []
@@ -331,6 +343,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         columns["harmonized (Bach's soprano)"] = figures_of(harm)
         if harm_whole is not None:
             columns["harmonized, whole pieces"] = figures_of(harm_whole)
+            by_name = phrase_ends(args.corpus, whole)  # Bach's, whatever the melodies were given
+            ends = [by_name[c.name] for c in whole]
+            result["phrase_end_cadences"] = {"Bach": phrase_end_cadences(whole, ends),
+                                             "harmonized": phrase_end_cadences(harm_whole, ends)}
         result["harmonize_match"] = match_figures(real, harm)
         result["pieces"]["harmonized"] = piece_rows(harm)
     result["timings"] = t
@@ -347,6 +363,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         m = result["harmonize_match"]
         print(f"harmonized vs Bach's own chords on {m['beats']} beats: root {_pct(m['root_share'])}, root and "
               f"function {_pct(m['root_and_function_share'])}; melody notes kept {_pct(m['melody_kept'])}")
+    if "phrase_end_cadences" in result:
+        pe = result["phrase_end_cadences"]
+        print(f"inner phrase ends (Bach's fermatas, {pe['Bach']['fermatas']}) with a cadence within a beat: harmonized "
+              f"{_pct(pe['harmonized']['share'])}, Bach {_pct(pe['Bach']['share'])}")
     print(f"timings (s): {t}; JSON: {args.out}")
     return result
 

@@ -175,7 +175,10 @@ def render(
     score = load_score(midi)  # refuse what is not a sane MIDI file before FluidSynth sees it
     if not any(len(t.notes) for t in score.tracks):
         raise InputError(f"{midi}: no notes to render")
-    exe, sf = find_fluidsynth(), find_soundfont(soundfont)
+    # a soundfont given is the user's input: a bad one is said first, whatever is installed; then FluidSynth
+    given = find_soundfont(soundfont) if soundfont or os.environ.get("COMPOSER_SOUNDFONT") else None
+    exe = find_fluidsynth()
+    sf = given or find_soundfont()
     refuse_overwrite(out, force)
     limit = 30 + TIMEOUT_PER_SECOND * float(score.end()) / max(score.tpq, 1) * 2  # beats at >= 30 bpm
     temps = [_temp_beside(out)]

@@ -16,6 +16,9 @@ rm -f "$out"/chorales/*.mid "$out"/folk/*.mid "$out"/continue/*.mid "$out"/*/*.p
     -o "$out/continue/folk-continuation.mid" > /dev/null 2>&1
 "$composer" continue "tinyNotation: 4/4 g4 g a b c'2 b a g a b c'1" -m chorales --voices --best-of 8 --seed 1 \
     -o "$out/continue/chorale-harmonized.mid" > /dev/null 2>&1
+# a melody with its phrase ends marked (^): a fermata chord at each, as in Bach's chorales
+"$composer" continue "G4:1 G4:1 A4:1 B4:1 C5:2^ B4:1 A4:1 G4:1 A4:1 B4:1 G4:1 A4:2^ B4:1 C5:1 D5:1 C5:1 B4:1 A4:1 B4:2 A4:2 G4:4^" \
+    -m chorales --voices --best-of 8 --seed 1 -o "$out/continue/chorale-harmonized-phrases.mid" > /dev/null 2>&1
 
 # Piano rolls with the chord under each beat (the analysis' plot).
 for f in "$out"/chorales/*.mid "$out"/folk/*.mid "$out"/continue/*.mid; do

@@ -584,6 +584,11 @@ def test_a_melodys_phrase_ends_become_fermata_chords_and_nothing_else_does(satb_
         plain = harmonize(Primer(melody), str(satb_ckpt), options=SampleOptions(seed=seed, key="G major"),
                           quantize=False)
         assert all(f >= 10.0 for f in plain.meta["fermatas"])  # unmarked: none under the melody before its end
+        ignored = harmonize(Primer(melody, fermatas=(2.0, 6.0)), str(satb_ckpt),
+                            options=SampleOptions(seed=seed, key="G major", phrase_ends=False), quantize=False)
+        assert ignored.notes == plain.notes  # the option off (records from before it): the marks ignored
+        assert marked.meta["phrase_ends"] == 2 and ignored.meta["phrase_ends"] == 0
+        assert "2 phrase ends (fermatas) harmonized" in marked.primer_summary(Primer(melody, fermatas=(2.0, 6.0)))
 
 
 def test_grid_state_forces_the_fermata_at_phrase_end_steps(codec: VoiceGridCodec) -> None:

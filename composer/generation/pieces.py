@@ -152,7 +152,7 @@ def _sample_voices(checkpoint: str | Path | None, *, n: int, bars: int, options:
     pieces = sample_satb(run, n=n, bars=bars, options=options, meter=primer.time_signature if primer else (4, 4),
                          tempo=bpm, program=program, melody=melody,
                          melody_key=melody_key_of(melody, options, ends=tune) if melody else None, tune=tune,
-                         fermatas=primer.fermatas if primer is not None else ())
+                         fermatas=primer.fermatas if primer is not None and options.phrase_ends else ())
     return [replace(p, tpq=primer.write_tpq) for p in pieces] if primer is not None else pieces
 
 

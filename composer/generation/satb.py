@@ -127,7 +127,8 @@ def sample_satb(
             key=key_name(keys[i]),
             seed=run.seed,
             primer_notes=len(melody),
-            meta={"model": run.ckpt.name, "tokens": len(st.ids), "index": i, "fermatas": list(piece.fermatas)},
+            meta={"model": run.ckpt.name, "tokens": len(st.ids), "index": i, "fermatas": list(piece.fermatas),
+                  "phrase_ends": len(within)},
             voices=voices,
         ))
     return out

@@ -96,8 +96,7 @@ class GeneratedPiece:
             said = (f"{head}: its top line ({_notes(self.primer_notes)}) kept as the melody"
                     + (f" ({cut} cut where the next note starts)" if cut else "")
                     + f"; new harmony beneath it replaces its other {_notes(total - self.primer_notes)}")
-        if primer.fermatas and self.voices is not None:  # (a four-voice model writes each as a fermata chord)
-            k = len(primer.fermatas)
+        if k := self.meta.get("phrase_ends", 0):  # (a four-voice model's: each a fermata chord)
             said += (f"; its {k} phrase ends (fermatas) harmonized as fermata chords" if k > 1 else
                      "; its phrase end (a fermata) harmonized as a fermata chord")
         if primer.drum_notes:
