@@ -203,6 +203,11 @@ def _align_bars(
     return out
 
 
+def tones_sounding(snd: Any, chords: Any) -> int:
+    """How many of the chord tones ``(offset, pitch classes)`` sound in the score there (``snd``: :func:`_sounding`)."""
+    return sum(len(set(pcs) & snd(t)) for t, pcs in chords)
+
+
 def _extract(name: str, cache: Path) -> Piece:
     from music21 import bar, converter, corpus, expressions, harmony, stream
 
@@ -251,7 +256,7 @@ def _extract(name: str, cache: Path) -> Piece:
         return [(round(where[r[0]] + r[1], 4), *r[2:]) for r in raw if r[0] in where and where[r[0]] + r[1] < end]
 
     def fit(rows: list[tuple[Any, ...]], s: int) -> int:
-        return sum(len({(p + s) % 12 for p in r[2]} & snd(r[0])) for r in rows)
+        return tones_sounding(snd, ((r[0], {(p + s) % 12 for p in r[2]}) for r in rows))
 
     # the transposition that makes the most annotated chords sound, first with the bars as
     # numbered, then again after aligning the analysis's bars to the score's

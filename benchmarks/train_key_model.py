@@ -195,7 +195,7 @@ def chord_fit(piece: Any) -> float:
 
     snd = bench._sounding(converter.parse(piece.score_path))
     tones = sum(len(i.pcs) for i in piece.items)
-    return sum(len(i.pcs & snd(i.offset)) for i in piece.items) / max(tones, 1)
+    return bench.tones_sounding(snd, ((i.offset, i.pcs) for i in piece.items)) / max(tones, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
