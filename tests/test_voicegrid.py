@@ -622,3 +622,15 @@ def test_a_primer_reads_phrase_ends_from_fermata_markers_and_typed_marks(tmp_pat
     typed = parse_primer("C4:1 D4:2^ C4:1^ E4")
     assert typed.fermatas == (1.0, 3.0) and [n.pitch for n in typed.notes] == [60, 62, 60, 64]
     assert parse_primer("C4 D4").fermatas == ()
+
+
+def test_a_four_voice_pieces_fermatas_are_written_to_midi_and_musicxml(satb_ckpt: Path, tmp_path: Path) -> None:
+    from composer.generation.primer import primer_from_midi
+    from composer.generation.select import write_score_xml
+
+    piece = sample_pieces(str(satb_ckpt), n=1, bars=3, options=SampleOptions(seed=5, key="F major"), quantize=False)[0]
+    assert piece.meta["fermatas"]  # the final chord at least (the ending rule)
+    path = piece.write(tmp_path / "p.mid")
+    assert primer_from_midi(path).fermatas == tuple(piece.meta["fermatas"])  # read back as a primer's phrase ends
+    xml = write_score_xml(piece, path).read_text()
+    assert xml.count("<fermata") == 4 * len(piece.meta["fermatas"])  # on every voice's note there

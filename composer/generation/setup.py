@@ -38,7 +38,7 @@ from composer.generation.sampler import (
 from composer.inference import ArrayLSTM
 from composer.keys import find_key, key_name, key_signature, parse_key
 from composer.midifile import score_from_notes, score_from_voices, write_score
-from composer.voicegrid import VOICE_NAMES, VoiceGridCodec
+from composer.voicegrid import FERMATA_MARKER, VOICE_NAMES, VoiceGridCodec
 from composer.voicemotion import voice_tables
 
 if TYPE_CHECKING:
@@ -112,13 +112,17 @@ class GeneratedPiece:
         One track of merged voices, or, for four-voice models, one named track per voice
         (Soprano, Alto, Tenor, Bass) with the key signature, as a score editor expects.  A
         generation record (``meta["record"]``, see :mod:`composer.generation.record`) becomes a
-        marker event at time 0.
+        marker event at time 0, and a four-voice piece's fermatas (its phrase ends) markers named
+        ``fermata`` at their onsets, as the corpus writes them (a primer reads them back).
         """
+        from symusic import TextMeta
+
         score = self._score()
         if "record" in self.meta:
-            from symusic import TextMeta
-
             score.markers.append(TextMeta(0, str(self.meta["record"])))
+        if self.voices is not None:
+            for t in self.meta.get("fermatas", ()):
+                score.markers.append(TextMeta(round(float(t) * self.tpq), FERMATA_MARKER))
         return score
 
     def _score(self) -> Score:

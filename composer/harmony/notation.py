@@ -73,14 +73,17 @@ def voices_score(
     pickup: float = 0.0,
     first_bar: int = 1,
     find_anacrusis: bool = True,
+    fermatas: Sequence[float] = (),
 ) -> Any:
     """A music21 ``Score``: one named part per voice, key signature, metre, title, clean spelling.
+
+    ``fermatas`` (onsets, beats): each voice's note sounding there carries a fermata (the phrase ends).
 
     ``pickup`` (beats) shifts the music so its first bar is a full one holding a rest (the
     analysis' own pickup); without one, music that starts after the first downbeat with every
     voice silent before it becomes a pickup bar numbered ``first_bar - 1`` (``find_anacrusis``).
     """
-    from music21 import clef, instrument, metadata, meter, note, stream
+    from music21 import clef, expressions, instrument, metadata, meter, note, stream
 
     names_pc = spelling(key_name)
     score = stream.Score()
@@ -104,6 +107,8 @@ def voices_score(
         for n in voice:
             m21 = note.Note(_pitch(n.pitch, names_pc), quarterLength=max(q(n.duration), Fraction(1, 12)))
             m21.volume.velocity = n.velocity
+            if any(n.start - 1e-6 <= t < n.end - 1e-6 for t in fermatas):
+                m21.expressions.append(expressions.Fermata())
             part.insert(q(n.start) + pad, m21)
         part.insert(0, clefs[name]() if name in clefs else clef.bestClef(part, recurse=True))
         part.insert(0, meter.TimeSignature(f"{num}/{den}"))
@@ -151,9 +156,11 @@ def write_voices_xml(
     time_signature: tuple[int, int] = (4, 4),
     title: str = "",
     force: bool = False,
+    fermatas: Sequence[float] = (),
 ) -> Path:
     """Write voices as MusicXML (one staff per voice), atomically, refusing to overwrite unless ``force``."""
     path = Path(path)
     refuse_overwrite(path, force)
-    score = voices_score(voices, names, key_name=key_name, time_signature=time_signature, title=title or path.stem)
+    score = voices_score(voices, names, key_name=key_name, time_signature=time_signature, title=title or path.stem,
+                         fermatas=fermatas)
     return write_bytes_atomic(musicxml_bytes(score, path), path, force=force)
