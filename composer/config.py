@@ -107,6 +107,9 @@ class SampleOptions:
     # best of 4: cadences 4.04 -> 4.80 per 16 bars, Bach's roots 34.0 -> 36.3 % (benchmarks/RESULTS.md, "Phrase
     # ends under a melody").  False: the marks ignored (the records made before it replay so).
     phrase_ends: bool = True
+    # Four-voice models: a fermata's odds by the length of the phrase it would end (generation.odds.PhraseOdds),
+    # times this strength; None: the model's odds.
+    phrase_odds: float | None = None
 
     @property
     def motion_degrees(self) -> bool:
@@ -148,6 +151,8 @@ class SampleOptions:
             raise ValueError(f"motion_beats must be true or false, got {self.motion_beats!r}")
         if type(self.tune_ending) is not bool:
             raise ValueError(f"tune_ending must be true or false, got {self.tune_ending!r}")
+        if self.phrase_odds is not None and not (self.phrase_odds >= 0 and math.isfinite(self.phrase_odds)):
+            raise ValueError(f"phrase_odds must be a finite number >= 0 or None, got {self.phrase_odds}")
         if type(self.phrase_ends) is not bool:
             raise ValueError(f"phrase_ends must be true or false, got {self.phrase_ends!r}")
         if self.max_polyphony < 0:

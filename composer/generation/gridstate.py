@@ -17,7 +17,7 @@ from composer.events import Note
 from composer.generation import gridtables as gt
 from composer.generation.grammar import final_onset_by
 from composer.generation.gridtables import VOICE_RANGES, GridTables, codec_tables
-from composer.generation.odds import MotionOdds, fourth_pc_offsets, key_offsets
+from composer.generation.odds import MotionOdds, PhraseOdds, fourth_pc_offsets, key_offsets
 from composer.generation.sonority import completions, is_open
 from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step, final_melody_onset
 
@@ -113,6 +113,8 @@ class GridState:
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
         self._motion = None if (s := options.motion_odds) is None else MotionOdds(
             self._type["Pitch"], self._pitch, s, beat=self.beat * options.motion_beats)
+        self._phrase = None if (s := options.phrase_odds) is None else PhraseOdds(
+            self._fermata, codec.vocab_size, self.beat, s)
 
     @property
     def sounding(self) -> list[int]:
@@ -421,6 +423,8 @@ class GridState:
                     hit = self._fermata_or[id(m)] = (m, m | self._only(self._fermata))
                     hit[1].flags.writeable = False
                 m = hit[1]
+                if self._phrase is not None:  # the fermata's odds by the phrase's length
+                    self.bias = self._phrase.bias(self.bias, self.step, self.pos)
             return m
         if self.pos + 1 < self.bar_steps:
             return self._only(self._pos[self.pos + 1])
@@ -461,8 +465,11 @@ class GridState:
                 self.started, self.silent = True, 0
             elif self.started:
                 self.silent += 1
-        elif t == "Fermata" and self.end_step is None and self._in_last_bar():
-            self.end_step = self.step
+        elif t == "Fermata":
+            if self._phrase is not None:
+                self._phrase.fermata(self.step)
+            if self.end_step is None and self._in_last_bar():
+                self.end_step = self.step
         elif t == "Key":
             self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
             if (end := self._melody_end) is not None and self._pitch[self.melody[end]] % 12 in (
