@@ -124,6 +124,8 @@ VARIANTS["d-t1.0-top-p-1"] = ({"temperature": 1.0, "top_p": 1.0}, None)
 VARIANTS["d-untyped"] = ({"typed": False}, None)
 VARIANTS["motion-1.5"] = ({"motion_odds": 1.5}, None)
 VARIANTS["motion-1.0"] = ({"motion_odds": 1.0}, None)
+VARIANTS["d-no-phrase-odds"] = ({"phrase_odds": None}, None)  # a fermata at the model's odds whatever the phrase
+VARIANTS["phrase-odds-0.5"] = ({"phrase_odds": 0.5}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).
@@ -259,13 +261,15 @@ def main() -> None:
     ap.add_argument("--seeds", default="1", help="comma-separated sampling seeds; each variant runs once per seed")
     ap.add_argument("--best-of", type=int, default=1,
                     help="candidates per piece, the best kept as composer generate does (default 1: the sampler alone)")
+    ap.add_argument("--split", default="test", choices=["test", "valid"],
+                    help="Bach's side: the test split (default) or the validation split (to choose on)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chorale-sampler-sweep.json")
     args = ap.parse_args()
     os.environ.setdefault("COMPOSER_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
-    real = real_pieces("bach-chorales", 16)
+    real = real_pieces("bach-chorales", 16, split=args.split)
     bach = figures_of(real)
     rows, means = [], {}
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -279,7 +283,7 @@ def main() -> None:
         means[name] = {k: round(sum(r[k] for r in mine) / len(mine), 4) for k in NUMERIC}
         if len(seeds) > 1:
             _print(f"{name} (mean)", means[name])
-    out = {"model": args.model, "n": args.num, "bars": 16, "best_of": args.best_of,
+    out = {"model": args.model, "n": args.num, "bars": 16, "best_of": args.best_of, "split": args.split,
            "seeds": [s * 1000 + 1 for s in seeds],
            "relief_factor": RELIEF_FACTOR,
            "bach": {k: bach[k] for k in ("triad_share", "seventh_share", "open_share", "cluster_share",

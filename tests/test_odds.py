@@ -173,3 +173,41 @@ def test_motion_beats_reweight_only_the_notes_on_a_beat() -> None:
         with pytest.raises(ValueError, match="motion_beats"):
             SampleOptions(motion_beats=bad)  # type: ignore[arg-type]
 
+
+
+def test_phrase_odds_weigh_a_new_fermata_by_the_phrase_length_on_beats_only() -> None:
+    from composer.generation.odds import PhraseOdds
+
+    table = tuple(float(k) for k in range(10))
+    po = PhraseOdds(fermata_id=3, size=8, beat=4, strength=0.5, table=table)
+    base = np.arange(8, dtype=np.float32)
+    assert po.bias(base, 0, 0) is base  # the piece's first step: no phrase yet
+    got = po.bias(base, 8, 0)  # two beats in
+    assert got is not None and got[3] == pytest.approx(3 + 0.5 * 2) and np.array_equal(np.delete(got, 3), np.delete(base, 3))
+    assert po.bias(base, 8, 0) is got  # looked up
+    assert po.bias(base, 9, 1) is base  # between the beats: the model's odds
+    assert po.bias(None, 400, 0)[3] == pytest.approx(0.5 * 9)  # type: ignore[index]  # longer: the last entry
+    po.fermata(12)  # a fermata at step 12 starts the next phrase
+    assert po.bias(base, 13, 1) is base  # and one held on is the model's
+    po.fermata(13)
+    assert po.start == 12 and po.bias(base, 14, 2) is base
+    assert po.bias(base, 16, 0)[3] == pytest.approx(3 + 0.5 * 1)  # type: ignore[index]  # a beat from its onset
+    po.fermata(20)
+    assert po.start == 20  # a new fermata (not held on from the step before)
+    with pytest.raises(ValueError, match="phrase_odds"):
+        SampleOptions(phrase_odds=-1.0)
+
+
+def test_grid_state_adds_the_phrase_odds_to_the_fermata_at_a_step() -> None:
+    from composer.generation.odds import PHRASE_CALIBRATION
+
+    codec = VoiceGridCodec(SATB_SPEC)
+    fermata = codec.id_of("Fermata_None")
+    seen = {}
+    for odds in (None, 1.0):
+        st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=None, phrase_odds=odds), bars=4)
+        st.last, st.bar, st.pos, st.voice = "Pos", 1, 0, 0  # bar 2's downbeat: a phrase of one bar so far
+        m = st.allowed()
+        assert m[fermata]
+        seen[odds] = 0.0 if st.bias is None else float(st.bias[fermata])
+    assert seen[None] == 0.0 and seen[1.0] == pytest.approx(PHRASE_CALIBRATION[4])

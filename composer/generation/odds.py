@@ -228,6 +228,8 @@ class PhraseOdds:
         key = (0 if base is None else id(base), k)
         hit = self._sums.get(key)
         if hit is None or hit[0] is not base:  # (base kept: its id stays its own)
+            if len(self._sums) > 20_000:  # an endless stream: start afresh
+                self._sums.clear()
             total = np.zeros(self._size, np.float32) if base is None else base.copy()
             total[self._id] += self._offsets[k]
             total.flags.writeable = False
