@@ -166,6 +166,7 @@ def test_again_writes_the_score_too_when_asked(tmp_path: Path) -> None:
 
 
 def test_a_record_from_before_typed_sampling_replays_the_plain_way() -> None:
+    from composer.config import SampleOptions
     from composer.generation.record import request_of
 
     rec = {"batch": {"n": 1, "best_of": 1, "index": 0}, "model": {"ref": None, "sha256": "x"}, "file": "a.mid",
@@ -178,6 +179,8 @@ def test_a_record_from_before_typed_sampling_replays_the_plain_way() -> None:
     assert old.raised_penalty == 0.25 and old.seventh_penalty == 1.0
     assert old.four_pcs is None and old.degree_odds is None and old.motion_odds is None and old.motion_beats is False
     assert old.tune_ending is False  # a harmonization recorded before the tune ending replays without it
+    assert old.phrase_ends is False and old.phrase_odds is None  # before phrase ends and the phrase odds: neither
+    assert SampleOptions().phrase_ends is True and SampleOptions().phrase_odds == 0.5  # what new records say
     new = request_of(rec | {"options": {"seed": 3, "full_chords": True, "repeats": 0.75}}).options
     assert new.full_chords is True and new.repeats == 0.75
     # motion odds set through the API before motion_beats: every note, the degrees at the table of then
