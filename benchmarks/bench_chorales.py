@@ -210,7 +210,11 @@ def phrase_end_cadences(pieces: list[Chorale], ends: list[tuple[float, ...]]) ->
     total = hit = 0
     for c, fermatas in zip(pieces, ends, strict=True):
         offsets = [cad.offset for cad in c.analysis.cadences]
-        inner = fermatas[:-1]
+        merged: list[float] = []  # the corpus marks each voice's fermata note: marks within 1.5 beats are one
+        for f in sorted(fermatas):
+            if not merged or f - merged[-1] >= 1.5:
+                merged.append(f)
+        inner = merged[:-1]
         total += len(inner)
         hit += sum(any(abs(o - f) <= 1.0 for o in offsets) for f in inner)
     return {"fermatas": total, "with_cadence": hit, "share": round(hit / max(total, 1), 4)}

@@ -195,6 +195,9 @@ def test_phrase_odds_weigh_a_new_fermata_by_the_phrase_length_on_beats_only() ->
     assert po.bias(base, 16, 0)[3] == pytest.approx(3 + 0.5 * 1)  # type: ignore[index]  # a beat from its onset
     po.fermata(20)
     assert po.start == 20  # a new fermata (not held on from the step before)
+    po.fermata(23)
+    assert po.bias(base, 24, 0) is base  # on a beat, but the fermata held on from the step before: the model's
+    assert len(PhraseOdds(3, 8, 4, 1.0, table=(0.0, 1.0, 2.0, 2.0, 2.0))._offsets) == 3  # one sum for the longest
     with pytest.raises(ValueError, match="phrase_odds"):
         SampleOptions(phrase_odds=-1.0)
 

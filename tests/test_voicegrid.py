@@ -634,3 +634,8 @@ def test_a_four_voice_pieces_fermatas_are_written_to_midi_and_musicxml(satb_ckpt
     assert primer_from_midi(path).fermatas == tuple(piece.meta["fermatas"])  # read back as a primer's phrase ends
     xml = write_score_xml(piece, path).read_text()
     assert xml.count("<fermata") == 4 * len(piece.meta["fermatas"])  # on every voice's note there
+    old = sample_pieces(str(satb_ckpt), n=1, bars=3, options=SampleOptions(seed=5, key="F major", phrase_ends=False),
+                        quantize=False)[0]  # as records from before phrase ends replay: no marks written
+    old_path = old.write(tmp_path / "old.mid")
+    assert old.meta["fermatas"] and primer_from_midi(old_path).fermatas == ()
+    assert "<fermata" not in write_score_xml(old, old_path).read_text()

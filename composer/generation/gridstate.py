@@ -434,7 +434,7 @@ class GridState:
         return self._only(self._bar)
 
     def update(self, token: int) -> Note | None:
-        """Advance by one token (notes are read from :attr:`ids` at the end, or by :meth:`ready`)."""
+        """Advance by one token (notes are read from :attr:`ids` at the end, or by :func:`.satb.ready`)."""
         t = self._kinds[token]
         self.ids.append(token)
         if t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:  # the common case first

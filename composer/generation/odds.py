@@ -211,6 +211,9 @@ class PhraseOdds:
                  table: tuple[float, ...] | None = None) -> None:
         self._id, self._size, self._beat = fermata_id, size, beat
         self._offsets = np.asarray(PHRASE_CALIBRATION if table is None else table, dtype=np.float32) * strength
+        same = self._offsets == self._offsets[-1]  # the longest phrases share one offset: one sum for them all
+        tail = len(same) if same.all() else int(np.argmin(same[::-1]))  # entries equal to the last, at the end
+        self._offsets = self._offsets[: len(same) - tail + 1]
         self.start, self.last = 0, -2  # the phrase's first step (the last fermata's onset); the last fermata's step
         self._sums: dict[tuple[int, int], tuple[np.ndarray | None, np.ndarray]] = {}
 

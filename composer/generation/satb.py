@@ -128,7 +128,10 @@ def sample_satb(
             seed=run.seed,
             primer_notes=len(melody),
             meta={"model": run.ckpt.name, "tokens": len(st.ids), "index": i, "fermatas": list(piece.fermatas),
-                  "phrase_ends": len(within)},
+                  # the melody's phrase ends written as fermata chords (each a run of steps); the fermatas written
+                  # to the files (not by records from before phrase_ends: they replay byte for byte)
+                  "phrase_ends": sum(1 for k in phrase_ends if k - 1 not in phrase_ends),
+                  "write_fermatas": options.phrase_ends},
             voices=voices,
         ))
     return out

@@ -209,7 +209,8 @@ def write_score_xml(piece: GeneratedPiece, midi_path: Path, force: bool = False)
     """
     fermatas: list[float] = []
     if piece.voices is not None:  # (its fermatas, the phrase ends, on every voice's note there)
-        voices, names, fermatas = piece.voices, list(VOICE_NAMES), list(piece.meta.get("fermatas", ()))
+        voices, names = piece.voices, list(VOICE_NAMES)
+        fermatas = list(piece.meta.get("fermatas", ())) if piece.meta.get("write_fermatas") else []
     else:
         voices = separate_voices([piece.notes])[0]
         names = voice_names(len(voices))

@@ -113,14 +113,15 @@ class GeneratedPiece:
         (Soprano, Alto, Tenor, Bass) with the key signature, as a score editor expects.  A
         generation record (``meta["record"]``, see :mod:`composer.generation.record`) becomes a
         marker event at time 0, and a four-voice piece's fermatas (its phrase ends) markers named
-        ``fermata`` at their onsets, as the corpus writes them (a primer reads them back).
+        ``fermata`` at their onsets, as the corpus writes them (a primer reads them back; not in a
+        piece sampled with ``SampleOptions.phrase_ends`` off, as the records from before it were).
         """
         from symusic import TextMeta
 
         score = self._score()
         if "record" in self.meta:
             score.markers.append(TextMeta(0, str(self.meta["record"])))
-        if self.voices is not None:
+        if self.voices is not None and self.meta.get("write_fermatas"):
             for t in self.meta.get("fermatas", ()):
                 score.markers.append(TextMeta(round(float(t) * self.tpq), FERMATA_MARKER))
         return score
