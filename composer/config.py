@@ -104,7 +104,7 @@ class SampleOptions:
     tune_ending: bool = True
     # Harmonizing on a four-voice model: the melody's phrase ends (Primer.fermatas: a MIDI file's fermata markers,
     # a typed ``^``) written as fermata chords, as the model learnt them; on the 42 test chorales' whole sopranos,
-    # best of 4: cadences 4.04 -> 4.80 per 16 bars, Bach's roots 34.0 -> 36.3 % (benchmarks/RESULTS.md, "Phrase
+    # best of 4: a cadence at 24 -> 44 % of its phrase ends, Bach's roots 34.3 -> 36.7 % (benchmarks/RESULTS.md, "Phrase
     # ends under a melody"); and a four-voice piece's own fermatas written to its files (MIDI markers, MusicXML).
     # False: the marks ignored, none written (the records made before it replay so, byte for byte).
     phrase_ends: bool = True
