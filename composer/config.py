@@ -108,6 +108,10 @@ class SampleOptions:
     # ends under a melody"); and a four-voice piece's own fermatas written to its files (MIDI markers, MusicXML).
     # False: the marks ignored, none written (the records made before it replay so, byte for byte).
     phrase_ends: bool = True
+    # Harmonizing a many-voiced primer: its melody is its highest line with held notes kept (a soprano holding over
+    # the inner voices' moves stays one note; generation.harmonizer.top_line).  False: every onset's highest new note
+    # (the records made before it replay so).
+    held_melody: bool = True
     # Four-voice models: a fermata's odds by the length of the phrase it would end (generation.odds.PhraseOdds,
     # PHRASE_CALIBRATION), times this strength; None: the model's odds (the records made before it replay so).
     # At the model's odds 12 % of the phrases are 8 beats long (Bach 42 %), at 1.0 39 %, at 0.5 24 %; 0.5 chosen
@@ -157,6 +161,8 @@ class SampleOptions:
             raise ValueError(f"tune_ending must be true or false, got {self.tune_ending!r}")
         if self.phrase_odds is not None and not (self.phrase_odds >= 0 and math.isfinite(self.phrase_odds)):
             raise ValueError(f"phrase_odds must be a finite number >= 0 or None, got {self.phrase_odds}")
+        if type(self.held_melody) is not bool:
+            raise ValueError(f"held_melody must be true or false, got {self.held_melody!r}")
         if type(self.phrase_ends) is not bool:
             raise ValueError(f"phrase_ends must be true or false, got {self.phrase_ends!r}")
         if self.max_polyphony < 0:

@@ -223,12 +223,11 @@ def test_harmonizing_a_multitrack_primer_says_what_it_keeps(runner: CliRunner, t
         result = runner.invoke(app, ["continue", str(src), "-m", "chorales", "--bars", "1", "--seed", "1",
                                      "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert ("11 notes: its top line (6 notes) kept as the melody (1 cut where the next note starts); "
-            "new harmony beneath it replaces its other 5 notes") in result.stderr
+    assert ("11 notes: its top voice (Flute, 5 notes) kept as the melody; "
+            "new harmony beneath it replaces its other 6 notes") in result.stderr
     soprano = _by_track(out, before=8.0)[0]
-    assert soprano[0] == "Soprano"
-    assert soprano[2] == [(0.0, 67, 0.775), (0.775, 67, 1.0), (2.0, 69, 1.0), (3.0, 71, 1.0), (4.0, 72, 2.0),
-                          (6.0, 71, 2.0)]
+    assert soprano[0] == "Soprano"  # the flute's line whole: the piano's G4 under its held G4 is accompaniment
+    assert soprano[2] == [(0.0, 67, 1.6), (2.0, 69, 1.0), (3.0, 71, 1.0), (4.0, 72, 2.0), (6.0, 71, 2.0)]
     ends = [s + d for s, _, d in soprano[2]]
     assert all(e <= s2 + 1e-6 for e, (s2, _, _) in zip(ends, soprano[2][1:], strict=False))  # one note at a time
 

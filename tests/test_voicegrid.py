@@ -639,3 +639,20 @@ def test_a_four_voice_pieces_fermatas_are_written_to_midi_and_musicxml(satb_ckpt
     old_path = old.write(tmp_path / "old.mid")
     assert old.meta["fermatas"] and primer_from_midi(old_path).fermatas == ()
     assert "<fermata" not in write_score_xml(old, old_path).read_text()
+
+
+def test_a_many_voiced_primers_melody_keeps_its_held_notes() -> None:
+    from composer.generation.harmonizer import primer_melody, top_line
+    from composer.generation.primer import PrimerTrack
+
+    soprano = [Note(0, 72, 2), Note(2, 74, 1), Note(3, 72, 1)]  # a half note over the alto's two quarters
+    alto = [Note(0, 67, 1), Note(1, 65, 1), Note(2, 67, 2)]
+    notes = sorted(soprano + alto)
+    assert top_line(notes) == soprano  # the alto's move at beat 1 does not cut the held C
+    assert top_line(notes, held=False) == [Note(0, 72, 1), Note(1, 65, 1), *soprano[1:]]  # as records before it
+    crossing = [Note(0, 67, 2), Note(2, 76, 1), Note(3, 65, 1)]  # the alto above the soprano on beat 2
+    tracks = (PrimerTrack("Soprano", 0, tuple(soprano)), PrimerTrack("Alto", 0, tuple(crossing)))
+    primer = Primer(sorted(soprano + crossing), tracks=tracks)
+    assert primer_melody(primer) == soprano  # voices as tracks: the highest voice whole, crossings and all
+    assert primer_melody(primer, held=False) == top_line(primer.notes, held=False)
+    assert primer_melody(Primer(notes)) == soprano  # one track: its top line

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from composer.generation.api import continue_melody, generate
 from composer.generation.grammar import MAX_ONSET_NOTES, RemiState, Vocab
-from composer.generation.harmonizer import HarmonizeState, top_line
+from composer.generation.harmonizer import HarmonizeState, primer_melody, top_line
 from composer.generation.pieces import continue_notes, harmonizations, harmonize, sample_pieces, stream_notes
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.record import Request, read_record
@@ -99,6 +99,7 @@ __all__ = [
     "sample_streams",
     "start_sampling",
     "stream_notes",
+    "primer_melody",
     "top_line",
     "write_best",
     "write_continuation",

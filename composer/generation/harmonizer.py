@@ -12,8 +12,9 @@ the model writes the melody as the top voice and fills the voices beneath:
   the melody always keeping a voice; the lower voices keep to the key's scale;
 * the piece ends with the melody's last bar.
 
-The melody notes in the output are the primer's top line, unchanged (where a primer's top
-note still sounds when the next starts, it is cut there: see :func:`top_line`).
+The melody notes in the output are the primer's melody, unchanged: its highest voice when its tracks
+are voices, else its top line (where a primer's top note still sounds when the next starts, it is cut
+there: see :func:`primer_melody`, :func:`top_line`).
 """
 
 from __future__ import annotations
@@ -26,23 +27,47 @@ import numpy as np
 from composer.config import SampleOptions
 from composer.events import Note
 from composer.generation.grammar import RemiState
+from composer.generation.primer import Primer
 from composer.tokenizer import Codec
 
 
-def top_line(notes: Sequence[Note]) -> list[Note]:
-    """The highest note at each onset (a melody from a possibly chordal primer), monophonic.
+def top_line(notes: Sequence[Note], held: bool = True) -> list[Note]:
+    """The highest line of a possibly chordal or many-voiced primer (its melody), monophonic.
 
-    A note still sounding when the next one starts is cut there (a melody, or a soprano
-    track, holds one note at a time); a line that is already monophonic comes back as it is.
+    At each onset the highest note starting there; with ``held`` (``SampleOptions.held_melody``) only if
+    it is not below a melody note still sounding, so a soprano holding over the inner voices' moves stays
+    one note (without: every onset took its highest new note, and a held soprano note was cut by a lower
+    voice's move).  A melody note still sounding when the next one starts is cut there (a melody holds one
+    note at a time); a line that is already monophonic comes back as it is.
     """
     by_onset: dict[float, Note] = {}
     for n in notes:
         cur = by_onset.get(n.start)
         if cur is None or n.pitch > cur.pitch:
             by_onset[n.start] = n
-    line = [by_onset[t] for t in sorted(by_onset)]
+    line: list[Note] = []
+    for t in sorted(by_onset):
+        n = by_onset[t]
+        if held and line and line[-1].end > t + 1e-9 and n.pitch < line[-1].pitch:
+            continue  # a lower voice moves under the melody's held note
+        line.append(n)
     return [replace(n, duration=round(nxt.start - n.start, 6)) if n.end > nxt.start + 1e-9 else n
             for n, nxt in zip(line, line[1:], strict=False)] + line[-1:]
+
+
+def primer_melody(primer: Primer, held: bool = True) -> list[Note]:
+    """The melody a primer is harmonized under: its highest voice when its tracks are voices, else :func:`top_line`.
+
+    With ``held`` (``SampleOptions.held_melody``) a primer of several tracks whose highest (by mean pitch) is
+    monophonic gives that track whole (a four-part MIDI file: its soprano, crossings and rests as written);
+    any other primer (one track, chords, a typed melody) its top line.
+    """
+    if held and len(primer.tracks) > 1:
+        top = max(primer.tracks, key=lambda t: sum(n.pitch for n in t.notes) / max(len(t.notes), 1)).notes
+        line = sorted(top)
+        if line and all(a.end <= b.start + 1e-9 for a, b in zip(line, line[1:], strict=False)):
+            return line
+    return top_line(primer.notes, held)
 
 
 class HarmonizeState(RemiState):

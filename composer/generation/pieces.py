@@ -19,7 +19,7 @@ from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import RemiState
-from composer.generation.harmonizer import HarmonizeState, top_line
+from composer.generation.harmonizer import HarmonizeState, primer_melody
 from composer.generation.primer import Primer
 from composer.generation.satb import melody_key_of, sample_satb, stream_satb
 from composer.generation.setup import GeneratedPiece, draw_seed, load_model, start_sampling
@@ -144,7 +144,7 @@ def _sample_voices(checkpoint: str | Path | None, *, n: int, bars: int, options:
                    tempo: float | None, program: int | None, primer: Primer | None, quantize: bool,
                    engine: str = "torch") -> list[GeneratedPiece]:
     """Four-voice pieces from an SATB grid model; a primer's top line is the soprano of its bars."""
-    melody = top_line(primer.notes) if primer is not None and primer.notes else []
+    melody = primer_melody(primer, options.held_melody) if primer is not None and primer.notes else []
     run = start_sampling(checkpoint, options, None, None, quantize, engine)
     bpm = tempo or (primer.tempo if primer else None) or run.default_tempo
     # the melody is the whole piece's (harmonized, not continued): its last note counts (SampleOptions.tune_ending)
@@ -247,7 +247,7 @@ def harmonize(
     if isinstance(load_model(checkpoint).codec, VoiceGridCodec):  # the melody is the soprano of every bar
         return _sample_voices(checkpoint, n=1, bars=primer.bars, options=options, tempo=tempo, program=program,
                               primer=primer, quantize=quantize)[0]
-    melody = top_line(primer.notes)
+    melody = primer_melody(primer, options.held_melody)
     key_index = None if options.key else find_melody_key(melody, ends=options.tune_ending)[0]  # the whole tune
     run = start_sampling(checkpoint, options, tempo or primer.tempo, key_index, quantize)
     codec = _remi(run.codec)

@@ -23,7 +23,7 @@ from composer.errors import InputError, OutputError
 from composer.events import Note
 from composer.files import refuse_overwrite
 from composer.generation.grammar import RemiState
-from composer.generation.harmonizer import top_line
+from composer.generation.harmonizer import primer_melody
 from composer.generation.primer import Primer, PrimerTrack
 from composer.generation.sampler import (
     Model,
@@ -91,9 +91,12 @@ class GeneratedPiece:
             where = f" in {len(primer.tracks)} tracks" if self.primer_tracks else ""
             said = f"{head}{where}, kept unchanged at the start"
         else:
-            own = set(primer.notes)
-            cut = sum(1 for n in top_line(primer.notes) if n not in own)  # shortened to keep one line
-            said = (f"{head}: its top line ({_notes(self.primer_notes)}) kept as the melody"
+            own, line = set(primer.notes), primer_melody(primer)
+            cut = sum(1 for n in line if n not in own)  # shortened to keep one line
+            voice = next((t.name or "a track" for t in primer.tracks if sorted(t.notes) == line), None)
+            what = f"its top voice ({voice}, {_notes(self.primer_notes)})" if voice else \
+                f"its top line ({_notes(self.primer_notes)})"
+            said = (f"{head}: {what} kept as the melody"
                     + (f" ({cut} cut where the next note starts)" if cut else "")
                     + f"; new harmony beneath it replaces its other {_notes(total - self.primer_notes)}")
         if k := self.meta.get("phrase_ends", 0):  # (a four-voice model's: each a fermata chord)
