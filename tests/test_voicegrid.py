@@ -656,3 +656,6 @@ def test_a_many_voiced_primers_melody_keeps_its_held_notes() -> None:
     assert primer_melody(primer) == soprano  # voices as tracks: the highest voice whole, crossings and all
     assert primer_melody(primer, held=False) == top_line(primer.notes, held=False)
     assert primer_melody(Primer(notes)) == soprano  # one track: its top line
+    descant = (PrimerTrack("Piccolo", 72, (Note(0, 84, 0.5),)), PrimerTrack("Alto", 0, tuple(alto)))
+    line = primer_melody(Primer(sorted([Note(0, 84, 0.5), *alto]), tracks=descant))
+    assert line == [Note(0, 84, 0.5), *alto[1:]]  # a high track of one short note is no melody: the top line

@@ -59,13 +59,16 @@ def primer_melody(primer: Primer, held: bool = True) -> list[Note]:
     """The melody a primer is harmonized under: its highest voice when its tracks are voices, else :func:`top_line`.
 
     With ``held`` (``SampleOptions.held_melody``) a primer of several tracks whose highest (by mean pitch) is
-    monophonic gives that track whole (a four-part MIDI file: its soprano, crossings and rests as written);
-    any other primer (one track, chords, a typed melody) its top line.
+    monophonic and sounds through at least half the primer gives that track whole (a four-part MIDI file: its
+    soprano, crossings and rests as written); any other primer (one track, chords, a typed melody, a high
+    track of a few notes) its top line.
     """
     if held and len(primer.tracks) > 1:
         top = max(primer.tracks, key=lambda t: sum(n.pitch for n in t.notes) / max(len(t.notes), 1)).notes
         line = sorted(top)
-        if line and all(a.end <= b.start + 1e-9 for a, b in zip(line, line[1:], strict=False)):
+        span = primer.end - min(n.start for n in primer.notes)
+        if line and all(a.end <= b.start + 1e-9 for a, b in zip(line, line[1:], strict=False)) and (
+                sum(n.duration for n in line) >= span / 2):
             return line
     return top_line(primer.notes, held)
 
