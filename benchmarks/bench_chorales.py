@@ -204,17 +204,23 @@ def match_figures(real: list[Chorale], harm: list[Chorale]) -> dict[str, Any]:
     }
 
 
+def merged_fermatas(fermatas: Any, beat: float = 1.0) -> list[float]:
+    """Fermata onsets, those within a beat and a half of the one kept before dropped: the corpus marks each voice's
+    fermata note, and the grid marks every step of one held over a second soprano note (the same phrase end)."""
+    merged: list[float] = []
+    for f in sorted(fermatas):
+        if not merged or f - merged[-1] >= 1.5 * beat:
+            merged.append(f)
+    return merged
+
+
 def phrase_end_cadences(pieces: list[Chorale], ends: list[tuple[float, ...]]) -> dict[str, Any]:
     """How many of the melodies' inner phrase ends (each piece's fermatas less its last) have a cadence
     within a beat, as the analysis reads the piece (from MIDI: it is not told where the fermatas are)."""
     total = hit = 0
     for c, fermatas in zip(pieces, ends, strict=True):
         offsets = [cad.offset for cad in c.analysis.cadences]
-        merged: list[float] = []  # the corpus marks each voice's fermata note: marks within 1.5 beats are one
-        for f in sorted(fermatas):
-            if not merged or f - merged[-1] >= 1.5:
-                merged.append(f)
-        inner = merged[:-1]
+        inner = merged_fermatas(fermatas)[:-1]
         total += len(inner)
         hit += sum(any(abs(o - f) <= 1.0 for o in offsets) for f in inner)
     return {"fermatas": total, "with_cadence": hit, "share": round(hit / max(total, 1), 4)}

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from bench_chorales import merged_fermatas  # noqa: E402
 
 MAX_K = 24  # phrase lengths (beats) the table holds; longer ones share its last entry
 MIN_AT_RISK = 20  # a length's hazard is fitted only where this many phrases on both sides are still open
@@ -36,10 +38,7 @@ def phrases(fermatas: list[float], beat: float = 1.0) -> list[int]:
     A fermata within a beat and a half of the one before is the same one held over a second soprano note
     (the grid marks every step of it): the phrase runs from the first (as :class:`~composer.generation.odds.PhraseOdds`
     counts it)."""
-    marks = [0.0]
-    for t in sorted(fermatas):
-        if t - marks[-1] >= 1.5 * beat or len(marks) == 1:
-            marks.append(t)
+    marks = [0.0, *merged_fermatas(fermatas, beat)]
     lengths = [round((b - a) / beat) for a, b in zip(marks, marks[1:], strict=False)]
     return [k for k in lengths[:-1] if k > 0]
 

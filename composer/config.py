@@ -151,20 +151,13 @@ class SampleOptions:
             raise ValueError(f"seventh_penalty must be a finite number >= 0, got {self.seventh_penalty}")
         if self.four_pcs is not None and not (self.four_pcs > 0 and math.isfinite(self.four_pcs)):
             raise ValueError(f"four_pcs must be a finite number > 0 or None, got {self.four_pcs}")
-        if self.degree_odds is not None and not (self.degree_odds >= 0 and math.isfinite(self.degree_odds)):
-            raise ValueError(f"degree_odds must be a finite number >= 0 or None, got {self.degree_odds}")
-        if self.motion_odds is not None and not (self.motion_odds >= 0 and math.isfinite(self.motion_odds)):
-            raise ValueError(f"motion_odds must be a finite number >= 0 or None, got {self.motion_odds}")
-        if type(self.motion_beats) is not bool:
-            raise ValueError(f"motion_beats must be true or false, got {self.motion_beats!r}")
-        if type(self.tune_ending) is not bool:
-            raise ValueError(f"tune_ending must be true or false, got {self.tune_ending!r}")
-        if self.phrase_odds is not None and not (self.phrase_odds >= 0 and math.isfinite(self.phrase_odds)):
-            raise ValueError(f"phrase_odds must be a finite number >= 0 or None, got {self.phrase_odds}")
-        if type(self.held_melody) is not bool:
-            raise ValueError(f"held_melody must be true or false, got {self.held_melody!r}")
-        if type(self.phrase_ends) is not bool:
-            raise ValueError(f"phrase_ends must be true or false, got {self.phrase_ends!r}")
+        for name in ("degree_odds", "motion_odds", "phrase_odds"):  # strengths of the sampler's odds
+            odds = getattr(self, name)
+            if odds is not None and not (odds >= 0 and math.isfinite(odds)):
+                raise ValueError(f"{name} must be a finite number >= 0 or None, got {odds}")
+        for name in ("motion_beats", "tune_ending", "held_melody", "phrase_ends"):  # switches
+            if type(flag := getattr(self, name)) is not bool:
+                raise ValueError(f"{name} must be true or false, got {flag!r}")
         if self.max_polyphony < 0:
             raise ValueError(f"max_polyphony must be >= 0, got {self.max_polyphony}")
         if self.key is not None:

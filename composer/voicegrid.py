@@ -397,9 +397,13 @@ def voiced_piece_from_score(score: Score, grid: int) -> VoicedPiece:
     bar = num * 4 / den
     end = max(n.end for v in voices for n in v)
     bars = max(1, int(np.ceil(end / bar - 1e-6)))
-    fermatas = sorted({round(m.time / tpq * grid) / grid for m in score.markers
-                       if m.text.strip().lower() == FERMATA_MARKER})
+    fermatas = sorted({round(t * grid) / grid for t in fermata_marks(score)})
     return VoicedPiece(voices, num, den, tuple(fermatas), bars)
+
+
+def fermata_marks(score: Score) -> list[float]:
+    """The beats (quarter notes from the start) of a score's markers named ``fermata`` (:data:`FERMATA_MARKER`)."""
+    return [m.time / score.tpq for m in score.markers if str(m.text).strip().lower() == FERMATA_MARKER]
 
 
 def _monophonic(notes: list[Note], grid: int) -> list[Note]:

@@ -18,6 +18,7 @@ an offset of ``log(f)`` on a set of tokens multiplies their odds by ``f``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -127,6 +128,24 @@ def motion_of(interval: int) -> int:
     return 0 if interval == 0 else (1 if abs(interval) <= 2 else 3) + (interval < 0)
 
 
+def cached_sum(sums: dict[tuple[int, ...], tuple[np.ndarray | None, np.ndarray]], base: np.ndarray | None,
+               key: tuple[int, ...], total: Callable[[np.ndarray | None], np.ndarray]) -> np.ndarray:
+    """``total(base)``, read-only, looked up in ``sums`` by ``base``'s identity and ``key``.
+
+    ``base`` is kept beside its sum, so its id stays its own while the entry lives; past 20,000 entries (an
+    endless stream) the table starts afresh.
+    """
+    k = (0 if base is None else id(base), *key)
+    hit = sums.get(k)
+    if hit is None or hit[0] is not base:
+        if len(sums) > 20_000:
+            sums.clear()
+        out = total(base)
+        out.flags.writeable = False
+        hit = sums[k] = (base, out)
+    return hit[1]
+
+
 class MotionOdds:
     """Per voice, the offsets of its new notes by its last melodic motion (``SampleOptions.motion_odds``).
 
@@ -145,7 +164,7 @@ class MotionOdds:
         self._is_pitch, self._pitch, self._strength = is_pitch, pitch_of.astype(np.int64), float(strength)
         self._beat = beat  # > 0: only the notes struck at grid steps that are multiples of it (the beats)
         self.last, self.motion = [-1] * voices, [-1] * voices  # each voice's last pitch and motion (-1: none)
-        self._sums: dict[tuple[int, int, int], tuple[np.ndarray | None, np.ndarray]] = {}
+        self._sums: dict[tuple[int, ...], tuple[np.ndarray | None, np.ndarray]] = {}
         self._offsets: dict[tuple[int, int], np.ndarray] = {}
 
     def struck(self, voice: int, pitch: int) -> None:
@@ -174,16 +193,12 @@ class MotionOdds:
         if m1 < 0 or (self._beat and pos % self._beat):
             return base
         last = self.last[voice]
-        key = (0 if base is None else id(base), last, m1)
-        hit = self._sums.get(key)
-        if hit is None or hit[0] is not base:  # (base kept: its id stays its own)
-            if len(self._sums) > 20_000:  # an endless stream: start afresh
-                self._sums.clear()
+
+        def total(base: np.ndarray | None) -> np.ndarray:
             extra = self.offsets(last, m1)
-            total = extra if base is None else base + extra
-            total.flags.writeable = False
-            hit = self._sums[key] = (base, total)
-        return hit[1]
+            return extra if base is None else base + extra
+
+        return cached_sum(self._sums, base, (last, m1), total)
 
 
 #: log-odds offsets of a fermata's onset on a beat, by the beats since the last fermata's onset (the piece's start
@@ -215,7 +230,7 @@ class PhraseOdds:
         tail = len(same) if same.all() else int(np.argmin(same[::-1]))  # entries equal to the last, at the end
         self._offsets = self._offsets[: len(same) - tail + 1]
         self.start, self.last = 0, -2  # the phrase's first step (the last fermata's onset); the last fermata's step
-        self._sums: dict[tuple[int, int], tuple[np.ndarray | None, np.ndarray]] = {}
+        self._sums: dict[tuple[int, ...], tuple[np.ndarray | None, np.ndarray]] = {}
 
     def fermata(self, step: int) -> None:
         """A ``Fermata`` token at grid step ``step``: a new one (not held on from the step before) starts a phrase."""
@@ -228,16 +243,13 @@ class PhraseOdds:
         if pos % self._beat or step == self.last + 1 or step <= self.start:
             return base
         k = min((step - self.start) // self._beat, len(self._offsets) - 1)
-        key = (0 if base is None else id(base), k)
-        hit = self._sums.get(key)
-        if hit is None or hit[0] is not base:  # (base kept: its id stays its own)
-            if len(self._sums) > 20_000:  # an endless stream: start afresh
-                self._sums.clear()
-            total = np.zeros(self._size, np.float32) if base is None else base.copy()
-            total[self._id] += self._offsets[k]
-            total.flags.writeable = False
-            hit = self._sums[key] = (base, total)
-        return hit[1]
+
+        def total(base: np.ndarray | None) -> np.ndarray:
+            out = np.zeros(self._size, np.float32) if base is None else base.copy()
+            out[self._id] += self._offsets[k]
+            return out
+
+        return cached_sum(self._sums, base, (k,), total)
 
 
 __all__ = ["CHROMATIC_RELIEF", "PHRASE_CALIBRATION", "PhraseOdds", "DEGREE_CALIBRATION", "DEGREE_CALIBRATION_MOTION",

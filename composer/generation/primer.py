@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from composer.errors import InputError, MidiError
 from composer.events import Note, next_bar_line
 from composer.midifile import load_score, score_from_notes, track_notes
-from composer.voicegrid import FERMATA_MARKER
+from composer.voicegrid import fermata_marks
 
 if TYPE_CHECKING:
     from symusic import Score
@@ -218,8 +218,7 @@ def primer_from_midi(path: str | Path) -> Primer:
     tempo = float(score.tempos[0].qpm) if len(score.tempos) else None
     kept = tuple(PrimerTrack(name, prog, tuple(sorted(ns))) for name, prog, ns in tracks) if len(tracks) > 1 else ()
     drums = sum(len(t.notes) for t in score.tracks if t.is_drum)
-    fermatas = sorted({round(m.time / score.tpq - shift, 6) for m in score.markers
-                       if str(m.text).strip().lower() == FERMATA_MARKER and m.time / score.tpq >= shift})
+    fermatas = sorted({round(t - shift, 6) for t in fermata_marks(score) if t >= shift})
     return Primer(notes, sig, tempo, kept, int(score.tpq), drums, tuple(fermatas))
 
 

@@ -207,15 +207,14 @@ def write_score_xml(piece: GeneratedPiece, midi_path: Path, force: bool = False)
     A four-voice piece keeps its voices; a one-stream piece is split into voices by pitch, as
     ``composer analyze`` splits one track.
     """
-    fermatas: list[float] = []
-    if piece.voices is not None:  # (its fermatas, the phrase ends, on every voice's note there)
+    if piece.voices is not None:
         voices, names = piece.voices, list(VOICE_NAMES)
-        fermatas = list(piece.meta.get("fermatas", ())) if piece.meta.get("write_fermatas") else []
     else:
         voices = separate_voices([piece.notes])[0]
         names = voice_names(len(voices))
     return write_voices_xml(voices, names, midi_path.with_suffix(".musicxml"), key_name=piece.key or piece.found_key,
-                            time_signature=piece.time_signature, title=midi_path.stem, force=force, fermatas=fermatas)
+                            time_signature=piece.time_signature, title=midi_path.stem, force=force,
+                            fermatas=piece.written_fermatas)
 
 
 def sample_best(request: Request, analyze: bool = False) -> Selection:

@@ -124,10 +124,20 @@ class GeneratedPiece:
         score = self._score()
         if "record" in self.meta:
             score.markers.append(TextMeta(0, str(self.meta["record"])))
-        if self.voices is not None and self.meta.get("write_fermatas"):
-            for t in self.meta.get("fermatas", ()):
-                score.markers.append(TextMeta(round(float(t) * self.tpq), FERMATA_MARKER))
+        for t in self.written_fermatas:
+            score.markers.append(TextMeta(round(t * self.tpq), FERMATA_MARKER))
         return score
+
+    @property
+    def written_fermatas(self) -> list[float]:
+        """The fermatas (onsets, beats) its files show.
+
+        A four-voice piece's, unless sampled with ``SampleOptions.phrase_ends`` off (as the records from
+        before it replay).
+        """
+        if self.voices is None or not self.meta.get("write_fermatas"):
+            return []
+        return [float(t) for t in self.meta.get("fermatas", ())]
 
     def _score(self) -> Score:
         if self.voices is not None:
