@@ -37,7 +37,7 @@ from composer.codec import AnyCodec, codec_from_dict, make_codec
 from composer.errors import CorpusError, MidiError
 from composer.files import write_bytes_atomic
 from composer.keys import KEY_NAMES, find_key
-from composer.midifile import MAX_NOTES, load_score, pitched_notes, set_note_limit
+from composer.midifile import FERMATA_MARKER, MAX_NOTES, load_score, pitched_notes, set_note_limit
 from composer.paths import cache_dir
 from composer.recipes import Recipe, piece_refs, split_of
 
@@ -132,7 +132,7 @@ def _fermata_offsets(stream: Any) -> list[float]:
 
 
 def _shift_midi(data: bytes, beats: float, fermatas: Sequence[float] = ()) -> bytes:
-    """Shift every note by ``beats`` and add a ``fermata`` marker at each (shifted) onset."""
+    """Shift every note by ``beats`` and add a fermata marker (:data:`FERMATA_MARKER`) at each (shifted) onset."""
     from symusic import Score, TextMeta
 
     score = Score.from_midi(data)
@@ -141,7 +141,7 @@ def _shift_midi(data: bytes, beats: float, fermatas: Sequence[float] = ()) -> by
         for note in track.notes:
             note.time += ticks
     for t in fermatas:
-        score.markers.append(TextMeta(round((t + beats) * score.tpq), "fermata"))
+        score.markers.append(TextMeta(round((t + beats) * score.tpq), FERMATA_MARKER))
     return bytes(score.dumps_midi())
 
 

@@ -27,6 +27,7 @@ MAX_FILE_BYTES = 32 * 1024 * 1024  # a larger MIDI file is refused unless the li
 MAX_NOTES = 200_000  # notes per file; raise with --max-notes
 MAX_TRACKS = 1024  # track chunks per file
 MAX_BEATS = 100_000.0  # about 14 hours at 120 bpm; longer "pieces" are refused
+FERMATA_MARKER = "fermata"  # a marker meta event of this text marks a fermata (phrase end) at its time
 _NOTE_LIMIT: ContextVar[int] = ContextVar("composer_note_limit", default=MAX_NOTES)
 
 
@@ -165,6 +166,11 @@ def track_notes(track: Any, tpq: int) -> list[Note]:
     t = float(tpq)
     return [Note(n.time / t, int(n.pitch), max(n.duration, 1) / t, int(max(1, min(127, n.velocity))))
             for n in track.notes]
+
+
+def fermata_marks(score: Score) -> list[float]:
+    """The beats (quarter notes from the start) of a score's markers named ``fermata`` (:data:`FERMATA_MARKER`)."""
+    return [m.time / score.tpq for m in score.markers if str(m.text).strip().lower() == FERMATA_MARKER]
 
 
 def pitched_notes(score: Score) -> list[Note]:

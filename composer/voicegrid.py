@@ -37,7 +37,7 @@ from composer.config import TokenizerSpec
 from composer.errors import InputError, MidiError
 from composer.events import Note
 from composer.keys import KEY_NAMES, find_key, transpose_key_index
-from composer.midifile import track_notes
+from composer.midifile import fermata_marks, track_notes
 from composer.tokenizer import SPECIAL_TOKENS, TEMPO_BANDS, int_values, key_indices, strip_controls, tempo_band
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ VOICE_NAMES = ("Soprano", "Alto", "Tenor", "Bass")
 MAX_LEFT = 8  # Left_8 = eight or more bars to go
 MAX_STEPS_PER_BAR = 48  # 12 quarter notes at 16ths
 METERS = ("2/4", "3/4", "4/4", "5/4", "6/4", "3/2", "2/2", "4/2", "3/8", "6/8", "9/8", "12/8")
-FERMATA_MARKER = "fermata"
 
 
 def canonical_shift(key_index: int) -> int:
@@ -399,11 +398,6 @@ def voiced_piece_from_score(score: Score, grid: int) -> VoicedPiece:
     bars = max(1, int(np.ceil(end / bar - 1e-6)))
     fermatas = sorted({round(t * grid) / grid for t in fermata_marks(score)})
     return VoicedPiece(voices, num, den, tuple(fermatas), bars)
-
-
-def fermata_marks(score: Score) -> list[float]:
-    """The beats (quarter notes from the start) of a score's markers named ``fermata`` (:data:`FERMATA_MARKER`)."""
-    return [m.time / score.tpq for m in score.markers if str(m.text).strip().lower() == FERMATA_MARKER]
 
 
 def _monophonic(notes: list[Note], grid: int) -> list[Note]:

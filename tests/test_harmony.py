@@ -21,7 +21,9 @@ from composer.harmony import (  # noqa: E402
     analysis_score,
     analyze_file,
     analyze_notes,
+    analyze_piece,
     check_voice_leading,
+    load_piece,
     split_voices,
 )
 from composer.midifile import load_score, pitched_notes, score_from_notes, write_score  # noqa: E402
@@ -183,7 +185,26 @@ def test_musicxml_input_uses_fermatas(tmp_path) -> None:  # type: ignore[no-unty
     assert any(c.phrase_end == "fermata" for c in a.cadences)
 
 
-# ---------------------------------------------------------------- CLI
+def test_midi_fermata_markers_are_phrase_ends(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from music21 import corpus, expressions
+    from symusic import Score, TextMeta
+
+    from composer.midifile import FERMATA_MARKER
+
+    score = corpus.parse("bach/bwv66.6")
+    fermatas = sorted({float(n.getOffsetInHierarchy(score)) for n in score.recurse().notes
+                       if any(isinstance(e, expressions.Fermata) for e in n.expressions)})
+    plain = tmp_path / "plain.mid"
+    score.write("midi", fp=str(plain))  # type: ignore[union-attr]
+    marked = Score(str(plain))
+    for t in fermatas + [0.25]:  # a marker off every onset is not a phrase end
+        marked.markers.append(TextMeta(round(t * marked.tpq), FERMATA_MARKER))
+    (tmp_path / "marked.mid").write_bytes(bytes(marked.dumps_midi()))
+    assert load_piece(plain).fermatas == []
+    vp = load_piece(tmp_path / "marked.mid")
+    assert vp.fermatas == fermatas and len(fermatas) >= 4
+    ends = {c.offset for c in analyze_piece(vp).cadences if c.phrase_end == "fermata"}
+    assert ends and ends <= set(vp.fermatas)
 
 runner = CliRunner()
 

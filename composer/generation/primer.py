@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 
 from composer.errors import InputError, MidiError
 from composer.events import Note, next_bar_line
-from composer.midifile import load_score, score_from_notes, track_notes
-from composer.voicegrid import fermata_marks
+from composer.midifile import fermata_marks, load_score, score_from_notes, track_notes
 
 if TYPE_CHECKING:
     from symusic import Score

@@ -37,8 +37,8 @@ from composer.generation.sampler import (
 )
 from composer.inference import ArrayLSTM
 from composer.keys import find_key, key_name, key_signature, parse_key
-from composer.midifile import score_from_notes, score_from_voices, write_score
-from composer.voicegrid import FERMATA_MARKER, VOICE_NAMES, VoiceGridCodec
+from composer.midifile import FERMATA_MARKER, score_from_notes, score_from_voices, write_score
+from composer.voicegrid import VOICE_NAMES, VoiceGridCodec
 from composer.voicemotion import voice_tables
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import Any
 from composer.errors import InputError, MidiError
 from composer.events import Note
 from composer.harmony.voiceleading import separate_voices
-from composer.midifile import MAX_FILE_BYTES, load_score, pitched_notes
+from composer.midifile import MAX_FILE_BYTES, fermata_marks, load_score, pitched_notes
 
 SCORE_SUFFIXES = (".xml", ".musicxml", ".mxl", ".abc", ".krn")
 
@@ -157,7 +157,10 @@ def _load_midi(path: Path) -> VoicedPiece:
     sigs = [s for s in sigs if s[1] > 0 and s[2] > 0] or [(0.0, 4, 4)]
     if not any(tracks):
         raise MidiError(f"{path}: no pitched notes (empty or drums only)")
-    return piece_from_notes(tracks, name=str(path), time_signatures=sigs, pickup=None)
+    onsets = {round(n.start, 6) for t in tracks for n in t}
+    # fermata markers (composer's four-voice files, the corpora's renderings) at a chord's onset
+    fermatas = sorted({round(t, 6) for t in fermata_marks(score)} & onsets)
+    return piece_from_notes(tracks, name=str(path), time_signatures=sigs, pickup=None, fermatas=fermatas)
 
 
 def _load_music21(path: Path) -> VoicedPiece:
