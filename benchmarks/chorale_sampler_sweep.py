@@ -126,6 +126,9 @@ VARIANTS["motion-1.5"] = ({"motion_odds": 1.5}, None)
 VARIANTS["motion-1.0"] = ({"motion_odds": 1.0}, None)
 VARIANTS["d-no-phrase-odds"] = ({"phrase_odds": None}, None)  # a fermata at the model's odds whatever the phrase
 VARIANTS["phrase-odds-0.5"] = ({"phrase_odds": 0.5}, None)
+for _odds in (0.3, 0.5, 0.7):  # a new note on a beat a semitone from one struck above it (SampleOptions.clash_odds)
+    VARIANTS[f"clash-{_odds}"] = ({"clash_odds": _odds}, None)
+VARIANTS["clash-none"] = ({"clash_odds": None}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).

@@ -79,6 +79,9 @@ class SampleOptions:
     # his beats, the sampler at the model's odds on 20%: at 0.5 about 17%, triads / sevenths 77 / 14% of
     # beats as Bach's (0.3 overshoots: 80 / 12%).
     four_pcs: float | None = 0.5
+    # Four-voice models: the odds of a new note on a beat a semitone (or major seventh) from a note the voices
+    # above strike there, times this; None = the model's odds (held notes, suspensions, are left alone).
+    clash_odds: float | None = None
     # Four-voice models: new notes on each degree of the mode at the odds that bring the sampler's degree
     # shares to Bach's training chorales (generation.odds.DEGREE_CALIBRATION), the log-odds times this;
     # None = off.  With four_pcs 0.5 (best of 4, 9 x 100 pieces): classifier AUC 0.801 (both off) -> 0.724.
@@ -149,8 +152,9 @@ class SampleOptions:
             raise ValueError(f"raised_penalty must be a finite number >= 0, got {self.raised_penalty}")
         if not (0 <= self.seventh_penalty and math.isfinite(self.seventh_penalty)):
             raise ValueError(f"seventh_penalty must be a finite number >= 0, got {self.seventh_penalty}")
-        if self.four_pcs is not None and not (self.four_pcs > 0 and math.isfinite(self.four_pcs)):
-            raise ValueError(f"four_pcs must be a finite number > 0 or None, got {self.four_pcs}")
+        for name in ("four_pcs", "clash_odds"):  # odds factors
+            if (odds := getattr(self, name)) is not None and not (odds > 0 and math.isfinite(odds)):
+                raise ValueError(f"{name} must be a finite number > 0 or None, got {odds}")
         for name in ("degree_odds", "motion_odds", "phrase_odds"):  # strengths of the sampler's odds
             odds = getattr(self, name)
             if odds is not None and not (odds >= 0 and math.isfinite(odds)):

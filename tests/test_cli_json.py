@@ -42,6 +42,14 @@ def test_generate_json_names_every_file(tmp_path: Path) -> None:
     assert len(chosen[0]["candidate_scores"]) == 4  # the four-voice default: best of 4
 
 
+def test_generate_many_files_summarized_in_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "-n", "6", "--bars", "1", "--seed", "3", "--best-of", "1",
+                                 "-m", "folk", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote 6 files in {tmp_path}: folk-001.mid to folk-006.mid" in " ".join(result.stdout.split())
+    assert sorted(p.name for p in tmp_path.glob("*.mid")) == [f"folk-00{i}.mid" for i in range(1, 7)]
+
+
 def test_continue_json_says_what_became_of_the_primer(tmp_path: Path) -> None:
     out = tmp_path / "c.mid"
     doc = _json(["continue", "tinyNotation: 4/4 c4 d e f", "-m", "folk", "--bars", "1", "--seed", "1",

@@ -68,6 +68,32 @@ def test_grid_state_applies_four_pcs_to_the_bass_on_beats_only() -> None:
     assert off.bias is None
 
 
+def test_clash_odds_on_new_notes_a_semitone_from_one_struck_above_on_a_beat() -> None:
+    codec = VoiceGridCodec(SATB_SPEC)
+    opts = SampleOptions(clash_odds=0.5, key_bias=0.0, four_pcs=None, motion_odds=None)
+
+    def alto_bias(soprano: str, pos: int) -> np.ndarray | None:
+        st = GridState(codec, opts, bars=4)
+        st.voice, st.pos, st.last = 0, pos, "Voice"
+        st.update(codec.id_of(soprano))  # the soprano's token at this step; the alto is next
+        st.allowed()
+        return st.bias
+
+    bias = alto_bias("Pitch_72", 0)  # the soprano strikes C on the beat
+    assert bias is not None
+    for clash in ("Pitch_71", "Pitch_61", "Pitch_59"):  # B and C#, any octave
+        assert bias[codec.id_of(clash)] == pytest.approx(math.log(0.5))
+    for free in ("Pitch_67", "Pitch_64", "Hold_71", "Rest_None"):  # consonant, held, silent
+        assert bias[codec.id_of(free)] == 0.0
+    assert alto_bias("Hold_72", 0) is None  # a held soprano (a suspension's preparation): the model's odds
+    assert alto_bias("Pitch_72", 1) is None  # off the beat: the model's odds
+    with pytest.raises(ValueError, match="clash_odds"):
+        SampleOptions(clash_odds=0.0)
+    from composer.generation.odds import clash_offsets
+
+    assert clash_offsets(np.ones(3, dtype=bool), np.array([1, 2, 11]), 0, 0.5) is None  # nothing struck above
+
+
 def test_degree_odds_add_the_calibration_on_new_notes() -> None:
     from composer.generation.odds import DEGREE_CALIBRATION
 

@@ -77,7 +77,11 @@ def _summary(pieces: list[tuple[Path, GeneratedPiece]], scores: dict[int, list[f
             row.append(f"{max(got):.3f} (best of {len(got)})" if got else "-")
         table.add_row(*row)
     console.print(table)
-    console.print(f"wrote {', '.join(str(path) for path, _ in pieces)}", highlight=False, soft_wrap=True)
+    paths = [Path(path) for path, _ in pieces]
+    folders = {p.parent for p in paths}
+    said = ", ".join(map(str, paths)) if len(paths) <= 4 or len(folders) > 1 else (  # (each is in the table)
+        f"{len(paths)} files in {paths[0].parent}: {paths[0].name} to {paths[-1].name}")
+    console.print(f"wrote {said}", highlight=False, soft_wrap=True)
 
 
 def _print_analysis(path: Path, a: Any, score: float) -> None:

@@ -17,7 +17,7 @@ from composer.events import Note
 from composer.generation import gridtables as gt
 from composer.generation.grammar import final_onset_by
 from composer.generation.gridtables import VOICE_RANGES, GridTables, codec_tables
-from composer.generation.odds import MotionOdds, PhraseOdds, fourth_pc_offsets, key_offsets
+from composer.generation.odds import MotionOdds, PhraseOdds, clash_offsets, fourth_pc_offsets, key_offsets
 from composer.generation.sonority import completions, is_open
 from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step, final_melody_onset
 
@@ -59,6 +59,7 @@ class GridState:
         self._snd: list[int] = [-1] * VOICES  # pitch each voice holds, -1 = silent (:attr:`sounding`)
         self._bef: list[int] = [-1] * VOICES  # what each voice sounded at the previous step (:attr:`before`)
         self._packed = 0  # both, packed (:func:`.gridtables.packed_voices`): kept up to date with them
+        self._struck = 0  # the pitch classes struck at this step so far, a bit each
         self.silent = 0  # steps every voice has rested since the last that sounded (after the first note)
         self.started = False  # a note has sounded
         self.done = False
@@ -112,9 +113,9 @@ class GridState:
         self._enter_after = None if options.phrase_rests is None else options.phrase_rests * self.beat
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
         self._motion = None if (s := options.motion_odds) is None else MotionOdds(
-            self._type["Pitch"], self._pitch, s, beat=self.beat * options.motion_beats)
+            self._type["Pitch"], self._pitch, s, beat=self.beat * options.motion_beats, shared=tables.motion)
         self._phrase = None if (s := options.phrase_odds) is None else PhraseOdds(
-            self._fermata, codec.vocab_size, self.beat, s)
+            self._fermata, codec.vocab_size, self.beat, s, sums=tables.phrase)
 
     @property
     def sounding(self) -> list[int]:
@@ -141,7 +142,7 @@ class GridState:
 
     def _set_key_tables(self, key: int) -> None:
         kt = self._shared.of_key(key)
-        self._bass_bias, self._bass_bias_pcs = kt.bass_bias, kt.bass_bias_pcs
+        self._context, self._context_pcs = kt.context, kt.context_pcs
 
     def forget(self) -> None:
         """Empty the tables of masks and offsets looked up (they fill again: no draw changes; shared ones for all)."""
@@ -184,32 +185,37 @@ class GridState:
         return self._end_free and self.target_bars is not None and self.bar == self.target_bars - 1
 
     def _context_bias(self) -> np.ndarray | None:
-        """The soft key's offsets, and at the bass on a beat a fourth pitch class at ``options.four_pcs`` odds."""
-        if self.voice != VOICES - 1 or self.pos % self.beat or (odds := self.options.four_pcs) is None:
+        """The soft key's offsets; on a beat, new notes clashing with one struck above (``options.clash_odds``)."""
+        v, clash, four = self.voice, self.options.clash_odds, self.options.four_pcs
+        bass = v == VOICES - 1 and four is not None
+        if self.pos % self.beat or not v or not bass and clash is None:
             return self._key
-        above = self._packed & gt.ABOVE_BASS  # what the voices above sound, packed (one integer)
-        try:  # the offsets by what the voices above sound (looked up: the bass asks on every beat)
-            return self._bass_bias[above]
+        struck = 0 if clash is None else self._struck
+        key = (self._packed & gt.ABOVE_BASS if bass else 0) << 12 | struck  # (one integer: what decides them)
+        try:  # the offsets by what the voices above sound and strike (looked up: asked on every beat)
+            return self._context[key]
         except KeyError:
             pass
-        pcs = frozenset(p % 12 for p in self._snd[:VOICES - 1] if p >= 0)
+        pcs = frozenset(p % 12 for p in self._snd[:v] if p >= 0) if bass else frozenset()
         try:
-            bias = self._bass_bias_pcs[pcs]
+            bias = self._context_pcs[pcs, struck]
         except KeyError:
-            extra = fourth_pc_offsets(self._sounding_ok, self._pitch % 12, set(pcs), odds)
+            extra = fourth_pc_offsets(self._sounding_ok, self._pitch % 12, set(pcs), four) if four and bass else None
+            if clash and (c := clash_offsets(self._type["Pitch"], self._pitch % 12, struck, clash)) is not None:
+                extra = c if extra is None else extra + c  # (and the bass's fourth pitch class: options.four_pcs)
             bias = self._key if extra is None else extra if self._key is None else self._key + extra
             if bias is not None and bias is not self._key:
                 bias.flags.writeable = False
-            self._bass_bias_pcs[pcs] = bias
-        self._bass_bias[above] = bias
+            self._context_pcs[pcs, struck] = bias
+        self._context[key] = bias
         return bias
 
     def _voice_mask(self) -> np.ndarray:
         voice, pos, end = self.voice, self.pos, self.end_step
         if self._motion is not None:
             self.bias = self._motion.bias(voice, self._context_bias(), pos)
-        else:  # (the context's offsets are the bass's only)
-            self.bias = self._context_bias() if voice == VOICES - 1 else self._key
+        else:  # (the context's offsets: the bass's, and the clashes' below the soprano)
+            self.bias = self._context_bias() if voice == VOICES - 1 or self.options.clash_odds else self._key
         final = False
         if self.melody or end is not None:  # (the step, once per token and stream: only when it decides)
             step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined
@@ -439,8 +445,10 @@ class GridState:
         self.ids.append(token)
         if t in ("Pitch", "Hold", "Rest") and self.voice < VOICES:  # the common case first
             pitch = self._pitches[token]
-            if t == "Pitch" and self._motion is not None:  # (a voice's notes, for its melodic motion)
-                self._motion.struck(self.voice, pitch)
+            if t == "Pitch":
+                self._struck |= 1 << pitch % 12
+                if self._motion is not None:  # (a voice's notes, for its melodic motion)
+                    self._motion.struck(self.voice, pitch)
             if self.track:
                 add_step(self.voices[self.voice], t, pitch, self.step, self.codec.grid)
             v = self.voice
@@ -458,7 +466,7 @@ class GridState:
             self.pos = -1
         elif t == "Pos":
             self.pos = self._pos_value[token]
-            self.voice = 0
+            self.voice, self._struck = 0, 0
             self._bef = list(self._snd)
             self._packed = (self._packed & gt.NOW) * gt.NOW_TWICE
             if max(self._snd) >= 0:  # a voice sounds (silent: -1)

@@ -107,10 +107,10 @@ class RangeTables:
 
 @dataclass
 class KeyTables:
-    """What depends on the key: the bass's offsets, by what the voices above sound, and by their pitch classes."""
+    """What depends on the key: a voice's offsets on a beat, by what the voices above sound and strike."""
 
-    bass_bias: dict[int, np.ndarray | None] = field(default_factory=dict)  # by the voices above, packed
-    bass_bias_pcs: dict[frozenset[int], np.ndarray | None] = field(default_factory=dict)
+    context: dict[int, np.ndarray | None] = field(default_factory=dict)  # by the voices above, packed
+    context_pcs: dict[tuple[frozenset[int], int], np.ndarray | None] = field(default_factory=dict)
 
 
 class GridTables:
@@ -128,6 +128,9 @@ class GridTables:
         self.codec, self.options = codec, options
         self.parallel_pcs: dict[tuple[int, int], np.ndarray] = {}  # the notes in parallels, by the last pitch
         self.chords: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # the motion odds' sums and offsets, the phrase odds' sums (odds.MotionOdds, odds.PhraseOdds)
+        self.motion: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})
+        self.phrase: dict[Any, Any] = {}
         self._ranges: dict[int, RangeTables] = {}
         self._keys: dict[int, KeyTables] = {}
 
@@ -154,8 +157,8 @@ class GridTables:
     def tables(self, shift: int, key: int) -> tuple[dict[Any, Any], ...]:
         """Every table a stream with ``shift`` and ``key`` (-1: none yet) reads: what it empties to forget."""
         r, k = self.of_range(shift), self.of_key(key)
-        return (r.masks, r.by_rules, r.free, r.legal, r.fermata_or, self.parallel_pcs, self.chords, k.bass_bias,
-                k.bass_bias_pcs)
+        return (r.masks, r.by_rules, r.free, r.legal, r.fermata_or, self.parallel_pcs, self.chords, k.context,
+                k.context_pcs, *self.motion, self.phrase)
 
 
 __all__ = ["ABOVE_BASS", "NOW", "NOW_BITS", "NOW_TWICE", "UPTO", "VOICE_RANGES", "CodecTables", "GridTables",
