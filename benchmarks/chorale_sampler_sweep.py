@@ -129,6 +129,9 @@ VARIANTS["phrase-odds-0.5"] = ({"phrase_odds": 0.5}, None)
 for _odds in (0.3, 0.5, 0.7):  # a new note on a beat a semitone from one struck above it (SampleOptions.clash_odds)
     VARIANTS[f"clash-{_odds}"] = ({"clash_odds": _odds}, None)
 VARIANTS["clash-none"] = ({"clash_odds": None}, None)
+for _odds in (0.5, 1.0):  # a voice's new notes between the beats at Bach's rates (SampleOptions.onset_odds)
+    VARIANTS[f"onsets-{_odds}"] = ({"onset_odds": _odds}, None)
+VARIANTS["onsets-none"] = ({"onset_odds": None}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).

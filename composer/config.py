@@ -80,8 +80,15 @@ class SampleOptions:
     # beats as Bach's (0.3 overshoots: 80 / 12%).
     four_pcs: float | None = 0.5
     # Four-voice models: the odds of a new note on a beat a semitone (or major seventh) from a note the voices
-    # above strike there, times this; None = the model's odds (held notes, suspensions, are left alone).
+    # above strike there, times this; None = the model's odds (held notes, suspensions, are left alone).  Tried on
+    # the validation split (3 x 100 pieces, best of 4): style AUC none 0.820, 0.3 0.825, 0.5 0.820, 0.7 0.840; off.
     clash_odds: float | None = None
+    # Four-voice models: a voice's new notes between the beats at the odds that bring its eighths and 16ths to
+    # Bach's (generation.odds.ONSET_CALIBRATION, by voice and place in the beat: his 16ths come in pairs after an
+    # eighth, the model's after a dotted eighth), the log-odds times this; None = off.  0.5 chosen by the style AUC
+    # on the validation split (3 x 100 pieces, best of 4: none 0.820, 0.5 0.808, 1.0 0.814; benchmarks/RESULTS.md,
+    # "The rhythm within the beat").
+    onset_odds: float | None = 0.5
     # Four-voice models: new notes on each degree of the mode at the odds that bring the sampler's degree
     # shares to Bach's training chorales (generation.odds.DEGREE_CALIBRATION), the log-odds times this;
     # None = off.  With four_pcs 0.5 (best of 4, 9 x 100 pieces): classifier AUC 0.801 (both off) -> 0.724.
@@ -155,7 +162,7 @@ class SampleOptions:
         for name in ("four_pcs", "clash_odds"):  # odds factors
             if (odds := getattr(self, name)) is not None and not (odds > 0 and math.isfinite(odds)):
                 raise ValueError(f"{name} must be a finite number > 0 or None, got {odds}")
-        for name in ("degree_odds", "motion_odds", "phrase_odds"):  # strengths of the sampler's odds
+        for name in ("degree_odds", "motion_odds", "phrase_odds", "onset_odds"):  # strengths of the sampler's odds
             odds = getattr(self, name)
             if odds is not None and not (odds >= 0 and math.isfinite(odds)):
                 raise ValueError(f"{name} must be a finite number >= 0 or None, got {odds}")

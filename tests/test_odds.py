@@ -94,6 +94,40 @@ def test_clash_odds_on_new_notes_a_semitone_from_one_struck_above_on_a_beat() ->
     assert clash_offsets(np.ones(3, dtype=bool), np.array([1, 2, 11]), 0, 0.5) is None  # nothing struck above
 
 
+def test_onset_odds_by_voice_and_place_in_the_beat(monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.generation import odds
+
+    table = ((0.0, 0.1, 0.2, 0.3), (0.0, 0.4, 0.5, -0.6), (0.7, 0.8, 0.9, 1.0), (0.0, 0.0, 0.0, 0.0))
+    monkeypatch.setattr(odds, "ONSET_CALIBRATION", table)
+    codec = VoiceGridCodec(SATB_SPEC)
+
+    def bias(voice: int, pos: int, strength: float = 1.0, meter: tuple[int, int] = (4, 4),
+             struck_before: bool = False) -> np.ndarray | None:
+        opts = SampleOptions(onset_odds=strength, key_bias=0.0, four_pcs=None, motion_odds=None)
+        st = GridState(codec, opts, bars=4, meter=meter)
+        st.bar, st.pos, st.last = 0, pos - 1, "Voice"
+        st.sounding, st.voice = [72, 67, 64, 48], voice
+        if struck_before:  # the voice strikes a note at the step before
+            st.update(codec.id_of(f"Pitch_{[72, 67, 64, 48][voice]}"))
+        st.pos, st.voice = pos, voice
+        st.allowed()
+        return st.bias
+
+    alto_eighth = bias(1, 2)
+    assert alto_eighth is not None
+    assert alto_eighth[codec.id_of("Pitch_65")] == pytest.approx(0.4)
+    assert alto_eighth[codec.id_of("Hold_67")] == 0.0 and alto_eighth[codec.id_of("Rest_None")] == 0.0
+    after_eighth, after_none = bias(1, 3, struck_before=True), bias(1, 3, 0.5)  # two 16ths; a dotted eighth's
+    assert after_eighth is not None and after_none is not None
+    assert after_eighth[codec.id_of("Pitch_65")] == pytest.approx(0.5)
+    assert after_none[codec.id_of("Pitch_65")] == pytest.approx(0.5 * -0.6)
+    tenor = bias(2, 5)  # the second 16th of the second beat
+    assert tenor is not None and tenor[codec.id_of("Pitch_62")] == pytest.approx(0.7)
+    assert bias(1, 4) is None  # on the beat: the model's odds
+    assert bias(3, 7) is None  # a zero entry: no offsets
+    assert bias(1, 2, meter=(6, 8)) is None  # a dotted-quarter beat: the table's places do not apply
+
+
 def test_degree_odds_add_the_calibration_on_new_notes() -> None:
     from composer.generation.odds import DEGREE_CALIBRATION
 
@@ -183,7 +217,8 @@ def test_motion_beats_reweight_only_the_notes_on_a_beat() -> None:
 
     codec = VoiceGridCodec(SATB_SPEC)
     for beats in (False, True):
-        st = GridState(codec, SampleOptions(key_bias=0.0, four_pcs=None, motion_odds=1.0, motion_beats=beats), bars=4)
+        opts = SampleOptions(key_bias=0.0, four_pcs=None, onset_odds=None, motion_odds=1.0, motion_beats=beats)
+        st = GridState(codec, opts, bars=4)
         for p in (72, 74):  # the soprano: C, then D (a step up)
             st.voice, st.last = 0, "Voice"
             st.update(codec.id_of(f"Pitch_{p}"))

@@ -17,7 +17,7 @@ from composer.events import Note
 from composer.generation import gridtables as gt
 from composer.generation.grammar import final_onset_by
 from composer.generation.gridtables import VOICE_RANGES, GridTables, codec_tables
-from composer.generation.odds import MotionOdds, PhraseOdds, clash_offsets, fourth_pc_offsets, key_offsets
+from composer.generation.odds import MotionOdds, PhraseOdds, beat_offsets, key_offsets, onset_offsets
 from composer.generation.sonority import completions, is_open
 from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step, final_melody_onset
 
@@ -59,7 +59,7 @@ class GridState:
         self._snd: list[int] = [-1] * VOICES  # pitch each voice holds, -1 = silent (:attr:`sounding`)
         self._bef: list[int] = [-1] * VOICES  # what each voice sounded at the previous step (:attr:`before`)
         self._packed = 0  # both, packed (:func:`.gridtables.packed_voices`): kept up to date with them
-        self._struck = 0  # the pitch classes struck at this step so far, a bit each
+        self._struck, self._struck_at = 0, [-9] * VOICES  # pcs struck now (bits); each voice's last strike's step
         self.silent = 0  # steps every voice has rested since the last that sounded (after the first note)
         self.started = False  # a note has sounded
         self.done = False
@@ -125,7 +125,7 @@ class GridState:
     @sounding.setter
     def sounding(self, pitches: list[int]) -> None:
         self._snd = list(pitches)
-        self._pack()
+        self._packed = gt.packed_voices(self._snd, self._bef)
 
     @property
     def before(self) -> list[int]:
@@ -135,9 +135,6 @@ class GridState:
     @before.setter
     def before(self, pitches: list[int]) -> None:
         self._bef = list(pitches)
-        self._pack()
-
-    def _pack(self) -> None:
         self._packed = gt.packed_voices(self._snd, self._bef)
 
     def _set_key_tables(self, key: int) -> None:
@@ -154,8 +151,7 @@ class GridState:
         """The token that strikes again the note the next voice sounds (-1 if none); typed ``repeats`` draw it."""
         if self.voice >= VOICES or self.last not in ("Pos", "Fermata", "Voice") or self.options.repeats is None:
             return -1
-        held = self._snd[self.voice]
-        return self._strike[held] if held >= 0 else -1
+        return self._strike[held] if (held := self._snd[self.voice]) >= 0 else -1
 
     @property
     def step(self) -> int:
@@ -164,8 +160,7 @@ class GridState:
 
     def _only(self, token_id: int) -> np.ndarray:
         """(V,) the one token allowed (shared and read-only: masks are combined, never changed in place)."""
-        m = self._single.get(token_id)
-        if m is None:
+        if (m := self._single.get(token_id)) is None:
             m = self._single[token_id] = self._none.copy()
             m[token_id] = True
             m.flags.writeable = False
@@ -185,24 +180,30 @@ class GridState:
         return self._end_free and self.target_bars is not None and self.bar == self.target_bars - 1
 
     def _context_bias(self) -> np.ndarray | None:
-        """The soft key's offsets; on a beat, new notes clashing with one struck above (``options.clash_odds``)."""
-        v, clash, four = self.voice, self.options.clash_odds, self.options.four_pcs
-        bass = v == VOICES - 1 and four is not None
-        if self.pos % self.beat or not v or not bass and clash is None:
+        """The soft key's offsets, with the new notes' odds between the beats (``onset_odds``) and on them (below)."""
+        v, o, place = self.voice, self.options, self.pos % self.beat
+        four = o.four_pcs if v == VOICES - 1 else None
+        if place or self.pos < 0:  # between the beats (the table's places: the 16ths of a quarter-note beat)
+            if o.onset_odds is None or self.beat != 4 or self.pos < 0:  # (or before the first step)
+                return self._key
+            entry = place - 1 if place < 3 else 3 - (self._struck_at[v] == self.bar * self.bar_steps + self.pos - 1)
+            key = -1 - 4 * v - entry  # (the entry: the 16th's place, the 4th's after a note struck at the 3rd or not)
+        elif not v or four is None and o.clash_odds is None:  # on a beat: clashes above, the bass's fourth pc
             return self._key
-        struck = 0 if clash is None else self._struck
-        key = (self._packed & gt.ABOVE_BASS if bass else 0) << 12 | struck  # (one integer: what decides them)
-        try:  # the offsets by what the voices above sound and strike (looked up: asked on every beat)
+        else:  # (one integer: what the voices above sound, with the bass's rule, and strike, with the clashes')
+            key = (self._packed & gt.ABOVE_BASS if four else 0) << 12 | (0 if o.clash_odds is None else self._struck)
+        try:  # looked up: asked on every beat (or step)
             return self._context[key]
         except KeyError:
             pass
-        pcs = frozenset(p % 12 for p in self._snd[:v] if p >= 0) if bass else frozenset()
+        pcs = frozenset(p % 12 for p in self._snd[:v] if p >= 0) if four and not place else frozenset()
+        struck = key if place else key & 0xFFF
         try:
             bias = self._context_pcs[pcs, struck]
         except KeyError:
-            extra = fourth_pc_offsets(self._sounding_ok, self._pitch % 12, set(pcs), four) if four and bass else None
-            if clash and (c := clash_offsets(self._type["Pitch"], self._pitch % 12, struck, clash)) is not None:
-                extra = c if extra is None else extra + c  # (and the bass's fourth pitch class: options.four_pcs)
+            pc_of, strike_ok = self._pitch % 12, self._type["Pitch"]
+            extra = onset_offsets(strike_ok, v, -1 - key - 4 * v, o.onset_odds or 0.0) if place else beat_offsets(
+                self._sounding_ok, strike_ok, pc_of, set(pcs), four, struck, o.clash_odds)
             bias = self._key if extra is None else extra if self._key is None else self._key + extra
             if bias is not None and bias is not self._key:
                 bias.flags.writeable = False
@@ -212,10 +213,8 @@ class GridState:
 
     def _voice_mask(self) -> np.ndarray:
         voice, pos, end = self.voice, self.pos, self.end_step
-        if self._motion is not None:
-            self.bias = self._motion.bias(voice, self._context_bias(), pos)
-        else:  # (the context's offsets: the bass's, and the clashes' below the soprano)
-            self.bias = self._context_bias() if voice == VOICES - 1 or self.options.clash_odds else self._key
+        bias = self._context_bias()
+        self.bias = bias if self._motion is None else self._motion.bias(voice, bias, pos)
         final = False
         if self.melody or end is not None:  # (the step, once per token and stream: only when it decides)
             step = max(self.bar, 0) * self.bar_steps + max(pos, 0)  # self.step, inlined
@@ -295,7 +294,8 @@ class GridState:
         if self.voice == VOICES - 1:  # A minor / C major; under a tune not above the tenor (a low last note)
             tonic = notes & np.isin(self._pitch % 12, [9] if self.mode_minor else [0])
             low = tonic & (self._pitch <= self._snd[2]) if self._melody_end is not None and self._snd[2] >= 0 else tonic
-            return [low, tonic] if low is not tonic else [tonic]
+            return [low, tonic, low] if low is not tonic and low.any() else [tonic]  # (the last: when the rules
+            # leave no tonic, parallels with a given melody, the bass stays lowest: a fault, not a crossed voice)
         thirds = [0, 1] if self.mode_minor else [4]
         above = {self._snd[v] % 12 for v in range(self.voice) if self._snd[v] >= 0}
         taken = [t for t in thirds if t in above]
@@ -447,6 +447,7 @@ class GridState:
             pitch = self._pitches[token]
             if t == "Pitch":
                 self._struck |= 1 << pitch % 12
+                self._struck_at[self.voice] = self.bar * self.bar_steps + self.pos
                 if self._motion is not None:  # (a voice's notes, for its melodic motion)
                     self._motion.struck(self.voice, pitch)
             if self.track:

@@ -7,6 +7,8 @@ an offset of ``log(f)`` on a set of tokens multiplies their odds by ``f``.
 * :func:`key_offsets`: the soft key (``SampleOptions.key_bias``), sparing some chromatic degrees.
 * :func:`fourth_pc_offsets`: a fourth pitch class on a beat at reduced odds
   (``SampleOptions.four_pcs``).
+* :data:`ONSET_CALIBRATION`, :func:`onset_offsets`: a voice's new notes between the beats at the odds that
+  bring its eighths and 16ths to Bach's (``SampleOptions.onset_odds``).
 * :func:`clash_offsets`: a new note on a beat a semitone from one struck above it at reduced odds
   (``SampleOptions.clash_odds``).
 * :data:`DEGREE_CALIBRATION`: new notes on each degree of the mode at the odds that bring the
@@ -121,6 +123,37 @@ def clash_offsets(strike_ok: np.ndarray, pcs: np.ndarray, struck: int, odds: flo
         if struck >> pc & 1:
             near[(pc + 1) % 12] = near[(pc - 1) % 12] = True
     return np.where(strike_ok & near[pcs], math.log(odds), 0.0).astype(np.float32)
+
+
+def beat_offsets(sounding_ok: np.ndarray, strike_ok: np.ndarray, pcs: np.ndarray, above: set[int],
+                 four: float | None, struck: int, clash: float | None) -> np.ndarray | None:
+    """(V,) offsets on a beat: :func:`fourth_pc_offsets` (``four``, the bass) plus :func:`clash_offsets`, or None."""
+    extra = fourth_pc_offsets(sounding_ok, pcs, above, four) if four else None
+    if struck and clash and (c := clash_offsets(strike_ok, pcs, struck, clash)) is not None:
+        extra = c if extra is None else extra + c
+    return extra
+
+
+#: log-odds offsets of a new note in each voice (soprano, alto, tenor, bass) between the beats of a quarter-note beat:
+#: at its second 16th, at its third (an eighth), at its fourth after a note struck at the third (two 16ths) and at
+#: its fourth after none (the 16th after a dotted eighth): :func:`onset_offsets`, ``SampleOptions.onset_odds``.
+#: Two steps of a fixed-point fit (``benchmarks/chorale_onsets.py -n 384 --fit``, 384 pieces of 16 bars, one draw
+#: each, ``results/chorale-onsets-fit-step*.json``), each adding logit(Bach's rate) - logit(the sampler's) of the
+#: voice's chances there that strike a note, Bach's from his training chorales (``bach-chorales`` train split), where
+#: both sides strike 20 notes there or more.  Rates (S / A / T / B, % of the chances): the eighth, Bach 9.2 / 22.3 /
+#: 23.2 / 27.1, the model's odds 5.4 / 17.2 / 16.2 / 20.7, this table's 9.5 / 21.8 / 23.2 / 26.8; two 16ths after it,
+#: Bach 5.1 / 7.2 / 7.3 / 0.7, the model's 1.4 / 2.6 / 3.8 / 0.3, this table's 4.6 / 7.7 / 7.0 / 0.8; the 16th after a
+#: dotted eighth, Bach 0.23 / 0.15 / 0.58 / 0.01, the model's 0.17 / 0.32 / 0.52 / 0.09, this table's 0.25 / 0.17 /
+#: 0.67 / 0.16.
+ONSET_CALIBRATION: tuple[tuple[float, float, float, float], ...] = (
+    (0.0, 0.65, 1.46, 0.48), (0.0, 0.38, 1.2, -0.77), (0.43, 0.53, 0.8, 0.19), (0.0, 0.45, 0.52, 0.0))
+
+
+def onset_offsets(strike_ok: np.ndarray, voice: int, entry: int, strength: float,
+                  table: tuple[tuple[float, ...], ...] | None = None) -> np.ndarray | None:
+    """(V,) offsets on the new notes of ``voice`` at ``entry`` (0-3: :data:`ONSET_CALIBRATION`'s), else None."""
+    offset = strength * (ONSET_CALIBRATION if table is None else table)[voice][entry]
+    return None if not offset else np.where(strike_ok, offset, 0.0).astype(np.float32)
 
 
 #: The melodic motions of a voice's note from the one before (``benchmarks/chorale_figures.py``'s
@@ -277,4 +310,5 @@ class PhraseOdds:
 
 
 __all__ = ["CHROMATIC_RELIEF", "PHRASE_CALIBRATION", "PhraseOdds", "DEGREE_CALIBRATION", "DEGREE_CALIBRATION_MOTION",
-           "MOTIONS", "MOTION_CALIBRATION", "SEVENTH", "MotionOdds", "fourth_pc_offsets", "key_offsets", "motion_of"]
+           "MOTIONS", "MOTION_CALIBRATION", "ONSET_CALIBRATION", "SEVENTH", "MotionOdds", "beat_offsets",
+           "clash_offsets", "fourth_pc_offsets", "key_offsets", "motion_of", "onset_offsets"]

@@ -115,10 +115,10 @@ def notes_hash(piece: GeneratedPiece) -> str:
 #: repeated notes as a kind of their own, phrase rests, the raised fourth at a quarter penalty): replayed
 #: the old way.
 OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": None, "phrase_rests": None,
-                              "raised_penalty": 0.25, "seventh_penalty": 1.0, "four_pcs": None, "clash_odds": None,
+                              "raised_penalty": 0.25, "seventh_penalty": 1.0, "four_pcs": None,
                               "degree_odds": None, "motion_odds": None, "motion_beats": False,
                               "tune_ending": False, "phrase_ends": False,
-                              "phrase_odds": None, "held_melody": False}
+                              "phrase_odds": None, "held_melody": False, "clash_odds": None, "onset_odds": None}
 
 
 def chosen_of(record: dict[str, Any], request: Request) -> int | None:
