@@ -9,7 +9,9 @@ split (its MIDI renderings, whole pieces, metres of quarter-note beats).  The sa
 ``--bars`` bars, one draw each (no best-of), with the options given (seeds 9200 + i: no benchmark's).
 ``--fit`` prints one step of a fixed-point fit of :data:`composer.generation.odds.ONSET_CALIBRATION`: the table
 in use plus logit(Bach's rate) - logit(the sampler's) per voice and entry, where both sides have at least
-``MIN_ONSETS`` onsets there (else the entry is kept).
+``MIN_ONSETS`` onsets there (else the entry is kept).  Also counted: how often a note struck at a beat's second /
+fourth 16th is followed by a new note at the next step (``SampleOptions.sixteenth_odds``), and the dotted eighths
+that start off the beat.
 
 Usage: python benchmarks/chorale_onsets.py [-n 192] [--options JSON] [--table JSON] [--fit] [--out F.json]
 """
@@ -53,7 +55,24 @@ def onset_counts(voices: list[list[Note]], end: float) -> tuple[list[list[int]],
     return counts, chances
 
 
-def add(total: dict[str, Any], counts: list[list[int]], chances: list[list[int]]) -> None:
+def after_16ths(voices: list[list[Note]], end: float) -> list[int]:
+    """Over all voices before ``end``: notes struck at a beat's second 16th, those followed by a note at its eighth;
+    at its fourth 16th, those followed by one on the next beat; dotted eighths off the beat, all dotted eighths."""
+    out = [0] * 6
+    for notes in voices[:4]:
+        on = {round(n.start * 4) for n in notes if n.start < end - 1e-6}
+        for s in on:
+            if s % 4 in (1, 3):
+                out[s % 4 - 1] += 1
+                out[s % 4] += s + 1 in on
+        dots = [n for n in notes if n.start < end - 1e-6 and round(n.duration * 4) == 3]
+        out[4] += sum(1 for n in dots if round(n.start * 4) % 4)
+        out[5] += len(dots)
+    return out
+
+
+def add(total: dict[str, Any], counts: list[list[int]], chances: list[list[int]], after: list[int]) -> None:
+    total["after_16ths"] = [a + b for a, b in zip(total["after_16ths"], after, strict=True)]
     for v in range(4):
         for e in range(4):
             total["onsets"][v][e] += counts[v][e]
@@ -61,7 +80,7 @@ def add(total: dict[str, Any], counts: list[list[int]], chances: list[list[int]]
 
 
 def empty() -> dict[str, Any]:
-    return {"onsets": [[0] * 4 for _ in range(4)], "chances": [[0] * 4 for _ in range(4)]}
+    return {"onsets": [[0] * 4 for _ in range(4)], "chances": [[0] * 4 for _ in range(4)], "after_16ths": [0] * 6}
 
 
 def rates(total: dict[str, Any]) -> list[list[float]]:
@@ -81,7 +100,7 @@ def bach_onsets(split: str = "train") -> dict[str, Any]:
         vp = load_piece(c.root / "midi" / f"{rec['id']}.mid")
         if len(vp.voices) != 4 or vp.voice_mode != "tracks" or vp.denominator != 4:
             continue
-        add(total, *onset_counts(vp.voices, vp.end))
+        add(total, *onset_counts(vp.voices, vp.end), after_16ths(vp.voices, vp.end))
     return total
 
 
@@ -96,7 +115,7 @@ def sampled_onsets(n: int, bars: int, options: Any, table: tuple[tuple[float, ..
         total = empty()
         for i in range(0, n, 16):
             for p in sample_pieces("chorales", n=min(16, n - i), bars=bars, options=replace(options, seed=9200 + i)):
-                add(total, *onset_counts(p.voices or [], bars * 4.0))
+                add(total, *onset_counts(p.voices or [], bars * 4.0), after_16ths(p.voices or [], bars * 4.0))
         return total
     finally:
         odds.ONSET_CALIBRATION = old
@@ -144,6 +163,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         r = result[side]["rates"]
         line = "  ".join(f"{name} " + "/".join(f"{100 * x:.2f}" for x in r[v]) for v, name in enumerate("SATB"))
         print(f"{side:13s} {line}  ({', '.join(ENTRIES)}, %)")
+        a = result[side]["after_16ths"]
+        print(f"{'':13s} struck again after a 16th at the 2nd: {a[1]} of {a[0]}, at the 4th: {a[3]} of {a[2]}; "
+              f"dotted eighths off the beat {a[4]} of {a[5]}")
     if args.fit:
         print("fitted:", json.dumps(result["fitted_table"]))
     if args.out:

@@ -132,6 +132,12 @@ VARIANTS["clash-none"] = ({"clash_odds": None}, None)
 for _odds in (0.5, 1.0):  # a voice's new notes between the beats at Bach's rates (SampleOptions.onset_odds)
     VARIANTS[f"onsets-{_odds}"] = ({"onset_odds": _odds}, None)
 VARIANTS["onsets-none"] = ({"onset_odds": None}, None)
+for _odds in (5.0, 20.0, 100.0):  # a new note right after one at a 16th's place (SampleOptions.sixteenth_odds)
+    VARIANTS[f"sixteenth-{_odds:g}"] = ({"sixteenth_odds": _odds}, None)
+VARIANTS["sixteenth-none"] = ({"sixteenth_odds": None}, None)
+for _odds in (0.5, 1.0):  # the bass's next degree after its last (SampleOptions.bass_odds)
+    VARIANTS[f"bass-{_odds}"] = ({"bass_odds": _odds}, None)
+VARIANTS["bass-none"] = ({"bass_odds": None}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).

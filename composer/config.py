@@ -89,6 +89,21 @@ class SampleOptions:
     # on the validation split (3 x 100 pieces, best of 4: none 0.820, 0.5 0.808, 1.0 0.814; benchmarks/RESULTS.md,
     # "The rhythm within the beat").
     onset_odds: float | None = 0.5
+    # Four-voice models: the odds of a voice's new note right after it struck at a 16th's place (the second or
+    # fourth 16th of a quarter-note beat), times this: Bach's notes there are 16ths (the eighth or the next beat
+    # struck after them: 887 of 887 in the training chorales), the model held on after 48% / 6%, writing a 16th
+    # then a dotted eighth and ties over the beat from a 16th, which he never does.  None = the model's odds.  20
+    # chosen on the validation split (3 x 100 pieces, best of 4; the rule fixed beforehand: the strongest whose style
+    # and texture AUCs rise by 0.01 at most): none 0.809 / 0.896, 20 0.816 / 0.903, 100 0.836 / 0.882.
+    sixteenth_odds: float | None = 20.0
+    # Four-voice models, with motion_odds: the bass's new note on a beat by its degree after its last note's degree
+    # (generation.odds.BASS_CALIBRATION: Bach's bass moves by step where the sampler's leaps, his leading tone rises to
+    # the tonic three times as often), the log-odds times this; None = off.  1.0 chosen on the validation split (3 x
+    # 100 pieces, best of 4; the rule fixed beforehand: the lowest style AUC, none kept unless beaten by over 0.01):
+    # none 0.816, 0.5 0.825, 1.0 0.802 (texture 0.903 / 0.888 / 0.900); the nine test runs then gave no style gain
+    # (0.690 -> 0.690) at a cost in harmony (clusters 9.1 -> 9.8% of beats, triads 78.4 -> 77.3%, each ~4 SE), so
+    # off by default (benchmarks/RESULTS.md, "The bass's next degree").
+    bass_odds: float | None = None
     # Four-voice models: new notes on each degree of the mode at the odds that bring the sampler's degree
     # shares to Bach's training chorales (generation.odds.DEGREE_CALIBRATION), the log-odds times this;
     # None = off.  With four_pcs 0.5 (best of 4, 9 x 100 pieces): classifier AUC 0.801 (both off) -> 0.724.
@@ -159,10 +174,10 @@ class SampleOptions:
             raise ValueError(f"raised_penalty must be a finite number >= 0, got {self.raised_penalty}")
         if not (0 <= self.seventh_penalty and math.isfinite(self.seventh_penalty)):
             raise ValueError(f"seventh_penalty must be a finite number >= 0, got {self.seventh_penalty}")
-        for name in ("four_pcs", "clash_odds"):  # odds factors
+        for name in ("four_pcs", "clash_odds", "sixteenth_odds"):  # odds factors
             if (odds := getattr(self, name)) is not None and not (odds > 0 and math.isfinite(odds)):
                 raise ValueError(f"{name} must be a finite number > 0 or None, got {odds}")
-        for name in ("degree_odds", "motion_odds", "phrase_odds", "onset_odds"):  # strengths of the sampler's odds
+        for name in ("degree_odds", "motion_odds", "phrase_odds", "onset_odds", "bass_odds"):  # the odds' strengths
             odds = getattr(self, name)
             if odds is not None and not (odds >= 0 and math.isfinite(odds)):
                 raise ValueError(f"{name} must be a finite number >= 0 or None, got {odds}")

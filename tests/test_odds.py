@@ -128,6 +128,44 @@ def test_onset_odds_by_voice_and_place_in_the_beat(monkeypatch: pytest.MonkeyPat
     assert bias(1, 2, meter=(6, 8)) is None  # a dotted-quarter beat: the table's places do not apply
 
 
+def test_sixteenth_odds_after_a_note_at_a_16ths_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new note right after a voice struck at a beat's second or fourth 16th (between the beats or on one)."""
+    from composer.generation import odds
+
+    table = ((0.0, 0.1, 0.2, 0.3),) * 4
+    monkeypatch.setattr(odds, "ONSET_CALIBRATION", table)
+    codec = VoiceGridCodec(SATB_SPEC)
+
+    def bias(voice: int, pos: int, struck_before: bool, sixteenth: float | None = 20.0, onsets: float | None = None,
+             meter: tuple[int, int] = (4, 4)) -> np.ndarray | None:
+        opts = SampleOptions(onset_odds=onsets, sixteenth_odds=sixteenth, key_bias=0.0, four_pcs=None,
+                             motion_odds=None)
+        st = GridState(codec, opts, bars=4, meter=meter)
+        st.bar, st.pos, st.last = 0, pos - 1, "Voice"
+        st.sounding, st.voice = [72, 67, 64, 48], voice
+        if struck_before:  # the voice strikes a note at the step before
+            st.update(codec.id_of(f"Pitch_{[72, 67, 64, 48][voice]}"))
+        st.pos, st.voice = pos, voice
+        st.allowed()
+        return st.bias
+
+    eighth = bias(1, 2, True)  # the alto struck at the second 16th: its eighth
+    assert eighth is not None
+    assert eighth[codec.id_of("Pitch_65")] == pytest.approx(math.log(20.0))
+    assert eighth[codec.id_of("Hold_67")] == 0.0 and eighth[codec.id_of("Rest_None")] == 0.0
+    on_beat = bias(0, 4, True)  # the soprano struck at the fourth 16th: the next beat (no other rule there)
+    assert on_beat is not None and on_beat[codec.id_of("Pitch_74")] == pytest.approx(math.log(20.0))
+    assert on_beat[codec.id_of("Hold_72")] == 0.0
+    both = bias(1, 2, True, onsets=0.5)  # with the onset odds: the two added
+    assert both is not None and both[codec.id_of("Pitch_65")] == pytest.approx(0.5 * 0.1 + math.log(20.0))
+    assert bias(1, 2, False) is None  # nothing struck at the 16th before
+    assert bias(1, 3, True) is None  # after the eighth (two 16ths may follow or not: the onset odds' place)
+    assert bias(0, 4, False) is None and bias(0, 4, True, sixteenth=None) is None
+    assert bias(1, 2, True, meter=(6, 8)) is None  # a dotted-quarter beat: no 16th places of a quarter
+    with pytest.raises(ValueError, match="sixteenth_odds"):
+        SampleOptions(sixteenth_odds=0.0)
+
+
 def test_degree_odds_add_the_calibration_on_new_notes() -> None:
     from composer.generation.odds import DEGREE_CALIBRATION
 
@@ -217,7 +255,8 @@ def test_motion_beats_reweight_only_the_notes_on_a_beat() -> None:
 
     codec = VoiceGridCodec(SATB_SPEC)
     for beats in (False, True):
-        opts = SampleOptions(key_bias=0.0, four_pcs=None, onset_odds=None, motion_odds=1.0, motion_beats=beats)
+        opts = SampleOptions(key_bias=0.0, four_pcs=None, onset_odds=None, sixteenth_odds=None, motion_odds=1.0,
+                             motion_beats=beats)
         st = GridState(codec, opts, bars=4)
         for p in (72, 74):  # the soprano: C, then D (a step up)
             st.voice, st.last = 0, "Voice"
@@ -234,6 +273,47 @@ def test_motion_beats_reweight_only_the_notes_on_a_beat() -> None:
         with pytest.raises(ValueError, match="motion_beats"):
             SampleOptions(motion_beats=bad)  # type: ignore[arg-type]
 
+
+
+def test_bass_odds_weigh_the_bass_s_new_note_by_its_degree_after_its_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.generation import odds
+    from composer.generation.odds import MOTION_CALIBRATION
+
+    table = [[[0.0] * 12 for _ in range(12)] for _ in range(2)]
+    table[0][11][0] = 1.0  # major: the leading tone up to the tonic (B -> C)
+    table[0][11][7] = -0.5  # B -> G
+    table[1][11][0] = 0.7  # minor (the tonic A): its degree 11, G#, to A
+    monkeypatch.setattr(odds, "BASS_CALIBRATION", tuple(tuple(tuple(r) for r in m) for m in table))
+    codec = VoiceGridCodec(SATB_SPEC)
+
+    def bias(voice: int, pitches: tuple[int, ...], minor: bool = False, strength: float | None = 0.5) -> np.ndarray:
+        opts = SampleOptions(key_bias=0.0, four_pcs=None, onset_odds=None, motion_odds=1.0, bass_odds=strength)
+        st = GridState(codec, opts, bars=4)
+        st.update(codec.key_id(19 if minor else 0))
+        for p in pitches:
+            st.voice, st.last = voice, "Voice"
+            st.update(codec.id_of(f"Pitch_{p}"))
+        st.voice, st.last, st.pos = voice, "Voice", 4
+        st.allowed()
+        assert st.bias is not None
+        return st.bias
+
+    up = MOTION_CALIBRATION[1]  # the motion odds after a step up (C -> B is down: after a step down, row 2)
+    down = MOTION_CALIBRATION[2]
+    bass = bias(3, (48, 47))  # the bass: C3, B2; now C3 (step up), G2 (leap down), D3 (leap up)
+    assert bass[codec.id_of("Pitch_48")] == pytest.approx(down[0] + 0.5 * 1.0)
+    assert bass[codec.id_of("Pitch_43")] == pytest.approx(down[3] - 0.5 * 0.5)
+    assert bass[codec.id_of("Pitch_50")] == pytest.approx(down[2])  # a move the table leaves alone
+    assert bass[codec.id_of("Pitch_47")] == 0.0  # a repeat: its own kind
+    tenor = bias(2, (60, 59))  # the tenor's B -> C: the motion odds only
+    assert tenor[codec.id_of("Pitch_60")] == pytest.approx(down[0])
+    minor = bias(3, (45, 44), minor=True)  # A minor: G#2 -> A2
+    assert minor[codec.id_of("Pitch_45")] == pytest.approx(down[0] + 0.5 * 0.7)
+    off = bias(3, (48, 47), strength=None)
+    assert off[codec.id_of("Pitch_48")] == pytest.approx(down[0])
+    assert up[0] > 0
+    with pytest.raises(ValueError, match="bass_odds"):
+        SampleOptions(bass_odds=-1.0)
 
 
 def test_phrase_odds_weigh_a_new_fermata_by_the_phrase_length_on_beats_only() -> None:

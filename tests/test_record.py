@@ -181,6 +181,7 @@ def test_a_record_from_before_typed_sampling_replays_the_plain_way() -> None:
     assert old.tune_ending is False  # a harmonization recorded before the tune ending replays without it
     assert old.phrase_ends is False and old.phrase_odds is None  # before phrase ends and the phrase odds: neither
     assert old.held_melody is False  # a many-voiced primer's melody read as before
+    assert old.onset_odds is None and old.sixteenth_odds is None  # the rhythm within the beat at the model's odds
     assert SampleOptions().phrase_ends is True and SampleOptions().phrase_odds == 0.5  # what new records say
     new = request_of(rec | {"options": {"seed": 3, "full_chords": True, "repeats": 0.75}}).options
     assert new.full_chords is True and new.repeats == 0.75

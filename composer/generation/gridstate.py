@@ -112,8 +112,8 @@ class GridState:
         # the soprano enters on the beat after this many silent steps (SampleOptions.phrase_rests)
         self._enter_after = None if options.phrase_rests is None else options.phrase_rests * self.beat
         self.mode_minor = False  # the Key token says (A minor, else C major); the voices' melodic motion:
-        self._motion = None if (s := options.motion_odds) is None else MotionOdds(
-            self._type["Pitch"], self._pitch, s, beat=self.beat * options.motion_beats, shared=tables.motion)
+        self._motion = None if (s := options.motion_odds) is None else MotionOdds(  # (with the bass's by degree)
+            self._type["Pitch"], self._pitch, s, self.beat * options.motion_beats, tables.motion, options.bass_odds)
         self._phrase = None if (s := options.phrase_odds) is None else PhraseOdds(
             self._fermata, codec.vocab_size, self.beat, s, sums=tables.phrase)
 
@@ -180,30 +180,33 @@ class GridState:
         return self._end_free and self.target_bars is not None and self.bar == self.target_bars - 1
 
     def _context_bias(self) -> np.ndarray | None:
-        """The soft key's offsets, with the new notes' odds between the beats (``onset_odds``) and on them (below)."""
+        """The soft key's offsets, with a new note's odds between the beats, after a 16th's place and on a beat."""
         v, o, place = self.voice, self.options, self.pos % self.beat
+        last = self._struck_at[v] == self.bar * self.bar_steps + self.pos - 1  # (the voice struck at the step before)
+        after = last and not place % 2 and self.beat == 4 and o.sixteenth_odds is not None  # (after a 16th's place)
         four = o.four_pcs if v == VOICES - 1 else None
         if place or self.pos < 0:  # between the beats (the table's places: the 16ths of a quarter-note beat)
-            if o.onset_odds is None or self.beat != 4 or self.pos < 0:  # (or before the first step)
-                return self._key
-            entry = place - 1 if place < 3 else 3 - (self._struck_at[v] == self.bar * self.bar_steps + self.pos - 1)
-            key = -1 - 4 * v - entry  # (the entry: the 16th's place, the 4th's after a note struck at the 3rd or not)
-        elif not v or four is None and o.clash_odds is None:  # on a beat: clashes above, the bass's fourth pc
-            return self._key
+            if o.onset_odds is None and not after or self.beat != 4 or self.pos < 0:  # (or before the first step)
+                return self._key  # the entry: the 16th's place, the 4th's after a note struck at the 3rd or not
+            key = -1 - 4 * v - (place - 1 if place < 3 else 3 - last) - 16 * after
+        elif not after and (not v or four is None and o.clash_odds is None):  # on a beat: the bass's fourth pc,
+            return self._key  # clashes above, a new note after a 16th
         else:  # (one integer: what the voices above sound, with the bass's rule, and strike, with the clashes')
-            key = (self._packed & gt.ABOVE_BASS if four else 0) << 12 | (0 if o.clash_odds is None else self._struck)
+            key = (self._packed & gt.ABOVE_BASS if four else 0) << 13 | after << 12 | (
+                0 if o.clash_odds is None else self._struck)
         try:  # looked up: asked on every beat (or step)
             return self._context[key]
         except KeyError:
             pass
         pcs = frozenset(p % 12 for p in self._snd[:v] if p >= 0) if four and not place else frozenset()
-        struck = key if place else key & 0xFFF
+        struck = key if place else key & 0x1FFF
         try:
             bias = self._context_pcs[pcs, struck]
         except KeyError:
-            pc_of, strike_ok = self._pitch % 12, self._type["Pitch"]
-            extra = onset_offsets(strike_ok, v, -1 - key - 4 * v, o.onset_odds or 0.0) if place else beat_offsets(
-                self._sounding_ok, strike_ok, pc_of, set(pcs), four, struck, o.clash_odds)
+            strike_ok, sixteenth, entry = self._type["Pitch"], o.sixteenth_odds if after else None, -1 - key - 4 * v
+            extra = onset_offsets(strike_ok, v, entry - 16 * after, o.onset_odds or 0.0, sixteenth) if place else (
+                beat_offsets(self._sounding_ok, strike_ok, self._pitch % 12, set(pcs), four, key & 0xFFF, o.clash_odds,
+                             sixteenth))
             bias = self._key if extra is None else extra if self._key is None else self._key + extra
             if bias is not None and bias is not self._key:
                 bias.flags.writeable = False
@@ -265,8 +268,7 @@ class GridState:
         key = (voice, self._snd[voice], self._bef[voice], bits)
         m = self._legal.get(key)
         if m is None:
-            bad = self._parallels(voice)
-            m = free if bad is None else free & ~bad
+            m = free if (bad := self._parallels(voice)) is None else free & ~bad
             m.flags.writeable = False
             self._legal[key] = m
         return m
@@ -452,9 +454,7 @@ class GridState:
                     self._motion.struck(self.voice, pitch)
             if self.track:
                 add_step(self.voices[self.voice], t, pitch, self.step, self.codec.grid)
-            v = self.voice
-            if t == "Rest":
-                pitch = -1
+            v, pitch = self.voice, -1 if t == "Rest" else pitch
             self._packed += (pitch - self._snd[v]) << 8 * v  # (the byte of voice v: pitch + 1)
             self._snd[v] = pitch
             self.voice += 1
@@ -481,15 +481,16 @@ class GridState:
                 self.end_step = self.step
         elif t == "Key":
             self.mode_minor = bool(int(self.codec.key_of[token]) % 2)
+            if self._motion is not None:
+                self._motion.minor = self.mode_minor
             if (end := self._melody_end) is not None and self._pitch[self.melody[end]] % 12 in (
                     (9, 0, 4, 1) if self.mode_minor else (0, 4, 7)):  # its tonic triad's (minor: Picardy too)
                 self.end_step = end
             self._key_index = int(self.codec.key_of[token])
             self._set_key_tables(self._key_index)  # the bass's offsets are made with the key's
-            if self.options.key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
-                o, key = self.options, int(self.codec.key_of[token])
-                self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, key, o.key_bias,
-                                                    o.raised_penalty, o.seventh_penalty, o.degree_odds,
+            if (o := self.options).key_bias > 0:  # the soft key (:func:`.odds.key_offsets`)
+                self.bias = self._key = key_offsets(self._type["Pitch"], self._pitch % 12, self._key_index,
+                                                    o.key_bias, o.raised_penalty, o.seventh_penalty, o.degree_odds,
                                                     o.motion_degrees)
         if t != "Style":
             self.last = t if t not in ("Pitch", "Hold", "Rest") else "Voice"

@@ -9,6 +9,8 @@ an offset of ``log(f)`` on a set of tokens multiplies their odds by ``f``.
   (``SampleOptions.four_pcs``).
 * :data:`ONSET_CALIBRATION`, :func:`onset_offsets`: a voice's new notes between the beats at the odds that
   bring its eighths and 16ths to Bach's (``SampleOptions.onset_odds``).
+* ``sixteenth`` in :func:`onset_offsets` and :func:`beat_offsets`: a voice's new note right after it struck at a
+  16th's place (``SampleOptions.sixteenth_odds``).
 * :func:`clash_offsets`: a new note on a beat a semitone from one struck above it at reduced odds
   (``SampleOptions.clash_odds``).
 * :data:`DEGREE_CALIBRATION`: new notes on each degree of the mode at the odds that bring the
@@ -126,11 +128,19 @@ def clash_offsets(strike_ok: np.ndarray, pcs: np.ndarray, struck: int, odds: flo
 
 
 def beat_offsets(sounding_ok: np.ndarray, strike_ok: np.ndarray, pcs: np.ndarray, above: set[int],
-                 four: float | None, struck: int, clash: float | None) -> np.ndarray | None:
-    """(V,) offsets on a beat: :func:`fourth_pc_offsets` (``four``, the bass) plus :func:`clash_offsets`, or None."""
+                 four: float | None, struck: int, clash: float | None,
+                 sixteenth: float | None = None) -> np.ndarray | None:
+    """(V,) offsets on a beat, or None.
+
+    :func:`fourth_pc_offsets` (``four``, the bass) plus :func:`clash_offsets`, plus log(``sixteenth``) on the new
+    notes (the voice struck at the 16th before: ``SampleOptions.sixteenth_odds``).
+    """
     extra = fourth_pc_offsets(sounding_ok, pcs, above, four) if four else None
     if struck and clash and (c := clash_offsets(strike_ok, pcs, struck, clash)) is not None:
         extra = c if extra is None else extra + c
+    if sixteenth:
+        after = np.where(strike_ok, math.log(sixteenth), 0.0).astype(np.float32)
+        extra = after if extra is None else extra + after
     return extra
 
 
@@ -149,10 +159,14 @@ ONSET_CALIBRATION: tuple[tuple[float, float, float, float], ...] = (
     (0.0, 0.65, 1.46, 0.48), (0.0, 0.38, 1.2, -0.77), (0.43, 0.53, 0.8, 0.19), (0.0, 0.45, 0.52, 0.0))
 
 
-def onset_offsets(strike_ok: np.ndarray, voice: int, entry: int, strength: float,
+def onset_offsets(strike_ok: np.ndarray, voice: int, entry: int, strength: float, sixteenth: float | None = None,
                   table: tuple[tuple[float, ...], ...] | None = None) -> np.ndarray | None:
-    """(V,) offsets on the new notes of ``voice`` at ``entry`` (0-3: :data:`ONSET_CALIBRATION`'s), else None."""
+    """(V,) offsets on the new notes of ``voice`` at ``entry`` (0-3: :data:`ONSET_CALIBRATION`'s), else None.
+
+    Plus log(``sixteenth``) where the voice struck at the 16th before (``SampleOptions.sixteenth_odds``).
+    """
     offset = strength * (ONSET_CALIBRATION if table is None else table)[voice][entry]
+    offset += math.log(sixteenth) if sixteenth else 0.0
     return None if not offset else np.where(strike_ok, offset, 0.0).astype(np.float32)
 
 
@@ -200,6 +214,45 @@ def cached_sum(sums: dict[tuple[int, ...], tuple[np.ndarray | None, np.ndarray]]
     return hit[1]
 
 
+#: log(Bach's share / the sampler's share) of the bass's moves to a new pitch struck on a beat, by mode (major, minor),
+#: the degree of its last note (rows, semitones above the tonic, struck whenever) and the new note's (columns), read
+#: in each piece's key: Bach's 277 training chorales of ``bach-chorales`` against 192 pieces of the sampler of this
+#: commit's parent (one draw, 16 bars), Laplace-smoothed, where both rows hold 30 moves and the cell 10 (else 0),
+#: clipped to +-1.5 (``benchmarks/chorale_bass.py --fit``, ``results/chorale-bass-fit-step0.json``).  Bach's bass
+#: moves by a semitone in 26% of its moves (the sampler's 19%), by a third in 6% (11%), by a fourth or fifth in 28%
+#: (32%), the leading tone to the tonic in 4.2% (2.5%).  Applied by :class:`MotionOdds` (``SampleOptions.bass_odds``).
+BASS_CALIBRATION: tuple[tuple[tuple[float, ...], ...], ...] = (
+    (  # major: rows the last note's degree 0-11, columns the new note's
+        (0, 1.25, 0.12, 0, 0.01, 0.11, -0.23, -0.44, 1.5, -0.47, 0.53, 0.21),
+        (0, 0, 0.3, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        (-0.31, -0.2, 0, 0.7, 0.03, 0.48, 0, 0.07, 0.52, 0.09, 0, 0.15),
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        (-0.76, 0, -0.03, 0, 0, 0.29, -0.51, -1.42, 0, 0.11, 0, 0),
+        (-0.2, 0, -0.72, 0, -0.13, 0, 1.41, 0.11, -0.87, -0.15, 0.61, 0.03),
+        (0, 0, 0, 0, -0.95, 0, 0, -0.02, 1.5, 0, 0, 0),
+        (0.01, -0.57, -0.01, 0, -0.57, -0.03, -0.25, 0, 1.5, 0.21, 0, 0.62),
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0.31, 0, 0),
+        (-0.8, 0, -0.09, 0, -0.13, -0.16, -0.38, 0.04, -0.41, 0, 0.64, 0.45),
+        (0.25, 0, 0, 0, 0, -1.11, 0, -0.99, 0, 0.4, 0, 0.48),
+        (0.22, -0.2, 0, 0, -0.98, 0, 0, -1.05, 0, 0, 0, 0),
+    ),
+    (  # minor: rows the last note's degree 0-11, columns the new note's
+        (0, 1, 0.34, -0.32, 0.53, 0.09, -0.16, -0.35, -0.39, -0.21, 0.32, 0.12),
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        (-0.34, 0, 0, 0.5, -0.1, 0, 0, -0.15, 0, 0, -0.66, 0),
+        (-0.46, 0.84, 0.41, 0, 0.57, 0.13, 0, -1.05, 0.27, 0.39, -0.8, 0.78),
+        (0, 0, 0, 0, 0, 0.45, 0, 0, 0, 0, 0, 0),
+        (-0.56, 0, -0.75, 0, 0.4, 0, 0.26, 0.23, 0, 0, -0.21, -0.85),
+        (0, 0, 0, 0, 0, 0, 0, 0.36, 0, 0, 0, 0),
+        (-0.2, 0, 0.02, 0.15, 0, 0.15, -0.85, 0, 0.3, -0.99, -0.2, 0.81),
+        (-1.5, 1.5, 0.15, -0.34, 0.91, -0.5, 0, 0.29, 0, -0.2, -0.19, -0.49),
+        (0, 0, 0, 0, 0, 0, 0, -0.44, 0, 0, 0.02, 0.8),
+        (0.09, 0, 0, 0.08, 0, -0.6, -1.04, -1.5, 0.23, 0.17, 0, 0.14),
+        (0.29, 0, 0, 0, 0, 0, 0, -1.5, 0, 0, 0, 0),
+    ),
+)
+
+
 class MotionOdds:
     """Per voice, the offsets of its new notes by its last melodic motion (``SampleOptions.motion_odds``).
 
@@ -211,16 +264,21 @@ class MotionOdds:
     The sums are looked up by (``base``, last pitch, m1): the grammar asks once per token and stream; the
     streams of a run share the tables (``shared``: a ``GridTables``'s, the same strength and codec).
     Under the sampler's own odds the offsets keep the new notes' total odds (they reweight the motions
-    by Bach's share over the sampler's), so the kinds' odds stay about the model's.
+    by Bach's share over the sampler's), so the kinds' odds stay about the model's.  With ``bass`` (a strength,
+    ``SampleOptions.bass_odds``) the bass's new notes also take :data:`BASS_CALIBRATION`'s row of its last note's
+    degree (:attr:`minor`, set at the Key token, says the mode).
     """
 
-    def __init__(self, is_pitch: np.ndarray, pitch_of: np.ndarray, strength: float, voices: int = 4,
-                 beat: int = 0, shared: tuple[dict[Any, Any], dict[Any, Any]] | None = None) -> None:
+    def __init__(self, is_pitch: np.ndarray, pitch_of: np.ndarray, strength: float, beat: int = 0,
+                 shared: tuple[dict[Any, Any], dict[Any, Any]] | None = None, bass: float | None = None,
+                 voices: int = 4) -> None:
         self._is_pitch, self._pitch, self._strength = is_pitch, pitch_of.astype(np.int64), float(strength)
         self._beat = beat  # > 0: only the notes struck at grid steps that are multiples of it (the beats)
         self.last, self.motion = [-1] * voices, [-1] * voices  # each voice's last pitch and motion (-1: none)
+        self._bass, self._bass_voice = bass, voices - 1  # BASS_CALIBRATION's strength (None: off), the bass
+        self.minor = False  # the mode (set at the Key token): C major / A minor, the bass's degrees' tonic
         self._sums: dict[tuple[int, ...], tuple[np.ndarray | None, np.ndarray]]
-        self._offsets: dict[tuple[int, int], np.ndarray]
+        self._offsets: dict[tuple[int, int, int], np.ndarray]
         self._sums, self._offsets = ({}, {}) if shared is None else shared
 
     def struck(self, voice: int, pitch: int) -> None:
@@ -229,14 +287,22 @@ class MotionOdds:
             self.motion[voice] = motion_of(pitch - last)
         self.last[voice] = pitch
 
-    def offsets(self, last: int, m1: int) -> np.ndarray:
-        """(V,) float32, read-only: the offsets of the new notes after ``last``, the voice's motion ``m1``."""
-        hit = self._offsets.get((last, m1))
+    def offsets(self, last: int, m1: int, bass: int = -1) -> np.ndarray:
+        """(V,) float32, read-only: the offsets of the new notes after ``last``, the voice's motion ``m1``.
+
+        ``bass`` 0 / 1 (major / minor; -1: not the bass): plus the bass's :data:`BASS_CALIBRATION` row of
+        ``last``'s degree, times its strength (the tonic C / A: the model writes in C major / A minor).
+        """
+        hit = self._offsets.get((last, m1, bass))
         if hit is None:
             d = self._pitch - last
             m2 = np.where(d == 0, 0, np.where(np.abs(d) <= 2, 1, 3) + (d < 0))
-            row = np.array((0.0, *MOTION_CALIBRATION[m1])) * self._strength
-            hit = self._offsets[last, m1] = np.where(self._is_pitch, row[m2], 0.0).astype(np.float32)
+            off = (np.array((0.0, *MOTION_CALIBRATION[m1])) * self._strength)[m2]
+            if bass >= 0 and self._bass:
+                tonic = 9 if bass else 0
+                row = np.array(BASS_CALIBRATION[bass][(last - tonic) % 12]) * self._bass
+                off = off + np.where(d == 0, 0.0, row[(self._pitch - tonic) % 12])  # (a repeat: its own kind)
+            hit = self._offsets[last, m1, bass] = np.where(self._is_pitch, off, 0.0).astype(np.float32)
             hit.flags.writeable = False
         return hit
 
@@ -248,13 +314,13 @@ class MotionOdds:
         m1 = self.motion[voice]
         if m1 < 0 or (self._beat and pos % self._beat):
             return base
-        last = self.last[voice]
+        last, bass = self.last[voice], int(self.minor) if voice == self._bass_voice and self._bass else -1
 
         def total(base: np.ndarray | None) -> np.ndarray:
-            extra = self.offsets(last, m1)
+            extra = self.offsets(last, m1, bass)
             return extra if base is None else base + extra
 
-        return cached_sum(self._sums, base, (last, m1), total)
+        return cached_sum(self._sums, base, (last, m1, bass), total)
 
 
 #: log-odds offsets of a fermata's onset on a beat, by the beats since the last fermata's onset (the piece's start

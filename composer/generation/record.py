@@ -118,7 +118,8 @@ OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": N
                               "raised_penalty": 0.25, "seventh_penalty": 1.0, "four_pcs": None,
                               "degree_odds": None, "motion_odds": None, "motion_beats": False,
                               "tune_ending": False, "phrase_ends": False,
-                              "phrase_odds": None, "held_melody": False, "clash_odds": None, "onset_odds": None}
+                              "phrase_odds": None, "held_melody": False, "clash_odds": None, "onset_odds": None,
+                              "sixteenth_odds": None, "bass_odds": None}
 
 
 def chosen_of(record: dict[str, Any], request: Request) -> int | None:
