@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--phrase-ends", choices=["marked", "none"], default="marked",
                     help="harmonize each soprano with its phrase ends (the corpus file's fermata markers, read as "
                          "`composer continue --voices` reads a file's) or without (a melody with no marks)")
+    ap.add_argument("--options", default="{}", metavar="JSON",
+                    help='SampleOptions fields over the defaults, e.g. \'{"phrase_choice": false}\'')
     ap.add_argument("--keep", type=Path, help="write the generated / harmonized MIDI files here")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/chorales-music.json"))
     return ap.parse_args(argv)
@@ -181,6 +183,7 @@ def harmonized(model: str, real: list[Chorale], seed: int = 1, keep: Path | None
             else:
                 piece = harmonize(primer, model, options=opts)
             c = _written(piece, folder, f"harmonized-{bach.name}", bach.bars)
+            c.meta["marked"] = marked_cadences(folder / f"harmonized-{bach.name}.mid", bach.name, fermatas)
             if whole is not None:
                 whole[i] = load_chorale(folder / f"harmonized-{bach.name}.mid", None,
                                         chosen_key=getattr(piece, "key", "") or None)
@@ -223,6 +226,21 @@ def phrase_end_cadences(pieces: list[Chorale], ends: list[tuple[float, ...]]) ->
         inner = merged_fermatas(fermatas)[:-1]
         total += len(inner)
         hit += sum(any(abs(o - f) <= 1.0 for o in offsets) for f in inner)
+    return {"fermatas": total, "with_cadence": hit, "share": round(hit / max(total, 1), 4)}
+
+
+def marked_cadences(path: Path, name: str, fermatas: dict[str, tuple[float, ...]] | None) -> tuple[int, int]:
+    """(inner phrase ends with a cadence within a beat, inner phrase ends) as ``composer analyze`` reads the file:
+    told where the fermatas are by its markers (composer's files and the corpus's renderings carry them)."""
+    from composer.harmony import analyze_file
+
+    inner = merged_fermatas((fermatas or {}).get(name, ()))[:-1]
+    offsets = [cad.offset for cad in analyze_file(path).cadences] if inner else []
+    return sum(any(abs(o - f) <= 1.0 for o in offsets) for f in inner), len(inner)
+
+
+def _share(pairs: list[tuple[int, int]]) -> dict[str, Any]:
+    hit, total = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
     return {"fermatas": total, "with_cadence": hit, "share": round(hit / max(total, 1), 4)}
 
 
@@ -314,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     t: dict[str, float] = {}
-    opts = SampleOptions(temperature=args.temperature, top_p=args.top_p)
+    opts = SampleOptions(**{"temperature": args.temperature, "top_p": args.top_p, **json.loads(args.options)})
     real = _timed(t, "real_pieces_s", lambda: real_pieces(args.corpus, args.bars, split=args.split))
     merged = _timed(t, "real_one_track_s", lambda: real_pieces(args.corpus, args.bars, merge=True, split=args.split))
     whole = _timed(t, "real_whole_s", lambda: real_pieces(args.corpus, None, split=args.split))
@@ -357,6 +375,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ends = [by_name[c.name] for c in whole]
             result["phrase_end_cadences"] = {"Bach": phrase_end_cadences(whole, ends),
                                              "harmonized": phrase_end_cadences(harm_whole, ends)}
+            from composer.corpus import load_corpus
+
+            root = load_corpus(args.corpus).root
+            result["phrase_end_cadences_marked"] = {
+                "Bach": _share([marked_cadences(root / "midi" / f"{c.name}.mid", c.name, by_name) for c in whole]),
+                "harmonized": _share([c.meta["marked"] for c in harm])}
         result["harmonize_match"] = match_figures(real, harm)
         result["pieces"]["harmonized"] = piece_rows(harm)
     result["timings"] = t
@@ -377,6 +401,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         pe = result["phrase_end_cadences"]
         print(f"inner phrase ends (Bach's fermatas, {pe['Bach']['fermatas']}) with a cadence within a beat: harmonized "
               f"{_pct(pe['harmonized']['share'])}, Bach {_pct(pe['Bach']['share'])}")
+        pm = result["phrase_end_cadences_marked"]
+        print(f"the same, told where the fermatas are (the files' markers, as composer analyze reads them): harmonized "
+              f"{_pct(pm['harmonized']['share'])}, Bach {_pct(pm['Bach']['share'])}")
     print(f"timings (s): {t}; JSON: {args.out}")
     return result
 

@@ -137,6 +137,11 @@ class SampleOptions:
     # the inner voices' moves stays one note; generation.harmonizer.top_line).  False: every onset's highest new note
     # (the records made before it replay so).
     held_melody: bool = True
+    # Harmonizing on a four-voice model with several candidates (best of K): at each of the melody's phrase ends the
+    # candidates that make no cadence there go on from one that does (generation.satb.PhraseChoice), so the choice
+    # looks ahead phrase by phrase, not only over the whole.  False: the candidates run apart to the end (the
+    # records made before it replay so).
+    phrase_choice: bool = True
     # Four-voice models: a fermata's odds by the length of the phrase it would end (generation.odds.PhraseOdds,
     # PHRASE_CALIBRATION), times this strength; None: the model's odds (the records made before it replay so).
     # At the model's odds 12 % of the phrases are 8 beats long (Bach 42 %), at 1.0 39 %, at 0.5 24 %; 0.5 chosen
@@ -181,7 +186,7 @@ class SampleOptions:
             odds = getattr(self, name)
             if odds is not None and not (odds >= 0 and math.isfinite(odds)):
                 raise ValueError(f"{name} must be a finite number >= 0 or None, got {odds}")
-        for name in ("motion_beats", "tune_ending", "held_melody", "phrase_ends"):  # switches
+        for name in ("motion_beats", "tune_ending", "held_melody", "phrase_ends", "phrase_choice"):  # switches
             if type(flag := getattr(self, name)) is not bool:
                 raise ValueError(f"{name} must be true or false, got {flag!r}")
         if self.max_polyphony < 0:

@@ -9,6 +9,8 @@ and each part of it, is looked up by what decides it (the Python work per token 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from composer.config import SampleOptions
@@ -27,23 +29,11 @@ MELODY = 0  # the soprano
 class GridState:
     """Grammar and voices of one SATB stream (the interface :func:`sample_streams` drives).
 
-    Parameters
-    ----------
-    codec : VoiceGridCodec
-        The model's codec.
-    options : SampleOptions
-        ``key_bias`` penalizes new pitches outside the scale of the mode (C major / A minor).
-    bars : int or None
-        Bars to write (EOS after the last); ``None`` = endless.
-    meter : (int, int)
-        The time signature.
-    melody : dict, optional
-        Grid step -> the soprano token id the step must take (a melody to harmonize).
-    shift : int
-        Semitones from the key written out to C major / A minor: the voice ranges move with it.
-    tables : GridTables, optional
-        The tables of masks and offsets looked up, shared by the streams of a run (the same codec and
-        options); by default the stream's own.
+    ``codec``: the model's; ``options.key_bias`` penalizes new pitches outside the scale of the mode (C major / A
+    minor); ``bars`` to write (EOS after the last; None = endless), in ``meter``; ``melody``: grid step -> the soprano
+    token id the step must take (a melody to harmonize); ``shift``: semitones from the key written out to C major / A
+    minor (the voice ranges move with it); ``tables``: the tables of masks and offsets looked up, shared by the
+    streams of a run (the same codec and options), by default the stream's own.
     """
 
     def __init__(self, codec: VoiceGridCodec, options: SampleOptions, bars: int | None,
@@ -116,6 +106,14 @@ class GridState:
             self._type["Pitch"], self._pitch, s, self.beat * options.motion_beats, tables.motion, options.bass_odds)
         self._phrase = None if (s := options.phrase_odds) is None else PhraseOdds(
             self._fermata, codec.vocab_size, self.beat, s, sums=tables.phrase)
+
+    def fork(self) -> GridState:
+        """A copy that samples on alone (its own tokens, voices and odds' state; the tables shared)."""
+        new = copy.copy(self)
+        new.__dict__.update(ids=list(self.ids), voices=[list(v) for v in self.voices], forced=dict(self.forced),
+                            _snd=list(self._snd), _bef=list(self._bef), _struck_at=list(self._struck_at),
+                            _phrase=copy.copy(self._phrase), _motion=self._motion and self._motion.fork())
+        return new
 
     @property
     def sounding(self) -> list[int]:

@@ -23,6 +23,7 @@ an offset of ``log(f)`` on a set of tokens multiplies their odds by ``f``.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -280,6 +281,12 @@ class MotionOdds:
         self._sums: dict[tuple[int, ...], tuple[np.ndarray | None, np.ndarray]]
         self._offsets: dict[tuple[int, int, int], np.ndarray]
         self._sums, self._offsets = ({}, {}) if shared is None else shared
+
+    def fork(self) -> MotionOdds:
+        """A copy for a stream that goes on alone: its own last pitches and motions, the tables shared."""
+        new = copy.copy(self)
+        new.last, new.motion = list(self.last), list(self.motion)
+        return new
 
     def struck(self, voice: int, pitch: int) -> None:
         """A new note of ``voice`` (a repeat counts: a voice's motions are from note to note)."""

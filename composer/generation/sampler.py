@@ -177,6 +177,7 @@ def sample_streams(
     make_state: Callable[[], StreamState] | None = None,
     reset_every: int = 0,
     typed: bool = False,
+    regroup: Callable[[list[StreamState]], list[int] | None] | None = None,
 ) -> Iterator[tuple[int, int, Note | None]]:
     """Sample several streams in one batch; yield ``(stream, token, note)`` per token.
 
@@ -189,6 +190,11 @@ def sample_streams(
     is drawn at the model's odds and the options shape only the token within it (:func:`typed_probs`);
     a state's ``repeat_id`` (the token striking again the pitch a voice sounds, -1 if none) is then
     a kind of its own, its odds times ``options.repeats``.
+
+    ``regroup`` is called with the states after each token: it may answer, for each row, the row whose stream it
+    goes on from (having put a fork of that row's state in the list at each row that changes); the sampler then
+    moves its own rows alike (the tokens so far, the LSTM's state), so a row takes another's piece so far and
+    samples on from it with its own draws.  (A motion-input model's tracker does not follow: no regrouping there.)
     """
     states: list[StreamState] = [make_state() if make_state else RemiState(codec, options, bars)  # type: ignore[arg-type]
                                  for _ in prefixes]
@@ -272,6 +278,10 @@ def sample_streams(
                 alive[i] = False
         if not any(alive):
             return
+        if regroup is not None and getattr(stepper, "_tracker", None) is None and (src := regroup(states)) is not None:
+            history, alive, nxt = [list(history[j]) for j in src], [alive[j] for j in src], nxt[src]
+            h, c = stepper.state  # type: ignore[attr-defined]  # (layers, B, hidden): torch tensors or numpy arrays
+            stepper.state = (h[:, src], c[:, src])  # type: ignore[attr-defined]
         since_reset += 1
         if reset_every and since_reset >= reset_every and len(history) == 1 and history[0][-1] == bar_id:
             h = history[0]

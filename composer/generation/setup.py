@@ -327,12 +327,14 @@ class Sampling:
         return state
 
     def notes(self, options: SampleOptions, prefixes: Sequence[Sequence[int]], max_tokens: int,
-              make_state: Callable[[], StreamState], reset_every: int = 0) -> Iterator[tuple[int, int, Note | None]]:
+              make_state: Callable[[], StreamState], reset_every: int = 0,
+              regroup: Callable[[list[StreamState]], list[int] | None] | None = None,
+              ) -> Iterator[tuple[int, int, Note | None]]:
         """:func:`~composer.generation.sampler.sample_streams` with this run's stepper and generator."""
         # measured on the grid only; None = on (harmonizing resolves it to off before it gets here)
         typed = (options.typed is not False) and isinstance(self.codec, VoiceGridCodec)
         return sample_streams(self.stepper, self.codec, prefixes, options, None, max_tokens, self.generator,
-                              make_state=make_state, reset_every=reset_every, typed=typed)
+                              make_state=make_state, reset_every=reset_every, typed=typed, regroup=regroup)
 
 
 def draw_seed(seed: int | None) -> int:
