@@ -369,3 +369,25 @@ def test_draw_keeps_clear_of_masked_tokens_when_the_uniform_is_zero() -> None:
     for dtype in (np.float32, np.float64):
         probs = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=dtype)
         assert sampler.draw(probs, Zeros()).tolist() == [1, 2]
+
+
+def test_the_int8_step_gives_the_quantized_modules_numbers_exactly() -> None:
+    """Stepper runs an int8 model's LSTM and head ops directly (weights packed again): the same logits and states
+    as the modules' own forward, bit for bit, at batch 1 and 16; an fp32 model keeps the modules' path."""
+    from composer.generation import load_model, quantize_model
+    from composer.generation.sampler import Stepper
+
+    ckpt = load_model("chorales")
+    q = quantize_model(ckpt.model)
+    assert Stepper(ckpt.model)._int8 is None
+    for rows in (1, 16):
+        fast, plain = Stepper(q), Stepper(q)
+        assert fast._int8 is not None
+        plain._int8 = None  # the modules' forward
+        fast.prime([[ckpt.codec.bos]] * rows)
+        plain.prime([[ckpt.codec.bos]] * rows)
+        rng = np.random.default_rng(rows)
+        for _ in range(60):
+            tokens = rng.integers(0, ckpt.codec.vocab_size, rows)
+            assert np.array_equal(fast.step(tokens), plain.step(tokens))
+        assert all(torch.equal(a, b) for a, b in zip(fast.state, plain.state, strict=True))

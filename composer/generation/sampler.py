@@ -343,6 +343,9 @@ class Stepper:
         # a motion-input model (ModelConfig.motion_input) reads each voice's last interval beside the tokens
         self._motion: Any = getattr(model, "motion", None)
         self._tracker: MotionTracker | None = None
+        # an int8 copy (quantize_model): its ops called directly, without the modules' Python wrappers (their checks
+        # and dispatch: a tenth of a step at batch 1), on weights packed as the modules pack theirs: the same numbers
+        self._int8 = _int8_ops(model)
 
     def prime(self, prefixes: list[list[int]]) -> np.ndarray:
         """Feed prefixes (left-aligned; shorter ones padded by repeating their start).
@@ -389,8 +392,36 @@ class Stepper:
             x = torch.embedding(m.embed.weight, torch.from_numpy(tokens).view(-1, 1))
             if self._tracker is not None:
                 x = x + torch.embedding(self._motion.weight, torch.from_numpy(self._tracker.feed(tokens)).view(-1, 1))
+            if self._int8 is not None and self.state is not None:
+                cells, bias, layers, batch_first, dtype, packed = self._int8
+                out = torch.quantized_lstm(x, self.state, cells, bias, layers, 0.0, False, False, batch_first,
+                                           dtype=dtype, use_dynamic=True)
+                self.state = (out[1], out[2])
+                return torch.ops.quantized.linear_dynamic(out[0][:, 0], packed, reduce_range=True).numpy()
             y, self.state = m.lstm.forward(x, self.state)
             return m.head.forward(y[:, 0]).float().numpy()
+
+
+def _int8_ops(model: torch.nn.Module) -> tuple[Any, ...] | None:
+    """The packed weights :meth:`Stepper.step` runs an int8 model's LSTM and head with (None for others).
+
+    For a model from :func:`quantize_model`: packed again from the modules' own weights, as they pack them.
+    """
+    import torch
+    from torch.ao.nn.quantized.dynamic import LSTM as QLSTM
+    from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+    lstm, head = getattr(model, "lstm", None), getattr(model, "head", None)
+    if not (isinstance(lstm, QLSTM) and isinstance(head, QLinear)) or lstm.dtype != torch.qint8 or (
+            lstm.bidirectional or lstm.version < 2 or head.version != 4):
+        return None
+    ops, w, b = torch.ops.quantized, lstm.get_weight(), lstm.get_bias()
+    cells = [ops.make_quantized_cell_params_dynamic(ops.linear_prepack(w[f"weight_ih_l{k}"], b[f"bias_ih_l{k}"]),
+                                                    ops.linear_prepack(w[f"weight_hh_l{k}"], b[f"bias_hh_l{k}"]),
+                                                    b[f"bias_ih_l{k}"], b[f"bias_hh_l{k}"], True)
+             for k in range(lstm.num_layers)]
+    head_packed = ops.linear_prepack(head.weight(), head.bias())
+    return cells, lstm.bias, lstm.num_layers, lstm.batch_first, lstm.dtype, head_packed
 
 
 def quantize_model(model: torch.nn.Module) -> torch.nn.Module:
