@@ -60,13 +60,13 @@ def test_phrase_choice_gives_the_cadencing_rows_state_to_the_others(monkeypatch:
     events: list[dict[str, Any]] = []
     call = satb_mod.PhraseChoice.__call__
 
-    def spy(self: satb_mod.PhraseChoice, states: list[Any]) -> list[int] | None:
-        src = call(self, states)
-        if src is not None:
+    def spy(self: satb_mod.PhraseChoice, states: list[Any], rows: sampler_mod.Rows) -> None:
+        taken = len(self.taken)
+        call(self, states, rows)
+        if len(self.taken) > taken:
             end = self._ends[len(self.judged) - 1]
-            events.append({"src": src, "ids": [list(s.ids) for s in states], "made": self.judged[-1],
+            events.append({"src": self.taken[-1], "ids": [list(s.ids) for s in states], "made": self.judged[-1],
                            "after": [self.cadence_at(s.ids, end) for s in states], "end": end})
-        return src
 
     steps: list[np.ndarray] = []
     step = sampler_mod.Stepper.step

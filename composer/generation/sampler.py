@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -177,7 +177,7 @@ def sample_streams(
     make_state: Callable[[], StreamState] | None = None,
     reset_every: int = 0,
     typed: bool = False,
-    regroup: Callable[[list[StreamState]], list[int] | None] | None = None,
+    regroup: Callable[[list[StreamState], Rows], None] | None = None,
 ) -> Iterator[tuple[int, int, Note | None]]:
     """Sample several streams in one batch; yield ``(stream, token, note)`` per token.
 
@@ -191,10 +191,11 @@ def sample_streams(
     a state's ``repeat_id`` (the token striking again the pitch a voice sounds, -1 if none) is then
     a kind of its own, its odds times ``options.repeats``.
 
-    ``regroup`` is called with the states after each token: it may answer, for each row, the row whose stream it
-    goes on from (having put a fork of that row's state in the list at each row that changes); the sampler then
-    moves its own rows alike (the tokens so far, the LSTM's state), so a row takes another's piece so far and
-    samples on from it with its own draws.  (A motion-input model's tracker does not follow: no regrouping there.)
+    ``regroup`` is called with the states and the sampler's :class:`Rows` after each token: it may have a row go on
+    from another's stream (:meth:`Rows.take`) or from a snapshot of its own taken earlier (:meth:`Rows.save`,
+    :meth:`Rows.restore`), having put the matching grammar state in the list; the sampler then moves its own rows
+    alike (the tokens so far, the LSTM's state, the next token), and each samples on with its own draws.  (A
+    motion-input model's tracker does not follow: no regrouping there.)
     """
     states: list[StreamState] = [make_state() if make_state else RemiState(codec, options, bars)  # type: ignore[arg-type]
                                  for _ in prefixes]
@@ -276,12 +277,13 @@ def sample_streams(
             yield i, tok, note
             if states[i].done:
                 alive[i] = False
+        if regroup is not None and getattr(stepper, "_tracker", None) is None:
+            moves = Rows(history, alive, nxt, stepper.state)  # type: ignore[attr-defined]
+            regroup(states, moves)
+            if moves.moved:
+                history, alive, nxt, stepper.state = moves.moved  # type: ignore[attr-defined]
         if not any(alive):
             return
-        if regroup is not None and getattr(stepper, "_tracker", None) is None and (src := regroup(states)) is not None:
-            history, alive, nxt = [list(history[j]) for j in src], [alive[j] for j in src], nxt[src]
-            h, c = stepper.state  # type: ignore[attr-defined]  # (layers, B, hidden): torch tensors or numpy arrays
-            stepper.state = (h[:, src], c[:, src])  # type: ignore[attr-defined]
         since_reset += 1
         if reset_every and since_reset >= reset_every and len(history) == 1 and history[0][-1] == bar_id:
             h = history[0]
@@ -294,6 +296,59 @@ def sample_streams(
             since_reset = 0
             continue
         logits = stepper.step(nxt)
+
+
+class RowSnapshot(NamedTuple):
+    """One row of the sampler as it was: its tokens, its LSTM state (layers, hidden) and the token it feeds next."""
+
+    history: list[int]
+    h: Any
+    c: Any
+    token: int
+
+
+class Rows:
+    """The sampler's rows as a ``regroup`` callback of :func:`sample_streams` moves them (applied after it)."""
+
+    def __init__(self, history: list[list[int]], alive: list[bool], nxt: np.ndarray, state: tuple[Any, Any]) -> None:
+        self._history, self._alive, self._nxt, self._state = history, alive, nxt, state
+        self._src: list[int] = list(range(len(history)))
+        self._snaps: list[RowSnapshot] = []  # restored, as extra rows after the batch's
+        self.moved: tuple[list[list[int]], list[bool], np.ndarray, tuple[Any, Any]] | None = None
+
+    def take(self, row: int, source: int) -> None:
+        """Row ``row`` goes on from row ``source``'s stream (as it is now)."""
+        self._src[row] = source
+        self._apply()
+
+    def save(self, row: int) -> RowSnapshot:
+        """Row ``row`` as it is now (before any move this call asks for)."""
+        h, c = self._state
+        return RowSnapshot(list(self._history[row]), h[:, row].clone() if hasattr(h, "clone") else h[:, row].copy(),
+                           c[:, row].clone() if hasattr(c, "clone") else c[:, row].copy(), int(self._nxt[row]))
+
+    def restore(self, row: int, snap: RowSnapshot) -> None:
+        """Row ``row`` goes back to a snapshot of it (:meth:`save`)."""
+        self._src[row] = len(self._history) + len(self._snaps)
+        self._snaps.append(snap)
+        self._apply()
+
+    def _apply(self) -> None:
+        n, src, snaps = len(self._history), self._src, self._snaps
+        h, c = self._state
+        if snaps:  # the snapshots' rows after the batch's, then one gather
+            cat = np.concatenate if isinstance(h, np.ndarray) else _torch_cat
+            h, c = cat([h] + [s.h[:, None] for s in snaps], 1), cat([c] + [s.c[:, None] for s in snaps], 1)
+        history = [list(self._history[j]) if j < n else list(snaps[j - n].history) for j in src]
+        alive = [self._alive[j] if j < n else True for j in src]
+        nxt = np.array([int(self._nxt[j]) if j < n else snaps[j - n].token for j in src], dtype=self._nxt.dtype)
+        self.moved = (history, alive, nxt, (h[:, src], c[:, src]))
+
+
+def _torch_cat(parts: list[Any], dim: int) -> Any:
+    import torch
+
+    return torch.cat(parts, dim)
 
 
 def _restacked(bias: np.ndarray | None, biases: list[np.ndarray | None], changed: list[int],

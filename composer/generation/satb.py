@@ -16,7 +16,7 @@ from composer.config import SampleOptions
 from composer.errors import InputError
 from composer.events import Note
 from composer.generation.gridstate import MELODY, GridState, GridTables
-from composer.generation.sampler import StreamState
+from composer.generation.sampler import Rows, StreamState
 from composer.generation.setup import GeneratedPiece, Sampling
 from composer.harmony import analyze_piece, piece_from_notes
 from composer.keys import KEY_NAMES, find_melody_key, key_name, relative_key
@@ -73,30 +73,31 @@ class PhraseChoice:
         self._after = meter[0] * 4 / meter[1] + PHRASE_AFTER * self._beat  # quarter notes written past a phrase end
         self.judged: list[list[bool]] = []  # per phrase end, which streams made a cadence there
         self.states: list[StreamState] | None = None  # the sampler's streams (forks replace the rows that take one)
+        self.taken: list[list[int]] = []  # per phrase end where some rows took another's, the row each went on from
 
-    def __call__(self, states: list[StreamState]) -> list[int] | None:
+    def __call__(self, states: list[StreamState], rows: Rows) -> None:
         self.states = states
         if len(self.judged) >= len(self._ends):
-            return None
+            return
         end = self._ends[len(self.judged)]
         due = round((end + self._after) * self._codec.grid)
         grid = [st for st in states if isinstance(st, GridState)]
         if len(grid) < len(states) or any(not st.done and st.step < due for st in grid):
-            return None
+            return
         made = [self.cadence_at(st.ids, end) for st in grid]
         self.judged.append(made)
         src = list(range(len(states)))
         for g in set(self._groups):
-            rows = [i for i, k in enumerate(self._groups) if k == g]
-            good = [i for i in rows if made[i]]
-            for turn, i in enumerate(i for i in rows if not made[i] and good):
+            group = [i for i, k in enumerate(self._groups) if k == g]
+            good = [i for i in group if made[i]]
+            for turn, i in enumerate(i for i in group if not made[i] and good):
                 src[i] = good[turn % len(good)]
-        if src == list(range(len(states))):
-            return None
         for i, j in enumerate(src):
             if i != j:
                 states[i] = grid[j].fork()  # (a source row keeps its own state: it is never a taker)
-        return src
+                rows.take(i, j)
+        if src != list(range(len(states))):
+            self.taken.append(src)
 
     def cadence_at(self, ids: Sequence[int], end: float) -> bool:
         """Whether the analysis of the stream's last bars finds a cadence within a beat of the phrase end ``end``."""

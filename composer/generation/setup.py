@@ -28,6 +28,7 @@ from composer.generation.primer import Primer, PrimerTrack
 from composer.generation.sampler import (
     Model,
     NumpyUniforms,
+    Rows,
     Stepper,
     StreamState,
     TorchUniforms,
@@ -328,7 +329,7 @@ class Sampling:
 
     def notes(self, options: SampleOptions, prefixes: Sequence[Sequence[int]], max_tokens: int,
               make_state: Callable[[], StreamState], reset_every: int = 0,
-              regroup: Callable[[list[StreamState]], list[int] | None] | None = None,
+              regroup: Callable[[list[StreamState], Rows], None] | None = None,
               ) -> Iterator[tuple[int, int, Note | None]]:
         """:func:`~composer.generation.sampler.sample_streams` with this run's stepper and generator."""
         # measured on the grid only; None = on (harmonizing resolves it to off before it gets here)
