@@ -42,12 +42,15 @@ def bare_loop(model: torch.nn.Module, tokens: int) -> float:
     return tokens / (time.perf_counter() - t)
 
 
+OPTIONS: dict[str, object] = {}  # --options
+
+
 def composer_run(model_ref: str, n: int, bars: int, seed: int, quantize: bool) -> dict[str, float]:
     from composer.config import SampleOptions
     from composer.generation import sample_pieces
 
     t = time.perf_counter()
-    pieces = sample_pieces(model_ref, n=n, bars=bars, options=SampleOptions(seed=seed, top_p=0.95),
+    pieces = sample_pieces(model_ref, n=n, bars=bars, options=SampleOptions(**{"seed": seed, "top_p": 0.95, **OPTIONS}),
                            quantize=quantize)
     dt = time.perf_counter() - t
     tokens = sum(p.meta["tokens"] for p in pieces)
@@ -62,9 +65,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bars", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--options", default="{}", metavar="JSON",
+                    help='SampleOptions fields over the defaults for the composer runs, e.g. \'{"phrase_rewinds": 0}\'')
     ap.add_argument("--out", default="benchmarks/results/sample.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    OPTIONS.update(json.loads(args.options))
 
     from composer.corpus import load_corpus
     from composer.dataset import load_pieces, scored_sequences
@@ -96,6 +102,7 @@ def main() -> None:
         "model": args.model,
         "params": ckpt.model.num_parameters(),
         "threads": args.threads,
+        "options": OPTIONS,
         "rounds": args.rounds,
         "bars_per_piece": args.bars,
         "median": med,

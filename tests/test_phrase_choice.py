@@ -104,3 +104,84 @@ def test_phrase_choice_off_or_one_candidate_leaves_the_draws_alone() -> None:
     assert one_on[0].notes == one_off[0].notes
     with pytest.raises(ValueError, match="phrase_choice"):
         SampleOptions(phrase_choice=1)  # type: ignore[arg-type]
+
+
+def test_a_row_restored_from_its_snapshot_goes_on_from_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows.save / restore: a row sent back to a snapshot has that snapshot's tokens, LSTM state and next token
+    (its grammar state put back by the caller); the other rows go on untouched; the pieces still end whole."""
+    from composer.generation import load_model
+    from composer.generation.sampler import Rows, Stepper, TorchUniforms, sample_streams
+
+    ckpt = load_model("chorales")
+    codec = ckpt.codec
+    assert isinstance(codec, VoiceGridCodec)
+    made: list[GridState] = []
+
+    def make_state() -> GridState:
+        st = GridState(codec, SampleOptions(), 2)
+        st.forced = {"Key": codec.key_id(0)}
+        made.append(st)
+        return st
+
+    calls = {"n": 0}
+    kept: dict[str, Any] = {}
+    seen: list[Any] = []
+
+    def regroup(states: list[Any], rows: Rows) -> None:
+        calls["n"] += 1
+        if calls["n"] == 40:
+            kept["state"], kept["snap"], kept["other"] = states[0].fork(), rows.save(0), list(states[1].ids)
+        elif calls["n"] == 80:
+            states[0] = kept["state"].fork()
+            rows.restore(0, kept["snap"])
+            assert rows.moved is not None
+            history, alive, nxt, _ = rows.moved  # (the sampler's lists from here on: copied as they are now)
+            kept["moved"] = ([list(h) for h in history], list(alive), nxt.copy())
+            kept["other_now"] = list(states[1].ids)
+
+    step = Stepper.step
+
+    def step_spy(self: Stepper, tokens: np.ndarray) -> np.ndarray:
+        if calls["n"] == 80 and not seen:
+            seen.append((self.state[0].numpy().copy(), tokens.copy()))
+        return step(self, tokens)
+
+    monkeypatch.setattr(Stepper, "step", step_spy)
+    stepper = Stepper(ckpt.model)
+    out = list(sample_streams(stepper, codec, [[codec.bos]] * 2, SampleOptions(), None, 2000, TorchUniforms(5),
+                              make_state=make_state, typed=True, regroup=regroup))
+    snap = kept["snap"]
+    history, alive, nxt = kept["moved"]
+    assert history[0] == snap.history and int(nxt[0]) == snap.token and alive == [True, True]
+    assert history[1] == kept["other_now"] and len(kept["other_now"]) > len(kept["other"])  # row 1 untouched
+    h, tokens = seen[0]
+    assert np.array_equal(h[:, 0], snap.h.numpy()) and int(tokens[0]) == snap.token
+    assert out and all(st.done for st in (made[1],))
+
+
+def test_free_pieces_rewind_a_phrase_end_without_a_cadence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the bundled model: streams go back and sample again before fermata chords that make no cadence (at most
+    the budget, at most twice at one phrase end); the pieces still come out whole; off (0) nothing is judged."""
+    from composer.generation import sample_pieces
+
+    made: list[satb_mod.PhraseRewind] = []
+    init = satb_mod.PhraseRewind.__init__
+
+    def spy(self: satb_mod.PhraseRewind, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(satb_mod.PhraseRewind, "__init__", spy)
+    pieces = sample_pieces("chorales", n=4, bars=8, options=SampleOptions(seed=4, phrase_rewinds=3))
+    (rw,) = made
+    judged, cadenced, rewinds = rw.judged
+    assert judged > 0 and 0 < rewinds <= 4 * 3 and all(b >= 0 for b in rw.budget)
+    assert all(t <= satb_mod.REWIND_TRIES for row in rw.tries for t in row.values())
+    for p in pieces:
+        assert p.bars == 8 and p.voices is not None and all(p.voices)
+        assert max(n.end for n in p.notes) == pytest.approx(32.0)  # to the final bar line
+    made.clear()
+    off = sample_pieces("chorales", n=4, bars=8, options=SampleOptions(seed=4, phrase_rewinds=0))
+    assert not made and [p.notes for p in off] != [p.notes for p in pieces]
+    with pytest.raises(ValueError, match="phrase_rewinds"):
+        SampleOptions(phrase_rewinds=-1)

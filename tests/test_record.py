@@ -189,3 +189,18 @@ def test_a_record_from_before_typed_sampling_replays_the_plain_way() -> None:
     moved = request_of(rec | {"options": {"seed": 3, "motion_odds": 1.5, "degree_odds": 0.8}}).options
     assert moved.motion_beats is False and moved.motion_degrees is False
 
+
+
+def test_rewinds_are_recorded_and_come_out_again(tmp_path: Path) -> None:
+    """``--rewinds N`` (SampleOptions.phrase_rewinds): recorded, and a piece sampled with it comes out again byte for
+    byte (its rewinds drawn again); a bad count is a one-line error."""
+    first, again = tmp_path / "first", tmp_path / "again"
+    _ok(["generate", "-n", "2", "--bars", "8", "--seed", "4", "--rewinds", "3", "-o", str(first)])
+    rec = read_record(first / "chorales-002.json")
+    assert rec["options"]["phrase_rewinds"] == 3
+    _ok(["generate", "--again", str(first / "chorales-002.json"), "-o", str(again)])
+    assert (again / "chorales-002.mid").read_bytes() == (first / "chorales-002.mid").read_bytes()
+    _ok(["generate", "-n", "2", "--bars", "8", "--seed", "4", "-o", str(tmp_path / "plain")])
+    assert (tmp_path / "plain" / "chorales-002.mid").read_bytes() != (first / "chorales-002.mid").read_bytes()
+    result = runner.invoke(app, ["generate", "-n", "1", "--rewinds", "-1", "-o", str(tmp_path / "bad")])
+    assert result.exit_code == 2

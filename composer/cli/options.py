@@ -60,6 +60,12 @@ FullChords = Annotated[
                  help="Four-voice models: a bare fifth or octave on a beat gets its third from the tenor or bass "
                       "where the other rules allow."),
 ]
+Rewinds = Annotated[
+    int,
+    typer.Option("--rewinds", min=0,
+                 help="Four-voice models, free pieces: a phrase end (fermata) without a cadence is sampled again "
+                      "from two beats before it, up to N times a piece (about twice the time) [0 = never]."),
+]
 Program = Annotated[int | None, typer.Option("--program", help="General MIDI program 0-127.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress bar.")]
@@ -110,10 +116,11 @@ def sampling(
     no_parallels: NoParallels = True,
     full_chords: FullChords = True,
     typed: Typed = None,
+    rewinds: Rewinds = 0,
 ) -> SampleOptions:
     """The sampling options every sampling command takes (an option group, see :func:`with_groups`)."""
     return sample_options(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, key=key, key_bias=key_bias,
-                          no_parallels=no_parallels, full_chords=full_chords, typed=typed)
+                          no_parallels=no_parallels, full_chords=full_chords, typed=typed, phrase_rewinds=rewinds)
 
 
 def sample_options(**fields: Any) -> SampleOptions:

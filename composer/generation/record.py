@@ -120,7 +120,7 @@ OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": N
                               "tune_ending": False, "phrase_ends": False,
                               "phrase_odds": None, "held_melody": False, "clash_odds": None, "onset_odds": None,
                               "sixteenth_odds": None, "bass_odds": None,
-                              "phrase_choice": False}
+                              "phrase_choice": False, "phrase_rewinds": 0}
 
 
 def chosen_of(record: dict[str, Any], request: Request) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from composer.events import Note
 from composer.generation.gridstate import MELODY, GridState, GridTables
 from composer.generation.sampler import Rows, StreamState
 from composer.generation.setup import GeneratedPiece, Sampling
-from composer.harmony import analyze_piece, piece_from_notes
+from composer.harmony import analyze_piece, cadences_in, piece_from_notes
 from composer.keys import KEY_NAMES, find_melody_key, key_name, relative_key
 from composer.voicegrid import (
     VOICE_NAMES,
@@ -58,7 +59,8 @@ class PhraseChoice:
     ``SampleOptions.phrase_choice``; called as :func:`~.sampler.sample_streams`' ``regroup``.  A phrase end is
     judged once every stream has written a bar and :data:`PHRASE_AFTER` beat past its onset: each stream's last
     :data:`PHRASE_WINDOW_BARS` bars to there are analysed as ``composer analyze`` reads the file
-    (:func:`composer.harmony.analyze_piece`, the fermata a phrase end), and a cadence within a beat of it counts.
+    (:func:`composer.harmony.cadences_in`, the fermata a phrase end, the stream's mode its home key), and a cadence
+    within a beat of it counts.
     Where some streams make one and others not, the others take the cadencing streams' pieces so far in turn (each
     then samples on with its own draws); where none or all do, every stream goes on as it is.  Only streams in the
     same key (``groups``) take each other's.  The harmonizations of the 34 validation chorales' whole sopranos (best
@@ -70,7 +72,7 @@ class PhraseChoice:
         self._codec, self._meter, self._groups = codec, meter, list(groups)
         self._ends = sorted(ends)  # fermata onsets (beats from the first bar line)
         self._beat = 1.5 if meter[1] == 8 else 1.0  # a beat, in quarter notes
-        self._after = meter[0] * 4 / meter[1] + PHRASE_AFTER * self._beat  # quarter notes written past a phrase end
+        self.after = meter[0] * 4 / meter[1] + PHRASE_AFTER * self._beat  # quarter notes written past a phrase end
         self.judged: list[list[bool]] = []  # per phrase end, which streams made a cadence there
         self.states: list[StreamState] | None = None  # the sampler's streams (forks replace the rows that take one)
         self.taken: list[list[int]] = []  # per phrase end where some rows took another's, the row each went on from
@@ -80,11 +82,11 @@ class PhraseChoice:
         if len(self.judged) >= len(self._ends):
             return
         end = self._ends[len(self.judged)]
-        due = round((end + self._after) * self._codec.grid)
+        due = round((end + self.after) * self._codec.grid)
         grid = [st for st in states if isinstance(st, GridState)]
         if len(grid) < len(states) or any(not st.done and st.step < due for st in grid):
             return
-        made = [self.cadence_at(st.ids, end) for st in grid]
+        made = [self.cadence_at(st.ids, end, "A minor" if st.mode_minor else "C major") for st in grid]
         self.judged.append(made)
         src = list(range(len(states)))
         for g in set(self._groups):
@@ -99,17 +101,84 @@ class PhraseChoice:
         if src != list(range(len(states))):
             self.taken.append(src)
 
-    def cadence_at(self, ids: Sequence[int], end: float) -> bool:
+    def cadence_at(self, ids: Sequence[int], end: float, key: str | None = None) -> bool:
         """Whether the analysis of the stream's last bars finds a cadence within a beat of the phrase end ``end``."""
         bar = self._meter[0] * 4 / self._meter[1]
         start = max(0.0, (end // bar - PHRASE_WINDOW_BARS) * bar)
         voices = [[Note(max(n.start - start, 0.0), n.pitch, n.end - max(n.start, start), n.velocity)
-                   for n in v if n.end > start + 1e-9 and n.start < end + self._after - 1e-9]
+                   for n in v if n.end > start + 1e-9 and n.start < end + self.after - 1e-9]
                   for v in self._codec.decode_piece(ids).voices]  # (a note held into the window: from its start)
         if not all(voices):
             return False
         piece = piece_from_notes(voices, time_signatures=[(0.0, *self._meter)], fermatas=[end - start])
-        return any(abs(c.offset - (end - start)) <= self._beat for c in analyze_piece(piece).cadences)
+        found = analyze_piece(piece).cadences if key is None else cadences_in(piece, key)
+        return any(abs(c.offset - (end - start)) <= self._beat for c in found)
+
+
+REWIND_TRIES = 2  # :class:`PhraseRewind`: rewinds at one phrase end at most
+REWIND_BACK = 2  # beats before a phrase end's onset a rewind goes back to
+
+
+class PhraseRewind:
+    """Free pieces: a stream whose own phrase end makes no cadence samples the stretch before it again.
+
+    ``SampleOptions.phrase_rewinds``; called as :func:`~.sampler.sample_streams`' ``regroup``.  Each stream keeps a
+    snapshot at every beat (its grammar state, :meth:`~.sampler.Rows.save`); a fermata chord it writes (outside the
+    last bar, the ending rule's) is judged as :class:`PhraseChoice` judges a melody's, a bar and a beat later, in
+    the stream's mode; without a cadence the stream goes back to :data:`REWIND_BACK` beats before the fermata and
+    samples on from there with new draws (at most :data:`REWIND_TRIES` times at one phrase end, ``budget`` times in
+    all; then it keeps what it wrote).  Every stream alone: no stream takes another's.
+    """
+
+    def __init__(self, codec: VoiceGridCodec, meter: tuple[int, int], bars: int, n: int, budget: int):
+        self._judge = PhraseChoice(codec, meter, [], [0] * n)
+        self._grid, self._fermata = codec.grid, codec.id_of("Fermata_None")
+        self._beat = round(codec.grid * (1.5 if meter[1] == 8 else 1.0))  # steps
+        bar = round(meter[0] * 4 / meter[1] * codec.grid)
+        self._last_step = (bars - 1) * bar  # the ending's bar: the rule's, not judged
+        self._after = round(self._judge.after * codec.grid)
+        self._keep = self._after + (REWIND_BACK + 2) * self._beat  # steps of snapshots kept
+        self.ring: list[list[tuple[int, GridState, Any, int, list[int]]]] = [[] for _ in range(n)]
+        self.run_end = [-10] * n  # the last fermata step seen, per row
+        self.pending: list[list[int]] = [[] for _ in range(n)]  # fermata onsets (steps) not judged yet
+        self.tries: list[dict[int, int]] = [{} for _ in range(n)]
+        self.budget = [budget] * n
+        self.judged = [0, 0, 0]  # phrase ends judged, with a cadence, rewinds
+        self.states: list[StreamState] | None = None
+
+    def __call__(self, states: list[StreamState], rows: Rows) -> None:
+        self.states = states
+        for i, st in enumerate(states):
+            if not isinstance(st, GridState):
+                continue
+            if not st.done and st.last == "Pos" and st.step % self._beat == 0 and (
+                    not self.ring[i] or self.ring[i][-1][0] < st.step):
+                self.ring[i].append((st.step, st.fork(), rows.save(i), self.run_end[i], list(self.pending[i])))
+                while self.ring[i][0][0] < st.step - self._keep:
+                    self.ring[i].pop(0)
+            if st.ids and st.ids[-1] == self._fermata and not st.done:
+                if st.step > self.run_end[i] + 1 and st.step < self._last_step:
+                    self.pending[i].append(st.step)
+                self.run_end[i] = st.step
+            while self.pending[i] and (st.done or st.step >= self.pending[i][0] + self._after):
+                onset = self.pending[i].pop(0)
+                ok = self._judge.cadence_at(st.ids, onset / self._grid, "A minor" if st.mode_minor else "C major")
+                self.judged[0] += 1
+                self.judged[1] += ok
+                if ok or self.budget[i] <= 0 or self.tries[i].get(onset, 0) >= REWIND_TRIES or st.done:
+                    continue
+                back = [snap for snap in self.ring[i] if snap[0] <= onset - REWIND_BACK * self._beat]
+                if not back:
+                    continue
+                step, state, snap, run_end, pending = back[-1]
+                states[i] = state.fork()
+                rows.restore(i, snap)
+                self.ring[i] = [r for r in self.ring[i] if r[0] <= step]
+                self.run_end[i], self.pending[i] = run_end, list(pending)
+                self.tries[i][onset] = self.tries[i].get(onset, 0) + 1
+                self.budget[i] -= 1
+                self.judged[2] += 1
+                break
 
 
 def tokens_per_bar(codec: VoiceGridCodec, meter: tuple[int, int]) -> int:
@@ -176,16 +245,22 @@ def sample_satb(
         return st
 
     prefix = run.prefix()
+    rewinds = options.phrase_rewinds
+    rewind = PhraseRewind(codec, meter, bars, n, rewinds) if rewinds and not melody and bars else None
     if options.typed is None:  # typed sampling doubled the faults under a given melody (SampleOptions.typed)
         options = replace(options, typed=not melody)
     # the phrase ends judged along the way (a tune's last is its final chord's, chosen with the whole)
     inner = [t for t in within if not tune or t < max(m.start for m in melody) - 1e-6]
     choice = PhraseChoice(codec, meter, inner, keys) if options.phrase_choice and n > 1 and inner else None
-    for _ in run.notes(options, [prefix] * n, bars * tokens_per_bar(codec, meter) + 64, make_state, regroup=choice):
+    extra = rewinds * (REWIND_BACK + 6) * tokens_per_bar(codec, meter) // 4 if rewind else 0  # (the stretches again)
+    for _ in run.notes(options, [prefix] * n, bars * tokens_per_bar(codec, meter) + 64 + extra, make_state,
+                       regroup=choice or rewind):
         pass
     out = []
     if choice is not None and choice.states is not None:  # (rows that took another's piece: the forks)
         states = [st for st in choice.states if isinstance(st, GridState)]
+    if rewind is not None and rewind.states is not None:
+        states = [st for st in rewind.states if isinstance(st, GridState)]
     for i, st in enumerate(states):
         piece = codec.decode_piece(st.ids)
         shift = shifts[i]  # (the notes made anew, not by dataclasses.replace: a tenth of the time)

@@ -26,6 +26,7 @@ from composer.harmony.analysis import (
     analyze_file,
     analyze_notes,
     analyze_piece,
+    cadences_in,
     ending_value,
 )
 from composer.harmony.cadences import Cadence
@@ -106,6 +107,7 @@ __all__ = [
     "analyze_files",
     "analyze_notes",
     "analyze_piece",
+    "cadences_in",
     "check_voice_leading",
     "consonance_share",
     "is_consonant",

@@ -175,13 +175,7 @@ def analyze_piece(
             f"analysis limit of {max_beats} beats (raise it with --max-beats)"
         )
     key_est, _ = global_key(piece.notes)
-    regions, chords = harmony(piece, key_est.name, window_bars)
-    cadences = find_cadences(piece, chords, regions, key_est.name)
-    arrivals = tonicized_dominants(piece, chords, cadences) if TONICIZED_HALF_CADENCES else []
-    ends = [c.offset for c in cadences if c.phrase_end in pivots.PHRASE_ENDS] if pivots.PHRASE_START_BEATS else []
-    if arrivals or ends:  # a phrase-end V from its own root-position dominant: I of the dominant key
-        regions, chords = harmony(piece, key_est.name, window_bars, arrivals, ends)
-        cadences = find_cadences(piece, chords, regions, key_est.name)
+    regions, chords, cadences = _harmony_and_cadences(piece, key_est.name, window_bars)
     faults = check_voice_leading(piece.voices, piece.locate)
     names = tuple(voice_names(len(piece.voices)))
     voices = VoicesInfo(
@@ -281,6 +275,27 @@ def analyze_notes(
         tracks = [list(t) for t in notes]  # type: ignore[arg-type]
     piece = piece_from_notes(tracks, name=name, time_signatures=[(0.0, *time_signature)], pickup=pickup)
     return analyze_piece(piece, window_bars=window_bars)
+
+
+def _harmony_and_cadences(piece: VoicedPiece, key: str, window_bars: int,
+                          ) -> tuple[Any, list[ChordLabel], list[Cadence]]:
+    """Local keys, chords and cadences of ``piece`` in home key ``key`` (the steps of :func:`analyze_piece`)."""
+    regions, chords = harmony(piece, key, window_bars)
+    cadences = find_cadences(piece, chords, regions, key)
+    arrivals = tonicized_dominants(piece, chords, cadences) if TONICIZED_HALF_CADENCES else []
+    ends = [c.offset for c in cadences if c.phrase_end in pivots.PHRASE_ENDS] if pivots.PHRASE_START_BEATS else []
+    if arrivals or ends:  # a phrase-end V from its own root-position dominant: I of the dominant key
+        regions, chords = harmony(piece, key, window_bars, arrivals, ends)
+        cadences = find_cadences(piece, chords, regions, key)
+    return regions, chords, cadences
+
+
+def cadences_in(piece: VoicedPiece, key: str, window_bars: int = WINDOW_BARS) -> list[Cadence]:
+    """The cadences :func:`analyze_piece` finds in ``piece``, its home key given (no key finding, no figures).
+
+    The generator's quick look at a stretch it wrote (``generation.satb.PhraseRewind``).
+    """
+    return _harmony_and_cadences(piece, key, window_bars)[2]
 
 
 def analysis_score(analysis: Analysis) -> float:
