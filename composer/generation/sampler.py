@@ -468,7 +468,7 @@ def _int8_ops(model: torch.nn.Module) -> tuple[Any, ...] | None:
 
     lstm, head = getattr(model, "lstm", None), getattr(model, "head", None)
     if not (isinstance(lstm, QLSTM) and isinstance(head, QLinear)) or lstm.dtype != torch.qint8 or (
-            lstm.bidirectional or lstm.version < 2 or head.version != 4):
+            lstm.bidirectional or not lstm.bias or lstm.version < 2 or head.version != 4):
         return None
     ops, w, b = torch.ops.quantized, lstm.get_weight(), lstm.get_bias()
     cells = [ops.make_quantized_cell_params_dynamic(ops.linear_prepack(w[f"weight_ih_l{k}"], b[f"bias_ih_l{k}"]),
