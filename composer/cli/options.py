@@ -63,8 +63,9 @@ FullChords = Annotated[
 Rewinds = Annotated[
     int,
     typer.Option("--rewinds", min=0,
-                 help="Four-voice models, free pieces: a phrase end (fermata) without a cadence is sampled again "
-                      "from two beats before it, up to N times a piece (about twice the time) [0 = never]."),
+                 help="Four-voice models, free pieces (generate; a melody's bars keep their own choice): a phrase "
+                      "end (fermata) without a cadence is sampled again from two beats before it, up to N times a "
+                      "piece (about twice the time) [0 = never]."),
 ]
 Program = Annotated[int | None, typer.Option("--program", help="General MIDI program 0-127.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]

@@ -277,7 +277,7 @@ def sample_streams(
             yield i, tok, note
             if states[i].done:
                 alive[i] = False
-        if regroup is not None and getattr(stepper, "_tracker", None) is None:
+        if regroup is not None and getattr(stepper, "_tracker", getattr(stepper, "tracker", None)) is None:
             moves = Rows(history, alive, nxt, stepper.state)  # type: ignore[attr-defined]
             regroup(states, moves)
             if moves.moved:
@@ -468,7 +468,7 @@ def _int8_ops(model: torch.nn.Module) -> tuple[Any, ...] | None:
 
     lstm, head = getattr(model, "lstm", None), getattr(model, "head", None)
     if not (isinstance(lstm, QLSTM) and isinstance(head, QLinear)) or lstm.dtype != torch.qint8 or (
-            lstm.bidirectional or not lstm.bias or lstm.version < 2 or head.version != 4):
+            lstm.bidirectional or not lstm.bias or (lstm.version or 0) < 2 or head.version != 4):
         return None
     ops, w, b = torch.ops.quantized, lstm.get_weight(), lstm.get_bias()
     cells = [ops.make_quantized_cell_params_dynamic(ops.linear_prepack(w[f"weight_ih_l{k}"], b[f"bias_ih_l{k}"]),

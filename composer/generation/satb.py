@@ -105,8 +105,9 @@ class PhraseChoice:
         """Whether the analysis of the stream's last bars finds a cadence within a beat of the phrase end ``end``."""
         bar = self._meter[0] * 4 / self._meter[1]
         start = max(0.0, (end // bar - PHRASE_WINDOW_BARS) * bar)
-        voices = [[Note(max(n.start - start, 0.0), n.pitch, n.end - max(n.start, start), n.velocity)
-                   for n in v if n.end > start + 1e-9 and n.start < end + self.after - 1e-9]
+        stop = end + self.after  # (notes cut there: the judgement is the stream's own, however far it has gone)
+        voices = [[Note(max(n.start - start, 0.0), n.pitch, min(n.end, stop) - max(n.start, start), n.velocity)
+                   for n in v if n.end > start + 1e-9 and n.start < stop - 1e-9]
                   for v in self._codec.decode_piece(ids).voices]  # (a note held into the window: from its start)
         if not all(voices):
             return False
@@ -138,6 +139,7 @@ class PhraseRewind:
         self._last_step = (bars - 1) * bar  # the ending's bar: the rule's, not judged
         self._after = round(self._judge.after * codec.grid)
         self._keep = self._after + (REWIND_BACK + 2) * self._beat  # steps of snapshots kept
+        self.span_steps = self._keep  # the most steps one rewind samples again
         self.ring: list[list[tuple[int, GridState, Any, int, list[int]]]] = [[] for _ in range(n)]
         self.run_end = [-10] * n  # the last fermata step seen, per row
         self.pending: list[list[int]] = [[] for _ in range(n)]  # fermata onsets (steps) not judged yet
@@ -165,17 +167,18 @@ class PhraseRewind:
                 ok = self._judge.cadence_at(st.ids, onset / self._grid, "A minor" if st.mode_minor else "C major")
                 self.judged[0] += 1
                 self.judged[1] += ok
-                if ok or self.budget[i] <= 0 or self.tries[i].get(onset, 0) >= REWIND_TRIES or st.done:
-                    continue
                 back = [snap for snap in self.ring[i] if snap[0] <= onset - REWIND_BACK * self._beat]
-                if not back:
+                if ok or self.budget[i] <= 0 or st.done or not back or (
+                        self.tries[i].get(back[-1][0], 0) >= REWIND_TRIES):
                     continue
-                step, state, snap, run_end, pending = back[-1]
-                states[i] = state.fork()
+                step, state, snap, run_end, pending = back[-1]  # (tries counted by the snapshot gone back to)
+                fork = state.fork()
+                fork.target_bars = st.target_bars  # (the sampler's close-out, if it came since, holds)
+                states[i] = fork
                 rows.restore(i, snap)
                 self.ring[i] = [r for r in self.ring[i] if r[0] <= step]
                 self.run_end[i], self.pending[i] = run_end, list(pending)
-                self.tries[i][onset] = self.tries[i].get(onset, 0) + 1
+                self.tries[i][step] = self.tries[i].get(step, 0) + 1
                 self.budget[i] -= 1
                 self.judged[2] += 1
                 break
@@ -252,7 +255,9 @@ def sample_satb(
     # the phrase ends judged along the way (a tune's last is its final chord's, chosen with the whole)
     inner = [t for t in within if not tune or t < max(m.start for m in melody) - 1e-6]
     choice = PhraseChoice(codec, meter, inner, keys) if options.phrase_choice and n > 1 and inner else None
-    extra = rewinds * (REWIND_BACK + 6) * tokens_per_bar(codec, meter) // 4 if rewind else 0  # (the stretches again)
+    # (the stretches sampled again: from a snapshot to the judging, at most a bar and REWIND_BACK + 2 beats of steps)
+    per_step = tokens_per_bar(codec, meter) / (meter[0] * 4 / meter[1] * codec.grid)
+    extra = round(rewinds * (rewind.span_steps if rewind else 0) * per_step)
     for _ in run.notes(options, [prefix] * n, bars * tokens_per_bar(codec, meter) + 64 + extra, make_state,
                        regroup=choice or rewind):
         pass
