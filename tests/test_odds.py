@@ -94,6 +94,20 @@ def test_clash_odds_on_new_notes_a_semitone_from_one_struck_above_on_a_beat() ->
     assert clash_offsets(np.ones(3, dtype=bool), np.array([1, 2, 11]), 0, 0.5) is None  # nothing struck above
 
 
+def _context_bias_at(codec: VoiceGridCodec, opts: SampleOptions, voice: int, pos: int, meter: tuple[int, int],
+                     struck_before: bool) -> np.ndarray | None:
+    """A grid stream's offsets for ``voice``'s token at step ``pos`` of the first bar (the chord C G E C sounding),
+    ``struck_before``: the voice struck its note at the step before."""
+    st = GridState(codec, opts, bars=4, meter=meter)
+    st.bar, st.pos, st.last = 0, pos - 1, "Voice"
+    st.sounding, st.voice = [72, 67, 64, 48], voice
+    if struck_before:
+        st.update(codec.id_of(f"Pitch_{[72, 67, 64, 48][voice]}"))
+    st.pos, st.voice = pos, voice
+    st.allowed()
+    return st.bias
+
+
 def test_onset_odds_by_voice_and_place_in_the_beat(monkeypatch: pytest.MonkeyPatch) -> None:
     from composer.generation import odds
 
@@ -104,14 +118,7 @@ def test_onset_odds_by_voice_and_place_in_the_beat(monkeypatch: pytest.MonkeyPat
     def bias(voice: int, pos: int, strength: float = 1.0, meter: tuple[int, int] = (4, 4),
              struck_before: bool = False) -> np.ndarray | None:
         opts = SampleOptions(onset_odds=strength, key_bias=0.0, four_pcs=None, motion_odds=None)
-        st = GridState(codec, opts, bars=4, meter=meter)
-        st.bar, st.pos, st.last = 0, pos - 1, "Voice"
-        st.sounding, st.voice = [72, 67, 64, 48], voice
-        if struck_before:  # the voice strikes a note at the step before
-            st.update(codec.id_of(f"Pitch_{[72, 67, 64, 48][voice]}"))
-        st.pos, st.voice = pos, voice
-        st.allowed()
-        return st.bias
+        return _context_bias_at(codec, opts, voice, pos, meter, struck_before)
 
     alto_eighth = bias(1, 2)
     assert alto_eighth is not None
@@ -140,14 +147,7 @@ def test_sixteenth_odds_after_a_note_at_a_16ths_place(monkeypatch: pytest.Monkey
              meter: tuple[int, int] = (4, 4)) -> np.ndarray | None:
         opts = SampleOptions(onset_odds=onsets, sixteenth_odds=sixteenth, key_bias=0.0, four_pcs=None,
                              motion_odds=None)
-        st = GridState(codec, opts, bars=4, meter=meter)
-        st.bar, st.pos, st.last = 0, pos - 1, "Voice"
-        st.sounding, st.voice = [72, 67, 64, 48], voice
-        if struck_before:  # the voice strikes a note at the step before
-            st.update(codec.id_of(f"Pitch_{[72, 67, 64, 48][voice]}"))
-        st.pos, st.voice = pos, voice
-        st.allowed()
-        return st.bias
+        return _context_bias_at(codec, opts, voice, pos, meter, struck_before)
 
     eighth = bias(1, 2, True)  # the alto struck at the second 16th: its eighth
     assert eighth is not None

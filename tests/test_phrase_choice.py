@@ -66,8 +66,7 @@ def test_phrase_choice_gives_the_cadencing_rows_state_to_the_others(monkeypatch:
         if len(self.taken) > taken:
             end = self._ends[len(self.judged) - 1]
             events.append({"src": self.taken[-1], "ids": [list(s.ids) for s in states], "made": self.judged[-1],
-                           "after": [self.cadence_at(s.ids, end, "A minor" if s.mode_minor else "C major")
-                                     for s in states], "end": end})
+                           "after": [self.cadence_at(s, end) for s in states], "end": end})
 
     steps: list[np.ndarray] = []
     step = sampler_mod.Stepper.step

@@ -19,7 +19,7 @@ from composer.events import Note
 from composer.generation.gridstate import MELODY, GridState, GridTables
 from composer.generation.sampler import Rows, StreamState
 from composer.generation.setup import GeneratedPiece, Sampling
-from composer.harmony import analyze_piece, cadences_in, piece_from_notes
+from composer.harmony import cadences_in, piece_from_notes
 from composer.keys import KEY_NAMES, find_melody_key, key_name, relative_key
 from composer.voicegrid import (
     VOICE_NAMES,
@@ -86,7 +86,7 @@ class PhraseChoice:
         grid = [st for st in states if isinstance(st, GridState)]
         if len(grid) < len(states) or any(not st.done and st.step < due for st in grid):
             return
-        made = [self.cadence_at(st.ids, end, "A minor" if st.mode_minor else "C major") for st in grid]
+        made = [self.cadence_at(st, end) for st in grid]
         self.judged.append(made)
         src = list(range(len(states)))
         for g in set(self._groups):
@@ -101,18 +101,18 @@ class PhraseChoice:
         if src != list(range(len(states))):
             self.taken.append(src)
 
-    def cadence_at(self, ids: Sequence[int], end: float, key: str | None = None) -> bool:
-        """Whether the analysis of the stream's last bars finds a cadence within a beat of the phrase end ``end``."""
+    def cadence_at(self, st: GridState, end: float) -> bool:
+        """Whether the analysis of the stream's last bars, in its mode, finds a cadence within a beat of ``end``."""
         bar = self._meter[0] * 4 / self._meter[1]
         start = max(0.0, (end // bar - PHRASE_WINDOW_BARS) * bar)
         stop = end + self.after  # (notes cut there: the judgement is the stream's own, however far it has gone)
         voices = [[Note(max(n.start - start, 0.0), n.pitch, min(n.end, stop) - max(n.start, start), n.velocity)
                    for n in v if n.end > start + 1e-9 and n.start < stop - 1e-9]
-                  for v in self._codec.decode_piece(ids).voices]  # (a note held into the window: from its start)
+                  for v in self._codec.decode_piece(st.ids).voices]  # (a note held into the window: from its start)
         if not all(voices):
             return False
         piece = piece_from_notes(voices, time_signatures=[(0.0, *self._meter)], fermatas=[end - start])
-        found = analyze_piece(piece).cadences if key is None else cadences_in(piece, key)
+        found = cadences_in(piece, "A minor" if st.mode_minor else "C major")
         return any(abs(c.offset - (end - start)) <= self._beat for c in found)
 
 
@@ -164,7 +164,7 @@ class PhraseRewind:
                 self.run_end[i] = st.step
             while self.pending[i] and (st.done or st.step >= self.pending[i][0] + self._after):
                 onset = self.pending[i].pop(0)
-                ok = self._judge.cadence_at(st.ids, onset / self._grid, "A minor" if st.mode_minor else "C major")
+                ok = self._judge.cadence_at(st, onset / self._grid)
                 self.judged[0] += 1
                 self.judged[1] += ok
                 back = [snap for snap in self.ring[i] if snap[0] <= onset - REWIND_BACK * self._beat]
@@ -258,14 +258,13 @@ def sample_satb(
     # (the stretches sampled again: from a snapshot to the judging, at most a bar and REWIND_BACK + 2 beats of steps)
     per_step = tokens_per_bar(codec, meter) / (meter[0] * 4 / meter[1] * codec.grid)
     extra = round(rewinds * (rewind.span_steps if rewind else 0) * per_step)
+    regroup = choice or rewind
     for _ in run.notes(options, [prefix] * n, bars * tokens_per_bar(codec, meter) + 64 + extra, make_state,
-                       regroup=choice or rewind):
+                       regroup=regroup):
         pass
     out = []
-    if choice is not None and choice.states is not None:  # (rows that took another's piece: the forks)
-        states = [st for st in choice.states if isinstance(st, GridState)]
-    if rewind is not None and rewind.states is not None:
-        states = [st for st in rewind.states if isinstance(st, GridState)]
+    if regroup is not None and regroup.states is not None:  # (rows that took another's piece or went back: forks)
+        states = [st for st in regroup.states if isinstance(st, GridState)]
     for i, st in enumerate(states):
         piece = codec.decode_piece(st.ids)
         shift = shifts[i]  # (the notes made anew, not by dataclasses.replace: a tenth of the time)

@@ -293,7 +293,7 @@ def _harmony_and_cadences(piece: VoicedPiece, key: str, window_bars: int,
 def cadences_in(piece: VoicedPiece, key: str, window_bars: int = WINDOW_BARS) -> list[Cadence]:
     """The cadences :func:`analyze_piece` finds in ``piece``, its home key given (no key finding, no figures).
 
-    The generator's quick look at a stretch it wrote (``generation.satb.PhraseRewind``).
+    The generator's quick look at a stretch it wrote (``generation.satb.PhraseChoice``, ``PhraseRewind``).
     """
     return _harmony_and_cadences(piece, key, window_bars)[2]
 
