@@ -31,7 +31,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class ArrayLSTM:
     """An LSTM language model over numpy weights: embedding, stacked LSTM layers, linear head.
 
-    The :class:`~composer.generation.sampler.Stepper` interface: :meth:`prime` feeds prefixes and
+    The :class:`~composer.generation.stepper.Stepper` interface: :meth:`prime` feeds prefixes and
     :meth:`step` one token per stream, each returning the (B, V) float32 logits of the next token;
     :attr:`state` is the (h, c) pair, each (L, B, H).
     """

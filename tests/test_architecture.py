@@ -39,7 +39,7 @@ PACKAGE_ORDER: dict[str, tuple[tuple[str, ...], ...]] = {
     "harmony": (("voiceleading",), ("piece",), ("slices",), ("keyfinding",), ("numerals",), ("pivots", "keymodel"),
                 ("chords",), ("cadences",), ("figures",),
                 ("analysis",), ("style",), ("notation",), ("romanxml",), ("plot",), ("__init__",)),
-    "generation": (("primer",), ("grammar", "sonority", "odds", "gridtables"), ("sampler", "gridstate"),
+    "generation": (("primer",), ("grammar", "sonority", "odds", "gridtables", "stepper"), ("sampler", "gridstate"),
                    ("harmonizer",), ("setup",),
                    ("satb", "dynamics"), ("pieces",), ("record",), ("select",), ("api",), ("__init__",)),
     "live": (("ports", "synth"), ("timeline",), ("player",), ("clock",), ("jam",), ("sources",), ("session",),

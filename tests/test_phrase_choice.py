@@ -11,6 +11,7 @@ from composer.config import SampleOptions
 from composer.generation import harmonizations
 from composer.generation import sampler as sampler_mod
 from composer.generation import satb as satb_mod
+from composer.generation import stepper as stepper_mod
 from composer.generation.gridstate import GridState
 from composer.generation.primer import parse_note_names
 from composer.voicegrid import VoiceGridCodec
@@ -69,15 +70,15 @@ def test_phrase_choice_gives_the_cadencing_rows_state_to_the_others(monkeypatch:
                            "after": [self.cadence_at(s, end) for s in states], "end": end})
 
     steps: list[np.ndarray] = []
-    step = sampler_mod.Stepper.step
+    step = stepper_mod.Stepper.step
 
-    def step_spy(self: sampler_mod.Stepper, tokens: np.ndarray) -> np.ndarray:
+    def step_spy(self: stepper_mod.Stepper, tokens: np.ndarray) -> np.ndarray:
         if events and len(steps) < len(events):  # the first step after a regroup: the state it starts from
             steps.append(self.state[0].numpy().copy())
         return step(self, tokens)
 
     monkeypatch.setattr(satb_mod.PhraseChoice, "__call__", spy)
-    monkeypatch.setattr(sampler_mod.Stepper, "step", step_spy)
+    monkeypatch.setattr(stepper_mod.Stepper, "step", step_spy)
     primer = parse_note_names(TUNE)
     pieces = harmonizations(primer, "chorales", n=4, options=SampleOptions(seed=3))
     assert events, "no phrase end where some rows cadenced and others not (seed 3)"
@@ -110,7 +111,8 @@ def test_a_row_restored_from_its_snapshot_goes_on_from_there(monkeypatch: pytest
     """Rows.save / restore: a row sent back to a snapshot has that snapshot's tokens, LSTM state and next token
     (its grammar state put back by the caller); the other rows go on untouched; the pieces still end whole."""
     from composer.generation import load_model
-    from composer.generation.sampler import Rows, Stepper, TorchUniforms, sample_streams
+    from composer.generation.sampler import Rows, TorchUniforms, sample_streams
+    from composer.generation.stepper import Stepper
 
     ckpt = load_model("chorales")
     codec = ckpt.codec

@@ -371,23 +371,22 @@ def test_draw_keeps_clear_of_masked_tokens_when_the_uniform_is_zero() -> None:
         assert sampler.draw(probs, Zeros()).tolist() == [1, 2]
 
 
-def test_the_int8_step_gives_the_quantized_modules_numbers_exactly() -> None:
-    """Stepper runs an int8 model's LSTM and head ops directly (weights packed again): the same logits and states
-    as the modules' own forward, bit for bit, at batch 1 and 16; an fp32 model keeps the modules' path."""
-    from composer.generation import load_model, quantize_model
-    from composer.generation.sampler import Stepper
+def test_the_scripted_step_gives_the_modules_numbers_exactly() -> None:
+    """Stepper runs a step as one TorchScript call: the same logits and states as the modules' own forward, bit for
+    bit, at batch 1 and 16, for the int8 copy and the fp32 model; compiled once per model."""
+    from composer.generation import Stepper, load_model, quantize_model
 
     ckpt = load_model("chorales")
     q = quantize_model(ckpt.model)
-    assert Stepper(ckpt.model)._int8 is None
-    for rows in (1, 16):
-        fast, plain = Stepper(q), Stepper(q)
-        assert fast._int8 is not None
-        plain._int8 = None  # the modules' forward
-        fast.prime([[ckpt.codec.bos]] * rows)
-        plain.prime([[ckpt.codec.bos]] * rows)
-        rng = np.random.default_rng(rows)
-        for _ in range(60):
-            tokens = rng.integers(0, ckpt.codec.vocab_size, rows)
-            assert np.array_equal(fast.step(tokens), plain.step(tokens))
-        assert all(torch.equal(a, b) for a, b in zip(fast.state, plain.state, strict=True))
+    for model in (q, ckpt.model):
+        assert Stepper(model).scripted is not None and Stepper(model).scripted is Stepper(model).scripted
+        for rows in (1, 16):
+            fast, plain = Stepper(model), Stepper(model)
+            plain.scripted = None  # the modules' forward
+            fast.prime([[ckpt.codec.bos]] * rows)
+            plain.prime([[ckpt.codec.bos]] * rows)
+            rng = np.random.default_rng(rows)
+            for _ in range(60):
+                tokens = rng.integers(0, ckpt.codec.vocab_size, rows)
+                assert np.array_equal(fast.step(tokens), plain.step(tokens))
+            assert all(torch.equal(a, b) for a, b in zip(fast.state, plain.state, strict=True))

@@ -4,7 +4,8 @@ The face of the package; callers import from here.  Inside, lowest first:
 
 * :mod:`~composer.generation.primer`: what a continuation starts from (MIDI, tinyNotation, note names);
 * :mod:`~composer.generation.grammar`: :class:`RemiState`, the REMI grammar and constraint masks;
-* :mod:`~composer.generation.sampler`: logits filtering, drawing, :class:`Stepper`, :func:`sample_streams`;
+* :mod:`~composer.generation.sampler`: logits filtering, drawing, :func:`sample_streams`;
+* :mod:`~composer.generation.stepper`: :class:`Stepper` (the torch model, a token at a time), :func:`quantize_model`;
 * :mod:`~composer.generation.harmonizer`: :class:`HarmonizeState`, the masks that keep a melody on top;
 * :mod:`~composer.generation.setup`: the shared set-up of a run, :class:`GeneratedPiece`, output paths;
 * :mod:`~composer.generation.pieces`: :func:`sample_pieces`,
@@ -24,15 +25,7 @@ from composer.generation.harmonizer import HarmonizeState, primer_melody, top_li
 from composer.generation.pieces import continue_notes, harmonizations, harmonize, sample_pieces, stream_notes
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.record import Request, read_record
-from composer.generation.sampler import (
-    NumpyUniforms,
-    Stepper,
-    TorchUniforms,
-    draw,
-    filter_logits,
-    quantize_model,
-    sample_streams,
-)
+from composer.generation.sampler import NumpyUniforms, TorchUniforms, draw, filter_logits, sample_streams
 from composer.generation.select import (
     STYLE_WEIGHT,
     Selection,
@@ -57,6 +50,7 @@ from composer.generation.setup import (
     output_path,
     start_sampling,
 )
+from composer.generation.stepper import Stepper, quantize_model
 
 __all__ = [
     "MAX_ONSET_NOTES",

@@ -1,13 +1,12 @@
 """Token-by-token sampling: logits filtering, drawing, and the batched sampling loop.
 
-:func:`sample_streams` runs a :class:`Stepper` (the model, one token at a time)
+:func:`sample_streams` runs a :class:`Model` (:class:`~composer.generation.stepper.Stepper` or
+:class:`~composer.inference.ArrayLSTM`: the model, one token at a time)
 under the grammar masks of :class:`~composer.generation.grammar.RemiState`.
 """
 
 from __future__ import annotations
 
-import copy
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -16,11 +15,8 @@ import numpy as np
 from composer.config import SampleOptions
 from composer.events import Note
 from composer.generation.grammar import RemiState
-from composer.voicemotion import MotionTracker
 
 if TYPE_CHECKING:
-    import torch
-
     from composer.codec import AnyCodec
 
 
@@ -378,115 +374,3 @@ def draw(probs: np.ndarray, generator: Uniforms) -> np.ndarray:
     u = np.maximum(generator.uniform(len(probs)) * cdf[:, -1:],
                    np.finfo(cdf.dtype).smallest_subnormal)  # > 0 in the cdf's own precision
     return (cdf < u).sum(-1)
-
-
-class Stepper:
-    """Runs the torch model one token at a time, for a batch, keeping the LSTM state.
-
-    Uses the model as given (an :class:`~composer.model.LSTMModel`: its ``embed``, ``lstm`` and
-    ``head``): fp32, or an int8 copy from :func:`quantize_model`; each step is one embedding
-    lookup, one ``nn.LSTM`` call and one head matmul.  Tokens in and logits out are numpy arrays.
-    """
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        import torch
-
-        self._torch = torch
-        self.model = model
-        self.model.eval()
-        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
-        # a motion-input model (ModelConfig.motion_input) reads each voice's last interval beside the tokens
-        self._motion: Any = getattr(model, "motion", None)
-        self._tracker: MotionTracker | None = None
-        # an int8 copy (quantize_model): its ops called directly, without the modules' Python wrappers (their checks
-        # and dispatch: a tenth of a step at batch 1), on weights packed as the modules pack theirs: the same numbers
-        self._int8 = _int8_ops(model)
-
-    def prime(self, prefixes: list[list[int]]) -> np.ndarray:
-        """Feed prefixes (left-aligned; shorter ones padded by repeating their start).
-
-        Returns
-        -------
-        np.ndarray
-            (B, V) logits of the next token.
-        """
-        torch = self._torch
-        if self._motion is not None:  # follow the prefixes' voices, to go on from them in step()
-            tables = getattr(self.model, "voice_tables", None)
-            if tables is None:
-                raise RuntimeError("a motion-input model needs set_voice_tables(codec) before it runs")
-            self._tracker = MotionTracker(tables[0], tables[1], rows=len(prefixes))
-            for r, p in enumerate(prefixes):
-                for t in p:
-                    self._tracker.feed_one(r, t)
-        with torch.inference_mode():
-            lens = {len(p) for p in prefixes}
-            if len(lens) == 1:
-                x = torch.tensor(prefixes, dtype=torch.long)
-                logits, self.state = self.model(x)  # a motion-input model reads the classes of x
-                return logits[:, -1].float().numpy()
-            # Different lengths: run each alone, then stack the states.
-            outs, hs, cs = [], [], []
-            for p in prefixes:
-                lg, (h, c) = self.model(torch.tensor([p], dtype=torch.long))
-                outs.append(lg[:, -1])
-                hs.append(h)
-                cs.append(c)
-            self.state = (torch.cat(hs, 1), torch.cat(cs, 1))
-            return torch.cat(outs).float().numpy()
-
-    def step(self, tokens: np.ndarray) -> np.ndarray:
-        """Feed one token per stream: (B,) -> (B, V) logits.
-
-        The model's own layers called directly (its forward, less the dropout that evaluation skips
-        and the module hooks it has none of): the same numbers, a fifth less time per token at batch 1.
-        """
-        torch = self._torch
-        m: Any = self.model
-        with torch.inference_mode():
-            x = torch.embedding(m.embed.weight, torch.from_numpy(tokens).view(-1, 1))
-            if self._tracker is not None:
-                x = x + torch.embedding(self._motion.weight, torch.from_numpy(self._tracker.feed(tokens)).view(-1, 1))
-            if self._int8 is not None and self.state is not None:
-                cells, bias, layers, batch_first, dtype, packed = self._int8
-                out = torch.quantized_lstm(x, self.state, cells, bias, layers, 0.0, False, False, batch_first,
-                                           dtype=dtype, use_dynamic=True)
-                self.state = (out[1], out[2])
-                return torch.ops.quantized.linear_dynamic(out[0][:, 0], packed, reduce_range=True).numpy()
-            y, self.state = m.lstm.forward(x, self.state)
-            return m.head.forward(y[:, 0]).float().numpy()
-
-
-def _int8_ops(model: torch.nn.Module) -> tuple[Any, ...] | None:
-    """The packed weights :meth:`Stepper.step` runs an int8 model's LSTM and head with (None for others).
-
-    For a model from :func:`quantize_model`: packed again from the modules' own weights, as they pack them.
-    """
-    import torch
-    from torch.ao.nn.quantized.dynamic import LSTM as QLSTM
-    from torch.ao.nn.quantized.dynamic import Linear as QLinear
-
-    lstm, head = getattr(model, "lstm", None), getattr(model, "head", None)
-    if not (isinstance(lstm, QLSTM) and isinstance(head, QLinear)) or lstm.dtype != torch.qint8 or (
-            lstm.bidirectional or not lstm.bias or (lstm.version or 0) < 2 or head.version != 4):
-        return None
-    ops, w, b = torch.ops.quantized, lstm.get_weight(), lstm.get_bias()
-    cells = [ops.make_quantized_cell_params_dynamic(ops.linear_prepack(w[f"weight_ih_l{k}"], b[f"bias_ih_l{k}"]),
-                                                    ops.linear_prepack(w[f"weight_hh_l{k}"], b[f"bias_hh_l{k}"]),
-                                                    b[f"bias_ih_l{k}"], b[f"bias_hh_l{k}"], True)
-             for k in range(lstm.num_layers)]
-    head_packed = ops.linear_prepack(head.weight(), head.bias())
-    return cells, lstm.bias, lstm.num_layers, lstm.batch_first, lstm.dtype, head_packed
-
-
-def quantize_model(model: torch.nn.Module) -> torch.nn.Module:
-    """int8 dynamic quantization of the LSTM and the head (CPU inference)."""
-    # torch deprecates torch.ao quantization in favour of torchao (another dependency); the
-    # dynamic int8 path still works and is what we measure, so keep its notices off users' screens.
-    for text in ("torch.ao.quantization is deprecated", "torch.quantize_per_tensor"):
-        warnings.filterwarnings("ignore", message=text)
-
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)

@@ -29,13 +29,12 @@ from composer.generation.sampler import (
     Model,
     NumpyUniforms,
     Rows,
-    Stepper,
     StreamState,
     TorchUniforms,
     Uniforms,
-    quantize_model,
     sample_streams,
 )
+from composer.generation.stepper import Stepper, quantize_model
 from composer.inference import ArrayLSTM
 from composer.keys import find_key, key_name, key_signature, parse_key
 from composer.midifile import FERMATA_MARKER, score_from_notes, score_from_voices, write_score
