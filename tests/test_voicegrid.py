@@ -662,3 +662,9 @@ def test_a_many_voiced_primers_melody_keeps_its_held_notes() -> None:
     descant = (PrimerTrack("Piccolo", 72, (Note(0, 84, 0.5),)), PrimerTrack("Alto", 0, tuple(alto)))
     line = primer_melody(Primer(sorted([Note(0, 84, 0.5), *alto]), tracks=descant))
     assert line == [Note(0, 84, 0.5), *alto[1:]]  # a high track of one short note is no melody: the top line
+    from composer.generation import GeneratedPiece
+
+    piece = GeneratedPiece(notes=[], bars=1, time_signature=(4, 4), tempo=90.0, program=0, key="C major", seed=0,
+                           primer_notes=3)  # a harmonization that kept a melody of three notes
+    assert "cut" not in piece.primer_summary(Primer(notes))  # the held C whole
+    assert "(1 cut where the next note starts)" in piece.primer_summary(Primer(notes), held=False)  # read as before

@@ -200,10 +200,11 @@ def continue_(
             piece = write_continuation(p, primer, path, request, force=force, musicxml=musicxml,
                                        audio=opt.audio(wav, flac))
         if as_json:
-            typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=piece.primer_summary(p)), indent=1))
+            summary = piece.primer_summary(p, opts.held_melody)
+            typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=summary), indent=1))
             return
         _summary([(path, piece)], asked_key=opts.key)
-        err_console.print(piece.primer_summary(p), highlight=False, soft_wrap=True)
+        err_console.print(piece.primer_summary(p, opts.held_melody), highlight=False, soft_wrap=True)
 
 
 def models(as_json: opt.Json = False, cache_dir: opt.CacheDir = None) -> None:

@@ -78,12 +78,13 @@ class GeneratedPiece:
         """Key found in the notes (Krumhansl-Schmuckler)."""
         return key_name(find_key(self.notes)[0])
 
-    def primer_summary(self, primer: Primer) -> str:
+    def primer_summary(self, primer: Primer, held: bool = True) -> str:
         """What became of ``primer`` in this piece, in one line for the user.
 
         A continuation keeps every primer note (in the primer's own tracks and metre); a
         harmonization, or a four-voice model, keeps the primer's top line as the melody and
-        writes the parts beneath it anew.
+        writes the parts beneath it anew (the melody read as the piece read it: ``held`` is its
+        ``SampleOptions.held_melody``).
         """
         total = len(primer.notes)
         head = f"primer: {primer.bars} bar(s), {total} notes"
@@ -91,7 +92,7 @@ class GeneratedPiece:
             where = f" in {len(primer.tracks)} tracks" if self.primer_tracks else ""
             said = f"{head}{where}, kept unchanged at the start"
         else:
-            own, line = set(primer.notes), primer_melody(primer)
+            own, line = set(primer.notes), primer_melody(primer, held)
             cut = sum(1 for n in line if n not in own)  # shortened to keep one line
             voice = next((t.name or "a track" for t in primer.tracks if sorted(t.notes) == line), None)
             what = f"its top voice ({voice}, {_notes(self.primer_notes)})" if voice else \
