@@ -324,11 +324,11 @@ def test_full_chords_prefers_the_triads_third_near_the_voice_above() -> None:
     codec = VoiceGridCodec(SPEC)
     st = GridState(codec, SampleOptions(), bars=4)
     st.sounding, st.voice, st.pos = [72, 67, -1, -1], 2, 0  # soprano C5, alto G4: a bare fifth on the beat
-    good, bad = st._open_chord()
+    good, bad, _ = st._chord_rule()
     assert sorted(int(codec.pitch_of[i]) for i in np.flatnonzero(good)) == [63, 63, 64, 64]  # Eb4 / E4 (struck or held)
     assert {int(codec.pitch_of[i]) % 12 for i in np.flatnonzero(bad)} == {0, 7}
     st.sounding = [72, 64, -1, -1]  # C and E: a third is there, nothing to prefer
-    assert not any(a.any() for a in st._open_chord())
+    assert not any(a.any() for a in st._chord_rule()[:2])
 
 
 def test_phrase_rests_rule() -> None:
