@@ -138,9 +138,6 @@ VARIANTS["sixteenth-none"] = ({"sixteenth_odds": None}, None)
 for _odds in (0.5, 1.0):  # the bass's next degree after its last (SampleOptions.bass_odds)
     VARIANTS[f"bass-{_odds}"] = ({"bass_odds": _odds}, None)
 VARIANTS["bass-none"] = ({"bass_odds": None}, None)
-for _odds in (0.25, 0.5):  # on the beat after a cluster, the bass's notes that leave a cluster (resolve_odds)
-    VARIANTS[f"resolve-{_odds}"] = ({"resolve_odds": _odds}, None)
-VARIANTS["resolve-none"] = ({"resolve_odds": None}, None)
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).

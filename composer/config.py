@@ -104,9 +104,6 @@ class SampleOptions:
     # (0.690 -> 0.690) at a cost in harmony (clusters 9.1 -> 9.8% of beats, triads 78.4 -> 77.3%, each ~4 SE), so
     # off by default (benchmarks/RESULTS.md, "The bass's next degree").
     bass_odds: float | None = None
-    # Four-voice models: on the beat after a cluster, the odds of the bass's notes that leave this beat a cluster too,
-    # times this (generation.odds.resolve_offsets: Bach's clusters come alone, the sampler's in pairs); None = off.
-    resolve_odds: float | None = None
     # Four-voice models: new notes on each degree of the mode at the odds that bring the sampler's degree
     # shares to Bach's training chorales (generation.odds.DEGREE_CALIBRATION), the log-odds times this;
     # None = off.  With four_pcs 0.5 (best of 4, 9 x 100 pieces): classifier AUC 0.801 (both off) -> 0.724.
@@ -190,7 +187,7 @@ class SampleOptions:
             raise ValueError(f"raised_penalty must be a finite number >= 0, got {self.raised_penalty}")
         if not (0 <= self.seventh_penalty and math.isfinite(self.seventh_penalty)):
             raise ValueError(f"seventh_penalty must be a finite number >= 0, got {self.seventh_penalty}")
-        for name in ("four_pcs", "clash_odds", "sixteenth_odds", "resolve_odds"):  # odds factors
+        for name in ("four_pcs", "clash_odds", "sixteenth_odds"):  # odds factors
             if (odds := getattr(self, name)) is not None and not (odds > 0 and math.isfinite(odds)):
                 raise ValueError(f"{name} must be a finite number > 0 or None, got {odds}")
         for name in ("degree_odds", "motion_odds", "phrase_odds", "onset_odds", "bass_odds"):  # the odds' strengths

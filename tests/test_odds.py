@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -357,35 +356,3 @@ def test_grid_state_adds_the_phrase_odds_to_the_fermata_at_a_step() -> None:
         assert m[fermata]
         seen[odds] = 0.0 if st.bias is None else float(st.bias[fermata])
     assert seen[None] == 0.0 and seen[1.0] == pytest.approx(PHRASE_CALIBRATION[4])
-
-
-def test_resolve_odds_weigh_the_bass_s_notes_that_leave_a_second_cluster() -> None:
-    from composer.generation.odds import resolve_offsets
-
-    out = resolve_offsets(IS_PITCH, PCS, {0, 4, 7}, 0.5)  # C E G above: D, F, F#, ... make a cluster
-    assert out is not None
-    by = _by_pc(out)
-    assert by[0] == by[4] == by[7] == by[9] == by[10] == 0.0  # a triad, Am7, C7: not clusters
-    assert math.isclose(by[2], math.log(0.5), rel_tol=1e-6) and math.isclose(by[1], math.log(0.5), rel_tol=1e-6)
-    codec = VoiceGridCodec(SATB_SPEC)
-
-    def bass_bias(first: list[int], opts: SampleOptions) -> np.ndarray | None:
-        """The bass's offsets on beat 2 after the chord ``first`` on beat 1 (soprano, alto, tenor, bass)."""
-        st = GridState(codec, opts, bars=4)
-        st.bar, st.last = 0, "Pos"
-        for pos, chord in ((0, first), (4, [72, 67, 64])):
-            st.update(codec.id_of(f"Pos_{pos}"))
-            for p in chord:
-                st.update(codec.id_of(f"Pitch_{p}"))
-        st.allowed()
-        return st.bias
-
-    opts = SampleOptions(resolve_odds=0.5, key_bias=0.0, four_pcs=None, motion_odds=None, onset_odds=None)
-    after = bass_bias([72, 65, 64, 48], opts)  # C F E C: a cluster on the first beat
-    assert after is not None
-    assert after[codec.id_of("Pitch_50")] == pytest.approx(math.log(0.5))  # D under C G E: a cluster again
-    assert after[codec.id_of("Pitch_48")] == 0.0 and after[codec.id_of("Pitch_45")] == 0.0  # C, A: a chord
-    assert bass_bias([72, 67, 64, 48], opts) is None  # after a triad: the model's odds
-    assert bass_bias([72, 65, 64, 48], replace(opts, resolve_odds=None)) is None  # off
-    with pytest.raises(ValueError, match="resolve_odds"):
-        SampleOptions(resolve_odds=0.0)

@@ -10,7 +10,7 @@ arguments (``temperature``, ``top_k``, ``top_p``, ``seed``, ``key``, ``key_bias`
 ``pitch_min``, ``pitch_max``, ``max_polyphony``, ``style``, and for four-voice models
 ``no_parallels``, ``typed``, ``full_chords``, ``repeats``, ``phrase_rests``, ``raised_penalty``,
 ``seventh_penalty``, ``four_pcs``, ``clash_odds``, ``onset_odds``, ``sixteenth_odds``, ``degree_odds``,
-``motion_odds``, ``motion_beats``, ``bass_odds``, ``resolve_odds``, ``phrase_choice``, ``phrase_rewinds``;
+``motion_odds``, ``motion_beats``, ``bass_odds``, ``phrase_choice``, ``phrase_rewinds``;
 typed by :class:`SamplingArgs`) and sample as ``composer generate`` / ``composer continue`` do, through
 :mod:`composer.generation.select`: the same default ``best_of`` (4 for four-voice models), the
 same seeds, so ``composer.generate(seed=1)`` is the piece ``composer generate -n 1 --seed 1``
@@ -62,7 +62,6 @@ class SamplingArgs(TypedDict, total=False):
     onset_odds: float | None
     sixteenth_odds: float | None
     bass_odds: float | None
-    resolve_odds: float | None
     phrase_choice: bool
     phrase_rewinds: int
     degree_odds: float | None

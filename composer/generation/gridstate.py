@@ -19,7 +19,7 @@ from composer.events import Note
 from composer.generation import gridtables as gt
 from composer.generation.grammar import final_onset_by
 from composer.generation.gridtables import VOICE_RANGES, GridTables, codec_tables
-from composer.generation.odds import MotionOdds, PhraseOdds, beat_offsets, is_cluster, key_offsets, onset_offsets
+from composer.generation.odds import MotionOdds, PhraseOdds, beat_offsets, key_offsets, onset_offsets
 from composer.generation.sonority import completions, is_open
 from composer.voicegrid import MAX_LEFT, METERS, VOICES, VoiceGridCodec, add_step, final_melody_onset
 
@@ -50,7 +50,6 @@ class GridState:
         self._bef: list[int] = [-1] * VOICES  # what each voice sounded at the previous step (:attr:`before`)
         self._packed = 0  # both, packed (:func:`.gridtables.packed_voices`): kept up to date with them
         self._struck, self._struck_at = 0, [-9] * VOICES  # pcs struck now (bits); each voice's last strike's step
-        self._cluster = False  # the last beat's sonority was a cluster (SampleOptions.resolve_odds)
         self.silent = 0  # steps every voice has rested since the last that sounded (after the first note)
         self.started = False  # a note has sounded
         self.done = False
@@ -183,29 +182,29 @@ class GridState:
         v, o, place = self.voice, self.options, self.pos % self.beat
         last = self._struck_at[v] == self.bar * self.bar_steps + self.pos - 1  # (the voice struck at the step before)
         after = last and not place % 2 and self.beat == 4 and o.sixteenth_odds is not None  # (after a 16th's place)
-        four, cl = (o.four_pcs, self._cluster) if v == VOICES - 1 else (None, False)
+        four = o.four_pcs if v == VOICES - 1 else None
         if place or self.pos < 0:  # between the beats (the table's places: the 16ths of a quarter-note beat)
             if o.onset_odds is None and not after or self.beat != 4 or self.pos < 0:  # (or before the first step)
                 return self._key  # the entry: the 16th's place, the 4th's after a note struck at the 3rd or not
             key = -1 - 4 * v - (place - 1 if place < 3 else 3 - last) - 16 * after
-        elif not after and (not v or four is None and o.clash_odds is None and not cl):  # on a beat: the bass's
-            return self._key  # fourth pc, clashes above, a new note after a 16th, after a cluster
-        else:  # (one integer: what the voices above sound, with the bass's rules, and strike, with the clashes')
-            key = (self._packed & gt.ABOVE_BASS if four or cl else 0) << 14 | cl << 13 | after << 12 | (
+        elif not after and (not v or four is None and o.clash_odds is None):  # on a beat: the bass's fourth pc,
+            return self._key  # clashes above, a new note after a 16th
+        else:  # (one integer: what the voices above sound, with the bass's rule, and strike, with the clashes')
+            key = (self._packed & gt.ABOVE_BASS if four else 0) << 13 | after << 12 | (
                 0 if o.clash_odds is None else self._struck)
         try:  # looked up: asked on every beat (or step)
             return self._context[key]
         except KeyError:
             pass
-        pcs = frozenset(p % 12 for p in self._snd[:v] if p >= 0) if (four or cl) and not place else frozenset()
-        struck = key if place else key & 0x3FFF
+        pcs = frozenset(p % 12 for p in self._snd[:v] if p >= 0) if four and not place else frozenset()
+        struck = key if place else key & 0x1FFF
         try:
             bias = self._context_pcs[pcs, struck]
         except KeyError:
             strike_ok, sixteenth, entry = self._type["Pitch"], o.sixteenth_odds if after else None, -1 - key - 4 * v
             extra = onset_offsets(strike_ok, v, entry - 16 * after, o.onset_odds or 0.0, sixteenth) if place else (
                 beat_offsets(self._sounding_ok, strike_ok, self._pitch % 12, set(pcs), four, key & 0xFFF, o.clash_odds,
-                             sixteenth, o.resolve_odds if cl else None))
+                             sixteenth))
             bias = self._key if extra is None else extra if self._key is None else self._key + extra
             if bias is not None and bias is not self._key:
                 bias.flags.writeable = False
@@ -452,8 +451,6 @@ class GridState:
             v, pitch = self.voice, -1 if t == "Rest" else pitch
             self._packed += (pitch - self._snd[v]) << 8 * v  # (the byte of voice v: pitch + 1)
             self._snd[v] = pitch
-            if v == VOICES - 1 and self.options.resolve_odds is not None and self.pos % self.beat == 0:
-                self._cluster = is_cluster(frozenset(p % 12 for p in self._snd if p >= 0))
             self.voice += 1
             self.last = "Voice"
             return None

@@ -11,8 +11,6 @@ an offset of ``log(f)`` on a set of tokens multiplies their odds by ``f``.
   bring its eighths and 16ths to Bach's (``SampleOptions.onset_odds``).
 * ``sixteenth`` in :func:`onset_offsets` and :func:`beat_offsets`: a voice's new note right after it struck at a
   16th's place (``SampleOptions.sixteenth_odds``).
-* :func:`resolve_offsets`: on the beat after a cluster, the bass's notes that leave it a cluster at reduced odds
-  (``SampleOptions.resolve_odds``).
 * :func:`clash_offsets`: a new note on a beat a semitone from one struck above it at reduced odds
   (``SampleOptions.clash_odds``).
 * :data:`DEGREE_CALIBRATION`: new notes on each degree of the mode at the odds that bring the
@@ -28,12 +26,10 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from composer.harmony import sonority_kind
 from composer.keys import HARMONIC_MINOR_SCALE, MAJOR_SCALE
 
 #: Chromatic degrees the soft key penalizes less (times ``SampleOptions.raised_penalty``), by mode
@@ -114,23 +110,6 @@ def fourth_pc_offsets(sounding_ok: np.ndarray, pcs: np.ndarray, above: set[int],
     return np.where(sounding_ok & ~taken[pcs], math.log(odds), 0.0).astype(np.float32)
 
 
-@lru_cache(maxsize=8192)
-def is_cluster(pcs: frozenset[int]) -> bool:
-    """Whether a beat's pitch classes are a cluster: neither a triad, a seventh chord nor open (``sonority_kind``)."""
-    return bool(pcs) and sonority_kind(pcs) == "cluster"
-
-
-def resolve_offsets(sounding_ok: np.ndarray, pcs: np.ndarray, above: set[int], odds: float) -> np.ndarray | None:
-    """(V,) offsets ``log(odds)`` on the bass's notes that leave the beat a cluster with the pitch classes ``above``.
-
-    For the beat after a cluster (``SampleOptions.resolve_odds``): Bach's clusters (a beat's sonority neither a triad,
-    a seventh chord nor open) come alone, a beat after a cluster as often a cluster as any other (8.8 % against 9.0 %
-    of beats, the test chorales), the sampler's twice as often after one (17 % against 8.8 %).
-    """
-    bad = np.array([is_cluster(frozenset(above | {pc})) for pc in range(12)])
-    return np.where(sounding_ok & bad[pcs], math.log(odds), 0.0).astype(np.float32) if bad.any() else None
-
-
 def clash_offsets(strike_ok: np.ndarray, pcs: np.ndarray, struck: int, odds: float) -> np.ndarray | None:
     """(V,) offsets ``log(odds)`` on the new notes a semitone from a pitch class in ``struck``, else None.
 
@@ -151,16 +130,13 @@ def clash_offsets(strike_ok: np.ndarray, pcs: np.ndarray, struck: int, odds: flo
 
 def beat_offsets(sounding_ok: np.ndarray, strike_ok: np.ndarray, pcs: np.ndarray, above: set[int],
                  four: float | None, struck: int, clash: float | None,
-                 sixteenth: float | None = None, resolve: float | None = None) -> np.ndarray | None:
+                 sixteenth: float | None = None) -> np.ndarray | None:
     """(V,) offsets on a beat, or None.
 
     :func:`fourth_pc_offsets` (``four``, the bass) plus :func:`clash_offsets`, plus log(``sixteenth``) on the new
-    notes (the voice struck at the 16th before: ``SampleOptions.sixteenth_odds``), plus :func:`resolve_offsets`
-    (``resolve``: the bass on the beat after a cluster).
+    notes (the voice struck at the 16th before: ``SampleOptions.sixteenth_odds``).
     """
     extra = fourth_pc_offsets(sounding_ok, pcs, above, four) if four else None
-    if resolve and (r := resolve_offsets(sounding_ok, pcs, above, resolve)) is not None:
-        extra = r if extra is None else extra + r
     if struck and clash and (c := clash_offsets(strike_ok, pcs, struck, clash)) is not None:
         extra = c if extra is None else extra + c
     if sixteenth:
@@ -408,5 +384,4 @@ class PhraseOdds:
 
 __all__ = ["CHROMATIC_RELIEF", "PHRASE_CALIBRATION", "PhraseOdds", "DEGREE_CALIBRATION", "DEGREE_CALIBRATION_MOTION",
            "MOTIONS", "MOTION_CALIBRATION", "ONSET_CALIBRATION", "SEVENTH", "MotionOdds", "beat_offsets",
-           "clash_offsets", "fourth_pc_offsets", "is_cluster", "key_offsets", "motion_of", "onset_offsets",
-           "resolve_offsets"]
+           "clash_offsets", "fourth_pc_offsets", "key_offsets", "motion_of", "onset_offsets"]
