@@ -138,7 +138,6 @@ VARIANTS["sixteenth-none"] = ({"sixteenth_odds": None}, None)
 for _odds in (0.5, 1.0):  # the bass's next degree after its last (SampleOptions.bass_odds)
     VARIANTS[f"bass-{_odds}"] = ({"bass_odds": _odds}, None)
 VARIANTS["bass-none"] = ({"bass_odds": None}, None)
-VARIANTS["held-onsets-off"] = ({"held_onsets": False}, None)  # eighths after a held beat at a struck one's odds
 
 
 #: Variants that relieve the seventh in one mode only (``odds.SEVENTH`` set for the run).

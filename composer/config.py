@@ -89,10 +89,6 @@ class SampleOptions:
     # on the validation split (3 x 100 pieces, best of 4: none 0.820, 0.5 0.808, 1.0 0.814; benchmarks/RESULTS.md,
     # "The rhythm within the beat").
     onset_odds: float | None = 0.5
-    # Four-voice models, with onset_odds: a voice's eighth in a beat it held over (struck neither at the beat nor at
-    # its second 16th) and the 16th after that eighth at their own odds (generation.odds.HELD_ONSET_CALIBRATION: Bach's
-    # dotted quarter and two 16ths); False: at the odds of a beat struck (records from before it).
-    held_onsets: bool = True
     # Four-voice models: the odds of a voice's new note right after it struck at a 16th's place (the second or
     # fourth 16th of a quarter-note beat), times this: Bach's notes there are 16ths (the eighth or the next beat
     # struck after them: 887 of 887 in the training chorales), the model held on after 48% / 6%, writing a 16th
@@ -200,8 +196,7 @@ class SampleOptions:
                 raise ValueError(f"{name} must be a finite number >= 0 or None, got {odds}")
         if type(self.phrase_rewinds) is not int or self.phrase_rewinds < 0:
             raise ValueError(f"phrase_rewinds must be a whole number >= 0, got {self.phrase_rewinds!r}")
-        for name in ("motion_beats", "tune_ending", "held_melody", "phrase_ends", "phrase_choice",
-                     "held_onsets"):  # switches
+        for name in ("motion_beats", "tune_ending", "held_melody", "phrase_ends", "phrase_choice"):  # switches
             if type(flag := getattr(self, name)) is not bool:
                 raise ValueError(f"{name} must be true or false, got {flag!r}")
         if self.max_polyphony < 0:

@@ -95,14 +95,13 @@ def test_clash_odds_on_new_notes_a_semitone_from_one_struck_above_on_a_beat() ->
 
 
 def _context_bias_at(codec: VoiceGridCodec, opts: SampleOptions, voice: int, pos: int, meter: tuple[int, int],
-                     struck_before: bool, struck_at: tuple[int, ...] = ()) -> np.ndarray | None:
+                     struck_before: bool) -> np.ndarray | None:
     """A grid stream's offsets for ``voice``'s token at step ``pos`` of the first bar (the chord C G E C sounding),
-    ``struck_before``: the voice struck its note at the step before (and at the steps ``struck_at`` before that)."""
+    ``struck_before``: the voice struck its note at the step before."""
     st = GridState(codec, opts, bars=4, meter=meter)
-    st.bar, st.last = 0, "Voice"
-    st.sounding = [72, 67, 64, 48]
-    for k in (*struck_at, *([pos - 1] if struck_before else [])):
-        st.pos, st.voice = k, voice
+    st.bar, st.pos, st.last = 0, pos - 1, "Voice"
+    st.sounding, st.voice = [72, 67, 64, 48], voice
+    if struck_before:
         st.update(codec.id_of(f"Pitch_{[72, 67, 64, 48][voice]}"))
     st.pos, st.voice = pos, voice
     st.allowed()
@@ -114,15 +113,14 @@ def test_onset_odds_by_voice_and_place_in_the_beat(monkeypatch: pytest.MonkeyPat
 
     table = ((0.0, 0.1, 0.2, 0.3), (0.0, 0.4, 0.5, -0.6), (0.7, 0.8, 0.9, 1.0), (0.0, 0.0, 0.0, 0.0))
     monkeypatch.setattr(odds, "ONSET_CALIBRATION", table)
-    monkeypatch.setattr(odds, "HELD_ONSET_CALIBRATION", ((1.1, 1.2), (1.3, 1.4), (1.5, 1.6), (0.0, 0.0)))
     codec = VoiceGridCodec(SATB_SPEC)
 
     def bias(voice: int, pos: int, strength: float = 1.0, meter: tuple[int, int] = (4, 4),
-             struck_before: bool = False, struck_at: tuple[int, ...] = (0,), held: bool = True) -> np.ndarray | None:
-        opts = SampleOptions(onset_odds=strength, key_bias=0.0, four_pcs=None, motion_odds=None, held_onsets=held)
-        return _context_bias_at(codec, opts, voice, pos, meter, struck_before, struck_at)
+             struck_before: bool = False) -> np.ndarray | None:
+        opts = SampleOptions(onset_odds=strength, key_bias=0.0, four_pcs=None, motion_odds=None)
+        return _context_bias_at(codec, opts, voice, pos, meter, struck_before)
 
-    alto_eighth = bias(1, 2)  # the alto struck on the beat: its eighth
+    alto_eighth = bias(1, 2)
     assert alto_eighth is not None
     assert alto_eighth[codec.id_of("Pitch_65")] == pytest.approx(0.4)
     assert alto_eighth[codec.id_of("Hold_67")] == 0.0 and alto_eighth[codec.id_of("Rest_None")] == 0.0
@@ -135,16 +133,6 @@ def test_onset_odds_by_voice_and_place_in_the_beat(monkeypatch: pytest.MonkeyPat
     assert bias(1, 4) is None  # on the beat: the model's odds
     assert bias(3, 7) is None  # a zero entry: no offsets
     assert bias(1, 2, meter=(6, 8)) is None  # a dotted-quarter beat: the table's places do not apply
-    # a beat the voice held over (struck neither at its first nor its second 16th): the held table's entries
-    held_eighth, held_pair = bias(1, 2, struck_at=()), bias(1, 3, struck_before=True, struck_at=())
-    assert held_eighth is not None and held_eighth[codec.id_of("Pitch_65")] == pytest.approx(1.3)
-    assert held_pair is not None and held_pair[codec.id_of("Pitch_65")] == pytest.approx(1.4)  # two 16ths after it
-    second = bias(1, 2, struck_at=(1,))  # struck at the second 16th: a beat struck (and a 16th's sixteenth odds)
-    assert second is not None and second[codec.id_of("Pitch_65")] == pytest.approx(0.4 + math.log(20.0))
-    old = bias(1, 2, struck_at=(), held=False)  # off (records from before it): the struck beat's odds
-    assert old is not None and old[codec.id_of("Pitch_65")] == pytest.approx(0.4)
-    with pytest.raises(ValueError, match="held_onsets"):
-        SampleOptions(held_onsets=1)  # type: ignore[arg-type]
 
 
 def test_sixteenth_odds_after_a_note_at_a_16ths_place(monkeypatch: pytest.MonkeyPatch) -> None:

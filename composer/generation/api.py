@@ -9,7 +9,7 @@ Both take the fields of :class:`~composer.config.SampleOptions` as keyword
 arguments (``temperature``, ``top_k``, ``top_p``, ``seed``, ``key``, ``key_bias``,
 ``pitch_min``, ``pitch_max``, ``max_polyphony``, ``style``, and for four-voice models
 ``no_parallels``, ``typed``, ``full_chords``, ``repeats``, ``phrase_rests``, ``raised_penalty``,
-``seventh_penalty``, ``four_pcs``, ``clash_odds``, ``onset_odds``, ``held_onsets``, ``sixteenth_odds``, ``degree_odds``,
+``seventh_penalty``, ``four_pcs``, ``clash_odds``, ``onset_odds``, ``sixteenth_odds``, ``degree_odds``,
 ``motion_odds``, ``motion_beats``, ``bass_odds``, ``phrase_choice``, ``phrase_rewinds``;
 typed by :class:`SamplingArgs`) and sample as ``composer generate`` / ``composer continue`` do, through
 :mod:`composer.generation.select`: the same default ``best_of`` (4 for four-voice models), the
@@ -60,7 +60,6 @@ class SamplingArgs(TypedDict, total=False):
     four_pcs: float | None
     clash_odds: float | None
     onset_odds: float | None
-    held_onsets: bool
     sixteenth_odds: float | None
     bass_odds: float | None
     phrase_choice: bool

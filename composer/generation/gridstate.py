@@ -50,7 +50,6 @@ class GridState:
         self._bef: list[int] = [-1] * VOICES  # what each voice sounded at the previous step (:attr:`before`)
         self._packed = 0  # both, packed (:func:`.gridtables.packed_voices`): kept up to date with them
         self._struck, self._struck_at = 0, [-9] * VOICES  # pcs struck now (bits); each voice's last strike's step
-        self._struck_prev = [-9] * VOICES  # the step of each voice's strike before its last
         self.silent = 0  # steps every voice has rested since the last that sounded (after the first note)
         self.started = False  # a note has sounded
         self.done = False
@@ -113,7 +112,6 @@ class GridState:
         new = copy.copy(self)
         new.__dict__.update(ids=list(self.ids), voices=[list(v) for v in self.voices], forced=dict(self.forced),
                             _snd=list(self._snd), _bef=list(self._bef), _struck_at=list(self._struck_at),
-                            _struck_prev=list(self._struck_prev),
                             _phrase=copy.copy(self._phrase), _motion=self._motion and self._motion.fork())
         return new
 
@@ -181,17 +179,14 @@ class GridState:
 
     def _context_bias(self) -> np.ndarray | None:
         """The soft key's offsets, with a new note's odds between the beats, after a 16th's place and on a beat."""
-        v, o, place, now = self.voice, self.options, self.pos % self.beat, self.bar * self.bar_steps + self.pos
-        last = self._struck_at[v] == now - 1  # (the voice struck at the step before)
+        v, o, place = self.voice, self.options, self.pos % self.beat
+        last = self._struck_at[v] == self.bar * self.bar_steps + self.pos - 1  # (the voice struck at the step before)
         after = last and not place % 2 and self.beat == 4 and o.sixteenth_odds is not None  # (after a 16th's place)
         four = o.four_pcs if v == VOICES - 1 else None
         if place or self.pos < 0:  # between the beats (the table's places: the 16ths of a quarter-note beat)
             if o.onset_odds is None and not after or self.beat != 4 or self.pos < 0:  # (or before the first step)
                 return self._key  # the entry: the 16th's place, the 4th's after a note struck at the 3rd or not
-            entry = place - 1 if place < 3 else 3 - last  # (and 4 / 5 for the 3rd / 4th 16th of a beat held over)
-            if o.held_onsets and 0 < entry < 3 and (self._struck_at, self._struck_prev)[entry - 1][v] < now - place:
-                entry += 3
-            key = -1 - 6 * v - entry - 24 * after
+            key = -1 - 4 * v - (place - 1 if place < 3 else 3 - last) - 16 * after
         elif not after and (not v or four is None and o.clash_odds is None):  # on a beat: the bass's fourth pc,
             return self._key  # clashes above, a new note after a 16th
         else:  # (one integer: what the voices above sound, with the bass's rule, and strike, with the clashes')
@@ -206,8 +201,8 @@ class GridState:
         try:
             bias = self._context_pcs[pcs, struck]
         except KeyError:
-            strike_ok, sixteenth, entry = self._type["Pitch"], o.sixteenth_odds if after else None, -1 - key - 6 * v
-            extra = onset_offsets(strike_ok, v, entry - 24 * after, o.onset_odds or 0.0, sixteenth) if place else (
+            strike_ok, sixteenth, entry = self._type["Pitch"], o.sixteenth_odds if after else None, -1 - key - 4 * v
+            extra = onset_offsets(strike_ok, v, entry - 16 * after, o.onset_odds or 0.0, sixteenth) if place else (
                 beat_offsets(self._sounding_ok, strike_ok, self._pitch % 12, set(pcs), four, key & 0xFFF, o.clash_odds,
                              sixteenth))
             bias = self._key if extra is None else extra if self._key is None else self._key + extra
@@ -448,7 +443,6 @@ class GridState:
             pitch = self._pitches[token]
             if t == "Pitch":
                 self._struck |= 1 << pitch % 12
-                self._struck_prev[self.voice] = self._struck_at[self.voice]
                 self._struck_at[self.voice] = self.bar * self.bar_steps + self.pos
                 if self._motion is not None:  # (a voice's notes, for its melodic motion)
                     self._motion.struck(self.voice, pitch)

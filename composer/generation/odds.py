@@ -160,25 +160,13 @@ ONSET_CALIBRATION: tuple[tuple[float, float, float, float], ...] = (
     (0.0, 0.65, 1.46, 0.48), (0.0, 0.38, 1.2, -0.77), (0.43, 0.53, 0.8, 0.19), (0.0, 0.45, 0.52, 0.0))
 
 
-#: log-odds offsets of a voice's new note between the beats of a beat it held over (struck neither at the beat nor at
-#: its second 16th), by voice (soprano, alto, tenor, bass): at its third 16th (an eighth), and at its fourth after one
-#: struck at the third (two 16ths: the figure of a dotted quarter and two 16ths): entries 4 and 5 of
-#: :func:`onset_offsets` with ``SampleOptions.held_onsets`` (without, they take entries 1 and 2 of
-#: :data:`ONSET_CALIBRATION`, as records from before it do).  Fitted as that table was (``benchmarks/chorale_onsets.py
-#: --fit --entries 4,5``); Bach's rates and the sampler's are in benchmarks/RESULTS.md, "Eighths after a held beat".
-HELD_ONSET_CALIBRATION: tuple[tuple[float, float], ...] = ((2.79, 1.46), (2.91, 3.62), (3.59, 4.56), (1.51, 0.52))
-
-
 def onset_offsets(strike_ok: np.ndarray, voice: int, entry: int, strength: float, sixteenth: float | None = None,
                   table: tuple[tuple[float, ...], ...] | None = None) -> np.ndarray | None:
-    """(V,) offsets on the new notes of ``voice`` at ``entry`` (the tables' place in the beat), or None.
-
-    Entries 0-3 are :data:`ONSET_CALIBRATION`'s, 4-5 :data:`HELD_ONSET_CALIBRATION`'s.
+    """(V,) offsets on the new notes of ``voice`` at ``entry`` (0-3: :data:`ONSET_CALIBRATION`'s), else None.
 
     Plus log(``sixteenth``) where the voice struck at the 16th before (``SampleOptions.sixteenth_odds``).
     """
-    row = (ONSET_CALIBRATION if table is None else table)[voice]
-    offset = strength * (row[entry] if entry < len(row) else HELD_ONSET_CALIBRATION[voice][entry - 4])
+    offset = strength * (ONSET_CALIBRATION if table is None else table)[voice][entry]
     offset += math.log(sixteenth) if sixteenth else 0.0
     return None if not offset else np.where(strike_ok, offset, 0.0).astype(np.float32)
 
@@ -395,5 +383,5 @@ class PhraseOdds:
 
 
 __all__ = ["CHROMATIC_RELIEF", "PHRASE_CALIBRATION", "PhraseOdds", "DEGREE_CALIBRATION", "DEGREE_CALIBRATION_MOTION",
-           "HELD_ONSET_CALIBRATION", "MOTIONS", "MOTION_CALIBRATION", "ONSET_CALIBRATION", "SEVENTH", "MotionOdds",
-           "beat_offsets", "clash_offsets", "fourth_pc_offsets", "key_offsets", "motion_of", "onset_offsets"]
+           "MOTIONS", "MOTION_CALIBRATION", "ONSET_CALIBRATION", "SEVENTH", "MotionOdds", "beat_offsets",
+           "clash_offsets", "fourth_pc_offsets", "key_offsets", "motion_of", "onset_offsets"]

@@ -119,7 +119,7 @@ OLD_RECORD: dict[str, Any] = {"typed": False, "full_chords": False, "repeats": N
                               "degree_odds": None, "motion_odds": None, "motion_beats": False,
                               "tune_ending": False, "phrase_ends": False,
                               "phrase_odds": None, "held_melody": False, "clash_odds": None, "onset_odds": None,
-                              "sixteenth_odds": None, "bass_odds": None, "held_onsets": False,
+                              "sixteenth_odds": None, "bass_odds": None,
                               "phrase_choice": False, "phrase_rewinds": 0}
 
 
