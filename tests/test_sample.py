@@ -390,3 +390,20 @@ def test_the_scripted_step_gives_the_modules_numbers_exactly() -> None:
                 tokens = rng.integers(0, ckpt.codec.vocab_size, rows)
                 assert np.array_equal(fast.step(tokens), plain.step(tokens))
             assert all(torch.equal(a, b) for a, b in zip(fast.state, plain.state, strict=True))
+def test_a_step_where_torchscript_refuses_runs_the_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TorchScript is deprecated: where it is gone or refuses a model, Stepper calls the layers from Python."""
+    from composer.generation import Stepper, load_model, quantize_model
+
+    ckpt = load_model("chorales")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("torch.jit.script is gone")
+
+    monkeypatch.setattr(torch.jit, "script", refuse)
+    q = quantize_model(ckpt.model)  # a model not compiled before
+    plain = Stepper(q)
+    assert plain.scripted is None
+    plain.prime([[ckpt.codec.bos]] * 2)
+    assert plain.step(np.array([ckpt.codec.bos, ckpt.codec.bos])).shape == (2, ckpt.codec.vocab_size)
+
+
