@@ -44,8 +44,10 @@ from composer.cli.options import FILE_TOP_P
 from composer.config import DEFAULT_TEMPERATURE, SampleOptions
 
 if __package__:  # imported as benchmarks.bench_chorales
+    from benchmarks.bench_args import add_options, options_of
     from benchmarks.chorale_figures import Chorale, figures_of, label_match, load_chorale, piece_counts, two_sample_auc
 else:  # run as a script, or imported with benchmarks/ on sys.path
+    from bench_args import add_options, options_of
     from chorale_figures import Chorale, figures_of, label_match, load_chorale, piece_counts, two_sample_auc
 
 __all__ = ["Chorale", "figures_of", "generated_from_dir", "generated_from_model", "real_pieces", "two_sample_auc"]
@@ -77,11 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--phrase-ends", choices=["marked", "none"], default="marked",
                     help="harmonize each soprano with its phrase ends (the corpus file's fermata markers, read as "
                          "`composer continue --voices` reads a file's) or without (a melody with no marks)")
-    ap.add_argument("--options", default="{}", metavar="JSON",
-                    help='SampleOptions fields over the defaults, e.g. \'{"phrase_choice": false}\'')
+    add_options(ap, '{"phrase_choice": false}')
     ap.add_argument("--keep", type=Path, help="write the generated / harmonized MIDI files here")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/chorales-music.json"))
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    args.option_fields = options_of(ap, args.options)  # (checked: a one-line error, exit 2)
+    return args
 
 
 # ---------------------------------------------------------------- pieces
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     t: dict[str, float] = {}
-    opts = SampleOptions(**{"temperature": args.temperature, "top_p": args.top_p, **json.loads(args.options)})
+    opts = SampleOptions(**{"temperature": args.temperature, "top_p": args.top_p, **args.option_fields})
     real = _timed(t, "real_pieces_s", lambda: real_pieces(args.corpus, args.bars, split=args.split))
     merged = _timed(t, "real_one_track_s", lambda: real_pieces(args.corpus, args.bars, merge=True, split=args.split))
     whole = _timed(t, "real_whole_s", lambda: real_pieces(args.corpus, None, split=args.split))

@@ -26,6 +26,7 @@ from pathlib import Path
 from statistics import median
 
 import torch
+from bench_args import add_options, options_of
 
 warnings.filterwarnings("ignore")
 
@@ -65,12 +66,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bars", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--options", default="{}", metavar="JSON",
-                    help='SampleOptions fields over the defaults for the composer runs, e.g. \'{"phrase_rewinds": 0}\'')
+    add_options(ap)  # (for the composer runs)
     ap.add_argument("--out", default="benchmarks/results/sample.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    OPTIONS.update(json.loads(args.options))
+    OPTIONS.update(options_of(ap, args.options))
 
     from composer.corpus import load_corpus
     from composer.dataset import load_pieces, scored_sequences

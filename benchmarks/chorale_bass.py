@@ -15,7 +15,6 @@ Usage: python benchmarks/chorale_bass.py [-n 192] [--options JSON] [--fit] [--ou
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -26,6 +25,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from bench_args import calibration_options, calibration_parser  # noqa: E402
 
 from composer.events import Note  # noqa: E402
 
@@ -121,19 +122,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     import torch
 
-    from composer.cli.options import FILE_TOP_P
-    from composer.config import SampleOptions
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("-n", type=int, default=192)
-    ap.add_argument("--bars", type=int, default=16)
-    ap.add_argument("--options", default="{}", help="SampleOptions fields as JSON")
-    ap.add_argument("--table", help="BASS_CALIBRATION to sample with, a JSON list [mode][last][new]")
-    ap.add_argument("--fit", action="store_true", help="print one step of the fit (added to --table's, if given)")
-    ap.add_argument("--out", type=Path)
+    ap = calibration_parser(__doc__, "BASS_CALIBRATION to sample with, a JSON list [mode][last][new]",
+                            '{"bass_odds": 1.0}', "print one step of the fit (added to --table's, if given)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    options = SampleOptions(top_p=FILE_TOP_P, **json.loads(args.options))
+    options = calibration_options(ap, args)
     table = json.loads(args.table) if args.table else None
     bach, gen = bach_moves(), sampled_moves(args.n, args.bars, options, table)
     result: dict[str, Any] = {"options": options.to_dict(), "n": args.n, "bars": args.bars,

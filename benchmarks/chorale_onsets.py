@@ -18,7 +18,6 @@ Usage: python benchmarks/chorale_onsets.py [-n 192] [--options JSON] [--table JS
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -29,6 +28,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from bench_args import calibration_options, calibration_parser  # noqa: E402
 
 from composer.events import Note  # noqa: E402
 
@@ -137,20 +138,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     import torch
 
-    from composer.cli.options import FILE_TOP_P
-    from composer.config import SampleOptions
     from composer.generation import odds
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("-n", type=int, default=192)
-    ap.add_argument("--bars", type=int, default=16)
-    ap.add_argument("--options", default="{}", help="SampleOptions fields as JSON (e.g. '{\"onset_odds\": 1.0}')")
-    ap.add_argument("--table", help="ONSET_CALIBRATION to use, a JSON list of 4 rows of 4 (default: the package's)")
-    ap.add_argument("--fit", action="store_true", help="print one fixed-point step of the table")
-    ap.add_argument("--out", type=Path)
+    ap = calibration_parser(__doc__, "ONSET_CALIBRATION to use, a JSON list of 4 rows of 4 (default: the package's)",
+                            '{"onset_odds": 1.0}')
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    options = SampleOptions(top_p=FILE_TOP_P, **json.loads(args.options))
+    options = calibration_options(ap, args)
     table = tuple(tuple(r) for r in json.loads(args.table)) if args.table else odds.ONSET_CALIBRATION
     bach = bach_onsets()
     gen = sampled_onsets(args.n, args.bars, options, table)

@@ -13,7 +13,6 @@ Usage: python benchmarks/chorale_phrases.py [-n 192] [--options JSON] [--table J
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import math
@@ -26,6 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
+from bench_args import calibration_options, calibration_parser  # noqa: E402
 from bench_chorales import merged_fermatas  # noqa: E402
 
 MAX_K = 24  # phrase lengths (beats) the table holds; longer ones share its last entry
@@ -122,20 +122,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     import torch
 
-    from composer.cli.options import FILE_TOP_P
-    from composer.config import SampleOptions
     from composer.generation import odds
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("-n", type=int, default=192)
-    ap.add_argument("--bars", type=int, default=16)
-    ap.add_argument("--options", default="{}", help="SampleOptions fields as JSON (e.g. '{\"phrase_odds\": 1.0}')")
-    ap.add_argument("--table", help="PHRASE_CALIBRATION to use, a JSON list (default: the package's)")
-    ap.add_argument("--fit", action="store_true", help="print one fixed-point step of the table")
-    ap.add_argument("--out", type=Path)
+    ap = calibration_parser(__doc__, "PHRASE_CALIBRATION to use, a JSON list (default: the package's)",
+                            '{"phrase_odds": 1.0}')
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    options = SampleOptions(top_p=FILE_TOP_P, **json.loads(args.options))
+    options = calibration_options(ap, args)
     table = tuple(json.loads(args.table)) if args.table else odds.PHRASE_CALIBRATION
     bach = bach_phrases()
     gen, per_piece = sampled_phrases(args.n, args.bars, options, table)
