@@ -215,6 +215,27 @@ def test_max_beats_and_seconds_cut_notes():
     assert port.sent[-1][0] - port.sent[0][0] <= 3.0 + 1e-9
 
 
+def test_nothing_starts_at_the_end_and_the_end_comes_at_its_time():
+    """A note due exactly at --seconds' end is not sent (it would be cut at once: a click); with the clock out,
+    --bars ends at its last beat's time, not a tick before it."""
+    notes = [Note(i * 0.5, 60 + i % 5, 0.5) for i in range(32)]  # 0.25 s apart at 120 bpm
+    result, port, _ = run(notes, max_seconds=2.0)
+    t0 = port.sent[0][0]
+    assert result.reason == "max_seconds" and balanced(messages(port))
+    assert max(t for t, m in port.sent if m.type == "note_on") - t0 == pytest.approx(1.75)
+    assert port.sent[-1][0] - t0 == pytest.approx(2.0)
+    chord = [Note(0.0, p, 4.0) for p in (48, 60, 64, 67)] + [Note(4.0, p, 4.0) for p in (50, 62, 65, 69)]
+    for clock_out in (False, True):
+        result, port, _ = run(chord, max_beats=4.0, clock_out=clock_out)
+        first = next(t for t, m in port.sent if m.type == "note_on")
+        ons = [m.note for _, m in port.sent if m.type == "note_on"]
+        assert ons == [48, 60, 64, 67] and balanced(messages(port))
+        offs = [t for t, m in port.sent if m.type == "note_off"]
+        assert min(offs) - first == pytest.approx(2.0)  # the chord held its four beats (2 s)
+        if clock_out:
+            assert port.sent[-1][1].type == "stop" and port.sent[-1][0] - first == pytest.approx(2.0)
+
+
 def test_clock_out_24_per_beat_and_start_stop():
     notes = [Note(float(i), 60, 0.5) for i in range(4)]
     _, port, _ = run(notes, clock_out=True)

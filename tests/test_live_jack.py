@@ -193,6 +193,48 @@ def test_vanished_port_is_an_error(jack):  # noqa: F811
     assert "vanished" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_stopped_jack_server_is_an_error():
+    """A JACK client keeps listing the ports it knew after its server has gone: the session must still notice."""
+    from jackfixture import JackUnavailable, jack_server
+
+    try:
+        with jack_server() as name:
+            r = Receiver()
+            p = composer("play", "--api", "jack", "--port", r.name, "-q")
+            try:
+                assert r.wait_for(lambda: r.count("note_on") >= 4), "no notes arrived"
+                socket = next(f"{d}/jack_{name}_{os.getuid()}_0" for d in ("/dev/shm", "/tmp")
+                              if os.path.exists(f"{d}/jack_{name}_{os.getuid()}_0"))
+                os.unlink(socket)  # as jackd does when it stops (the server itself is stopped after the block)
+                _, err = p.communicate(timeout=15)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                r.close()
+    except JackUnavailable as exc:
+        pytest.skip(f"JACK unavailable: {exc}")
+    assert p.returncode == 2, err
+    assert "error: the JACK server stopped" in err and len(err.strip().splitlines()) == 1
+
+
+def test_jam_input_that_vanishes_is_an_error(rx):
+    import mido
+
+    tx_name = f"tx-{uuid.uuid4().hex[:6]}"
+    tx = mido.Backend(BACKEND).open_output(tx_name, virtual=True, client_name=tx_name)
+    p = composer("jam", "--api", "jack", "--in", tx_name, "--port", rx.name)
+    err = StderrWatch(p)
+    try:
+        assert err.wait("listening on", timeout=60), err.lines
+        tx.close()
+        p.wait(timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 2, err.text()
+    assert f"error: MIDI port '{tx_name}" in err.text() and "vanished" in err.text()
+
+
 def test_missing_port_lists_ports(rx):
     p = composer("play", "--api", "jack", "--port", "no-such-port", "-q")
     _, err = p.communicate(timeout=30)
@@ -269,3 +311,12 @@ def test_bundled_model_plays_live_and_stops_clean(rx):
     notes = [m.note for m in msgs if m.type == "note_on" and m.velocity > 0]
     assert len(set(notes)) >= 6  # music, not one repeated note
     assert balanced(msgs) and ends_with_panic(msgs)
+
+
+def test_ports_of_an_api_that_is_down_is_one_line_exit_2():
+    """``composer ports --api jack`` with no JACK server: one line saying so (not libjack's own noise), exit 2."""
+    env = dict(os.environ, JACK_DEFAULT_SERVER=f"none-{uuid.uuid4().hex[:6]}", JACK_NO_START_SERVER="1")
+    p = subprocess.run([sys.executable, "-m", "composer", "ports", "--api", "jack"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and p.stderr.startswith("error: jack: unavailable")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,30 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from composer.errors import ComposerError
+from composer.errors import ComposerError, InputError
 from composer.midifile import note_limit
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+#: The options behind the config fields whose checks name them (``top_p must be in (0, 1]``): a message says the
+#: option the user typed (``--top-p must be in (0, 1]``).
+OPTION_OF_FIELD = {
+    "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p", "key_bias": "--key-bias",
+    "seed": "--seed", "phrase_rewinds": "--rewinds", "max_seconds": "--seconds", "max_beats": "--bars",
+    "answer_bars": "--answer-bars", "silence_beats": "--silence", "rounds": "--rounds", "lookahead": "--lookahead",
+    "tempo": "--tempo", "channel": "--channel", "program": "--program", "max_polyphony": "--max-polyphony",
+}
+_FIELD_CHECK = re.compile(r"^([a-z_]+)( must | should )")
+
+
+def option_named(message: str) -> str:
+    """``message`` with a config field it starts with named as its command-line option."""
+    m = _FIELD_CHECK.match(message)
+    if m is None or m.group(1) not in OPTION_OF_FIELD:
+        return message
+    return OPTION_OF_FIELD[m.group(1)] + message[len(m.group(1)):]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -39,6 +59,8 @@ def handle_errors(max_notes: int | None = None, cache_dir: Path | None = None) -
     try:
         with note_limit(max_notes), _cache_override(cache_dir):
             yield
+    except InputError as exc:
+        raise fail(option_named(str(exc)), exc.exit_code) from None
     except ComposerError as exc:
         raise fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:

@@ -18,9 +18,9 @@ from typing import Annotated, Any
 import typer
 
 from composer.cli import options as opt
-from composer.cli.common import console, err_console, fail, handle_errors, is_tty
+from composer.cli.common import console, err_console, handle_errors, is_tty
 from composer.config import SampleOptions
-from composer.errors import InputError
+from composer.errors import InputError, PortError
 from composer.live import (
     EXIT_SIGINT,
     Input,
@@ -129,6 +129,9 @@ def ports(api: Api = None, as_json: opt.Json = False) -> None:
 
     with handle_errors():
         found, problems = list_ports(api)
+        if api is not None and problems:  # the one API asked for cannot be read
+            name, why = next(iter(problems.items()))
+            raise PortError(f"{name}: unavailable ({why})")
         if as_json:
             typer.echo(json.dumps({"ports": [dataclasses.asdict(p) for p in found], "unavailable": problems},
                                   indent=1))
@@ -142,7 +145,7 @@ def ports(api: Api = None, as_json: opt.Json = False) -> None:
         if not found:
             console.print("no MIDI ports found")
         for name, why in problems.items():
-            err_console.print(f"[yellow]{name}:[/] unavailable ({why})", highlight=False)
+            err_console.print(f"[yellow]{name}:[/] unavailable ({why})", highlight=False, soft_wrap=True)
 
 
 class _View(SessionView):
@@ -160,7 +163,7 @@ class _View(SessionView):
 
     def midi_api(self, api: str, why: str) -> None:
         if not self.quiet:
-            err_console.print(f"MIDI API: {api}, as {why} (--api chooses another)", highlight=False)
+            err_console.print(f"MIDI API: {api}, as {why} (--api chooses another)", highlight=False, soft_wrap=True)
 
     def recorded(self, count: int, path: Path) -> None:
         err_console.print(f"recorded {count} notes to {path}", highlight=False)
@@ -178,12 +181,23 @@ class _View(SessionView):
         )
 
 
+def _no_rewinds(options: SampleOptions) -> None:
+    """--rewinds samples a written piece's phrase ends again; a live stream plays each note as it comes."""
+    if options.phrase_rewinds:
+        raise InputError("--rewinds is for generate (a live stream has played a phrase before it could rewind it)")
+
+
 def _end(done: SessionResult[Any], summary: str | None) -> None:
-    """Print the summary (None: quiet) and exit 130/143 after a signal."""
+    """Print the summary (None: quiet) and exit 130/143 after a signal.
+
+    A signal is the way to end an endless session, so it is not reported as an error: every note was released.
+    """
     if summary is not None:
         err_console.print(summary, highlight=False)
     if done.exit_code:
-        raise fail("interrupted" if done.exit_code == EXIT_SIGINT else "terminated", done.exit_code)
+        how = "interrupted (Ctrl+C)" if done.exit_code == EXIT_SIGINT else "terminated (SIGTERM)"
+        err_console.print(f"{how}: every note released", highlight=False)
+        raise typer.Exit(done.exit_code)
 
 
 @opt.with_groups(out=_output, options=_LIVE_SAMPLING, rec=_recording)
@@ -223,6 +237,7 @@ def play(
     Example: composer play --synth --primer "tinyNotation: 4/4 c4 d e f g2" (no port: FluidSynth sounds)
     """
     with handle_errors(max_notes):
+        _no_rewinds(options)
         if bars is not None and bars < 1:
             raise InputError(f"--bars must be >= 1, got {bars}")
         if clock_out and out.port.synth is not None:
@@ -275,6 +290,7 @@ def jam(
     Example: composer jam --virtual-in composer-in --synth (play into composer-in, hear the answers)
     """
     with handle_errors():
+        _no_rewinds(options)
         if (in_port is None) == (virtual_in is None):
             raise InputError("give --in PORT or --virtual-in NAME (one of them)")
         cfg = live_config(tempo=out.tempo, channel=out.channel, program=out.program)

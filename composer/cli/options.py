@@ -47,7 +47,7 @@ Typed = Annotated[
     bool | None,
     typer.Option("--typed-sampling/--plain-sampling",
                  help="Four-voice models: hold / new note / rest at the model's own odds, temperature and top-p "
-                      "shaping the pitch only [on for free generation, off when harmonizing]."),
+                      "shaping the pitch only (default: on for free generation, off when harmonizing)."),
 ]
 NoParallels = Annotated[
     bool,
@@ -94,8 +94,8 @@ def audio(wav: bool, flac: bool) -> tuple[str, ...]:
 
 Soundfont = Annotated[
     Path | None,
-    typer.Option("--soundfont", help="A General MIDI .sf2 soundfont (play/jam: with --synth) [$COMPOSER_SOUNDFONT, "
-                                     "else the system's]."),
+    typer.Option("--soundfont", help="A General MIDI .sf2 soundfont (play and jam: with --synth) "
+                                     "[$COMPOSER_SOUNDFONT, else the system's]."),
 ]
 MusicXml = Annotated[
     bool, typer.Option("--musicxml", help="Also write NAME.musicxml beside each MIDI file (one staff per voice).")

@@ -357,17 +357,21 @@ class Player:
                 beat, ev = nxt
                 if ev is None and self._done and not self._queue:
                     return "end"  # nothing left but clock ticks
-                if cfg.max_beats is not None and beat > cfg.max_beats:
-                    return "max_beats"
-                if cfg.max_beats is not None and ev is None and beat >= cfg.max_beats:
-                    return "max_beats"
                 deadline = self._tempo.time_at(beat)
                 if end_time is None and cfg.max_seconds is not None:
                     end_time = self._tempo.time_at(0.0) + cfg.max_seconds
-            if end_time is not None and deadline > end_time:
-                if not self._wait_until(end_time):
+                stop: tuple[float, str] | None = None
+                # the end: nothing starts at it (a note there would be cut at once, a click), but a note
+                # ending on it ends; the release comes at the end's own time, not at the last event's
+                if cfg.max_beats is not None and (beat > cfg.max_beats or (
+                        beat == cfg.max_beats and (ev is None or ev.kind == 1))):
+                    stop = (self._tempo.time_at(cfg.max_beats), "max_beats")
+                if end_time is not None and deadline >= end_time and (stop is None or end_time < stop[0]):
+                    stop = (end_time, "max_seconds")
+            if stop is not None:
+                if not self._wait_until(stop[0]):
                     continue
-                return "max_seconds"
+                return stop[1]
             if not self._wait_until(deadline):
                 continue  # woke early: re-read the queue, the tempo and the stop flag
             self._emit(beat, ev, deadline)

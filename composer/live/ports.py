@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from composer.errors import InputError, PortError
 
@@ -148,11 +148,11 @@ def list_ports(api: str | None = None) -> tuple[list[PortInfo], dict[str, str]]:
     problems: dict[str, str] = {}
     for short in apis:
         try:
-            backend = mido.Backend(backend_name(short), load=True)
-            for name in backend.get_input_names():
-                ports.append(PortInfo(short, "input", name))
-            for name in backend.get_output_names():
-                ports.append(PortInfo(short, "output", name))
+            with _captured_stderr():  # (libjack and ALSA say why on fd 2 too: the problems below say it once)
+                backend = mido.Backend(backend_name(short), load=True)
+                inputs, outputs = backend.get_input_names(), backend.get_output_names()
+            ports += [PortInfo(short, "input", name) for name in inputs]
+            ports += [PortInfo(short, "output", name) for name in outputs]
         except InputError:
             raise
         except Exception as exc:  # rtmidi raises SystemError subclasses when an API has no server
@@ -343,6 +343,9 @@ class PortWatch:
         import rtmidi
 
         self.name: str = getattr(port, "name", "")
+        self.reason: str | None = None  # why :meth:`exists` said False
+        # a JACK client keeps listing the ports it knew after the server has gone: the server's socket tells
+        self._server = jack_server_socket() if getattr(port, "api", "") == "UNIX_JACK" else None
         rtapi = getattr(rtmidi, f"API_{getattr(port, 'api', '')}", None)
         if rtapi is None:
             raise PortError(f"cannot watch MIDI port {self.name!r}: not an rtmidi port")
@@ -354,13 +357,112 @@ class PortWatch:
                 raise PortError(f"cannot watch MIDI port {self.name!r}: {exc}") from None
 
     def exists(self) -> bool:
-        """Whether the port is still listed (False when the MIDI system cannot be asked)."""
-        try:
-            return self.name in self._client.get_ports()
-        except Exception:
+        """Whether the port is still listed (False when the MIDI system cannot be asked; :attr:`reason` says why)."""
+        if self._server is not None and not os.path.exists(self._server):
+            self.reason = SERVER_GONE
             return False
+        try:
+            listed = self.name in self._client.get_ports()
+        except Exception:
+            listed = False
+        if not listed:
+            self.reason = f"MIDI port {self.name!r} vanished"
+        return listed
 
     def close(self) -> None:
         """Close the listing client."""
         with contextlib.suppress(Exception):
             self._client.delete()
+
+
+SERVER_GONE = "the JACK server stopped"
+
+
+def jack_server_socket() -> str | None:
+    """The socket of the JACK server this process's clients use, if found (jackd removes it when it stops).
+
+    jackd2 names it ``jack_<server>_<uid>_0`` in /dev/shm (``$JACK_DEFAULT_SERVER``, else ``default``).
+    """
+    if not hasattr(os, "getuid"):
+        return None
+    name = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    for folder in ("/dev/shm", "/tmp"):
+        path = os.path.join(folder, f"jack_{name}_{os.getuid()}_0")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+class ServerWatch:
+    """A watch (:class:`Watch`) on a virtual JACK port: gone when its server stops."""
+
+    def __init__(self, name: str, socket_path: str) -> None:
+        self.name, self.path = name, socket_path
+        self.reason: str | None = None
+
+    @classmethod
+    def of(cls, port: Any) -> ServerWatch | None:
+        """The watch of an open port, if it is a JACK port whose server's socket is found."""
+        path = jack_server_socket() if getattr(port, "api", "") == "UNIX_JACK" else None
+        return None if path is None else cls(getattr(port, "name", ""), path)
+
+    def exists(self) -> bool:
+        """Whether the JACK server still runs."""
+        if os.path.exists(self.path):
+            return True
+        self.reason = SERVER_GONE
+        return False
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class Watch(Protocol):
+    """Tells whether a port is still there (:class:`PortWatch`, :class:`ServerWatch`, a synth's)."""
+
+    name: str
+
+    def exists(self) -> bool:
+        """Whether the port is still listed."""
+        ...
+
+    def close(self) -> None:
+        """Release what the watch holds."""
+        ...
+
+
+def watch_of(port: Any, direction: str | None) -> Watch | None:
+    """A :class:`PortWatch` on an existing port (``direction``), a :class:`ServerWatch` on a virtual one (None)."""
+    if direction is None:
+        return ServerWatch.of(port)
+    try:
+        return PortWatch(port, direction)
+    except PortError:
+        return None
+
+
+class Watches:
+    """Several watches as one (jam's input and output): gone when any is, with its reason."""
+
+    def __init__(self, *watches: Watch | None) -> None:
+        self.watches = [w for w in watches if w is not None]
+        self.name = ", ".join(w.name for w in self.watches)
+        self.reason: str | None = None
+
+    def exists(self) -> bool:
+        """Whether every port is still there."""
+        for w in self.watches:
+            if not w.exists():
+                self.reason = gone(w)
+                return False
+        return True
+
+    def close(self) -> None:
+        """Close every watch."""
+        for w in self.watches:
+            w.close()
+
+
+def gone(watch: Watch) -> str:
+    """Why ``watch`` said its port is gone."""
+    return getattr(watch, "reason", None) or f"MIDI port {watch.name!r} vanished"

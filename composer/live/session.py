@@ -34,7 +34,7 @@ from composer.files import refuse_overwrite
 from composer.live.clock import ClockFollower
 from composer.live.jam import Jam, JamConfig, JamResult, PhraseListener
 from composer.live.player import LiveConfig, LiveStatus, Player, PlayResult
-from composer.live.ports import PortWatch, check_port, choose_api, open_input, open_output
+from composer.live.ports import Watch, Watches, check_port, choose_api, gone, open_input, open_output, watch_of
 from composer.live.sources import builtin_name, continuation, note_stream
 from composer.live.synth import SynthPort, SynthSettings, SynthWatch
 from composer.midifile import load_score, pitched_notes, score_from_notes, write_score
@@ -139,20 +139,6 @@ class Recording:
 # -- ports --------------------------------------------------------------------------------------
 
 
-class Watch(Protocol):
-    """Tells whether an output is still there (:class:`~composer.live.ports.PortWatch`)."""
-
-    name: str
-
-    def exists(self) -> bool:
-        """Whether the port is still listed."""
-        ...
-
-    def close(self) -> None:
-        """Release what the watch holds."""
-        ...
-
-
 @dataclass(frozen=True)
 class Output:
     """Where a live command plays: a ``port``, a ``virtual`` one (default ``composer``), or FluidSynth (``synth``)."""
@@ -189,15 +175,10 @@ class Output:
         return open_output(self.port, self._virtual, self.api)
 
     def watch(self, port: Any) -> Watch | None:
-        """A watch on an existing port or the synth (which can vanish); None for a virtual port."""
+        """A watch on an existing port or the synth (which can vanish), on a virtual JACK port's server; else None."""
         if isinstance(port, SynthPort):
             return SynthWatch(port)
-        if self.port is None:
-            return None
-        try:
-            return PortWatch(port, "output")
-        except PortError:
-            return None
+        return watch_of(port, "output" if self.port is not None else None)
 
     @contextlib.contextmanager
     def opened(self) -> Iterator[Any]:
@@ -224,6 +205,10 @@ class Input:
     def using(self, api: str | None) -> Input:
         """The same input, opened through ``api``."""
         return replace(self, api=api)
+
+    def watch(self, port: Any) -> Watch | None:
+        """A watch on the open input (an existing port, or a virtual JACK port's server), else None."""
+        return watch_of(port, "input" if self.port is not None else None)
 
     @contextlib.contextmanager
     def opened(self, callback: Callable[[Any], None]) -> Iterator[Any]:
@@ -349,7 +334,7 @@ class Session:
         try:
             while not done.wait(self.interval):
                 if not watch.exists():
-                    self.target.stop(PortError(f"MIDI port {watch.name!r} vanished"))
+                    self.target.stop(PortError(gone(watch)))
                     return
         finally:
             watch.close()
@@ -496,5 +481,5 @@ def jam_session(
         runner = Jam(listener, out, answer, config, jam, now=now, sleep=sleep)
         session = Session(runner, view)
         session.view.listening(inp.name)
-        result = session.run(runner.run, output.watch(out))
+        result = session.run(runner.run, Watches(output.watch(out), listen.watch(inp)))
     return _finish(session, result, result.played, config, record)

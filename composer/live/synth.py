@@ -198,7 +198,7 @@ class SynthPort:
 
 
 class SynthWatch:
-    """A :class:`~composer.live.session.Watch` on a running synth: gone when FluidSynth ends."""
+    """A :class:`~composer.live.ports.Watch` on a running synth: gone when FluidSynth ends."""
 
     def __init__(self, port: SynthPort) -> None:
         self.port = port
