@@ -281,7 +281,7 @@ def load_checkpoint(ref: str | Path | None = None, device: str = "cpu") -> Check
             f"{path}: tokenizer has {codec.vocab_size} tokens but the model expects {config.vocab_size}"
         )
     expected = config.weight_shapes()
-    weights = {k: v for k, v in tensors.items() if not k.startswith("optim/")}
+    weights = {k: v for k, v in tensors.items() if not k.startswith(("optim/", "rng/"))}  # (a run's last.safetensors)
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     if missing or unexpected:

@@ -31,7 +31,7 @@ from composer.codec import AnyCodec as Codec
 from composer.codec import codec_from_dict
 from composer.corpus import load_corpus
 from composer.dataset import Piece, WindowSampler, load_pieces, scored_sequences
-from composer.errors import CheckpointError, InputError
+from composer.errors import CheckpointError, InputError, OutputError
 from composer.files import write_bytes_atomic
 from composer.model import LSTMModel, ModelConfig, resolve_device
 from composer.nll import sequence_nll
@@ -157,7 +157,12 @@ def _lr_lambda(cfg: TrainConfig, total_steps: int, st: dict[str, Any]) -> Callab
 METRICS_LOG = "metrics.jsonl"
 
 
-def train(config: TrainConfig, *, resume: bool = False, callback: Callback | None = None) -> dict[str, Any]:
+#: What a run leaves in its folder: a new run there needs ``force`` (``--force``), or continues with ``--resume``.
+RUN_FILES = ("last.safetensors", "model.safetensors", METRICS_LOG)
+
+
+def train(config: TrainConfig, *, resume: bool = False, force: bool = False,
+          callback: Callback | None = None) -> dict[str, Any]:
     """Train a model on a built corpus; return the final metrics.
 
     Parameters
@@ -167,11 +172,18 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callback | Non
     resume : bool
         Continue from ``config.out/last.safetensors`` (same data order, optimizer,
         scheduler and RNG state), so the result matches an uninterrupted run.
+    force : bool
+        Start a new run in a folder that holds one (its checkpoints and log are replaced); without it
+        that is an :class:`OutputError`, so a run is never lost to a command that forgot ``--resume``.
     callback : callable, optional
         Receives progress events (dicts with ``"event"``: ``start``, ``step``,
         ``epoch``, ``end``); the library itself prints nothing.
     """
     user_callback = callback or (lambda e: None)
+    held = [name for name in RUN_FILES if (Path(config.out) / name).exists()]
+    if held and not resume and not force:
+        raise OutputError(f"{config.out} holds a run already ({', '.join(held)}): --resume continues it, "
+                          "--force starts it again")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = resolve_device(config.device)
@@ -401,6 +413,8 @@ def _resume(
     if not path.exists():
         raise CheckpointError(f"nothing to resume: {path} does not exist")
     tensors, meta = read_checkpoint(path)
+    if "optim" not in meta or "train_state" not in meta:
+        raise CheckpointError(f"{path} holds a model's weights only, not a training run's state: nothing to resume")
     check_codec_matches(codec_from_dict(meta["tokenizer"]), codec)
     if ModelConfig(**meta["model"]) != model.config:
         raise CheckpointError(f"{path}: model shape differs from the resumed run's options")

@@ -268,7 +268,7 @@ def test_train_cli_names_no_best_model_that_does_not_exist(monkeypatch: pytest.M
 
     from composer.cli import app
 
-    def fake_train(config: Any, resume: bool = False, callback: Any = None) -> dict[str, Any]:
+    def fake_train(config: Any, resume: bool = False, force: bool = False, callback: Any = None) -> dict[str, Any]:
         return {"best_val_loss": float("inf"), "steps": 3, "epochs": 0, "elapsed": 1.0, "tokens": 10,
                 "history": [], "best_model": None}
 
@@ -443,3 +443,26 @@ def test_cli_train_help_states_train_config_defaults() -> None:
     for name, text in stated.items():
         want = defaults[name]
         assert (text == want) if isinstance(want, str) else float(text) == want, (name, text, want)
+
+
+def test_a_run_is_not_replaced_without_force(reference: dict[str, Any], tmp_path: Path) -> None:
+    """Training again into a run's folder without --resume is refused (the run and its log are kept); --force
+    starts it again; a weights-only file as last.safetensors is no run to resume (exit 2, not an internal error);
+    and a run's last.safetensors loads as a model (generate / evaluate from it)."""
+    import shutil
+
+    from composer.errors import CheckpointError, OutputError
+
+    out = tmp_path / "run"
+    shutil.copytree(reference["out"], out)
+    before = (out / "last.safetensors").read_bytes(), (out / "metrics.jsonl").read_text()
+    with pytest.raises(OutputError, match="holds a run already .*--resume continues it, --force starts it again"):
+        train(tiny_train_config(out, epochs=1))
+    assert ((out / "last.safetensors").read_bytes(), (out / "metrics.jsonl").read_text()) == before
+    assert train(tiny_train_config(out, epochs=1, max_steps=2), force=True)["steps"] == 2
+    last = load_checkpoint(out / "last.safetensors")  # optimizer and RNG state beside the weights: read past
+    assert last.config == load_checkpoint(out / "model.safetensors").config
+    shutil.copy(out / "model.safetensors", out / "last.safetensors")
+    with pytest.raises(CheckpointError, match="weights only, not a training run's state: nothing to resume"):
+        train(tiny_train_config(out, epochs=1, max_steps=2), resume=True)
+    assert CheckpointError.exit_code == 2

@@ -66,6 +66,7 @@ def train(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps [auto].")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads, 0 = torch default.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from OUT/last.safetensors.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start again in an OUT that holds a run (replaced).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout (no progress bar).")
@@ -104,7 +105,12 @@ def train(
         except (TypeError, ValueError) as exc:  # an unknown or a bad option
             raise InputError(str(exc)) from None
         rank0 = int(os.environ.get("RANK", "0")) == 0
-        result = _run_with_progress(run_train, cfg, resume, quiet or as_json or not rank0)
+        try:
+            result = _run_with_progress(run_train, cfg, resume, force, quiet or as_json or not rank0)
+        except KeyboardInterrupt:
+            saved = out / "last.safetensors"
+            raise fail("interrupted" + (f": the same command with --resume continues from {saved}"
+                                        if saved.exists() else ""), 130) from None
         if rank0 and as_json:
             best = result["best_val_loss"]
             typer.echo(json.dumps(dict(result, best_val_loss=best if math.isfinite(best) else None), indent=1,
@@ -120,7 +126,7 @@ def train(
             )
 
 
-def _run_with_progress(run_train: Any, cfg: Any, resume: bool, quiet: bool) -> dict[str, Any]:
+def _run_with_progress(run_train: Any, cfg: Any, resume: bool, force: bool, quiet: bool) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     def warn(e: dict[str, Any]) -> None:
@@ -128,7 +134,7 @@ def _run_with_progress(run_train: Any, cfg: Any, resume: bool, quiet: bool) -> d
             err_console.print(f"[yellow]warning:[/] {e['message']}", highlight=False, soft_wrap=True)
 
     if quiet or not is_tty():  # a progress bar only on a terminal (logs get metrics.jsonl)
-        return dict(run_train(cfg, resume=resume, callback=warn))
+        return dict(run_train(cfg, resume=resume, force=force, callback=warn))
     with Progress(
         TextColumn("[bold]train[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
@@ -146,7 +152,7 @@ def _run_with_progress(run_train: Any, cfg: Any, resume: bool, quiet: bool) -> d
                 mark = "*" if e["improved"] else ""
                 bar.console.print(f"epoch {e['epoch']}: validation loss {e['val_loss']:.4f}{mark}")
 
-        return dict(run_train(cfg, resume=resume, callback=on_event))
+        return dict(run_train(cfg, resume=resume, force=force, callback=on_event))
 
 
 def evaluate(
