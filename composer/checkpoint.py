@@ -339,9 +339,12 @@ def check_codec_matches(ckpt_codec: AnyCodec, corpus_codec: AnyCodec, what: str 
 def list_models() -> list[dict[str, Any]]:
     """Bundled and user checkpoints with a few facts from their model cards."""
     out = []
+    bundled = {w.parent.name for w in checkpoints_dir().glob(f"*/{WEIGHTS}")}
     for origin, base in (("bundled", checkpoints_dir()), ("user", user_models_dir())):
-        for weights in sorted(base.glob(f"*/{WEIGHTS}")):
+        for weights in sorted(base.resolve().glob(f"*/{WEIGHTS}")):
             entry: dict[str, Any] = {"name": weights.parent.name, "origin": origin, "path": str(weights)}
+            if origin == "user" and weights.parent.name in bundled:  # -m NAME finds the bundled one first
+                entry["shadowed"] = f"-m {weights.parent.name} is the bundled model; -m {weights.parent} is this one"
             try:
                 _, meta = read_checkpoint(weights, framework="np")
             except CheckpointError as exc:
@@ -351,7 +354,7 @@ def list_models() -> list[dict[str, Any]]:
                     corpus=meta.get("corpus", ""),
                     params=meta.get("params"),
                     metrics=meta.get("test_metrics") or meta.get("best_metrics") or {},
-                    card=str(weights.parent / "card.md") if (weights.parent / "card.md").exists() else "",
+                    card=str(weights.parent / "card.md") if (weights.parent / "card.md").exists() else None,
                     size_mb=round(weights.stat().st_size / 2**20, 2),
                 )
             out.append(entry)

@@ -27,7 +27,7 @@ KEY_NAMES: tuple[str, ...] = tuple(
 
 _LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _KEY_RE = re.compile(
-    r"^\s*([A-Ga-g])\s*(#|b|♯|♭|sharp|flat|-|is|es|s)?\s*(major|minor|maj|min|m|M|dur|moll)?\s*$"
+    r"^\s*([A-Ga-g])\s*(#|b|♯|♭|sharp|flat|-|is|es|s)?\s*((?i:major|minor|maj|min|dur|moll)|m|M)?\s*$"
 )
 
 # Krumhansl & Kessler (1982) probe-tone profiles.
@@ -80,7 +80,7 @@ def parse_key(text: str) -> int:
     if mode is None:
         minor = letter.islower()
     else:
-        minor = mode in ("minor", "min", "m", "moll")
+        minor = mode == "m" or mode.lower() in ("minor", "min", "moll")  # (the words in any case; "M": major)
     return (pc % 12) * 2 + int(minor)
 
 

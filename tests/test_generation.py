@@ -69,7 +69,7 @@ def test_generate_type1_with_tempo_and_time_signature(ckpt: Path, tmp_path: Path
     ("extra", "needle"),
     [
         (["--temperature", "0"], "temperature"),
-        (["--top-p", "1.5"], "top_p"),
+        (["--top-p", "1.5"], "--top-p"),
         (["--key", "H major"], "unknown key"),
         (["--bars", "2", "--seconds", "3"], "not both"),
         (["-n", "0"], ">= 1"),
@@ -168,7 +168,7 @@ def test_generate_best_of_with_analysis(ckpt: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     import re
 
-    assert "(best" in res.output  # the score column: the kept candidate's score "(best of 2)", wrapped
+    assert "(of 2)" in res.output  # the score column: the kept candidate's score "(of 2)"
     assert re.search(r"score \d\.\d{3}", res.output)
     assert "key" in res.output and "voice-leading faults" in res.output
     assert len(list(tmp_path.glob("*.mid"))) == 1  # one piece kept of two candidates

@@ -24,7 +24,8 @@ err_console = Console(stderr=True)
 #: option the user typed (``--top-p must be in (0, 1]``).
 OPTION_OF_FIELD = {
     "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p", "key_bias": "--key-bias",
-    "seed": "--seed", "phrase_rewinds": "--rewinds", "max_seconds": "--seconds", "max_beats": "--bars",
+    "seed": "--seed", "bars": "--bars", "phrase_rewinds": "--rewinds", "max_seconds": "--seconds",
+    "max_beats": "--bars",
     "answer_bars": "--answer-bars", "silence_beats": "--silence", "rounds": "--rounds", "lookahead": "--lookahead",
     "tempo": "--tempo", "channel": "--channel", "program": "--program", "max_polyphony": "--max-polyphony",
 }

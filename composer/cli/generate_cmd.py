@@ -56,25 +56,33 @@ def _seconds(p: GeneratedPiece) -> float:
     return p.bars * p.time_signature[0] * 4 / p.time_signature[1] * 60 / p.tempo
 
 
-def _summary(pieces: list[tuple[Path, GeneratedPiece]], scores: dict[int, list[float]] | None = None,
-             as_json: bool = False, asked_key: str | None = None) -> None:
+def _summary(pieces: list[tuple[Path, GeneratedPiece]], sel: Any = None, as_json: bool = False,
+             asked_key: str | None = None) -> None:
+    """The written pieces as a table (or ``--json``); ``sel``: their :class:`~composer.generation.Selection`."""
+    scores: dict[int, list[float]] = sel.scores if sel is not None else {}
+    chosen: dict[int, int] = sel.chosen if sel is not None else {}
+    heard = {i: a.key.name for i, (a, _) in (sel.analyses if sel is not None else {}).items()}
     if as_json:
-        docs = [_piece_doc(path, p, (scores or {}).get(i)) for i, (path, p) in enumerate(pieces)]
+        docs = [dict(_piece_doc(path, p, scores.get(i)), chosen=chosen.get(i), key_heard=heard.get(i, p.found_key))
+                for i, (path, p) in enumerate(pieces)]
         typer.echo(json.dumps(docs, indent=1))
         return
     from rich.table import Table
 
-    table = Table("bars", "notes", "seconds", "key", "key found (K-S)")
+    # the key heard: the harmony analysis's, where the choice among candidates read one (it is what --analyze
+    # prints), else a Krumhansl-Schmuckler reading of the notes
+    table = Table("bars", "notes", "seconds", "key", "key heard")
     table.add_column("seed", overflow="fold")  # folded rather than cut: seeds and paths are copied from here
     table.add_column("file", overflow="fold")
-    if scores:
-        table.add_column("score")
+    if any(len(v) > 1 for v in scores.values()):
+        table.add_column("score")  # the kept candidate's, of how many
     for i, (path, p) in enumerate(pieces):
         key = f"{p.key} ({'asked' if asked_key else 'chosen'})" if p.key else "-"
-        row = [str(p.bars), str(len(p.notes)), f"{_seconds(p):.1f}", key, p.found_key, str(p.seed), str(path)]
-        if scores:
-            got = scores.get(i, [])
-            row.append(f"{max(got):.3f} (best of {len(got)})" if got else "-")
+        row = [str(p.bars), str(len(p.notes)), f"{_seconds(p):.1f}", key, heard.get(i, p.found_key), str(p.seed),
+               str(path)]
+        if any(len(v) > 1 for v in scores.values()):
+            got, kept = scores.get(i, []), chosen.get(i)
+            row.append(f"{got[kept]:.3f} (of {len(got)})" if got and kept is not None and kept < len(got) else "-")
         table.add_row(*row)
     console.print(table)
     paths = [Path(path) for path, _ in pieces]
@@ -108,7 +116,7 @@ def generate(
     max_polyphony: MaxPoly = 0,
     out_dir: Annotated[
         Path,
-        typer.Option("--out", "--out-dir", "-o", help="Folder for the MIDI files (with --again: a folder or a file)."),
+        typer.Option("--out", "--out-dir", "-o", help="Folder for the MIDI files, or a .mid file for one piece."),
     ] = Path("out"),
     analyze: Annotated[bool, typer.Option("--analyze", help="Print a harmonic analysis of each piece.")] = False,
     best_of: BestOf = None,
@@ -124,6 +132,7 @@ def generate(
     wav: opt.Wav = False,
     flac: opt.Flac = False,
     humanize: opt.Humanize = False,
+    cache_dir: opt.CacheDir = None,
 ) -> None:
     """Generate N MIDI files from a trained model (default: the bundled chorale model).
 
@@ -131,9 +140,10 @@ def generate(
 
     Example: composer generate -n 4 --bars 16 --key "D minor" -o out/
     """
-    from composer.generation import bars_for, regenerate, write_best
+    from composer.generation import bars_for, load_model, regenerate, write_best
+    from composer.voicegrid import VoiceGridCodec
 
-    with handle_errors():
+    with handle_errors(cache_dir=cache_dir):
         if again is not None:
             with working(f"sampling the batch {again.name} came from again"):
                 path, piece = regenerate(again, out_dir, force=force, musicxml=musicxml, audio=opt.audio(wav, flac))
@@ -146,14 +156,19 @@ def generate(
         best_of = _best_of(best_of, model)
         if seconds is not None and not 0 < seconds <= 3600:
             raise fail(f"--seconds must be in (0, 3600], got {seconds}")
+        ckpt = load_model(model)
+        if isinstance(ckpt.codec, VoiceGridCodec) and (pitch_min, pitch_max, max_polyphony) != (0, 127, 0):
+            raise fail("--pitch-min, --pitch-max and --max-polyphony shape one-stream models; a four-voice model "
+                       "keeps each voice in its own range, four at once")
         opts = opt.constrained(options, pitch_min=pitch_min, pitch_max=pitch_max, max_polyphony=max_polyphony)
-        n_bars = bars if bars is not None else bars_for(seconds, tempo or 100.0, (4, 4)) if seconds else 16
+        # whole bars at the tempo the pieces are written at (the model's own unless --tempo)
+        bpm = tempo or float(ckpt.meta.get("default_tempo", 100.0))
+        n_bars = bars if bars is not None else bars_for(seconds, bpm, (4, 4)) if seconds else 16
         with working(f"sampling {num * best_of} candidate(s) of {n_bars} bars"):
             request = _request(model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
                                program=program, quantize=not fp32, humanize=humanize)
             sel = write_best(out_dir, request, analyze=analyze, musicxml=musicxml, audio=opt.audio(wav, flac))
-        _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel.scores if best_of > 1 else None, as_json,
-                 opts.key)
+        _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel, as_json, opts.key)
         if analyze and not as_json:
             for i, path in enumerate(sel.paths):
                 _print_analysis(path, *sel.analyses[i])
@@ -180,6 +195,7 @@ def continue_(
     wav: opt.Wav = False,
     flac: opt.Flac = False,
     humanize: opt.Humanize = False,
+    cache_dir: opt.CacheDir = None,
 ) -> None:
     """Continue a melody: the output starts with the primer unchanged, then the model's bars.
 
@@ -187,7 +203,7 @@ def continue_(
     """
     from composer.generation import output_path, parse_primer, write_continuation
 
-    with handle_errors(max_notes):
+    with handle_errors(max_notes, cache_dir):
         best_of = _best_of(best_of, model)
         if not 1 <= bars <= 512:
             raise fail(f"--bars must be in 1..512, got {bars}")
@@ -220,19 +236,24 @@ def models(as_json: opt.Json = False, cache_dir: opt.CacheDir = None) -> None:
         if as_json:
             typer.echo(json.dumps(list_models(), indent=1, default=str))
             return
-        table = Table("name", "origin", "corpus", "parameters", "size MB", "test NLL/token", "NLL/quarter", "card")
-        for m in list_models():
+        table = Table("name", "origin", "corpus", "params", "MiB", "NLL/token", "NLL/quarter")  # (test split)
+        table.columns[0].no_wrap = True  # (the name is what -m takes: never cut)
+        found = list_models()
+        for m in found:
             if "error" in m:
-                table.add_row(m["name"], m["origin"], "[red]unreadable[/]", "", "", "", "", m["error"][:60])
+                table.add_row(m["name"], m["origin"], "[red]unreadable[/]", "", "", "", "")
                 continue
             met = m.get("metrics") or {}
             table.add_row(
                 m["name"], m["origin"], str(m.get("corpus", "")), f"{m.get('params') or 0:,}", str(m.get("size_mb")),
                 f"{met['nll_per_token']:.3f}" if "nll_per_token" in met else "-",
                 f"{met['nll_per_quarter']:.3f}" if "nll_per_quarter" in met else "-",
-                m.get("card", ""),
             )
         console.print(table)
+        for m in found:  # the long things under the table, one line each (paths are copied from here)
+            said = m["error"] if "error" in m else m.get("shadowed") or (f"card {m['card']}" if m.get("card") else "")
+            console.print(f"{m['name']} ({m['origin']}): {m['path']}" + (f"; {said}" if said else ""),
+                          highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,8 +29,8 @@ Model = Annotated[
     str | None,
     typer.Option(
         "--model", "-m",
-        help="Bundled model name (chorales, folk), folder or .safetensors file; builtin:scale is a test source "
-        "(play and jam).",
+        help="Bundled model name (chorales, folk), folder or .safetensors file (a run's folder or its "
+        "last.safetensors too); play and jam also take builtin:scale, a test source.",
     ),
 ]
 Temperature = Annotated[float, typer.Option("--temperature", help="Sampling temperature, > 0.")]

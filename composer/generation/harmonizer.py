@@ -25,9 +25,11 @@ from dataclasses import replace
 import numpy as np
 
 from composer.config import SampleOptions
+from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import RemiState
 from composer.generation.primer import Primer
+from composer.keys import MAJOR_SCALE, MINOR_ALL_FORMS, SATB_RANGES, find_melody_key, key_name, pitch_name
 from composer.tokenizer import Codec
 
 
@@ -190,3 +192,36 @@ class HarmonizeState(RemiState):
         elif t == "Duration":
             self.pending = False
         return super().update(token)
+
+
+#: A melody harmonized in a key asked for (``--key``) keeps at least this share of its note time in that key's scale
+#: (a minor key's natural, harmonic and melodic forms together); below it the voices beneath clash with it.
+MELODY_IN_KEY = 0.75
+
+
+def check_melody(melody: Sequence[Note], key_index: int | None) -> None:
+    """Refuse a melody four voices cannot go beneath as its soprano: out of the soprano's range, or not in the key.
+
+    Raises
+    ------
+    InputError
+        Naming the range (most of the melody more than a whole tone outside it) or the key and the share in it.
+    """
+    if not melody:
+        return
+    lo, hi = SATB_RANGES["S"]
+    middle = sorted(n.pitch for n in melody)[len(melody) // 2]
+    if not lo - 2 <= middle <= hi + 2:
+        where = "below" if middle < lo else "above"
+        raise InputError(f"the melody lies {where} the soprano's range ({pitch_name(lo)}-{pitch_name(hi)}; its middle "
+                         f"note {pitch_name(middle)}): write it {'up' if where == 'below' else 'down'} an octave")
+    if key_index is None:
+        return
+    scale = set(MINOR_ALL_FORMS) if key_index % 2 else set(MAJOR_SCALE)
+    tonic = key_index // 2
+    total = sum(n.duration for n in melody)
+    inside = sum(n.duration for n in melody if (n.pitch - tonic) % 12 in scale)
+    if total > 0 and inside < MELODY_IN_KEY * total:
+        heard = key_name(find_melody_key(melody)[0])
+        raise InputError(f"the melody is not in {key_name(key_index)} ({inside / total:.0%} of it in that key's "
+                         f"scale; it reads as {heard}): give its own key, or leave --key out")

@@ -269,11 +269,14 @@ def harmonize(
     assert isinstance(st, HarmonizeState)
     onsets = {(round(st.grid(m.start), 6), m.pitch) for m in melody}
     end = primer.bars * primer.bar_beats
-    lower = [replace(n, duration=round(min(n.end, end) - n.start, 6)) for n in notes
-             if (round(n.start, 6), n.pitch) not in onsets and n.start < end - 1e-9]
+    lower: dict[tuple[float, int], Note] = {}  # one note a pitch and onset (one track: a second would be cut)
+    for n in notes:
+        at = (round(n.start, 6), n.pitch)
+        if at not in onsets and n.start < end - 1e-9 and (at not in lower or lower[at].duration < n.duration):
+            lower[at] = replace(n, duration=round(min(n.end, end) - n.start, 6))
     bpm = tempo or primer.tempo or run.default_tempo
     return GeneratedPiece(
-        notes=sorted(list(melody) + lower),
+        notes=sorted(list(melody) + list(lower.values())),
         bars=primer.bars,
         time_signature=primer.time_signature,
         tempo=float(bpm),

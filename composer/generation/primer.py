@@ -95,6 +95,10 @@ class Primer:
         return score_from_notes(self.notes, time_signature=self.time_signature, tempo=self.tempo or 120.0)
 
 
+#: The shortest note or rest a typed melody may hold, in beats: a 64th note.
+MIN_DURATION = 1 / 16
+
+
 def _duration(text: str | None, default: float) -> float:
     if text is None:
         return default
@@ -139,8 +143,8 @@ def parse_note_names(text: str) -> Primer:
                 f"cannot read {w!r} in the melody: write notes as C4, F#3:0.5, Bb4:2 (G4:2^ under a fermata) "
                 "or rests as r:1"
             )
-        if dur <= 0:
-            raise InputError(f"duration must be > 0 in {w!r}")
+        if dur < MIN_DURATION:  # (shorter than a MIDI file's tick: it would sound at once with the next note)
+            raise InputError(f"duration must be at least {MIN_DURATION:g} beats (a 64th note) in {w!r}")
         t += dur
     if not notes:
         raise InputError("the melody has no notes")
@@ -246,6 +250,6 @@ def parse_primer(source: str | Path | Sequence[Note]) -> Primer:
         is_file = False
     if path.suffix.lower() in (".mid", ".midi") or is_file:
         return primer_from_midi(path)
-    if text.startswith("tinyNotation:"):
-        return parse_tiny_notation(text)
+    if text[:13].lower() == "tinynotation:":  # (music21's prefix, in any case)
+        return parse_tiny_notation("tinyNotation:" + text[13:])
     return parse_note_names(text)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,10 @@ def request_of(record: dict[str, Any]) -> Request:
             raise ValueError("model.sha256 and file must be strings")
         if record["command"] not in ("generate", "continue"):
             raise ValueError(f"command must be generate or continue, got {record['command']!r}")
+        if not isinstance(record["options"], dict):
+            raise ValueError("options must be an object")
+        if unknown := sorted(set(record["options"]) - {f.name for f in fields(SampleOptions)}):
+            raise ValueError(f"unknown sampling option {unknown[0]!r} (a newer composer's record?)")
         return Request(checkpoint=ref, n=n, best_of=best_of, bars=check_int("bars", record["bars"], 1, 1024),
                        options=SampleOptions(**OLD_RECORD | record["options"]),
                        tempo=record["tempo"], program=record["program"],

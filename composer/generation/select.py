@@ -19,6 +19,7 @@ from composer.config import MAX_SEED
 from composer.errors import InputError, OutputError
 from composer.files import refuse_overwrite
 from composer.generation.dynamics import humanize
+from composer.generation.harmonizer import check_melody, primer_melody
 from composer.generation.pieces import harmonizations, harmonize, sample_pieces
 from composer.generation.primer import Primer, parse_primer
 from composer.generation.record import (
@@ -288,7 +289,8 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
                audio: tuple[str, ...] = ()) -> Selection:
     """Sample as :func:`sample_best` does and write the kept pieces with their records.
 
-    The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`),
+    The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`; an ``out_dir``
+    named ``*.mid`` is the one piece's file itself),
     each with its generation record (a marker in the file and ``MODEL-NNN.json`` beside it, see
     :mod:`composer.generation.record`); ``musicxml`` also writes each as ``MODEL-NNN.musicxml``,
     ``audio`` (``("wav",)``, ``("flac",)`` or both) renders each to ``MODEL-NNN.wav`` / ``.flac``
@@ -300,12 +302,22 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
     OutputError
         If ``out_dir`` is a file or cannot be created or written.
     """
-    check_out_dir(out_dir)
-    _check_outputs(None, force=False, musicxml=musicxml, audio=audio)  # new names: nothing there to overwrite
+    single = out_dir.suffix.lower() in (".mid", ".midi")  # -o piece.mid: that one file
+    if single and request.n != 1:
+        raise InputError(f"{out_dir} names one file, and {request.n} pieces were asked for: give a folder")
+    folder = out_dir.parent if single else out_dir
+    created = not folder.exists()
+    check_out_dir(folder)
+    _check_outputs(out_dir if single else None, force=False, musicxml=musicxml, audio=audio)  # (new names: free)
     request = _seeded(request)
-    sel = sample_best(request, analyze)
+    try:
+        sel = sample_best(request, analyze)
+    except BaseException:  # a bad option found while sampling, or Ctrl+C: no empty folder left behind
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
     stem = sel.pieces[0].meta.get("model", "piece")
-    paths = next_paths(out_dir, stem, request.n)
+    paths = [out_dir] if single else next_paths(out_dir, stem, request.n)
     model_path = load_model(request.checkpoint).path
     sel.pieces[:] = [_finished(piece, request) for piece in sel.pieces]
     for i, (path, piece) in enumerate(zip(paths, sel.pieces, strict=True)):
@@ -321,6 +333,8 @@ def write_continuation(primer: Primer, source: str | Path, path: Path, request: 
                        musicxml: bool = False, audio: tuple[str, ...] = ()) -> GeneratedPiece:
     """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
     _check_outputs(path, force=force, musicxml=musicxml, audio=audio)
+    if isinstance(load_model(request.checkpoint).codec, VoiceGridCodec):  # the melody becomes the soprano
+        check_melody(primer_melody(primer, request.options.held_melody), request.options.key_index)
     request = _seeded(request)
     sel = best_continuation(primer, request)
     piece = _finished(sel.pieces[0], request)
@@ -368,8 +382,8 @@ def regenerate(record_path: str | Path, out: Path, *, force: bool = False, music
                  else sample_candidates(part)[(index - first) * part.best_of + chosen])
     piece = _finished(piece, request)
     if rec.get("notes_sha256") not in (None, notes_hash(piece)):
-        raise OutputError(f"the replay of {record_path} came out different (another composer, torch or CPU than "
-                          f"composer {rec['composer']}'s?): nothing written")
+        raise OutputError(f"the replay of {record_path} came out different (the record edited, or another composer, "
+                          f"torch or CPU than composer {rec['composer']}'s?): nothing written")
     if not path.parent.exists():
         check_out_dir(path.parent)
     with_record(piece, rec).write(path, force=force)
