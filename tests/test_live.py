@@ -411,6 +411,24 @@ def test_jam_answers_a_phrase():
     assert jam.listener.listening and jam.snapshot() is None
 
 
+def test_jam_answers_on_the_players_bar_lines():
+    """The answer comes in on a bar line of the player's time (counted from the phrase's first note), the first
+    after it is ready: a phrase of six quarter notes (a bar and a half) is answered at beat 8 or 12, not 7.5 or 10."""
+    for pitches, latency in (([60, 62, 64, 65, 67, 69], 0.0), ([60, 62], 0.3)):
+        clock = FakeClock()
+        port = FakePort(clock)
+        listener = PhraseListener(tempo=120.0, silence=1.0)
+        jam = Jam(listener, port, lambda primer, bars: retrograde_answer(primer, bars), cfg(latency=latency),
+                  JamConfig(answer_bars=1, rounds=1), now=clock.now, sleep=clock.sleep)
+        t0 = clock.t
+        play_phrase(listener, t0, pitches, step=0.5)  # quarter notes at 120 bpm
+        jam.run()
+        first_on = next(t for t, m in port.sent if m.type == "note_on")
+        beats = (first_on - t0) / 0.5
+        assert beats == pytest.approx(round(beats / 4) * 4, abs=1e-6), beats  # on a bar line
+        assert first_on >= t0 + len(pitches) * 0.5 + 1.0 - 1e-9  # after the phrase and its second of silence
+
+
 def test_jam_honours_rounds_and_ignores_input_while_answering():
     clock = FakeClock()
     port = FakePort(clock)
@@ -643,3 +661,25 @@ def test_a_missing_port_fails_before_the_model_loads(monkeypatch):
                 ["jam", "--model", "chorales", "--in", "keys", "--port", "nowhere"]):
         result = CliRunner().invoke(app, cmd)
         assert result.exit_code == 2 and "no MIDI output port matches 'nowhere'" in result.stderr, result.output
+
+
+def test_an_upbeat_sounds_at_once_live():
+    from composer.live.sources import from_first_note
+
+    notes = [Note(3.0, 67, 1.0), Note(4.0, 72, 2.0), Note(4.0, 60, 2.0)]
+    assert [(n.start, n.pitch) for n in from_first_note(notes)] == [(0.0, 67), (1.0, 72), (1.0, 60)]
+    assert [n.start for n in from_first_note([Note(3.5, 60, 0.5), Note(4.0, 62, 1.0)])] == [0.5, 1.0]
+    assert list(from_first_note([])) == []
+
+
+def test_play_primer_with_the_four_voice_model_continues_the_melody():
+    """The primer (a melody) is played, then four voices go on from the bar line after it, having heard it as their
+    soprano: not a new piece after a pause."""
+    primer = [Note(float(i), p, 1.0) for i, p in enumerate([65, 67, 69, 70])] + [Note(4.0, 72, 2.0),
+                                                                                  Note(6.0, 72, 2.0)]
+    notes = list(note_stream("chorales", SampleOptions(seed=1, top_p=0.95), primer, 2))
+    assert notes[:6] == primer
+    rest = notes[6:]
+    assert rest and min(n.start for n in rest) == 8.0  # from the next bar line, no gap
+    assert sum(n.start == 8.0 for n in rest) >= 3  # the voices together on its downbeat
+    assert max(n.end for n in rest) == pytest.approx(16.0)  # two bars after the primer's two

@@ -212,8 +212,11 @@ def stream_notes(
     p = Primer(sorted(primer)) if primer else None
     key_index = find_melody_key(p.notes)[0] if p and not options.key else None
     run = start_sampling(checkpoint, options, None, key_index, quantize, engine)
-    if isinstance(codec, VoiceGridCodec):  # four voices in the primer's key, counted from beat 0
-        yield from stream_satb(run, options, bars, options.key_index if options.key else key_index)
+    if isinstance(codec, VoiceGridCodec):  # the primer's melody in the soprano, four voices on from the bar after it
+        melody = primer_melody(p, options.held_melody) if p else []
+        total = None if bars is None else (p.bars if p else 0) + bars
+        yield from stream_satb(run, options, total, options.key_index if options.key else key_index, melody,
+                               p.time_signature if p else (4, 4))
         return
     primer_ids = codec.music_ids(codec.encode_score(p.to_score())) if p else []
     prefix = run.prefix((p.tempo if p else None) or run.default_tempo) if primer_ids else run.prefix()

@@ -7,6 +7,7 @@ given melody is transposed the other way first, so it comes out unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -291,23 +292,32 @@ def sample_satb(
     return out
 
 
-def stream_satb(run: Sampling, options: SampleOptions, bars: int | None, key_index: int | None
-                ) -> Iterator[Note]:
-    """Four voices as one stream of notes in start order (``composer play``); endless when ``bars`` is None."""
+def stream_satb(run: Sampling, options: SampleOptions, bars: int | None, key_index: int | None,
+                melody: Sequence[Note] = (), meter: tuple[int, int] = (4, 4)) -> Iterator[Note]:
+    """Four voices as one stream of notes in start order (``composer play``); endless when ``bars`` is None.
+
+    With a ``melody`` (a primer's, from beat 0) the soprano sings it and the voices go on from the bar line after
+    it: only the notes from there are yielded (the primer's own bars are the caller's to play).
+    """
     codec = run.codec
     if not isinstance(codec, VoiceGridCodec):
         raise InputError("this model writes one stream, not four voices")
     key = key_index if key_index is not None else target_key(run, options, 0)
     shift = canonical_shift(key)
-    st = GridState(codec, replace(options, key=None), bars, shift=shift)
+    steps = melody_steps(codec, melody, shift) if melody else {}
+    bar_beats = meter[0] * 4 / meter[1]
+    after = math.ceil(max((n.end for n in melody), default=0.0) / bar_beats - 1e-9) * bar_beats
+    st = GridState(codec, replace(options, key=None), bars, meter, steps, shift=shift)
     st.forced, st.track = {"Key": codec.key_id(canonical_key(key))}, True
-    limit = 10**12 if bars is None else bars * tokens_per_bar(codec, (4, 4)) + 64
+    limit = 10**12 if bars is None else bars * tokens_per_bar(codec, meter) + 64
     handed = [0] * VOICES  # notes of each voice handed out
     for _ in run.notes(options, [run.prefix()], limit, lambda: st, reset_every=0 if bars else 4096):
         for note in ready(st, handed):
-            yield replace(note, pitch=note.pitch - shift)
+            if note.start >= after - 1e-9:
+                yield replace(note, pitch=note.pitch - shift)
     for note in ready(st, handed):
-        yield replace(note, pitch=note.pitch - shift)
+        if note.start >= after - 1e-9:
+            yield replace(note, pitch=note.pitch - shift)
 
 
 def ready(st: GridState, handed: list[int]) -> list[Note]:

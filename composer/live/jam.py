@@ -202,13 +202,21 @@ class Jam:
         notes = sorted(self.answer(phrase, self.jam.answer_bars))
         if not notes or self._stop.is_set():
             return None
-        # Shift the answer's first bar to beat 0 so that it starts as soon as it is ready.
+        # The answer's first bar as beat 0, played on the player's bar lines (counted from the phrase's first
+        # note): at the first one after the answer is ready.
         end = max(n.end for n in phrase)
         begin = next_bar_line(end, bpb)
         begin = min(begin, math.floor(notes[0].start / bpb) * bpb)
         shifted = [dataclasses.replace(n, start=n.start - begin) for n in notes]
         cfg = dataclasses.replace(self.config, max_beats=float(self.jam.answer_bars * bpb))
-        player = Player(shifted, self.port, cfg, now=self._now, sleep=self._sleep)
+        start_at = None
+        if self.listener.phrase_start is not None:
+            bar = bpb * 60.0 / self.config.tempo
+            start_at = self.listener.phrase_start + begin * 60.0 / self.config.tempo
+            ready = self._now() + self.config.latency
+            if start_at < ready - 1e-9:
+                start_at += math.ceil((ready - start_at) / bar - 1e-9) * bar
+        player = Player(shifted, self.port, cfg, now=self._now, sleep=self._sleep, start_at=start_at)
         with self._lock:
             if self._stop.is_set():
                 return None

@@ -155,10 +155,12 @@ class Player:
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         on_send: Callable[[float, float, Any], None] | None = None,
+        start_at: float | None = None,
     ) -> None:
         import mido
 
         self._mido = mido
+        self._start_at = start_at  # beat 0's time (on ``now``'s clock), if later than the latency allows
         self.config = config
         self._notes = notes
         self._port = port
@@ -326,7 +328,7 @@ class Player:
         if cfg.program is not None:
             self._send(self._mido.Message("program_change", channel=self._ch, program=cfg.program))
         with self._cond:
-            self._tempo = TempoMap(self._now() + cfg.latency, self._tempo.bpm)
+            self._tempo = TempoMap(max(self._now() + cfg.latency, self._start_at or 0.0), self._tempo.bpm)
             self._started = True
         if cfg.clock_out:
             self._send(self._mido.Message("start"))

@@ -35,7 +35,7 @@ from composer.live.clock import ClockFollower
 from composer.live.jam import Jam, JamConfig, JamResult, PhraseListener
 from composer.live.player import LiveConfig, LiveStatus, Player, PlayResult
 from composer.live.ports import Watch, Watches, check_port, choose_api, gone, open_input, open_output, watch_of
-from composer.live.sources import builtin_name, continuation, note_stream
+from composer.live.sources import builtin_name, continuation, from_first_note, note_stream
 from composer.live.synth import SynthPort, SynthSettings, SynthWatch
 from composer.midifile import load_score, pitched_notes, score_from_notes, write_score
 
@@ -445,6 +445,8 @@ def play_session(
     output = _ports_first(view, output, Input(port=clock_in) if clock_in else None)[0]
     check_model(model)
     notes = note_stream(model, options, list(primer), bars)
+    if not primer and not config.clock_out and not clock_in:  # no DAW's bar lines to keep: an upbeat at once
+        notes = from_first_note(notes)
     with output.opened() as out:
         player = Player(notes, out, config, now=now, sleep=sleep)
         session = Session(player, view)

@@ -12,8 +12,9 @@ machinery can be tested and demonstrated without torch or a checkpoint.
 from __future__ import annotations
 
 import itertools
+import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from composer.config import SampleOptions
@@ -160,6 +161,22 @@ def note_stream(
             # The model counted from 0 rather than on the primer's timeline: move it after.
             shift = offset
         yield Note(note.start + shift, note.pitch, note.duration, note.velocity) if shift else note
+
+
+def from_first_note(notes: Iterable[Note]) -> Iterator[Note]:
+    """``notes`` moved earlier by the whole beats of silence before the first one.
+
+    A chorale that begins with an upbeat is written from its bar line, the upbeat after three beats of rests: live,
+    with no clock to keep a DAW's bar lines, the upbeat sounds at once instead.
+    """
+    it = iter(notes)
+    first = next(it, None)
+    if first is None:
+        return
+    shift = math.floor(first.start + 1e-9)
+    yield Note(first.start - shift, first.pitch, first.duration, first.velocity)
+    for n in it:
+        yield Note(n.start - shift, n.pitch, n.duration, n.velocity) if shift else n
 
 
 def continuation(model: str | None, options: SampleOptions, beats_per_bar: int = 4) -> Continuation:
