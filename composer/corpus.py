@@ -4,13 +4,14 @@ Layout of a built corpus ``<cache>/corpora/NAME/``::
 
     recipe.json          the recipe it was built from
     tokenizer.json       the codec (spec + styles + hash)
-    pieces/ID.json       one record per piece (meta, or the reason it was skipped)
+    pieces/ID.json       one record per piece (meta, or the reason it was skipped; a folder's file: its content hash)
     midi/ID.mid          the MIDI rendering of a music21 source
     tokens/ID.npy        (T,) int32 MidiTok ids, no control tokens
     manifest.json        everything above summed up (written last)
 
 A piece whose record exists is not converted again, so a killed build resumes
-where it stopped, and the manifest comes out the same.
+where it stopped, and the manifest comes out the same.  A file of a MIDI folder
+is converted again when its contents change (its record holds their hash).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -39,7 +41,7 @@ from composer.files import write_bytes_atomic
 from composer.keys import KEY_NAMES, find_key
 from composer.midifile import FERMATA_MARKER, MAX_NOTES, load_score, pitched_notes, set_note_limit
 from composer.paths import cache_dir
-from composer.recipes import Recipe, piece_refs, split_of
+from composer.recipes import Recipe, assign_splits, dir_corpus_name, list_recipes, piece_refs
 
 MANIFEST_VERSION = 1
 Progress = Callable[[int, int], None]  # (done, total)
@@ -158,6 +160,8 @@ def convert_piece(ref: dict[str, Any], root: str, style: str) -> dict[str, Any]:
     out = Path(root)
     pid = ref["id"]
     record: dict[str, Any] = {"id": pid, "source": ref.get("path", "")}
+    if "sha256" in ref:
+        record["sha256"] = ref["sha256"]
     try:
         if ref["kind"] == "dir":
             midi_path = Path(ref["path"])
@@ -227,6 +231,12 @@ def build_corpus(
     -------
     dict
         The manifest (also written to ``manifest.json``).
+
+    Raises
+    ------
+    CorpusError
+        For a corpus built with another tokenizer, a recipe naming no pieces (a folder without
+        ``.mid``/``.midi`` files), or one whose pieces were all skipped (then no manifest is left).
     """
     out = corpus_root(recipe.name, root)
     if out.parent.resolve() != Path(root or cache_dir() / "corpora").resolve() or out.name in ("", ".", ".."):
@@ -242,9 +252,15 @@ def build_corpus(
     _write_json(out / "recipe.json", recipe.to_dict())
     _write_json(out / "tokenizer.json", codec.to_dict())
     refs = piece_refs(recipe)[:limit] if limit else piece_refs(recipe)
+    folders = [s["path"] for s in recipe.sources if s["kind"] == "dir"]
     if not refs:
+        if len(folders) == len(recipe.sources):
+            raise CorpusError(f"{', '.join(folders)}: no .mid/.midi files")
         raise CorpusError(f"recipe {recipe.name!r} names no pieces")
-    todo = [r for r in refs if not (out / "pieces" / f"{r['id']}.json").exists()]
+    for ref in refs:
+        if ref["kind"] == "dir":
+            ref["sha256"] = _content_hash(ref["path"])
+    todo = [r for r in refs if not _is_done(r, out)]
     done = len(refs) - len(todo)
     if progress:
         progress(done, len(refs))
@@ -263,8 +279,34 @@ def build_corpus(
                 if progress:
                     progress(done, len(refs))
     manifest = _manifest(recipe, codec, out, [r["id"] for r in refs])
+    if not manifest["pieces"]:
+        (out / "manifest.json").unlink(missing_ok=True)  # an older build's is no longer true
+        reasons = ", ".join(f"{k}: {v}" for k, v in manifest["skip_reasons"].items())
+        if len(folders) == len(recipe.sources):
+            raise CorpusError(f"{', '.join(folders)}: no usable MIDI file; all {len(refs)} skipped ({reasons})")
+        raise CorpusError(f"recipe {recipe.name!r}: no usable piece; all {len(refs)} skipped ({reasons})")
     _write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def _content_hash(path: str) -> str:
+    """Hash of a file's contents (empty if it cannot be read: its conversion records why)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    except OSError:
+        return ""
+
+
+def _is_done(ref: dict[str, Any], out: Path) -> bool:
+    """Whether a piece has a record, made from the same contents where the reference has their hash."""
+    path = out / "pieces" / f"{ref['id']}.json"
+    if "sha256" not in ref:
+        return path.exists()
+    try:
+        return bool(json.loads(path.read_text()).get("sha256") == ref["sha256"])
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def _manifest(recipe: Recipe, codec: AnyCodec, out: Path, ids: list[str]) -> dict[str, Any]:
@@ -274,8 +316,10 @@ def _manifest(recipe: Recipe, codec: AnyCodec, out: Path, ids: list[str]) -> dic
         if "skipped" in rec:
             skipped.append({"id": pid, "reason": rec["skipped"]})
         else:
-            rec["split"] = split_of(pid, recipe)
             pieces.append(rec)
+    split = assign_splits([p["id"] for p in pieces], recipe)
+    for rec in pieces:
+        rec["split"] = split[rec["id"]]
     splits = Counter(p["split"] for p in pieces)
     manifest = {
         "format_version": MANIFEST_VERSION,
@@ -350,9 +394,14 @@ def load_corpus(name_or_path: str | Path, root: str | Path | None = None) -> Cor
         path = corpus_root(str(name_or_path), root)
     mf = path / "manifest.json"
     if not mf.exists():
-        raise CorpusError(
-            f"corpus {name_or_path!r} is not built; run: composer corpus build {name_or_path}"
-        )
+        given = Path(name_or_path)
+        if given.is_dir() and str(name_or_path) not in list_recipes():  # a folder of MIDI files
+            hint = f"composer corpus build --from-dir {shlex.quote(str(name_or_path))}"
+            if dir_corpus_name(given) != str(name_or_path):
+                hint += f", then use the corpus name {dir_corpus_name(given)!r}"
+        else:
+            hint = f"composer corpus build {name_or_path}"
+        raise CorpusError(f"corpus {name_or_path!r} is not built; run: {hint}")
     try:
         manifest = json.loads(mf.read_text())
         codec = codec_from_dict(manifest["tokenizer"])
@@ -365,6 +414,15 @@ def built_corpora(root: str | Path | None = None) -> list[str]:
     """Names of the corpora built under ``root``."""
     base = Path(root or cache_dir() / "corpora")
     return sorted(p.parent.name for p in base.glob("*/manifest.json"))
+
+
+def _skipped_file(root: Path, skipped: dict[str, Any]) -> dict[str, Any]:
+    """A skipped piece's id, reason and source (the file it came from, where its record says)."""
+    try:
+        source = json.loads((root / "pieces" / f"{skipped['id']}.json").read_text()).get("source", "")
+    except (OSError, json.JSONDecodeError):
+        source = ""
+    return {"id": skipped["id"], "reason": skipped["reason"], "source": source}
 
 
 def corpus_stats(corpus: Corpus) -> dict[str, Any]:
@@ -380,6 +438,7 @@ def corpus_stats(corpus: Corpus) -> dict[str, Any]:
         "pieces": len(pieces),
         "skipped": len(m["skipped"]),
         "skip_reasons": m.get("skip_reasons", {}),
+        "skipped_files": [_skipped_file(corpus.root, s) for s in m["skipped"]],
         "splits": m["splits"],
         "tokens": m["totals"]["tokens"],
         "notes": m["totals"]["notes"],

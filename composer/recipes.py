@@ -10,6 +10,8 @@ import glob
 import hashlib
 import json
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,20 +142,48 @@ def list_recipes() -> list[str]:
     return sorted(p.stem for p in recipes_dir().glob("*.toml"))
 
 
-def dir_recipe(folder: str | Path, name: str | None = None, tokenizer: str = "REMI") -> Recipe:
-    """A recipe for a user's folder of MIDI files (recursive), with velocities kept."""
+def dir_corpus_name(folder: str | Path) -> str:
+    """The corpus name ``--from-dir FOLDER`` gives without ``--name``: the folder's name, made safe."""
+    return _SAFE.sub("-", Path(folder).expanduser().resolve().name).strip("-.")[:100] or "midi"
+
+
+def dir_recipe(
+    folder: str | Path,
+    name: str | None = None,
+    tokenizer: str = "REMI",
+    valid: float = 0.1,
+    test: float = 0.1,
+) -> Recipe:
+    """A recipe for a user's folder of MIDI files (recursive), with velocities kept.
+
+    Raises
+    ------
+    CorpusError
+        For a missing folder, a bad name, a bundled recipe's name (``corpus list`` would mix the
+        two), or a split share outside [0, 0.5].
+    """
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise CorpusError(f"{folder}: not a folder")
-    corpus_name = name or _SAFE.sub("-", folder.name).strip("-.")[:100] or "midi"
+    corpus_name = name or dir_corpus_name(folder)
     try:
         check_corpus_name(corpus_name)
     except ValueError as exc:
         raise CorpusError(f"--name: {exc}") from None
+    if corpus_name in list_recipes():
+        given = "--name" if name else f"the folder's name ({folder.name})"
+        raise CorpusError(
+            f"{given}: {corpus_name!r} is a bundled recipe's name; choose another with --name"
+        )
+    for option, share in (("--valid", valid), ("--test", test)):
+        if not 0 <= share <= 0.5:
+            raise CorpusError(f"{option} must be in [0, 0.5], got {share}")
     return Recipe(
         name=corpus_name,
         description=f"MIDI files under {folder}",
         sources=({"kind": "dir", "path": str(folder)},),
+        valid=valid,
+        test=test,
         transpose=(-3, 3),
         aug_pitch_range=(21, 108),
         tokenizer=TokenizerSpec(kind=tokenizer, use_velocities=True, use_tempos=True),
@@ -244,8 +274,53 @@ def _split_abc(text: str) -> tuple[str, list[tuple[str, str]]]:
     return header, tunes
 
 
-def split_of(piece_id: str, recipe: Recipe) -> str:
-    """The split of a piece: stable, from a hash of its id and the recipe's seed."""
+SPLITS = ("train", "valid", "test")
+
+
+def _split_point(piece_id: str, recipe: Recipe) -> float:
+    """A piece's place in [0, 1): from a hash of its id and the recipe's seed."""
     h = int.from_bytes(hashlib.sha256(f"{recipe.seed}:{piece_id}".encode()).digest()[:8], "big")
-    u = h / 2**64
+    return h / 2**64
+
+
+def _split_ranges(recipe: Recipe) -> dict[str, tuple[float, float]]:
+    """The range of split points of each split: test first, then valid, then train."""
+    edge = recipe.test + recipe.valid
+    return {"test": (0.0, recipe.test), "valid": (recipe.test, edge), "train": (edge, 1.0)}
+
+
+def split_of(piece_id: str, recipe: Recipe) -> str:
+    """The hash split of one piece: stable, from a hash of its id and the recipe's seed.
+
+    The split a corpus gives its pieces is :func:`assign_splits`'s, which differs from this only
+    where a small corpus would leave a split empty.
+    """
+    u = _split_point(piece_id, recipe)
     return "test" if u < recipe.test else "valid" if u < recipe.test + recipe.valid else "train"
+
+
+def assign_splits(piece_ids: Iterable[str], recipe: Recipe) -> dict[str, str]:
+    """The split of every (usable) piece of a corpus: :func:`split_of`, with a minimum.
+
+    A corpus of 3 or more pieces gets at least one piece in each split whose share is above 0:
+    an empty split takes the piece whose split point is nearest its range, from train (or, where
+    train has one piece, from the biggest other split); ties go to the smaller id.  A corpus
+    whose splits all have pieces keeps :func:`split_of`'s splits exactly.
+    """
+    point = {pid: _split_point(pid, recipe) for pid in piece_ids}
+    split = {pid: split_of(pid, recipe) for pid in point}
+    if len(split) < 3:
+        return split
+    for want in ("valid", "test", "train"):
+        lo, hi = _split_ranges(recipe)[want]
+        counts = Counter(split.values())
+        if hi <= lo or counts[want]:
+            continue
+        donors = [s for s in SPLITS if s != want and counts[s] >= 2]  # one exists: 3 pieces, 2 splits
+        donor = "train" if "train" in donors else max(donors, key=lambda s: (counts[s], s))
+        moved = min(
+            (pid for pid, s in split.items() if s == donor),
+            key=lambda pid: (lo - point[pid] if point[pid] < lo else point[pid] - hi, pid),
+        )
+        split[moved] = want
+    return split

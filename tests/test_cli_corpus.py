@@ -78,7 +78,7 @@ def test_build_from_dir_skips_bad_files_and_warns(
     manifest = json.loads((cache / "corpora" / "messy" / "manifest.json").read_text())
     for skipped in manifest["skipped"][:3]:  # the first few are named (issue 12), the rest counted
         assert f"{skipped['id']}: {skipped['reason']}" in warning[0]
-    assert "and 2 more (see composer corpus stats)" in warning[0]
+    assert f"and 2 more (see composer corpus stats messy --cache-dir {cache})" in warning[0]
     assert manifest["totals"]["pieces"] == 3 and manifest["totals"]["skipped"] == 5
 
     # Again: resumes (nothing to convert) and reports the same corpus.

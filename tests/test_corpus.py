@@ -6,12 +6,14 @@ import bisect
 import json
 import shutil
 from collections import Counter
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from _corpus_fixtures import write_tiny_midis
 
 from composer.config import TokenizerSpec
 from composer.corpus import build_corpus, built_corpora, corpus_stats, load_corpus
@@ -264,14 +266,15 @@ def test_resume_of_a_folder_corpus(messy_midi_dir: Path, tmp_path: Path) -> None
     assert (out / "pieces" / "good.mid.json").read_bytes() == records["good.mid.json"][0]
 
 
-def test_limit_builds_a_prefix_with_the_same_splits(messy_midi_dir: Path, tmp_path: Path) -> None:
-    recipe = dir_recipe(messy_midi_dir, name="messy")
-    small = build_corpus(recipe, root=tmp_path / "a", jobs=1, limit=3)
+def test_limit_builds_a_prefix_with_the_same_splits(tmp_path: Path) -> None:
+    write_tiny_midis(tmp_path / "midi")
+    recipe = replace(dir_recipe(tmp_path / "midi", name="tiny"), valid=0.2, test=0.2)
+    small = build_corpus(recipe, root=tmp_path / "a", jobs=1, limit=5)
     full = build_corpus(recipe, root=tmp_path / "b", jobs=1)
-    assert small["totals"]["pieces"] + small["totals"]["skipped"] == 3
+    assert small["totals"]["pieces"] == 5 and all(small["splits"].values())
     full_split = {p["id"]: p["split"] for p in full["pieces"]}
     for p in small["pieces"]:
-        assert full_split[p["id"]] == p["split"]
+        assert full_split[p["id"]] == p["split"] == split_of(p["id"], recipe)
 
 
 def test_rebuild_with_another_tokenizer_is_refused(messy_midi_dir: Path, tmp_path: Path) -> None:
@@ -284,7 +287,8 @@ def test_rebuild_with_another_tokenizer_is_refused(messy_midi_dir: Path, tmp_pat
 
 def test_empty_folder_is_a_corpus_error(tmp_path: Path) -> None:
     (tmp_path / "nothing").mkdir()
-    with pytest.raises(CorpusError, match="names no pieces"):
+    (tmp_path / "nothing" / "notes.txt").write_text("no MIDI here")
+    with pytest.raises(CorpusError, match=r"nothing: no \.mid/\.midi files$"):
         build_corpus(dir_recipe(tmp_path / "nothing"), root=tmp_path / "out", jobs=1)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from composer.cli.common import console, err_console, fail, handle_errors
+from composer.cli.common import console, err_console, fail, handle_errors, is_tty
 from composer.cli.options import CacheDir, Json, MaxNotes
 from composer.midifile import MAX_NOTES
 from composer.recipes import dir_recipe, list_recipes, load_recipe
@@ -32,6 +33,14 @@ def build(
     tokenizer: Annotated[
         str, typer.Option("--tokenizer", help="REMI, TSD or MIDILike (with --from-dir).")
     ] = "REMI",
+    valid: Annotated[
+        float | None,
+        typer.Option("--valid", help="Share of pieces for validation, 0-0.5 (with --from-dir; default 0.1)."),
+    ] = None,
+    test: Annotated[
+        float | None,
+        typer.Option("--test", help="Share of pieces for testing, 0-0.5 (with --from-dir; default 0.1)."),
+    ] = None,
     cache_dir: CacheDir = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N pieces.")] = None,
@@ -42,6 +51,8 @@ def build(
     Example: composer corpus build bach-chorales-satb
 
     Example: composer corpus build --from-dir ~/midi --name mine (your own MIDI files)
+
+    A corpus of 3 or more pieces gets at least one validation and one test piece.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -56,7 +67,13 @@ def build(
             raise fail(f"--limit must be >= 1, got {limit}")
         if tokenizer not in ("REMI", "TSD", "MIDILike"):
             raise fail(f"--tokenizer must be REMI, TSD or MIDILike, got {tokenizer!r}")
-        recipe = dir_recipe(from_dir, corpus_name, tokenizer) if from_dir else load_recipe(str(name))
+        if from_dir is None and (valid is not None or test is not None):
+            raise fail("--valid and --test go with --from-dir (a recipe sets them in its [split])")
+        recipe = (
+            dir_recipe(from_dir, corpus_name, tokenizer,
+                       valid=0.1 if valid is None else valid, test=0.1 if test is None else test)
+            if from_dir else load_recipe(str(name))
+        )
         start = time.monotonic()
         with Progress(
             "[progress.description]{task.description}",
@@ -65,6 +82,7 @@ def build(
             TimeRemainingColumn(),
             console=err_console,
             transient=True,
+            disable=not is_tty(),  # off a terminal it only adds a blank line
         ) as bar:
             task = bar.add_task(f"building {recipe.name}", total=None)
             manifest = build_corpus(
@@ -84,7 +102,8 @@ def build(
             reasons = ", ".join(f"{k}: {v}" for k, v in manifest["skip_reasons"].items())
             first = "; ".join(f"{s['id']}: {s['reason']}" for s in manifest["skipped"][:3])
             extra = len(manifest["skipped"]) - 3
-            more = f"; and {extra} more (see composer corpus stats)" if extra > 0 else ""
+            where = f" --cache-dir {shlex.quote(str(cache_dir))}" if cache_dir else ""
+            more = f"; and {extra} more (see composer corpus stats {recipe.name}{where})" if extra > 0 else ""
             err_console.print(f"[yellow]warning:[/] skipped {t['skipped']} file(s) ({reasons}): {first}{more}",
                               highlight=False, soft_wrap=True)
 
@@ -161,6 +180,13 @@ def stats(
         for k, v in s["length_histogram"].items():
             hist.add_row(k, str(v), "#" * round(30 * v / top))
         console.print(hist)
+        if s["skipped_files"]:
+            skipped = Table(title="skipped files")
+            skipped.add_column("skipped file", overflow="fold")
+            skipped.add_column("reason")
+            for f in s["skipped_files"]:
+                skipped.add_row(f["source"] or f["id"], f["reason"])
+            console.print(skipped)
 
 
 def register(app: typer.Typer) -> None:
