@@ -683,3 +683,43 @@ def test_play_primer_with_the_four_voice_model_continues_the_melody():
     assert rest and min(n.start for n in rest) == 8.0  # from the next bar line, no gap
     assert sum(n.start == 8.0 for n in rest) >= 3  # the voices together on its downbeat
     assert max(n.end for n in rest) == pytest.approx(16.0)  # two bars after the primer's two
+
+
+def test_clock_in_follows_the_masters_beats_through_a_tempo_change():
+    """--clock-in: each beat's tick pulls the player's next beat onto the master's (a bend within one beat), so a
+    tempo change costs a beat or two of drift, not a lasting phase error (it was left half a beat off)."""
+    clock = FakeClock()
+    port = FakePort(clock)
+    notes = [Note(float(i), 60, 0.5) for i in range(24)]
+    player = Player(notes, port, cfg(tempo=120.0), now=clock.now, sleep=clock.sleep)
+    t0 = clock.t
+    master = [t0 + 0.6 * k for k in range(9)]  # 100 bpm, then 140 from beat 8
+    master += [master[8] + 60 / 140 * k for k in range(1, 20)]
+    bpm = [100.0] * 9 + [140.0] * 19
+    sent = 0
+    real_sleep = clock.sleep
+
+    def sleep(d: float) -> None:
+        nonlocal sent
+        real_sleep(min(d, 0.002))  # (the master's ticks arrive as time passes)
+        while sent < len(master) and master[sent] <= clock.t:
+            player.sync(sent, master[sent], bpm[sent])
+            sent += 1
+
+    player._sleep = sleep
+    player.run()
+    ons = [t for t, m in port.sent if m.type == "note_on"]
+    late = [abs(ons[k] - master[k]) for k in range(len(ons))]
+    assert max(late[3:8]) < 0.01  # locked at 100 bpm
+    assert max(late[11:]) < 0.01  # and again two beats after the change to 140
+
+
+def test_clock_follower_reports_each_beat_tick():
+    f = ClockFollower()
+    beats: list[tuple[int, float]] = []
+    f.on_beat = lambda k, t: beats.append((k, t))
+    f.feed(mido.Message("clock"), 0.0)  # before Start: not counted
+    f.feed(mido.Message("start"), 1.0)
+    for i in range(60):
+        f.feed(mido.Message("clock"), 1.0 + i * 0.025)
+    assert beats == [(0, 1.0), (1, pytest.approx(1.6)), (2, pytest.approx(2.2))]

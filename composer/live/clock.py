@@ -43,14 +43,20 @@ class ClockFollower:
         self.on_start: Callable[[], None] | None = None
         self.on_stop: Callable[[], None] | None = None
         self.on_tempo: Callable[[float], None] | None = None
+        self.on_beat: Callable[[int, float], None] | None = None  # (beat, its tick's time): every 24th tick
         self._reported: float | None = None
+        self._ticks = 0  # ticks since Start
 
     def feed(self, msg: Any, t: float) -> None:
         """Take one incoming message received at time ``t`` (seconds); others are ignored."""
         callback: Callable[[], None] | None = None
         tempo_cb: tuple[Callable[[float], None], float] | None = None
+        beat_cb: tuple[Callable[[int, float], None], int] | None = None
         with self._lock:
             if msg.type == "clock":
+                if self.running and self.on_beat is not None and self._ticks % CLOCK_PPQN == 0:
+                    beat_cb = (self.on_beat, self._ticks // CLOCK_PPQN)  # (the first tick after Start: beat 0)
+                self._ticks += 1
                 if self._last is not None and 0 < t - self._last < MAX_TICK_GAP:
                     self._intervals.append(t - self._last)
                     mean = sum(self._intervals) / len(self._intervals)
@@ -65,6 +71,7 @@ class ClockFollower:
             elif msg.type in ("start", "continue"):
                 self.running = True
                 self._last = None
+                self._ticks = 0
                 self.started.set()
                 callback = self.on_start
             elif msg.type == "stop":
@@ -73,5 +80,7 @@ class ClockFollower:
         # Callbacks run outside the lock: they may call back into a Player.
         if tempo_cb is not None:
             tempo_cb[0](tempo_cb[1])
+        if beat_cb is not None:
+            beat_cb[0](beat_cb[1], t)
         if callback is not None:
             callback()

@@ -204,6 +204,35 @@ class Player:
                 self._tempo.change(math.floor(beat) + 1.0, bpm)
             self._cond.notify_all()
 
+    @property
+    def started(self) -> bool:
+        """Whether playback has begun (beat 0 has a time)."""
+        with self._cond:
+            return self._started
+
+    def sync(self, beat: int, at: float, bpm: float) -> None:
+        """Follow a master clock: its ``beat`` fell at time ``at`` (its tick's arrival), its tempo ``bpm``.
+
+        The tempo bends so that the next beat comes when the master's will (``at`` plus a beat at ``bpm``):
+        a phase error is made up within that beat, without a jump; then ``bpm`` holds.  Before playback
+        begins it only sets the tempo.
+        """
+        bpm = min(400.0, max(20.0, bpm))
+        with self._cond:
+            if not self._started:
+                self._tempo = TempoMap(0.0, bpm)
+                return
+            now = self._now()
+            here = self._tempo.beat_at(now)
+            target, when = beat + 1.0, at + 60.0 / bpm
+            if target - here < 0.25 or when - now < 0.25 * 60.0 / bpm:  # too near to bend: the master's tempo
+                self._tempo.change(here, bpm)
+            else:
+                bend = 60.0 * (target - here) / (when - now)
+                self._tempo.change(here, min(400.0, max(20.0, bpm / 1.5, min(bpm * 1.5, bend))))
+                self._tempo.change(target, bpm)
+            self._cond.notify_all()
+
     def stop(self, error: BaseException | None = None) -> None:
         """Ask :meth:`run` to stop soon (within ``max_sleep``); ``error`` is raised by it."""
         with self._cond:

@@ -347,10 +347,12 @@ class Session:
         follower = ClockFollower()
         inp = open_input(name, None, api, callback=lambda m: follower.feed(m, time.monotonic()))
 
-        def set_tempo(bpm: float) -> None:
-            player.set_tempo(min(400.0, max(20.0, bpm)))
+        def set_tempo(bpm: float) -> None:  # (before the first beat: after it, each beat's sync holds the tempo)
+            if not player.started:
+                player.set_tempo(min(400.0, max(20.0, bpm)))
 
         follower.on_tempo = set_tempo
+        follower.on_beat = lambda beat, t: player.sync(beat, t, follower.tempo or player.config.tempo)
         follower.on_stop = player.stop
         old = signal.signal(signal.SIGINT, self.on_signal)
         try:
