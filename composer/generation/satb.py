@@ -21,7 +21,7 @@ from composer.generation.gridstate import MELODY, GridState, GridTables
 from composer.generation.sampler import Rows, StreamState
 from composer.generation.setup import GeneratedPiece, Sampling
 from composer.harmony import cadences_in, piece_from_notes
-from composer.keys import KEY_NAMES, find_melody_key, key_name, relative_key
+from composer.keys import KEY_NAMES, MAJOR_SCALE, MINOR_ALL_FORMS, find_melody_key, key_name, relative_key
 from composer.voicegrid import (
     VOICE_NAMES,
     VOICES,
@@ -227,7 +227,7 @@ def sample_satb(
         # unless a key is asked, candidates alternate between the two and the analysis chooses (a whole tune's
         # key, read with its last note, too unless TUNE_RELATIVE is off).
         both = (melody_key, relative_key(melody_key))
-        alternate = options.key_index is None and (TUNE_RELATIVE or not tune)
+        alternate = options.key_index is None and (TUNE_RELATIVE or not tune) and in_scale(melody, both[1])
         keys = [both[i % 2] if alternate else melody_key for i in range(n)]
     else:
         keys = [target_key(run, options, i) for i in range(n)]
@@ -337,6 +337,15 @@ def ready(st: GridState, handed: list[int]) -> list[Note]:
             done += 1
         handed[k] = done
     return sorted(out)
+
+
+def in_scale(melody: Sequence[Note], key_index: int) -> bool:
+    """Whether every note of ``melody`` is in the key's scale (a minor key's three forms together).
+
+    A melody with a note outside a key is not in it (D minor's C sharp is no F major's): its candidates do not take it.
+    """
+    tonic, scale = key_index // 2, set(MINOR_ALL_FORMS if key_index % 2 else MAJOR_SCALE)
+    return all((n.pitch - tonic) % 12 in scale for n in melody)
 
 
 def melody_key_of(melody: Sequence[Note], options: SampleOptions, ends: bool = False) -> int:
