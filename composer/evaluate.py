@@ -200,6 +200,7 @@ def evaluate(
         })
     return {
         "checkpoint": ckpt.name,
+        "checkpoint_path": str(Path(ckpt.path).resolve()),
         "data": label,
         "pieces": len(pieces),
         "tokens": count,

@@ -78,12 +78,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.max_steps < 0 or self.time_budget < 0 or self.patience < 0 or self.grad_clip < 0:
-            raise ValueError("max_steps, time_budget, patience and grad_clip must be >= 0")
+        for name in ("max_steps", "time_budget", "patience", "grad_clip", "threads", "warmup_steps", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
-        if self.threads < 0 or self.warmup_steps < 0 or self.weight_decay < 0:
-            raise ValueError("threads, warmup_steps and weight_decay must be >= 0")
         if self.seq_len < 8:  # WindowSampler's floor, checked before any data is loaded
             raise ValueError(f"seq_len must be >= 8, got {self.seq_len}")
         self.model_config(vocab_size=2)  # the model options, checked before any data is loaded
@@ -355,7 +354,7 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False,
     best = out / "model.safetensors"
     return {"best_val_loss": st["best_val"], "steps": st["step"], "epochs": st["epoch"],
             "elapsed": st["elapsed"], "tokens": st["tokens"], "history": st["history"],
-            "best_model": str(best) if best.is_file() else None}
+            "best_model": str(best.resolve()) if best.is_file() else None}
 
 
 def _finite(value: Any) -> Any:

@@ -28,6 +28,11 @@ OPTION_OF_FIELD = {
     "max_beats": "--bars",
     "answer_bars": "--answer-bars", "silence_beats": "--silence", "rounds": "--rounds", "lookahead": "--lookahead",
     "tempo": "--tempo", "channel": "--channel", "program": "--program", "max_polyphony": "--max-polyphony",
+    "time_budget": "--time-budget", "max_steps": "--max-steps", "patience": "--patience", "grad_clip": "--grad-clip",
+    "warmup_steps": "--warmup-steps", "weight_decay": "--weight-decay", "threads": "--threads",
+    "seq_len": "--seq-len", "batch_size": "--batch-size", "epochs": "--epochs", "save_every": "--save-every",
+    "lr": "--lr", "dropout": "--dropout", "embed_dim": "--embed-dim", "hidden_size": "--hidden-size",
+    "num_layers": "--num-layers", "schedule": "--schedule", "device": "--device",
 }
 _FIELD_CHECK = re.compile(r"^([a-z_]+)( must | should )")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -100,6 +101,11 @@ def train(
         )
         base.update({k: v for k, v in opts.items() if v is not None})
         base.update(corpus=corpus, out=str(out))
+        if time_budget is not None and not time_budget >= 0:
+            raise InputError(f"--time-budget must be >= 0 minutes, got {time_budget}")
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        if unknown := sorted(set(base) - known):
+            raise InputError(f"{config_file}: unknown option {unknown[0]!r} (options: {', '.join(sorted(known))})")
         try:
             cfg = TrainConfig(**base)
         except (TypeError, ValueError) as exc:  # an unknown or a bad option
@@ -209,6 +215,7 @@ def export(
     program: Annotated[int, typer.Option(help="Default General MIDI program of its output.")] = 0,
     tempo: Annotated[float | None, typer.Option(help="Default tempo in bpm.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model.")] = False,
+    cache_dir: opt.CacheDir = None,
 ) -> None:
     """Export a trained run as a model: weights only, test metrics and a model card (card.md, card.json).
 
@@ -216,7 +223,7 @@ def export(
     """
     from composer.bundle import export_model
 
-    with handle_errors():
+    with handle_errors(cache_dir=cache_dir):
         if not 0 <= program <= 127:
             raise fail(f"--program must be in 0..127, got {program}")
         with working(f"measuring {run} on the test split for its model card"):
