@@ -124,3 +124,25 @@ def test_a_melody_is_continued_in_a_key_it_fits() -> None:
     assert in_scale(d_minor, parse_key("D minor")) and not in_scale(d_minor, parse_key("F major"))
     tune = [Note(float(i), p, 1.0) for i, p in enumerate([67, 69, 71, 72])]
     assert in_scale(tune, parse_key("C major")) and in_scale(tune, parse_key("A minor"))
+
+
+def test_each_batch_is_written_when_it_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long run writes its pieces batch by batch: Ctrl+C in the second batch keeps the first batch's files."""
+    import composer.generation.select as select
+    from composer.config import SampleOptions
+    from composer.generation import Request, write_best
+
+    monkeypatch.setattr(select, "MAX_BATCH", 2)
+    real, calls = select.sample_candidates, []
+
+    def interrupted(part):  # type: ignore[no-untyped-def]
+        calls.append(part)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(part)
+
+    monkeypatch.setattr(select, "sample_candidates", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_best(tmp_path, Request(None, n=3, best_of=1, bars=2, options=SampleOptions(seed=4)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chorales-001.json", "chorales-001.mid",
+                                                          "chorales-002.json", "chorales-002.mid"]

@@ -290,7 +290,7 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
     """Sample as :func:`sample_best` does and write the kept pieces with their records.
 
     The kept pieces become new ``MODEL-NNN.mid`` files in ``out_dir`` (:attr:`Selection.paths`; an ``out_dir``
-    named ``*.mid`` is the one piece's file itself),
+    named ``*.mid`` is the one piece's file itself), written as each batch of :data:`MAX_BATCH` candidates ends,
     each with its generation record (a marker in the file and ``MODEL-NNN.json`` beside it, see
     :mod:`composer.generation.record`); ``musicxml`` also writes each as ``MODEL-NNN.musicxml``,
     ``audio`` (``("wav",)``, ``("flac",)`` or both) renders each to ``MODEL-NNN.wav`` / ``.flac``
@@ -310,22 +310,34 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
     check_out_dir(folder)
     _check_outputs(out_dir if single else None, force=False, musicxml=musicxml, audio=audio)  # (new names: free)
     request = _seeded(request)
-    try:
-        sel = sample_best(request, analyze)
-    except BaseException:  # a bad option found while sampling, or Ctrl+C: no empty folder left behind
+    style = style_model(request.checkpoint) if request.best_of > 1 else None
+    model_path = load_model(request.checkpoint).path
+    sel, paths = Selection([]), list[Path]()
+    try:  # batch by batch (as sample_best samples them): each batch's pieces are written when it ends
+        for first, part in _batches(request):
+            got = choose_best(sample_candidates(part), part.n, part.best_of, analyze, style)
+            if not paths:
+                paths = [out_dir] if single else next_paths(out_dir, got.pieces[0].meta.get("model", "piece"),
+                                                            request.n)
+            for j, piece in enumerate(got.pieces):
+                i = first + j
+                piece = _finished(piece, request)
+                sel.pieces.append(piece)
+                if j in got.scores:
+                    sel.scores[i] = got.scores[j]
+                if j in got.analyses:
+                    sel.analyses[i] = got.analyses[j]
+                if j in got.chosen:
+                    sel.chosen[i] = got.chosen[j]
+                rec = make_record("generate", piece, request, model_path=model_path, index=i, file=paths[i].name,
+                                  chosen=sel.chosen.get(i))
+                sel.paths.append(with_record(piece, rec).write(paths[i]))
+                write_sidecar(rec, paths[i])
+                _extras(piece, paths[i], musicxml, audio)
+    except BaseException:  # a bad option found while sampling, or Ctrl+C: the pieces written stay, no empty folder
         if created and not any(folder.iterdir()):
             folder.rmdir()
         raise
-    stem = sel.pieces[0].meta.get("model", "piece")
-    paths = [out_dir] if single else next_paths(out_dir, stem, request.n)
-    model_path = load_model(request.checkpoint).path
-    sel.pieces[:] = [_finished(piece, request) for piece in sel.pieces]
-    for i, (path, piece) in enumerate(zip(paths, sel.pieces, strict=True)):
-        rec = make_record("generate", piece, request, model_path=model_path, index=i, file=path.name,
-                          chosen=sel.chosen.get(i))
-        sel.paths.append(with_record(piece, rec).write(path))
-        write_sidecar(rec, path)
-        _extras(piece, path, musicxml, audio)
     return sel
 
 
