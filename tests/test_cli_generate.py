@@ -146,3 +146,21 @@ def test_each_batch_is_written_when_it_ends(tmp_path: Path, monkeypatch: pytest.
         write_best(tmp_path, Request(None, n=3, best_of=1, bars=2, options=SampleOptions(seed=4)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chorales-001.json", "chorales-001.mid",
                                                           "chorales-002.json", "chorales-002.mid"]
+
+
+def test_a_one_stream_piece_has_its_key_signature(tmp_path: Path) -> None:
+    import mido
+
+    out = tmp_path / "f.mid"
+    result = runner.invoke(app, ["generate", "-m", "folk", "--bars", "2", "--seed", "11", "--key", "D minor", "-o",
+                                 str(out)])
+    assert result.exit_code == 0, result.output
+    keys = [m.key for t in mido.MidiFile(out).tracks for m in t if m.type == "key_signature"]
+    assert keys == ["Dm"]
+
+
+def test_analyze_with_json_puts_the_analysis_in_the_json(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--bars", "2", "--seed", "1", "--best-of", "1", "--analyze", "--json",
+                                 "-o", str(tmp_path)])
+    doc = json.loads(result.stdout)[0]
+    assert doc["analysis"]["key"] and doc["analysis"]["bars"] == 2

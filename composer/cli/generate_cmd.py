@@ -57,7 +57,7 @@ def _seconds(p: GeneratedPiece) -> float:
 
 
 def _summary(pieces: list[tuple[Path, GeneratedPiece]], sel: Any = None, as_json: bool = False,
-             asked_key: str | None = None) -> None:
+             asked_key: str | None = None, analyses: bool = False) -> None:
     """The written pieces as a table (or ``--json``); ``sel``: their :class:`~composer.generation.Selection`."""
     scores: dict[int, list[float]] = sel.scores if sel is not None else {}
     chosen: dict[int, int] = sel.chosen if sel is not None else {}
@@ -65,6 +65,10 @@ def _summary(pieces: list[tuple[Path, GeneratedPiece]], sel: Any = None, as_json
     if as_json:
         docs = [dict(_piece_doc(path, p, scores.get(i)), chosen=chosen.get(i), key_heard=heard.get(i, p.found_key))
                 for i, (path, p) in enumerate(pieces)]
+        if analyses and sel is not None:  # --analyze: each piece's analysis (the schema of analyze --json)
+            for i, doc in enumerate(docs):
+                if i in sel.analyses:
+                    doc["analysis"] = sel.analyses[i][0].to_dict()
         typer.echo(json.dumps(docs, indent=1))
         return
     from rich.table import Table
@@ -168,7 +172,7 @@ def generate(
             request = _request(model, n=num, best_of=best_of, bars=n_bars, options=opts, tempo=tempo,
                                program=program, quantize=not fp32, humanize=humanize)
             sel = write_best(out_dir, request, analyze=analyze, musicxml=musicxml, audio=opt.audio(wav, flac))
-        _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel, as_json, opts.key)
+        _summary(list(zip(sel.paths, sel.pieces, strict=True)), sel, as_json, opts.key, analyze)
         if analyze and not as_json:
             for i, path in enumerate(sel.paths):
                 _print_analysis(path, *sel.analyses[i])

@@ -155,8 +155,13 @@ class GeneratedPiece:
             score.tracks.append(score_from_notes(self.notes[self.primer_notes:], program=self.program,
                                                  tpq=self.tpq, name=name).tracks[0])
             return score
-        return score_from_notes(self.notes, tempo=self.tempo, time_signature=self.time_signature,
-                                program=self.program, name=name, tpq=self.tpq)
+        score = score_from_notes(self.notes, tempo=self.tempo, time_signature=self.time_signature,
+                                 program=self.program, name=name, tpq=self.tpq)
+        if self.key:  # the key asked for or chosen, as a key-signature meta event (as the four voices' files have)
+            from symusic import KeySignature
+
+            score.key_signatures.append(KeySignature(0, *key_signature(parse_key(self.key))))
+        return score
 
     def to_pretty_midi(self) -> pretty_midi.PrettyMIDI:
         """The piece as ``pretty_midi.PrettyMIDI``."""
