@@ -67,6 +67,9 @@ def build(
             raise fail(f"--limit must be >= 1, got {limit}")
         if tokenizer not in ("REMI", "TSD", "MIDILike"):
             raise fail(f"--tokenizer must be REMI, TSD or MIDILike, got {tokenizer!r}")
+        if tokenizer != "REMI":  # (said before the build, not after a training run)
+            err_console.print(f"note: a {tokenizer} corpus trains and evaluates; generate, continue, play and jam "
+                              "sample REMI (and four-voice) models only", highlight=False, soft_wrap=True)
         if from_dir is None and (valid is not None or test is not None):
             raise fail("--valid and --test go with --from-dir (a recipe sets them in its [split])")
         recipe = (
