@@ -12,14 +12,18 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from composer.checkpoint import WEIGHTS, check_meta, load_checkpoint, save_checkpoint
 from composer.corpus import load_corpus
+from composer.errors import InputError
 from composer.evaluate import evaluate
 from composer.files import refuse_overwrite, write_bytes_atomic
+from composer.paths import checkpoints_dir, user_models_dir
+from composer.recipes import list_recipes
 
 
 def _hardware(device: str | None) -> str:
@@ -45,6 +49,8 @@ def export_model(
         The card (also written to ``out/card.json``).
     """
     run, out = Path(run), Path(out)
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}", name):
+        raise InputError(f"--name must be letters, digits, '.', '_', '-' or spaces (64 at most), got {name!r}")
     refuse_overwrite(out / WEIGHTS, force)
     ckpt = load_checkpoint(run)
     meta = dict(ckpt.meta)
@@ -55,13 +61,21 @@ def export_model(
     lstm, uni, ngram_row = report["models"]  # evaluate's order: the LSTM, unigram, n-gram
     training = meta.get("training", {})
     history = meta.get("history", [])
+    bundled = out.resolve().parent == checkpoints_dir().resolve()  # (a model of this repository's checkpoints/)
+    sources = [src for src in corpus.recipe.get("sources", []) if isinstance(src, dict)]
+    folder = next((str(src.get("path")) for src in sources if src.get("kind") == "dir"), None)
     card: dict[str, Any] = {
         "name": name or out.name,
+        "bundled": bundled,
+        "recipe": (f"recipe `corpora/{corpus.name}.toml`" if corpus.name in list_recipes()
+                   else f"built from the MIDI folder {folder}" if folder else f"recipe {corpus.name}"),
+        # what -m takes: a model in the user models folder by its name, any other by its folder
+        "model_ref": out.name if bundled or out.resolve().parent == user_models_dir().resolve() else str(out),
         "description": description,
         "date": date.today().isoformat(),
         "corpus": corpus.name,
         "corpus_manifest_hash": corpus.manifest.get("hash"),
-        "split": {**corpus.manifest["splits"], "rule": "by piece, sha256(seed:id), recipe seed"},
+        "split": {**corpus.manifest["splits"], "rule": "by piece, sha256(seed:id), recipe seed; from 3 pieces at least one in each split"},
         "split_tokens": corpus.manifest.get("split_tokens"),
         "tokenizer": ckpt.codec.to_dict(),
         "model": ckpt.model.config.to_dict(),
@@ -112,15 +126,19 @@ def card_markdown(card: dict[str, Any]) -> str:
     """The model card as Markdown."""
     t = card["training"]
     m = card["model"]
+    recipe = card.get("recipe") or f"recipe `corpora/{card['corpus']}.toml`"  # (cards from before it say where)
+    pieces = sum(card["split"][k] for k in ("train", "valid", "test"))
     lines = [
         f"# Model card: `{card['name']}`",
         "",
         card["description"],
         "",
         "## Data",
-        f"- Corpus `{card['corpus']}` (recipe `corpora/{card['corpus']}.toml`, manifest {card['corpus_manifest_hash']}).",
+        f"- Corpus `{card['corpus']}` ({recipe}, manifest {card['corpus_manifest_hash']}).",
         f"- Split by piece: train {card['split']['train']}, validation {card['split']['valid']}, "
-        f"test {card['split']['test']} pieces ({card['split']['rule']}); tokens per split {card['split_tokens']}.",
+        f"test {card['split']['test']} pieces ({card['split']['rule']}); tokens per split "
+        + ", ".join(f"{k} {(card['split_tokens'] or {})[k]:,}" for k in ("train", "valid", "test")
+                    if k in (card["split_tokens"] or {})) + ".",
         _tokenizer_line(card),
         "",
         "## Model",
@@ -150,15 +168,18 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines += [
         "",
         "## Use",
-        f"`composer generate -m {card['name']} -n 4 --bars 16 -o out/` — defaults: tempo {card['default_tempo']:.0f} bpm, "
-        f"General MIDI program {card['default_program']}. Sample outputs: `examples/`.",
+        f"`composer generate -m {card.get('model_ref') or card['name']} -n 4 --bars 16 -o out/` — defaults: tempo "
+        f"{card['default_tempo']:.0f} bpm, General MIDI program {card['default_program']}."
+        + (" Sample outputs: `examples/`." if card.get("bundled", True) else ""),
         "",
         "## Limits",
-        "- Trained on a small corpus on two CPU cores; expect stylistic slips (voice-leading faults, wandering keys) "
+        f"- Trained on a corpus of {pieces} pieces on {card['hardware']}; expect stylistic slips (voice-leading "
+        "faults, wandering keys) "
         "that `composer analyze` will point out; `composer generate --best-of K` picks the best of K candidates.",
         "- Sampling applies a soft key by default (`--key-bias 1.0`: a logit penalty on notes outside the piece's Key "
-        "control), which brings the pitch statistics of generated pieces to the corpus's; measured figures against "
-        "the test split are in `benchmarks/RESULTS.md`.",
+        "control), which brings the pitch statistics of generated pieces to the corpus's"
+        + ("; measured figures against the test split are in `benchmarks/RESULTS.md`." if card.get("bundled", True)
+           else "."),
         "",
     ]
     return "\n".join(lines)

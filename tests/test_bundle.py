@@ -82,6 +82,10 @@ def test_export_writes_weights_only_and_the_card(run: Path, exported: dict[str, 
     assert md.startswith("# Model card: `tiny-model`") and "A test model." in md
     for row in card["test"]["models"]:
         assert f"| {row['model']} | {row['nll_per_token']:.4f} | {row['perplexity']:.2f} |" in md
+    # a user's model: -m takes its folder (not in the models folder, so not its name); no word of this repository's
+    # examples or benchmarks; the tokens per split as figures, not a Python dict
+    assert f"`composer generate -m {out} -n 4" in md and "examples/" not in md and "RESULTS.md" not in md
+    assert "tokens per split {" not in md and "tokens per split train " in md
 
 
 def test_export_again_needs_force(run: Path, exported: dict[str, Any], tmp_path: Path) -> None:
