@@ -3,7 +3,9 @@
 Every MIDI file we read is untrusted: :func:`load_score` checks the chunk
 structure in Python before handing the bytes to symusic, and refuses files past
 the size and note limits (a "MIDI bomb") with a :class:`MidiError` that names
-the file and the problem.  Writes go through :mod:`composer.files` (atomic).
+the file and the problem.  A note struck again before its note-off ends where it is
+struck again (:func:`restruck_notes`; symusic alone gives the later notes the earlier
+ones' note-offs).  Writes go through :mod:`composer.files` (atomic).
 """
 
 from __future__ import annotations
@@ -125,15 +127,14 @@ def load_score(
     Returns
     -------
     symusic.Score
-        The parsed score, with its notes sorted.
+        The parsed score, with its notes sorted; a note struck again before its note-off ends
+        there (:func:`restruck_notes`).
 
     Raises
     ------
     MidiError
         If the file is missing, empty, corrupt, or past a limit.
     """
-    from symusic import Score
-
     max_notes = _NOTE_LIMIT.get() if max_notes is None else max_notes
     path = Path(path)
     if not path.exists():
@@ -147,6 +148,15 @@ def load_score(
     except OSError as exc:
         raise MidiError(f"{path}: cannot read ({exc.strerror})") from None
     check_midi_bytes(data, str(path))
+    score = _parsed(data, path, max_notes)
+    fixed = restruck_notes(data)  # after the limits: a MIDI bomb is refused before Python reads its events
+    return score if fixed is None else _parsed(fixed, path, max_notes)
+
+
+def _parsed(data: bytes, path: Path, max_notes: int) -> Score:
+    """The ``symusic.Score`` of checked MIDI bytes, refused past the note and length limits."""
+    from symusic import Score
+
     try:
         score = Score.from_midi(data)
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on bad events
@@ -244,3 +254,136 @@ def find_midi_files(folder: str | Path) -> list[Path]:
 def notes_span_beats(notes: Sequence[Note]) -> float:
     """Beat at which the last note ends (0 for no notes)."""
     return max((n.end for n in notes), default=0.0)
+
+
+# ---------------------------------------------------------------- notes struck again before their note-off
+
+
+def _vlq_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """The variable-length quantity at ``pos``: (value, position after it); ValueError if malformed."""
+    value = 0
+    for _ in range(4):
+        if pos >= end:
+            raise ValueError("truncated")
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, pos
+    raise ValueError("overlong quantity")
+
+
+def _vlq(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def _track_events(data: bytes, pos: int, end: int) -> list[tuple[int, bytes]]:
+    """A track chunk's events up to End of Track: (tick, the event's bytes, status byte always written)."""
+    out: list[tuple[int, bytes]] = []
+    tick, running = 0, 0
+    while pos < end:
+        delta, pos = _vlq_at(data, pos, end)
+        tick += delta
+        if pos >= end:
+            raise ValueError("truncated")
+        status = data[pos]
+        if status in (0xFF, 0xF0, 0xF7):  # meta (type, length, data) or sysex (length, data)
+            length, body = _vlq_at(data, pos + (2 if status == 0xFF else 1), end)
+            if body + length > end:
+                raise ValueError("truncated")
+            out.append((tick, data[pos : body + length]))
+            if status == 0xFF and data[pos + 1] == 0x2F:
+                break
+            pos = body + length
+            continue
+        if status & 0x80:
+            running, pos = status, pos + 1
+        if running < 0x80 or running >= 0xF0:
+            raise ValueError("no channel status")
+        width = 1 if 0xC0 <= running < 0xE0 else 2
+        if pos + width > end:
+            raise ValueError("truncated")
+        out.append((tick, bytes([running]) + data[pos : pos + width]))
+        pos += width
+    return out
+
+
+def _restruck(events: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
+    """A track's events with each note struck again before its note-off ended there; None if none was.
+
+    A note-on of a key (channel and pitch) that sounds since an earlier tick ends that note first
+    (as a keyboard or a synthesizer does); the note-off meant for it, which would end the next note
+    of that key, is dropped.  A note-off of a silent key followed at the same tick by a note-on of
+    it is a zero-length note written off first (music21 writes grace notes so): the note-on gets its
+    note-off.  Notes struck together (unisons) are left as they are.
+    """
+    out: list[tuple[int, bytes]] = []
+    sounding: dict[tuple[int, int], list[int]] = {}  # key -> start ticks of its sounding notes
+    owed: dict[tuple[int, int], int] = {}  # key -> note-offs due for notes ended by a new note-on
+    orphans: dict[tuple[int, int], tuple[int, int]] = {}  # key -> (tick, count) of note-offs of it silent
+    changed = False
+    for tick, ev in events:
+        kind = ev[0] & 0xF0
+        if kind not in (0x80, 0x90):
+            out.append((tick, ev))
+            continue
+        key = (ev[0] & 0x0F, ev[1])
+        starts = sounding.setdefault(key, [])
+        if kind == 0x90 and ev[2] > 0:
+            if starts and starts[0] < tick:  # struck again: the sounding notes end here
+                out.extend((tick, bytes([0x80 | key[0], key[1], 0])) for _ in starts)
+                owed[key] = owed.get(key, 0) + len(starts)
+                starts.clear()
+                changed = True
+            out.append((tick, ev))
+            at, count = orphans.get(key, (-1, 0))
+            if at == tick and count:  # its note-off came first: a zero-length note
+                orphans[key] = (at, count - 1)
+                out.append((tick, bytes([0x80 | key[0], key[1], 0])))
+                changed = True
+            else:
+                starts.append(tick)
+        elif starts:
+            starts.pop(0)
+            out.append((tick, ev))
+        elif owed.get(key):
+            owed[key] -= 1
+            changed = True
+        else:
+            at, count = orphans.get(key, (-1, 0))
+            orphans[key] = (tick, count + 1 if at == tick else 1)
+    return out if changed else None
+
+
+def restruck_notes(data: bytes) -> bytes | None:
+    """``data`` (a checked MIDI file) with notes struck again before their note-off ended there, or None.
+
+    symusic pairs a key's note-offs with its note-ons first in, first out: where a note is struck
+    again before it is released (a unison of two voices on one track, a piano part's repeated
+    note), every later note of that key gets the note-off of the one before, and notes run on for
+    dozens of bars.  Each track chunk is rewritten by :func:`_restruck`; a file that needs nothing
+    (or that this reader cannot follow) gives None and is read as it is.
+    """
+    (hlen,) = struct.unpack(">I", data[4:8])
+    parts, pos, changed = [data[: 8 + hlen]], 8 + hlen, False
+    while pos + 8 <= len(data):
+        (clen,) = struct.unpack(">I", data[pos + 4 : pos + 8])
+        chunk = data[pos : pos + 8 + clen]
+        if data[pos : pos + 4] == b"MTrk":
+            try:
+                events = _restruck(_track_events(data, pos + 8, pos + 8 + clen))
+            except (ValueError, IndexError):
+                return None
+            if events is not None:
+                ticks = [0] + [t for t, _ in events]
+                body = b"".join(_vlq(t - last) + ev for last, (t, ev) in zip(ticks, events, strict=False))
+                chunk, changed = b"MTrk" + struct.pack(">I", len(body)) + body, True
+        parts.append(chunk)
+        pos += 8 + clen
+    parts.append(data[pos:])
+    return b"".join(parts) if changed else None

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from pathlib import Path
 
+import _fuzz
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from symusic import Score
 
 from composer.errors import MidiError, OutputError
 from composer.events import Note
@@ -15,6 +20,7 @@ from composer.midifile import (
     load_score,
     notes_span_beats,
     pitched_notes,
+    restruck_notes,
     score_from_notes,
     write_score,
 )
@@ -124,3 +130,122 @@ def test_find_midi_files(midi_factory) -> None:  # type: ignore[no-untyped-def]
         p.relative_to(midi_factory.root).as_posix() for p in find_midi_files(midi_factory.root)
     ]
     assert found == ["a.MID", "b.mid", "sub/c.midi", "sub/deeper/d.Mid"]
+
+
+# ---- notes struck again before their note-off ---------------------------------------------------
+def _on(pitch: int, velocity: int = 80, channel: int = 0) -> bytes:
+    return bytes([0x90 | channel, pitch, velocity])
+
+
+def _off(pitch: int, channel: int = 0) -> bytes:
+    return bytes([0x80 | channel, pitch, 0])
+
+
+def _notes_of(tmp_path: Path, events: list[tuple[int, bytes]], *tracks: list[tuple[int, bytes]]) -> list[list[tuple]]:
+    """(start, duration, pitch, velocity) in ticks per track of a hand-made file of these events."""
+    path = tmp_path / "t.mid"
+    path.write_bytes(_fuzz.smf([_fuzz.track(e) for e in (events, *tracks)]))
+    score = load_score(path)
+    return [[(n.time, n.duration, n.pitch, n.velocity) for n in t.notes] for t in score.tracks]
+
+
+def test_a_note_struck_again_ends_there(tmp_path: Path) -> None:
+    """C4 at 0 and again at 480 before either note-off: each note ends where the next one starts.
+
+    symusic alone pairs the note-offs first in, first out: (0, 960) and (480, 960), and where the
+    second note-off never comes, the second note is lost.
+    """
+    two_offs = [(0, _on(60)), (480, _on(60, 70)), (480, _off(60)), (480, _off(60))]
+    assert _notes_of(tmp_path, two_offs) == [[(0, 480, 60, 80), (480, 480, 60, 70)]]
+    one_off = [(0, _on(60)), (480, _on(60, 70)), (480, _off(60))]
+    assert _notes_of(tmp_path, one_off) == [[(0, 480, 60, 80), (480, 480, 60, 70)]]
+
+
+def test_repeated_notes_over_a_held_unison_do_not_run_on(tmp_path: Path) -> None:
+    """A held E4 (0-4 beats) over which another voice of the track strikes E4 every beat.
+
+    Before, every note took the note-off of the one before: the last ones ran on to the end.
+    Now no note runs past the next onset of its pitch, and the struck notes keep their beat.
+    """
+    events = [(0, _on(64)), (0, _on(64, 70))]  # both voices at 0; the held one is released at 4
+    for beat in range(1, 5):
+        events += [(480, _off(64)), (0, _on(64, 70))] if beat < 4 else [(480, _off(64)), (0, _off(64))]
+    events += [(0, _on(67)), (480, _off(67))]
+    (notes,) = _notes_of(tmp_path, events)
+    es = [n for n in notes if n[2] == 64]
+    assert [n[0] for n in es] == [0, 0, 480, 960, 1440]
+    assert all(a[0] + a[1] <= b[0] for a, b in zip(es, es[1:], strict=False) if b[0] > a[0])
+    assert max(n[1] for n in es) == 480
+
+
+def test_a_note_off_written_before_its_note_on_is_a_zero_length_note(tmp_path: Path) -> None:
+    """music21 writes a grace note's note-off first at its tick: that note has no length.
+
+    Before, the grace note took the next note's note-off, and every later note of its pitch the one
+    after (the Haydn quartet of the report read G major for C major, notes 163 beats long).
+    """
+    events = [(0, _off(76)), (0, _on(76, 60)), (0, _on(76)), (480, _off(76))]
+    for _ in range(3):
+        events += [(0, _on(76)), (480, _off(76))]
+    (notes,) = _notes_of(tmp_path, events)
+    assert notes == [(0, 0, 76, 60), (0, 480, 76, 80), (480, 480, 76, 80), (960, 480, 76, 80), (1440, 480, 76, 80)]
+
+
+def test_files_without_restruck_notes_are_read_as_they_are(tmp_path: Path) -> None:
+    """Unisons struck together, running status, other channels and tracks: nothing is rewritten."""
+    unison = [(0, _on(60)), (0, _on(60, 70)), (480, _off(60)), (480, _off(60))]
+    running = [(0, _on(62)), (480, bytes([64, 80])), (0, bytes([62, 0])), (480, bytes([64, 0]))]
+    channels = [(0, _on(60)), (0, _on(60, 70, 1)), (480, _off(60)), (480, _off(60, 1))]
+    data = _fuzz.smf([_fuzz.track(unison), _fuzz.track(running), _fuzz.track(channels)])
+    assert restruck_notes(data) is None
+    path = tmp_path / "u.mid"
+    path.write_bytes(data)
+    assert [[(n.time, n.duration) for n in t.notes] for t in load_score(path).tracks] == [
+        [(0, 480), (0, 960)], [(0, 480), (480, 480)], [(0, 480)], [(0, 960)]
+    ]
+
+
+def test_a_rewritten_file_keeps_its_other_events(tmp_path: Path) -> None:
+    """Tempo, time signature, marker, program, controller and the other tracks survive a rewrite."""
+    meta = [(0, _fuzz.tempo_event(90.0)), (0, b"\xff\x58\x04\x03\x02\x18\x08"), (0, b"\xff\x06\x07fermata")]
+    track = [(0, b"\xc0\x28"), (0, b"\xb0\x40\x7f"), (0, _on(60)), (240, _on(60)), (240, _off(60)),
+             (0, _on(64)), (240, _off(60)), (0, b"\xf0\x03\x7e\x09\xf7"), (240, bytes([0x80, 64, 0]))]
+    other = [(0, _on(48, 90, 1)), (960, _off(48, 1))]
+    data = _fuzz.smf([_fuzz.track(meta), _fuzz.track(track), _fuzz.track(other)])
+    fixed = restruck_notes(data)
+    assert fixed is not None
+    check_midi_bytes(fixed)
+    path = tmp_path / "r.mid"
+    path.write_bytes(data)
+    score = load_score(path)
+    assert score.tempos[0].qpm == pytest.approx(90.0)
+    assert (score.time_signatures[0].numerator, score.time_signatures[0].denominator) == (3, 4)
+    assert [(m.time, m.text) for m in score.markers] == [(0, "fermata")]
+    piano, bass = score.tracks
+    assert (piano.program, [(c.number, c.value) for c in piano.controls]) == (40, [(64, 127)])
+    assert [(n.time, n.duration, n.pitch) for n in piano.notes] == [(0, 240, 60), (240, 240, 60), (480, 480, 64)]
+    assert [(n.time, n.duration, n.pitch) for n in bass.notes] == [(0, 960, 48)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 0, 120, 480]), st.booleans(), st.sampled_from([60, 60, 62])),
+                max_size=40))
+def test_no_note_runs_past_the_next_onset_of_its_pitch(tmp_path_factory: pytest.TempPathFactory,
+                                                       steps: list[tuple[int, bool, int]]) -> None:
+    """Any stream of note-ons and note-offs: no note outlasts the next onset of its pitch, none is lost
+    that symusic keeps, and every note starts at a note-on of the file."""
+    events = [(d, _on(p) if on else _off(p)) for d, on, p in steps]
+    data = _fuzz.smf([_fuzz.track(events)])
+    path = tmp_path_factory.mktemp("h") / "h.mid"
+    path.write_bytes(data)
+    notes = [n for t in load_score(path).tracks for n in t.notes]
+    plain = [n for t in Score.from_midi(data).tracks for n in t.notes]
+    assert len(notes) >= len(plain)
+    onsets, tick = Counter(), 0
+    for d, on, p in steps:
+        tick += d
+        onsets[(tick, p)] += on
+    assert not Counter((n.time, n.pitch) for n in notes) - onsets
+    for pitch in (60, 62):
+        ns = sorted((n.time, n.time + n.duration) for n in notes if n.pitch == pitch)
+        assert all(end <= b[0] for (start, end), b in zip(ns, ns[1:], strict=False) if b[0] > start)
