@@ -21,7 +21,7 @@ from typing import Any
 from composer.errors import InputError
 from composer.events import Note
 from composer.harmony import pivots
-from composer.harmony.cadences import Cadence, find_cadences, tonicized_dominants
+from composer.harmony.cadences import Cadence, find_cadences, picardy_tonics, tonicized_dominants
 from composer.harmony.chords import ChordLabel, harmony, progression_line
 from composer.harmony.figures import descriptive_figures
 from composer.harmony.keyfinding import KeyEstimate, KeyRegion, global_key, m21_key
@@ -287,6 +287,9 @@ def _harmony_and_cadences(piece: VoicedPiece, key: str, window_bars: int,
     if arrivals or ends:  # a phrase-end V from its own root-position dominant: I of the dominant key
         regions, chords = harmony(piece, key, window_bars, arrivals, ends)
         cadences = find_cadences(piece, chords, regions, key)
+    named = picardy_tonics(chords, cadences)  # a minor key's major tonic: I, or V/iv before iv
+    if named != chords:  # the cadences again, for their progressions ("V7 I")
+        chords, cadences = named, find_cadences(piece, named, regions, key)
     return regions, chords, cadences
 
 

@@ -7,18 +7,20 @@ found leave a gap of one and a half typical phrases or more, a weaker cadence in
 sounding at the phrase end; the chord before it is the last chord of another root or quality, or,
 past a passing chord between the beats, the last beat's.  An arrival on a major or minor triad
 from its own dominant (``V7/IV IV``) is an authentic cadence in the key of the arrival (a
-tonicization).
+tonicization).  A minor key's major tonic triad is named ``I`` (a Picardy third) unless it leads
+to the subdominant within its phrase (``V/iv iv``): :func:`picardy_tonics`.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from composer.events import Note
 from composer.harmony.chords import ChordLabel, sounding_pitches, tonic_pc
 from composer.harmony.keyfinding import KeyRegion
+from composer.harmony.numerals import picardy_figure
 from composer.harmony.piece import VoicedPiece
 from composer.harmony.voiceleading import ONSET_EPS
 
@@ -305,4 +307,28 @@ def find_cadences(
             continue
         bar, beat = piece.locate(t)
         out.append(Cadence(kind[0], kind[1], bar, beat, round(t, 4), k, f"{prev.roman} {arr.roman}", why))
+    return out
+
+
+def picardy_tonics(chords: Sequence[ChordLabel], cadences: Sequence[Cadence]) -> list[ChordLabel]:
+    """``chords`` with each major tonic triad of a minor key named ``I`` unless it is ``V/iv``.
+
+    :func:`~composer.harmony.numerals.roman_figure` names that chord as the dominant of the
+    subdominant.  It is one where the next chord of another root is on the subdominant (``V/iv
+    iv6``; the chord held, or with its seventh, ``V7/iv``, counts as one); where it ends a phrase
+    (the arrival of one of ``cadences``), ends the piece or goes anywhere else, it is the tonic
+    with a major third, ``I`` (``V7 I``), as the analysts write a Picardy third.
+    """
+    out = list(chords)
+    offsets = [c.offset for c in chords]
+    arrivals = {bisect.bisect_right(offsets, c.offset + ONSET_EPS) - 1 for c in cadences}
+    for i, c in enumerate(chords):
+        if c.quality != "maj" or not c.key.endswith("minor") or c.root_pc != tonic_pc(c.key):
+            continue
+        j = i  # the same chord held, inverted or with its seventh
+        while j < len(chords) and chords[j].root_pc == c.root_pc and chords[j].quality in ("maj", "dom7"):
+            j += 1
+        to_iv = j < len(chords) and chords[j].root_pc == (c.root_pc + 5) % 12
+        if not to_iv or any(k in arrivals for k in range(i, j)):
+            out[i] = replace(c, roman=picardy_figure((c.bass_pc - c.root_pc) % 12))
     return out

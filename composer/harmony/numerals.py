@@ -6,7 +6,9 @@ music21's ``roman.RomanNumeral`` reads it back (tests check every case): diatoni
 minor ``VI``/``VII`` on the lowered and ``vi``/``viio`` on the raised sixth and seventh degree),
 secondary dominants and leading-tone chords (``V7/V``, ``viio7/V``), the Neapolitan (``N6``),
 augmented sixths (``It6``, ``Fr43``, ``Ger65``) and other chromatic chords with accidentals
-(``bVI``, ``bVII``).  Inversions: ``6``, ``64``; ``7``, ``65``, ``43``, ``42``.
+(``bVI``, ``bVII``).  An applied chord names its target by the target's usual triad (in minor
+``V/iv``, ``viio7/iv``); a minor key's major tonic triad is ``V/iv`` here, and ``I`` (a Picardy
+third, :func:`picardy_figure`) where its context says so.  Inversions: ``6``, ``64``; ``7``, ``65``, ``43``, ``42``.
 :func:`chord_prior` says how usual a chord is in a key (0 for the diatonic triads).
 """
 
@@ -122,8 +124,9 @@ def roman_figure(rel_root: int, quality: str, rel_bass: int, mode: str) -> str:
     if rel_root == 1 and quality == "maj":
         return "N6" if member == 1 else "bII" + inv
     target = _secondary_target(rel_root, quality, mode)
-    if target is not None:
-        tq = "maj" if (target, "maj") in _DIATONIC[mode] else "min"
+    if target is not None:  # named after the target's usual triad: V/iv in minor, not V/IV
+        usual, degree = _DIATONIC[mode], target
+        tq = max(("maj", "min"), key=lambda q: usual.get((degree, q), -9.0))
         return f"{_applied(quality)}{inv}/{_numeral(target, tq, mode)}"
     if quality in ("dom7", "dim7", "hdim7"):  # applied to a chromatic degree: V7/bVII
         target = (rel_root + (5 if quality == "dom7" else 1)) % 12
@@ -134,6 +137,15 @@ def roman_figure(rel_root: int, quality: str, rel_bass: int, mode: str) -> str:
         triad = "maj" if quality == "maj7" else "min"
         return _numeral(rel_root, triad, mode) + _TRIAD_INV[min(member, 2)]
     return _numeral(rel_root, quality, mode) + inv
+
+
+def picardy_figure(rel_bass: int) -> str:
+    """A minor key's major tonic triad read as its tonic (a Picardy third): ``I``, ``I6``, ``I64``.
+
+    :func:`roman_figure` names that chord ``V/iv`` (out of context it is the dominant of the
+    subdominant); :func:`composer.harmony.cadences.picardy_tonics` decides which it is.
+    """
+    return "I" + _inversion("maj", _member("maj", rel_bass % 12))
 
 
 def _applied(quality: str) -> str:
