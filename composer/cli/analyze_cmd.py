@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from composer.cli.common import console, fail, handle_errors
+from composer.cli.common import console, err_console, fail, handle_errors
 from composer.cli.options import MaxNotes
 from composer.harmony import MAX_ANALYSIS_BEATS, WINDOW_BARS, Analysis, analysis_score, analyze_files
 
@@ -109,11 +109,17 @@ def register(app: typer.Typer) -> None:
                 raise fail(f"--roman must end in .musicxml or .xml, got {roman}")
             if roman is not None and roman.suffix.lower() == ".mxl":
                 raise fail("--roman writes uncompressed MusicXML: use .musicxml or .xml")
+            skipped: list[tuple[Path, str]] = []  # several files: a bad one is said at the end, the others shown
             analyses = analyze_files(files, window_bars=window, max_beats=max_beats, roman=roman, plot=plot,
-                                     force=force)
+                                     force=force, skipped=skipped if len(files) > 1 else None)
             if as_json:
                 docs = [a.to_dict() for a in analyses]
                 typer.echo(json.dumps(docs if len(files) > 1 else docs[0], indent=2))
             else:
                 for a in analyses:
                     _show(a)
+            for path, why in skipped:
+                err_console.print(f"[bold red]error:[/] {why}" if str(path) in why else f"[bold red]error:[/] {path}: "
+                                  f"{why}", highlight=False, soft_wrap=True)
+            if skipped:
+                raise typer.Exit(2)

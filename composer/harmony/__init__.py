@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from composer.errors import InputError, MidiError
 from composer.harmony.analysis import (
     MAX_ANALYSIS_BEATS,
     SCHEMA_VERSION,
@@ -144,11 +145,13 @@ def analyze_files(
     roman: Path | None = None,
     plot: Path | None = None,
     force: bool = False,
+    skipped: list[tuple[Path, str]] | None = None,
 ) -> list[Analysis]:
     """Analyze each file, then write its Roman-numeral score and plot if asked (``composer analyze``).
 
     Every file is analyzed before anything is written, so a bad file leaves no outputs.  With
-    several files, ``roman``/``plot`` ``OUT.ext`` become ``OUT-<file stem>.ext`` for each.
+    several files, ``roman``/``plot`` ``OUT.ext`` become ``OUT-<file stem>.ext`` for each.  With a
+    ``skipped`` list, a file that cannot be read is put there (path, why) and the others go on.
 
     Raises
     ------
@@ -158,8 +161,16 @@ def analyze_files(
         If an output exists and ``force`` is false, or cannot be written.
     """
     several = len(paths) > 1
-    analyses = [analyze_file(p, window_bars=window_bars, max_beats=max_beats) for p in paths]
-    for p, a in zip(paths, analyses, strict=True):
+    read: list[tuple[Path, Analysis]] = []
+    for p in paths:
+        try:
+            read.append((p, analyze_file(p, window_bars=window_bars, max_beats=max_beats)))
+        except (MidiError, InputError) as exc:
+            if skipped is None:
+                raise
+            skipped.append((p, str(exc)))
+    analyses = [a for _, a in read]
+    for p, a in read:
         if roman is not None:
             write_roman(a, _out_path(roman, p, several), force=force)
         if plot is not None:
