@@ -293,7 +293,8 @@ def test_cli_subprocess_corrupt_and_missing(tmp_path) -> None:  # type: ignore[n
     )
     assert proc.returncode == 2
     assert "corrupt.mid" in proc.stderr and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    lines = proc.stderr.strip().splitlines()  # one line for each file that cannot be read
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines) and "missing.mid" in lines[1]
 
 
 def _random_notes(seed: int, n: int) -> list[Note]:
