@@ -164,3 +164,12 @@ def test_analyze_with_json_puts_the_analysis_in_the_json(tmp_path: Path) -> None
                                  "-o", str(tmp_path)])
     doc = json.loads(result.stdout)[0]
     assert doc["analysis"]["key"] and doc["analysis"]["bars"] == 2
+
+
+def test_continue_json_says_the_candidates_and_the_kept_one(tmp_path: Path) -> None:
+    out = tmp_path / "c.mid"
+    result = runner.invoke(app, ["continue", "C4 D4 E4", "--bars", "2", "--best-of", "3", "--seed", "2", "--json",
+                                 "-o", str(out)])
+    doc = json.loads(result.stdout)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert len(doc["candidate_scores"]) == 3 and doc["chosen"] == record["batch"]["chosen"]

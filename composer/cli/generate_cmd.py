@@ -205,7 +205,7 @@ def continue_(
 
     Example: composer continue "tinyNotation: 4/4 g4 g a b c'2 b" --voices -o hymn.mid
     """
-    from composer.generation import output_path, parse_primer, write_continuation
+    from composer.generation import Selection, output_path, parse_primer, write_continuation
 
     with handle_errors(max_notes, cache_dir):
         best_of = _best_of(best_of, model)
@@ -217,13 +217,16 @@ def continue_(
         with working(f"{'harmonizing' if voices else 'continuing'} the primer ({best_of} candidate(s))"):
             request = _request(model, best_of=best_of, bars=bars, options=opts, tempo=tempo, program=program,
                                quantize=not fp32, voices=voices, humanize=humanize)
+            sel = Selection([])
             piece = write_continuation(p, primer, path, request, force=force, musicxml=musicxml,
-                                       audio=opt.audio(wav, flac))
+                                       audio=opt.audio(wav, flac), chosen=sel)
         if as_json:
             summary = piece.primer_summary(p, opts.held_melody)
-            typer.echo(json.dumps(dict(_piece_doc(path, piece), primer=summary), indent=1))
+            heard = sel.analyses[0][0].key.name if 0 in sel.analyses else piece.found_key
+            typer.echo(json.dumps(dict(_piece_doc(path, piece, sel.scores.get(0)), chosen=sel.chosen.get(0),
+                                       key_heard=heard, primer=summary), indent=1))
             return
-        _summary([(path, piece)], asked_key=opts.key)
+        _summary([(path, piece)], sel, asked_key=opts.key)
         err_console.print(piece.primer_summary(p, opts.held_melody), highlight=False, soft_wrap=True)
 
 

@@ -342,14 +342,22 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
 
 
 def write_continuation(primer: Primer, source: str | Path, path: Path, request: Request, *, force: bool = False,
-                       musicxml: bool = False, audio: tuple[str, ...] = ()) -> GeneratedPiece:
-    """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record."""
+                       musicxml: bool = False, audio: tuple[str, ...] = (), chosen: Selection | None = None
+                       ) -> GeneratedPiece:
+    """Continue ``primer`` (parsed from ``source``: a MIDI file or a typed melody); write it and its record.
+
+    ``chosen``, if given, gets the choice among the candidates (their scores, the kept one's place).
+    """
     _check_outputs(path, force=force, musicxml=musicxml, audio=audio)
     if isinstance(load_model(request.checkpoint).codec, VoiceGridCodec):  # the melody becomes the soprano
         check_melody(primer_melody(primer, request.options.held_melody), request.options.key_index)
     request = _seeded(request)
     sel = best_continuation(primer, request)
     piece = _finished(sel.pieces[0], request)
+    if chosen is not None:
+        chosen.scores.update(sel.scores)
+        chosen.chosen.update(sel.chosen)
+        chosen.analyses.update(sel.analyses)
     rec = make_record("continue", piece, request, model_path=load_model(request.checkpoint).path, index=0,
                       file=path.name, primer=primer_source(source, primer), chosen=sel.chosen.get(0))
     with_record(piece, rec).write(path, force=force)
