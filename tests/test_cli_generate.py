@@ -173,3 +173,7 @@ def test_continue_json_says_the_candidates_and_the_kept_one(tmp_path: Path) -> N
     doc = json.loads(result.stdout)
     record = json.loads(out.with_suffix(".json").read_text())
     assert len(doc["candidate_scores"]) == 3 and doc["chosen"] == record["batch"]["chosen"]
+
+
+def test_an_empty_model_name_is_refused() -> None:
+    assert "'--model' / '-m': is empty" in _error(["generate", "-m", "", "--bars", "2"])

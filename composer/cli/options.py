@@ -25,10 +25,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Nucleus mass kept by default, by every command that samples (``play`` and ``jam`` too, since issue 12).
 FILE_TOP_P = DEFAULT_TOP_P
 
+def _model_named(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty: name a model (chorales, folk), a folder or a .safetensors file")
+    return value
+
+
 Model = Annotated[
     str | None,
     typer.Option(
-        "--model", "-m",
+        "--model", "-m", callback=_model_named,
         help="Bundled model name (chorales, folk), folder or .safetensors file (a run's folder or its "
         "last.safetensors too); play and jam also take builtin:scale, a test source.",
     ),
