@@ -399,8 +399,11 @@ def load_corpus(name_or_path: str | Path, root: str | Path | None = None) -> Cor
             hint = f"composer corpus build --from-dir {shlex.quote(str(name_or_path))}"
             if dir_corpus_name(given) != str(name_or_path):
                 hint += f", then use the corpus name {dir_corpus_name(given)!r}"
-        else:
+        elif str(name_or_path) in list_recipes() or Path(str(name_or_path)).suffix == ".toml":
             hint = f"composer corpus build {name_or_path}"
+        else:  # neither a recipe nor a folder: say what there is
+            raise CorpusError(f"corpus {name_or_path!r} is not built and is no recipe or folder (recipes: "
+                              f"{', '.join(list_recipes())}; your MIDI files: composer corpus build --from-dir DIR)")
         raise CorpusError(f"corpus {name_or_path!r} is not built; run: {hint}")
     try:
         manifest = json.loads(mf.read_text())

@@ -109,7 +109,7 @@ def test_build_without_cache_dir_uses_the_session_cache(
         (["corpus", "build", "--from-dir", "/no/such/folder"], "not a folder"),
         (["corpus", "build", "--from-dir", ".", "--tokenizer", "BPE"], "--tokenizer must be"),
         (["corpus", "build", "--from-dir", ".", "-j", "0"], "--jobs must be >= 1"),
-        (["corpus", "stats", "no-such-corpus"], "is not built; run: composer corpus build"),
+        (["corpus", "stats", "no-such-corpus"], "is not built and is no recipe or folder (recipes: bach-chorales"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

@@ -293,8 +293,10 @@ def test_empty_folder_is_a_corpus_error(tmp_path: Path) -> None:
 
 
 def test_load_corpus_errors(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match="composer corpus build nope"):
+    with pytest.raises(CorpusError, match="'nope' is not built and is no recipe or folder"):
         load_corpus("nope", tmp_path)
+    with pytest.raises(CorpusError, match="run: composer corpus build folk$"):
+        load_corpus("folk", tmp_path)
     bad = tmp_path / "broken"
     bad.mkdir()
     (bad / "manifest.json").write_text("{not json")

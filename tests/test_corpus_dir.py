@@ -182,9 +182,10 @@ def test_hints_name_from_dir_for_a_folder(
     spaced.mkdir()
     with pytest.raises(CorpusError, match=r"--from-dir '.*My Songs', then use the corpus name 'My-Songs'$"):
         load_corpus(str(spaced), tmp_path / "corpora")
-    # a name that is no folder keeps the recipe hint
+    # a name that is no folder: a recipe's keeps the recipe hint, any other says what there is
+    one_line_error(runner.invoke(app, ["corpus", "stats", "folk", *cache], env=WIDE), "run: composer corpus build folk")
     one_line_error(runner.invoke(app, ["corpus", "stats", "nosuch", *cache], env=WIDE),
-                   "run: composer corpus build nosuch")
+                   "is no recipe or folder (recipes: ", "composer corpus build --from-dir DIR")
 
 
 def test_stats_lists_the_skipped_files(runner: CliRunner, messy_midi_dir: Path, tmp_path: Path) -> None:
