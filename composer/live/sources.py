@@ -157,8 +157,8 @@ def note_stream(
     yield from primer
     shift = 0.0
     for i, note in enumerate(rest):
-        if i == 0 and primer and note.start < offset - 1e-6:
-            # The model counted from 0 rather than on the primer's timeline: move it after.
+        if i == 0 and primer and note.start < end - 1e-6:
+            # The source counted from 0 rather than on the primer's timeline (it overlaps it): move it after.
             shift = offset
         yield Note(note.start + shift, note.pitch, note.duration, note.velocity) if shift else note
 
