@@ -96,10 +96,10 @@ def key_name(index: int) -> str:
     return KEY_NAMES[index]
 
 
-def scale_pitch_classes(index: int) -> frozenset[int]:
-    """Pitch classes of key ``index``'s scale (minor includes the raised 7th)."""
+def scale_pitch_classes(index: int, all_minor_forms: bool = False) -> frozenset[int]:
+    """Pitch classes of key ``index``'s scale (minor includes the raised 7th; ``all_minor_forms``: the 6th too)."""
     tonic, minor = divmod(index, 2)
-    steps = MINOR_SCALE if minor else MAJOR_SCALE
+    steps = (MINOR_ALL_FORMS if all_minor_forms else MINOR_SCALE) if minor else MAJOR_SCALE
     return frozenset((tonic + s) % 12 for s in steps)
 
 

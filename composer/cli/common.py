@@ -20,20 +20,17 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-#: The options behind the config fields whose checks name them (``top_p must be in (0, 1]``): a message says the
-#: option the user typed (``--top-p must be in (0, 1]``).
-OPTION_OF_FIELD = {
-    "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p", "key_bias": "--key-bias",
-    "seed": "--seed", "bars": "--bars", "phrase_rewinds": "--rewinds", "max_seconds": "--seconds",
-    "max_beats": "--bars",
-    "answer_bars": "--answer-bars", "silence_beats": "--silence", "rounds": "--rounds", "lookahead": "--lookahead",
-    "tempo": "--tempo", "channel": "--channel", "program": "--program", "max_polyphony": "--max-polyphony",
-    "time_budget": "--time-budget", "max_steps": "--max-steps", "patience": "--patience", "grad_clip": "--grad-clip",
-    "warmup_steps": "--warmup-steps", "weight_decay": "--weight-decay", "threads": "--threads",
-    "seq_len": "--seq-len", "batch_size": "--batch-size", "epochs": "--epochs", "save_every": "--save-every",
-    "lr": "--lr", "dropout": "--dropout", "embed_dim": "--embed-dim", "hidden_size": "--hidden-size",
-    "num_layers": "--num-layers", "schedule": "--schedule", "device": "--device",
-}
+#: The config fields whose checks name them (``top_p must be in (0, 1]``), said as the option the user typed
+#: (``--top-p must be in (0, 1]``): the field with dashes, or the option named here.
+_FIELDS = frozenset({
+    "temperature", "top_k", "top_p", "key_bias", "seed", "bars", "answer_bars", "rounds", "lookahead", "tempo",
+    "channel", "program", "max_polyphony", "time_budget", "max_steps", "patience", "grad_clip", "warmup_steps",
+    "weight_decay", "threads", "seq_len", "batch_size", "epochs", "save_every", "lr", "dropout", "embed_dim",
+    "hidden_size", "num_layers", "schedule", "device",
+})
+_RENAMED = {"phrase_rewinds": "--rewinds", "max_seconds": "--seconds", "max_beats": "--bars",
+            "silence_beats": "--silence"}
+OPTION_OF_FIELD = {f: "--" + f.replace("_", "-") for f in _FIELDS} | _RENAMED
 _FIELD_CHECK = re.compile(r"^([a-z_]+)( must | should )")
 
 

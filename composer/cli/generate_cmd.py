@@ -78,13 +78,14 @@ def _summary(pieces: list[tuple[Path, GeneratedPiece]], sel: Any = None, as_json
     table = Table("bars", "notes", "seconds", "key", "key heard")
     table.add_column("seed", overflow="fold")  # folded rather than cut: seeds and paths are copied from here
     table.add_column("file", overflow="fold")
-    if any(len(v) > 1 for v in scores.values()):
+    with_scores = any(len(v) > 1 for v in scores.values())
+    if with_scores:
         table.add_column("score")  # the kept candidate's, of how many
     for i, (path, p) in enumerate(pieces):
         key = f"{p.key} ({'asked' if asked_key else 'chosen'})" if p.key else "-"
         row = [str(p.bars), str(len(p.notes)), f"{_seconds(p):.1f}", key, heard.get(i, p.found_key), str(p.seed),
                str(path)]
-        if any(len(v) > 1 for v in scores.values()):
+        if with_scores:
             got, kept = scores.get(i, []), chosen.get(i)
             row.append(f"{got[kept]:.3f} (of {len(got)})" if got and kept is not None and kept < len(got) else "-")
         table.add_row(*row)

@@ -29,7 +29,7 @@ from composer.errors import InputError
 from composer.events import Note
 from composer.generation.grammar import RemiState
 from composer.generation.primer import Primer
-from composer.keys import MAJOR_SCALE, MINOR_ALL_FORMS, SATB_RANGES, find_melody_key, key_name, pitch_name
+from composer.keys import SATB_RANGES, find_melody_key, key_name, pitch_name, scale_pitch_classes
 from composer.tokenizer import Codec
 
 
@@ -217,10 +217,9 @@ def check_melody(melody: Sequence[Note], key_index: int | None) -> None:
                          f"note {pitch_name(middle)}): write it {'up' if where == 'below' else 'down'} an octave")
     if key_index is None:
         return
-    scale = set(MINOR_ALL_FORMS) if key_index % 2 else set(MAJOR_SCALE)
-    tonic = key_index // 2
+    scale = scale_pitch_classes(key_index, all_minor_forms=True)
     total = sum(n.duration for n in melody)
-    inside = sum(n.duration for n in melody if (n.pitch - tonic) % 12 in scale)
+    inside = sum(n.duration for n in melody if n.pitch % 12 in scale)
     if total > 0 and inside < MELODY_IN_KEY * total:
         heard = key_name(find_melody_key(melody)[0])
         raise InputError(f"the melody is not in {key_name(key_index)} ({inside / total:.0%} of it in that key's "

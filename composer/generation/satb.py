@@ -21,7 +21,7 @@ from composer.generation.gridstate import MELODY, GridState, GridTables
 from composer.generation.sampler import Rows, StreamState
 from composer.generation.setup import GeneratedPiece, Sampling
 from composer.harmony import cadences_in, piece_from_notes
-from composer.keys import KEY_NAMES, MAJOR_SCALE, MINOR_ALL_FORMS, find_melody_key, key_name, relative_key
+from composer.keys import KEY_NAMES, find_melody_key, key_name, relative_key, scale_pitch_classes
 from composer.voicegrid import (
     VOICE_NAMES,
     VOICES,
@@ -344,8 +344,8 @@ def in_scale(melody: Sequence[Note], key_index: int) -> bool:
 
     A melody with a note outside a key is not in it (D minor's C sharp is no F major's): its candidates do not take it.
     """
-    tonic, scale = key_index // 2, set(MINOR_ALL_FORMS if key_index % 2 else MAJOR_SCALE)
-    return all((n.pitch - tonic) % 12 in scale for n in melody)
+    scale = scale_pitch_classes(key_index, all_minor_forms=True)
+    return all(n.pitch % 12 in scale for n in melody)
 
 
 def melody_key_of(melody: Sequence[Note], options: SampleOptions, ends: bool = False) -> int:

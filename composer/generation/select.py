@@ -319,16 +319,13 @@ def write_best(out_dir: Path, request: Request, *, analyze: bool = False, musicx
             if not paths:
                 paths = [out_dir] if single else next_paths(out_dir, got.pieces[0].meta.get("model", "piece"),
                                                             request.n)
+            sel.scores.update({first + j: v for j, v in got.scores.items()})  # (the batch's pieces, renumbered)
+            sel.analyses.update({first + j: v for j, v in got.analyses.items()})
+            sel.chosen.update({first + j: v for j, v in got.chosen.items()})
             for j, piece in enumerate(got.pieces):
                 i = first + j
                 piece = _finished(piece, request)
                 sel.pieces.append(piece)
-                if j in got.scores:
-                    sel.scores[i] = got.scores[j]
-                if j in got.analyses:
-                    sel.analyses[i] = got.analyses[j]
-                if j in got.chosen:
-                    sel.chosen[i] = got.chosen[j]
                 rec = make_record("generate", piece, request, model_path=model_path, index=i, file=paths[i].name,
                                   chosen=sel.chosen.get(i))
                 sel.paths.append(with_record(piece, rec).write(paths[i]))

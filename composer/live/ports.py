@@ -345,7 +345,7 @@ class PortWatch:
         self.name: str = getattr(port, "name", "")
         self.reason: str | None = None  # why :meth:`exists` said False
         # a JACK client keeps listing the ports it knew after the server has gone: the server's socket tells
-        self._server = jack_server_socket() if getattr(port, "api", "") == "UNIX_JACK" else None
+        self._server = ServerWatch.of(port)
         rtapi = getattr(rtmidi, f"API_{getattr(port, 'api', '')}", None)
         if rtapi is None:
             raise PortError(f"cannot watch MIDI port {self.name!r}: not an rtmidi port")
@@ -358,8 +358,8 @@ class PortWatch:
 
     def exists(self) -> bool:
         """Whether the port is still listed (False when the MIDI system cannot be asked; :attr:`reason` says why)."""
-        if self._server is not None and not os.path.exists(self._server):
-            self.reason = SERVER_GONE
+        if self._server is not None and not self._server.exists():
+            self.reason = self._server.reason
             return False
         try:
             listed = self.name in self._client.get_ports()
